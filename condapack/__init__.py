@@ -1,0 +1,36 @@
+"""condapack: pack conda environments into relocatable, reproducible archives."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+__version__ = "0.1.0"
+
+from .environment import CondaEnv
+from .errors import CondaPackError, CondaPackException
+from .prefix import File
+
+__all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "__version__"]
+
+
+def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
+         format: str = "infer", arcroot: str = "", dest_prefix: Optional[str] = None,
+         verbose: bool = False, force: bool = False, compress_level: int = 4, n_threads: int = 1,
+         zip_symlinks: bool = False, zip_64: bool = True,
+         filters: Optional[Sequence[Tuple[str, str]]] = None,
+         ignore_editable_packages: bool = False, ignore_missing_files: bool = False) -> str:
+    """Pack a conda environment into an archive and return the archive's path.
+
+    Select the environment by ``name``, ``prefix`` or (neither) the active one.
+    ``filters`` is a list of ``("exclude" | "include", pattern)`` applied in order.
+    """
+    from .locate import find_prefix
+
+    checks = {"ignore_editable_packages": ignore_editable_packages,
+              "ignore_missing_files": ignore_missing_files}
+    env = CondaEnv.from_prefix(find_prefix(name=name, prefix=prefix), **checks)
+    if filters:
+        env = env.filtered(filters)
+    return env.pack(output=output, format=format, arcroot=arcroot, dest_prefix=dest_prefix,
+                    force=force, compress_level=compress_level, n_threads=n_threads,
+                    zip_symlinks=zip_symlinks, zip_64=zip_64, verbose=verbose)

@@ -1,0 +1,1 @@
+"""Archive writers: tar (optionally compressed) and zip, all deterministic."""

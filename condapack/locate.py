@@ -1,0 +1,79 @@
+"""Find an environment's prefix from a name, a path or the active environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import EnvError
+
+__all__ = ["find_prefix"]
+
+
+def find_prefix(name: str | None = None, prefix: str | os.PathLike[str] | None = None) -> Path:
+    """Return the absolute prefix selected by ``name``, ``prefix`` or the active env."""
+    if name and prefix:
+        raise EnvError("Cannot specify both 'name' and 'prefix'; pass only one of -n/--name and -p/--prefix")
+    if prefix:
+        return Path(os.path.abspath(prefix))
+    if name:
+        return _prefix_from_name(name)
+    active = os.environ.get("CONDA_PREFIX")
+    if active:
+        return Path(os.path.abspath(active))
+    raise EnvError(
+        "no environment selected and none is active (CONDA_PREFIX is not set); "
+        "pass -n NAME or -p PATH"
+    )
+
+
+def _prefix_from_name(name: str) -> Path:
+    if os.sep in name or "/" in name:
+        raise EnvError(f"environment name {name!r} looks like a path; pass it with -p/--prefix")
+    candidates = _conda_envs() or _known_envs()
+    for candidate in candidates:
+        if candidate.name == name and (candidate / "conda-meta").is_dir():
+            return candidate
+    tried = ", ".join(str(c) for c in _env_dirs()) or "no environment directories"
+    raise EnvError(
+        f"Environment name {name!r} doesn't exist (looked in {tried} and "
+        "~/.conda/environments.txt); pass its path with -p/--prefix"
+    )
+
+
+def _conda_envs() -> list[Path]:
+    """Environments known to conda, when a conda executable is configured."""
+    conda_exe = os.environ.get("CONDA_EXE")
+    if not conda_exe or not os.path.exists(conda_exe):
+        return []
+    try:
+        out = subprocess.run(
+            [conda_exe, "info", "--json"], capture_output=True, check=True, timeout=60
+        ).stdout
+        return [Path(e) for e in json.loads(out).get("envs", [])]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def _env_dirs() -> list[Path]:
+    """The standard places conda keeps named environments."""
+    dirs = [Path(d) for d in os.environ.get("CONDA_ENVS_PATH", "").split(os.pathsep) if d]
+    roots = [os.environ.get("CONDA_ROOT"), os.environ.get("MAMBA_ROOT_PREFIX")]
+    dirs += [Path(r) / "envs" for r in roots if r]
+    home = Path.home()
+    for base in ("miniconda3", "anaconda3", "miniforge3", "mambaforge", "micromamba", ".conda"):
+        dirs.append(home / base / "envs")
+    dirs.append(Path("/opt/conda/envs"))
+    return [d for d in dirs if d.is_dir()]
+
+
+def _known_envs() -> list[Path]:
+    """Environments from the standard directories and ~/.conda/environments.txt."""
+    found = [child for d in _env_dirs() for child in sorted(d.iterdir())]
+    registry = Path.home() / ".conda" / "environments.txt"
+    if registry.is_file():
+        lines = registry.read_text(encoding="utf-8", errors="replace").splitlines()
+        found += [Path(line.strip()) for line in lines if line.strip()]
+    return found

@@ -1,0 +1,47 @@
+"""The one options object that flows through packing."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import attrs
+
+from .errors import CondaPackError
+
+__all__ = ["PackOptions"]
+
+
+def _level(_inst: object, _attr: object, value: int) -> None:
+    if not 0 <= value <= 9:
+        raise CondaPackError(f"--compress-level must be between 0 and 9, got {value}")
+
+
+def _threads(_inst: object, _attr: object, value: int) -> None:
+    if value == 0 or value < -1:
+        raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
+
+
+def _dest(_inst: object, _attr: object, value: Optional[str]) -> None:
+    if value is not None and not os.path.isabs(value):
+        raise CondaPackError(f"--dest-prefix must be an absolute path, got {value!r}")
+
+
+@attrs.frozen
+class PackOptions:
+    """How to pack: output, format and archive settings (conda-pack's options)."""
+
+    output: Optional[str] = None
+    format: str = "infer"
+    arcroot: str = ""
+    dest_prefix: Optional[str] = attrs.field(default=None, validator=_dest)
+    force: bool = False
+    compress_level: int = attrs.field(default=4, validator=_level)
+    n_threads: int = attrs.field(default=1, validator=_threads)
+    zip_symlinks: bool = False
+    zip_64: bool = True
+
+    @property
+    def threads(self) -> int:
+        """The thread count with -1 resolved to the number of cpus."""
+        return (os.cpu_count() or 1) if self.n_threads == -1 else self.n_threads

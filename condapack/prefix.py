@@ -1,0 +1,238 @@
+"""Read an environment from disk: walk the prefix and classify every file.
+
+What each conda-managed file is (its prefix placeholder and file mode) comes from the
+environment's own ``conda-meta`` records, so the package cache is not needed. Files
+nobody declared (pip installs, user files, conda's own metadata) are read once to see
+whether they hold the prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Iterator, Literal, Optional
+
+import attrs
+
+from . import editable
+from .errors import EnvError
+from .layout import CONDAPACK_DIR, LAYOUT
+from .records import ManagedPath, PackageRecord, PrefixMode, read_records
+from .rewrite import is_binary
+
+__all__ = ["File", "Scan", "scan_prefix"]
+
+log = logging.getLogger("condapack")
+
+FileKind = Literal["file", "symlink", "dir"]
+
+# Top-level entries of a base installation that never belong in an environment archive.
+_IGNORED_TOP = frozenset(
+    {"pkgs", "envs", "conda-bld", ".conda_lock", "users", "conda-recipes", ".index",
+     ".unionfs", ".nonadmin", "python.app", "Launcher.app"}
+)
+
+
+@attrs.frozen
+class File:
+    """One entry of the environment, as it will be archived."""
+
+    target: str
+    source: str
+    kind: FileKind = "file"
+    mode: int = 0o644
+    size: int = 0
+    mtime_ns: int = 0
+    is_conda: bool = False
+    package: Optional[str] = None
+    # How the environment's prefix appears in the file (None: it does not).
+    file_mode: Optional[PrefixMode] = None
+    prefix_placeholder: Optional[str] = None
+    # Bytes available for a prefix in a binary file: the placeholder's length.
+    capacity: int = 0
+    link_target: Optional[str] = None
+
+
+@attrs.frozen
+class Scan:
+    """Everything read from a prefix."""
+
+    prefix: Path
+    files: tuple[File, ...]
+    packages: tuple[PackageRecord, ...]
+
+
+@attrs.frozen
+class _Entry:
+    kind: FileKind
+    mode: int
+    size: int
+    mtime_ns: int
+    link_target: Optional[str]
+
+
+def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
+                ignore_missing_files: bool = False) -> Scan:
+    """Read the environment at ``prefix`` into an immutable :class:`Scan`."""
+    _check_is_environment(prefix)
+    packages = read_records(prefix)
+    if not ignore_editable_packages:
+        editable.check_no_editable(prefix, packages)
+    disk = dict(_walk(prefix))
+    owners = _owners(packages, disk)
+    _check_missing(prefix, owners, disk, ignore_missing_files)
+    managed = [_managed_file(prefix, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
+    unmanaged = [_unmanaged_file(prefix, path, entry) for path, entry in disk.items()
+                 if path not in owners and _keep_unmanaged(path, owners)]
+    _warn_modified(owners, disk)
+    files = sorted(managed + unmanaged, key=lambda f: f.target)
+    return Scan(prefix=prefix, files=tuple(files), packages=packages)
+
+
+def _check_is_environment(prefix: Path) -> None:
+    if not prefix.exists():
+        raise EnvError(f"Environment path '{prefix}' doesn't exist; pass the path of an existing conda environment")
+    if not (prefix / "conda-meta").is_dir():
+        raise EnvError(
+            f"Path '{prefix}' is not a conda environment (it has no conda-meta directory); "
+            "pass the path of a conda environment"
+        )
+
+
+def _walk(prefix: Path) -> Iterator[tuple[str, _Entry]]:
+    """Every file, symlink and empty directory below ``prefix``, by relative path."""
+    stack = [(str(prefix), "")]
+    while stack:
+        path, rel = stack.pop()
+        with os.scandir(path) as it:
+            entries = list(it)
+        if not entries and rel:
+            yield rel, _Entry("dir", 0o755, 0, 0, None)
+        for entry in entries:
+            relpath = rel + entry.name
+            if not rel and (entry.name in _IGNORED_TOP or entry.name.endswith("~")):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                yield relpath, _Entry("symlink", 0o777, 0, st.st_mtime_ns, os.readlink(entry.path))
+            elif stat.S_ISDIR(st.st_mode):
+                stack.append((entry.path, relpath + "/"))
+            elif stat.S_ISREG(st.st_mode):
+                yield relpath, _Entry("file", stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, None)
+
+
+def _owners(packages: tuple[PackageRecord, ...], disk: dict[str, _Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:
+    """Map each managed path to the one package that owns it.
+
+    When two packages claim a path, the one whose recorded size matches the file on
+    disk wins, then the one whose name sorts last, so the choice never depends on the
+    order the records are read in.
+    """
+    claims: dict[str, list[tuple[PackageRecord, ManagedPath]]] = {}
+    for record in packages:
+        for mp in record.paths:
+            claims.setdefault(mp.path, []).append((record, mp))
+    owners = {}
+    for path, claimants in claims.items():
+        if len(claimants) > 1:
+            entry = disk.get(path)
+            claimants.sort(key=lambda c: (entry is not None and c[1].size == entry.size, c[0].name))
+            log.warning("%s is claimed by %s; packing it as part of %s", path,
+                        " and ".join(sorted(c[0].label for c in claimants)), claimants[-1][0].label)
+        owners[path] = claimants[-1]
+    return owners
+
+
+def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedPath]],
+                   disk: dict[str, _Entry], ignore: bool) -> None:
+    missing: dict[str, list[str]] = {}
+    for path, (record, mp) in owners.items():
+        if path not in disk and not path.endswith(".pyc") and mp.path_type != "directory":
+            missing.setdefault(record.label, []).append(path)
+    if not missing:
+        return
+    count = sum(len(v) for v in missing.values())
+    detail = "; ".join(f"{label}: {', '.join(sorted(paths)[:3])}{' ...' if len(paths) > 3 else ''}"
+                       for label, paths in sorted(missing.items()))
+    if ignore:
+        log.warning("packing without %d missing files managed by conda (%s)", count, detail)
+        return
+    raise EnvError(
+        f"{count} files managed by conda are missing from {prefix} ({detail}); this usually "
+        "means pip removed or overwrote them: repair the environment, or pass "
+        "--ignore-missing-files to pack it without them"
+    )
+
+
+def _keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]]) -> bool:
+    """Drop what is stale or regenerated: old conda's scripts, caches of managed code."""
+    if path in LAYOUT.stale_scripts or path.startswith(CONDAPACK_DIR + "/"):
+        return False
+    if path.endswith(".pyc") and "__pycache__/" in path:
+        return _py_source(path) not in owners
+    return True
+
+
+def _py_source(pyc: str) -> str:
+    """``pkg/__pycache__/mod.cpython-311.pyc`` -> ``pkg/mod.py``."""
+    head, _, name = pyc.rpartition("__pycache__/")
+    return head + name.split(".", 1)[0] + ".py"
+
+
+def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPath], entry: _Entry) -> File:
+    record, mp = owner
+    base = _base_file(prefix, path, entry, is_conda=True, package=record.label)
+    if entry.kind != "file" or path.endswith(".pyc"):
+        return base
+    if mp.file_mode is not None and mp.placeholder is not None:
+        capacity = len(mp.placeholder.encode()) if mp.file_mode == "binary" else 0
+        return attrs.evolve(base, file_mode=mp.file_mode, prefix_placeholder=mp.placeholder,
+                            capacity=max(capacity, len(str(prefix).encode())))
+    if record.source == "none" or _looks_modified(mp, entry) or "entry_point" in mp.path_type \
+            or (record.noarch_python and path.startswith(LAYOUT.bin_dir + "/")):
+        return _sniffed(prefix, base)
+    return base
+
+
+def _looks_modified(mp: ManagedPath, entry: _Entry) -> bool:
+    """A file with no placeholder keeps its package size; another size means an edit."""
+    return mp.size is not None and mp.size != entry.size and mp.path_type == "hardlink"
+
+
+def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, _Entry]) -> None:
+    """Say once which managed files were changed after install (usually by pip)."""
+    modified = sorted(p for p, (_, mp) in owners.items() if p in disk and _looks_modified(mp, disk[p]))
+    if modified:
+        shown = ", ".join(modified[:5]) + (f" and {len(modified) - 5} more" if len(modified) > 5 else "")
+        log.warning("%d files managed by conda were modified after install (%s); packing them "
+                    "as they are now", len(modified), shown)
+
+
+def _unmanaged_file(prefix: Path, path: str, entry: _Entry) -> File:
+    base = _base_file(prefix, path, entry, is_conda=False, package=None)
+    if entry.kind != "file" or path.endswith(".pyc"):
+        return base
+    return _sniffed(prefix, base)
+
+
+def _base_file(prefix: Path, path: str, entry: _Entry, *, is_conda: bool, package: Optional[str]) -> File:
+    return File(target=path, source=os.path.join(prefix, path), kind=entry.kind, mode=entry.mode,
+                size=entry.size, mtime_ns=entry.mtime_ns, is_conda=is_conda, package=package,
+                link_target=entry.link_target)
+
+
+def _sniffed(prefix: Path, file: File) -> File:
+    """Read the file to learn whether (and how) it holds the prefix."""
+    needle = str(prefix).encode()
+    try:
+        with open(file.source, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise EnvError(f"cannot read {file.source}: {exc.strerror}; check its permissions") from None
+    if needle not in data:
+        return file
+    if is_binary(data):
+        return attrs.evolve(file, file_mode="binary", prefix_placeholder=str(prefix), capacity=len(needle))
+    return attrs.evolve(file, file_mode="text", prefix_placeholder=str(prefix))

@@ -1,0 +1,191 @@
+"""Read ``conda-meta/*.json`` into what each package says about its files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import attrs
+
+from .errors import EnvError
+
+__all__ = ["PackageRecord", "ManagedPath", "read_records"]
+
+log = logging.getLogger("condapack")
+
+PrefixMode = Literal["text", "binary"]
+
+
+@attrs.frozen
+class ManagedPath:
+    """One file of a package as the package metadata describes it."""
+
+    path: str
+    path_type: str
+    file_mode: Optional[PrefixMode]
+    placeholder: Optional[str]
+    size: Optional[int]
+    sha256: Optional[str]
+
+
+@attrs.frozen
+class PackageRecord:
+    """One installed package: its identity and its files."""
+
+    name: str
+    version: str
+    build: str
+    channel: str
+    sha256: str
+    noarch_python: bool
+    # Where the path data came from: "env" (conda-meta), "cache" (the package cache)
+    # or "none" (only a list of files is known; prefixes must be sniffed).
+    source: Literal["env", "cache", "none"]
+    paths: tuple[ManagedPath, ...]
+
+    @property
+    def label(self) -> str:
+        """``name version`` for messages."""
+        return f"{self.name} {self.version}"
+
+
+def read_records(prefix: Path) -> tuple[PackageRecord, ...]:
+    """Read every package record of the environment, sorted by name."""
+    meta = prefix / "conda-meta"
+    records = [_read_record(p) for p in sorted(meta.glob("*.json"))]
+    return tuple(sorted(records, key=lambda r: (r.name, r.version, r.build)))
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise EnvError(f"{path}: cannot read package record ({exc}); repair or remove it") from None
+    if not isinstance(data, dict) or "name" not in data:
+        raise EnvError(f"{path}: not a conda package record (no 'name'); remove it from conda-meta")
+    return data
+
+
+def _read_record(path: Path) -> PackageRecord:
+    data = _load_json(path)
+    noarch = data.get("noarch")
+    noarch_python = noarch == "python" or (isinstance(noarch, dict) and noarch.get("type") == "python")
+    source, paths = _record_paths(data)
+    return PackageRecord(
+        name=str(data["name"]),
+        version=str(data.get("version", "")),
+        build=str(data.get("build", "")),
+        channel=str(data.get("channel") or data.get("schannel") or ""),
+        sha256=str(data.get("sha256") or data.get("md5") or ""),
+        noarch_python=noarch_python,
+        source=source,
+        paths=paths,
+    )
+
+
+def _record_paths(data: dict[str, Any]) -> tuple[Literal["env", "cache", "none"], tuple[ManagedPath, ...]]:
+    """Prefer the environment's own ``paths_data``; fall back to the package cache."""
+    files = [str(f) for f in data.get("files") or []]
+    paths_data = (data.get("paths_data") or {}).get("paths")
+    if paths_data:
+        known = [_managed(entry) for entry in paths_data]
+        return "env", _with_unlisted(known, files)
+    cached = _cache_paths(data)
+    if cached is not None:
+        return "cache", _with_unlisted(cached, files)
+    return "none", tuple(ManagedPath(f, "hardlink", None, None, None, None) for f in files)
+
+
+def _with_unlisted(known: list[ManagedPath], files: list[str]) -> tuple[ManagedPath, ...]:
+    """Add files the installer created beyond the package's own list (noarch .pyc)."""
+    seen = {p.path for p in known}
+    extra = [ManagedPath(f, "hardlink", None, None, None, None) for f in files if f not in seen]
+    return tuple(known + extra)
+
+
+def _managed(entry: dict[str, Any]) -> ManagedPath:
+    mode = entry.get("file_mode")
+    placeholder = entry.get("prefix_placeholder")
+    return ManagedPath(
+        path=str(entry["_path"]),
+        path_type=str(entry.get("path_type", "hardlink")),
+        file_mode=mode if mode in ("text", "binary") and placeholder else None,
+        placeholder=str(placeholder) if placeholder else None,
+        size=entry.get("size_in_bytes"),
+        sha256=entry.get("sha256"),
+    )
+
+
+def _cache_dir(data: dict[str, Any]) -> Optional[Path]:
+    link = data.get("link") or {}
+    for candidate in (link.get("source"), data.get("extracted_package_dir")):
+        if candidate and os.path.isdir(candidate):
+            return Path(candidate)
+    return None
+
+
+def _cache_paths(data: dict[str, Any]) -> Optional[list[ManagedPath]]:
+    """Path data from the extracted package in the package cache, if it is still there."""
+    pkg = _cache_dir(data)
+    if pkg is None:
+        return None
+    noarch_python = data.get("noarch") == "python" or _cache_noarch(pkg) == "python"
+    site = _site_packages_of(data) if noarch_python else None
+    paths_json = pkg / "info" / "paths.json"
+    if paths_json.is_file():
+        entries = [_managed(e) for e in json.loads(paths_json.read_bytes()).get("paths", [])]
+    else:
+        entries = _has_prefix_paths(pkg)
+    if site is not None:
+        entries = [attrs.evolve(e, path=_noarch_target(e.path, site)) for e in entries]
+    return entries
+
+
+def _site_packages_of(data: dict[str, Any]) -> str:
+    for f in data.get("files") or []:
+        if "/site-packages/" in f:
+            return f.split("/site-packages/")[0] + "/site-packages"
+    return "site-packages"
+
+
+def _noarch_target(path: str, site_packages: str) -> str:
+    if path.startswith("site-packages/"):
+        return site_packages + path[len("site-packages"):]
+    if path.startswith("python-scripts/"):
+        return "bin" + path[len("python-scripts"):]
+    return path
+
+
+def _cache_noarch(pkg: Path) -> Optional[str]:
+    for name in ("link.json", "package_metadata.json"):
+        path = pkg / "info" / name
+        if path.is_file():
+            noarch = json.loads(path.read_bytes()).get("noarch") or {}
+            return noarch.get("type") if isinstance(noarch, dict) else None
+    return None
+
+
+def _has_prefix_paths(pkg: Path) -> list[ManagedPath]:
+    """Old packages: ``info/files`` plus ``info/has_prefix`` lines."""
+    files_txt = pkg / "info" / "files"
+    files = files_txt.read_text().split("\n") if files_txt.is_file() else []
+    prefixes: dict[str, tuple[str, str]] = {}
+    has_prefix = pkg / "info" / "has_prefix"
+    if has_prefix.is_file():
+        for line in has_prefix.read_text().splitlines():
+            fields = [f.strip("\"'") for f in shlex.split(line, posix=False)]
+            if len(fields) == 3:
+                prefixes[fields[2]] = (fields[0], fields[1])
+            elif len(fields) == 1:
+                prefixes[fields[0]] = ("/opt/anaconda1anaconda2anaconda3", "text")
+    out = []
+    for f in (f.strip() for f in files):
+        if f:
+            placeholder, mode = prefixes.get(f, (None, None))
+            file_mode: Optional[PrefixMode] = mode if mode in ("text", "binary") else None  # type: ignore[assignment]
+            out.append(ManagedPath(f, "hardlink", file_mode, placeholder, None, None))
+    return out

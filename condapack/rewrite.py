@@ -1,0 +1,102 @@
+"""Pure byte-level prefix rewriting: text, binary C strings and shebang lines.
+
+This module is shipped verbatim inside every archive, where ``conda-unpack`` runs it
+with whatever Python the target machine has, so it must stay stdlib-only and
+compatible with Python 3.6.
+"""
+
+import re
+from typing import Optional, Tuple
+
+# Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
+# kernel 5.1). A longer line is silently truncated, so it has to be avoided.
+SHEBANG_LIMIT = 127
+
+# The trampoline that pip and conda use when an interpreter path is too long for a
+# shebang line: /bin/sh runs the first two lines, Python sees a string literal.
+_TRAMPOLINE = re.compile(
+    b"\\A#!/bin/sh\n'''exec' \"(?P<interp>[^\"\n]*)\"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n"
+)
+_SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
+
+
+class PrefixError(ValueError):
+    """A prefix cannot be written into a file."""
+
+
+def is_binary(data: bytes) -> bool:
+    """Tell whether file content is binary (contains a NUL byte)."""
+    return b"\0" in data
+
+
+def replace_text(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace every occurrence of ``old`` by ``new`` and keep the shebang valid."""
+    if old == new or old not in data:
+        return data
+    return fix_shebang(data.replace(old, new), new)
+
+
+def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
+    """Replace ``old`` by ``new`` in NUL-terminated C strings, keeping offsets.
+
+    Each string is rewritten in place and padded with NULs so the file keeps its size.
+    A string may grow into the NULs that follow it, but only while the new prefix fits
+    in ``capacity`` bytes: the length of the placeholder the package was built with.
+    Those trailing NULs were written by the installer (or by an earlier relocation)
+    when it put a shorter prefix into the placeholder's room, so they are ours to use.
+    """
+    if old == new or old not in data:
+        return data
+    if len(new) > capacity:
+        raise PrefixError(
+            "the new prefix is %d bytes long but the binary has room for %d"
+            % (len(new), capacity)
+        )
+    pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
+
+    def substitute(match: "re.Match[bytes]") -> bytes:
+        body = match.group(0)[: match.start(2) - match.start(0)]
+        new_body = body.replace(old, new)
+        nuls = len(match.group(2)) - (len(new_body) - len(body))
+        if nuls < 1:
+            raise PrefixError("a string holding the prefix has no room to grow")
+        return new_body + b"\0" * nuls
+
+    return pattern.sub(substitute, data)
+
+
+def parse_shebang(data: bytes) -> Optional[Tuple[bytes, bytes, int]]:
+    """Return (interpreter, arguments, header length) of a script, or None.
+
+    Both a plain ``#!`` line and the ``/bin/sh`` trampoline are understood.
+    """
+    match = _TRAMPOLINE.match(data) or _SHEBANG.match(data)
+    if match is None:
+        return None
+    return match.group("interp"), match.group("args"), match.end()
+
+
+def make_shebang(interp: bytes, args: bytes) -> bytes:
+    """Build the shortest header that runs ``interp``: a ``#!`` line if it fits.
+
+    A Python interpreter too long for the kernel gets the ``/bin/sh`` trampoline; any
+    other interpreter falls back to ``/usr/bin/env NAME``.
+    """
+    line = b"#!" + interp + args
+    if len(line) <= SHEBANG_LIMIT:
+        return line + b"\n"
+    name = interp.rsplit(b"/", 1)[-1]
+    if name.startswith(b"python"):
+        return b"#!/bin/sh\n'''exec' \"" + interp + b"\"" + args + b' "$0" "$@"\n\' \'\'\'\n'
+    return b"#!/usr/bin/env " + name + args + b"\n"
+
+
+def fix_shebang(data: bytes, prefix: bytes) -> bytes:
+    """Rewrite a header whose interpreter lies in ``prefix`` to its valid form."""
+    parsed = parse_shebang(data)
+    if parsed is None:
+        return data
+    interp, args, end = parsed
+    if not interp.startswith(prefix + b"/"):
+        return data
+    return make_shebang(interp, args) + data[end:]
