@@ -1,0 +1,32 @@
+"""Shared fixtures: a local conda channel and real conda environments."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import envkit
+import pytest
+from envkit import EnvFactory
+
+
+@pytest.fixture(scope="session")
+def conda_channel() -> Path:
+    """The local channel with every test package (built once, then cached)."""
+    return envkit.build_channel()
+
+
+@pytest.fixture
+def real_env(conda_channel: Path, tmp_path: Path) -> EnvFactory:
+    """Factory: ``real_env("basic")`` installs a new env under ``tmp_path``.
+
+    Every call is a real install (about a second), so each env carries its
+    own prefix in its files.  Names are listed in ``envkit.SCENARIOS``.
+    """
+    counter = itertools.count()
+
+    def make(scenario: str) -> Path:
+        prefix = tmp_path / f"env-{scenario}-{next(counter)}"
+        return envkit.create_env(scenario, prefix, conda_channel)
+
+    return make

@@ -1,0 +1,2 @@
+set -e CPDEMO_ACTIVE
+set -e CPDEMO_HOME

@@ -1,0 +1,2 @@
+unset CPDEMO_ACTIVE
+unset CPDEMO_HOME

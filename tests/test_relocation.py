@@ -1,0 +1,226 @@
+"""End to end on real environments: pack, unpack elsewhere, conda-unpack, run, move again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import envkit
+from condapack.cli import conda_pack_main
+from envkit import EnvFactory
+
+HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def pack(env: Path, output: Path, *extra: str) -> None:
+    """Pack with the conda-pack command line, in process; fail loudly."""
+    assert conda_pack_main(["-p", str(env), "-o", str(output), "-q", *extra]) == 0
+
+
+def extract(archive: Path, dest: Path) -> Path:
+    """Unpack with the standard tools, as a user would."""
+    dest.mkdir(parents=True)
+    if archive.name.endswith(".zip"):
+        subprocess.run(["unzip", "-q", str(archive), "-d", str(dest)], check=True)
+    else:
+        subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
+    return dest
+
+
+def run(cmd: list[str], **kwargs: object) -> str:
+    """Run with a PATH that has no environment on it; return stdout."""
+    env = {"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/")}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)  # type: ignore[call-overload]
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
+    return str(result.stdout)
+
+
+def files_mentioning(root: Path, needle: str) -> list[str]:
+    """Regular files under ``root`` whose bytes contain ``needle``."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and needle.encode() in path.read_bytes():
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def assert_works_at(prefix: Path, old: str) -> None:
+    """The unpacked env at ``prefix`` behaves as if installed there."""
+    python = prefix / envkit.PYTHON_BIN
+    assert run([str(python), "-c", "import sys; print(sys.prefix)"]) == f"{prefix}\n"
+    hello = run([str(prefix / envkit.ENTRY_POINT)]).splitlines()
+    assert hello[0] == str(prefix)
+    assert hello[1].startswith(f"{prefix}/{envkit.SITE_PACKAGES}/cpdemo/")
+    assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
+    assert run([str(prefix / envkit.PYTHON_SCRIPT)]) == f"{prefix}\n"
+    # .pyc files keep the packing machine's path in co_filename: Python replaces it with
+    # the real source path when it loads them, so they are left byte-identical.
+    leftovers = [p for p in files_mentioning(prefix, old) if not p.endswith(".pyc")]
+    assert leftovers == []
+
+
+def assert_activation_works(prefix: Path, shell: str) -> None:
+    script = (
+        f". {prefix}/bin/activate; echo \"$CONDA_PREFIX\"; echo \"$CPDEMO_ACTIVE\"; "
+        "command -v python; "
+        f". {prefix}/bin/deactivate; echo \"${{CONDA_PREFIX-unset}}\"; echo \"${{CPDEMO_ACTIVE-unset}}\"; "
+        "echo \"$PATH\""
+    )
+    lines = run([shell, "-c", script]).splitlines()
+    assert lines == [str(prefix), "1", f"{prefix}/bin/python", "unset", "unset", HOST_PATH]
+
+
+@pytest.mark.parametrize("where", ["short", "long"])
+def test_unpacked_env_works_at_a_new_location_and_after_moving_again(
+        real_env: EnvFactory, tmp_path: Path, where: str) -> None:
+    env = real_env("basic")
+    archive = tmp_path / "env.tar.gz"
+    pack(env, archive)
+    name = "e" if where == "short" else "a-much-longer-directory-name-" * 3
+    prefix = extract(archive, tmp_path / name)
+    assert len(str(prefix)) != len(str(env))
+    run([str(prefix / "bin/conda-unpack")])
+    assert_works_at(prefix, str(env))
+    for shell in ("bash", "dash"):
+        assert_activation_works(prefix, shell)
+    moved = tmp_path / "moved" / "again"
+    moved.parent.mkdir()
+    prefix.rename(moved)
+    run([str(moved / "bin/conda-unpack")])
+    assert_works_at(moved, str(prefix))
+    assert_activation_works(moved, "bash")
+
+
+def test_entry_points_work_without_activation_and_with_a_too_long_shebang(
+        real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    archive = tmp_path / "env.tar"
+    pack(env, archive)
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    prefix = extract(archive, deep)
+    run([str(prefix / "bin/conda-unpack")])
+    head = (prefix / envkit.ENTRY_POINT).read_bytes().split(b"\n", 1)[0]
+    assert head == b"#!/bin/sh"
+    assert run([str(prefix / envkit.ENTRY_POINT)]).splitlines()[0] == str(prefix)
+
+
+def test_conda_unpack_twice_in_place_is_a_no_op(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    pack(env, tmp_path / "env.tar")
+    prefix = extract(tmp_path / "env.tar", tmp_path / "x")
+    run([str(prefix / "bin/conda-unpack")])
+    snapshot = {p: p.read_bytes() for p in prefix.rglob("*") if p.is_file() and not p.is_symlink()}
+    result = subprocess.run([str(prefix / "bin/conda-unpack")], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stderr == f"conda-unpack: {prefix} is already set up for this location\n"
+    assert {p: p.read_bytes() for p in snapshot} == snapshot
+
+
+def test_dest_prefix_rewrites_at_pack_time_and_ships_no_conda_unpack(
+        real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    final = tmp_path / "final" / "location"
+    pack(env, tmp_path / "env.tar.gz", "--dest-prefix", str(final))
+    with tarfile.open(tmp_path / "env.tar.gz") as tf:
+        names = tf.getnames()
+    assert "bin/conda-unpack" not in names
+    assert "bin/activate" in names
+    prefix = extract(tmp_path / "env.tar.gz", final)
+    assert_works_at(prefix, str(env))
+    assert_activation_works(prefix, "dash")
+
+
+def test_zip_archive_unpacks_and_relocates(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    pack(env, tmp_path / "env.zip")
+    prefix = extract(tmp_path / "env.zip", tmp_path / "z")
+    run([str(prefix / "bin/conda-unpack")])
+    assert_works_at(prefix, str(env))
+
+
+def test_env_without_python_is_unpacked_with_the_host_python(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("nopython")
+    pack(env, tmp_path / "env.tgz")
+    prefix = extract(tmp_path / "env.tgz", tmp_path / "np")
+    assert not (prefix / "bin/python").exists()
+    run([str(prefix / "bin/conda-unpack")])
+    assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
+    assert files_mentioning(prefix, str(env)) == []
+
+
+def test_env_with_conda_keeps_one_working_activate(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("has_conda")
+    pack(env, tmp_path / "env.tar")
+    with tarfile.open(tmp_path / "env.tar") as tf:
+        names = tf.getnames()
+    assert len(names) == len(set(names))
+    assert names.count("bin/activate") == 1
+    prefix = extract(tmp_path / "env.tar", tmp_path / "c")
+    run([str(prefix / "bin/conda-unpack")])
+    assert_activation_works(prefix, "bash")
+
+
+@pytest.mark.parametrize("scenario", ["no_history", "uncached"])
+def test_envs_without_history_or_package_cache_relocate(
+        real_env: EnvFactory, tmp_path: Path, scenario: str) -> None:
+    env = real_env(scenario)
+    pack(env, tmp_path / "env.tar.gz")
+    prefix = extract(tmp_path / "env.tar.gz", tmp_path / "u")
+    run([str(prefix / "bin/conda-unpack")])
+    assert_works_at(prefix, str(env))
+
+
+def test_pip_installed_files_are_packed_and_relocated(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("pip_unmanaged")
+    pack(env, tmp_path / "env.tar.gz")
+    prefix = extract(tmp_path / "env.tar.gz", tmp_path / "p")
+    run([str(prefix / "bin/conda-unpack")])
+    assert run([str(prefix / envkit.PIP_SCRIPT)]) == f"{prefix}\n"
+    assert_works_at(prefix, str(env))
+
+
+def test_clobbered_file_is_packed_as_it_is_now_with_a_warning(
+        real_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = real_env("clobbered")
+    assert conda_pack_main(["-p", str(env), "-o", str(tmp_path / "env.tar")]) == 0
+    err = capsys.readouterr().err
+    assert f"conda-pack: warning: 1 files managed by conda were modified after install ({envkit.CLOBBERED_FILE})" in err
+    prefix = extract(tmp_path / "env.tar", tmp_path / "cl")
+    assert (prefix / envkit.CLOBBERED_FILE).read_text() == envkit.CLOBBERED_CONTENT
+
+
+def test_packing_needs_no_package_cache(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("uncached")
+    pack(env, tmp_path / "a.tar")
+    with tarfile.open(tmp_path / "a.tar") as tf:
+        assert envkit.C_PROGRAM in tf.getnames()
+
+
+def test_same_environment_packs_to_identical_bytes_after_touching_every_file(
+        real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    pack(env, tmp_path / "one.tar.gz")
+    for path in env.rglob("*"):
+        if not path.is_symlink():
+            os.utime(path, (1_000_000, 1_000_000))
+    pack(env, tmp_path / "two.tar.gz")
+    assert (tmp_path / "one.tar.gz").read_bytes() == (tmp_path / "two.tar.gz").read_bytes()
+
+
+def test_archive_holds_what_conda_pack_would_pack(real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    pack(env, tmp_path / "ours.tar")
+    with tarfile.open(tmp_path / "ours.tar") as tf:
+        ours = {m.name for m in tf.getmembers() if not m.isdir()}
+    conda_pack = pytest.importorskip("conda_pack")
+    conda_pack.pack(prefix=str(env), output=str(tmp_path / "ref.tar"), verbose=False)
+    with tarfile.open(tmp_path / "ref.tar") as tf:
+        reference = {m.name for m in tf.getmembers() if not m.isdir()}
+    # Both ship bin/activate, bin/deactivate, bin/activate.fish and bin/conda-unpack; the
+    # rest is each tool's own machinery for conda-unpack.
+    ours_only = {n for n in ours if n.startswith("conda-meta/condapack/")} | {"bin/deactivate.fish"}
+    assert ours - ours_only == reference - {"bin/conda_unpack_progress.py"}
