@@ -16,7 +16,9 @@ __all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "
 def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
          format: str = "infer", arcroot: str = "", dest_prefix: Optional[str] = None,
          verbose: bool = False, force: bool = False, compress_level: int = 4, n_threads: int = 1,
-         zip_symlinks: bool = False, zip_64: bool = True,
+         zip_symlinks: bool = False, zip_64: bool = True, parcel_root: Optional[str] = None,
+         parcel_name: Optional[str] = None, parcel_version: Optional[str] = None,
+         parcel_distro: Optional[str] = None,
          filters: Optional[Sequence[Tuple[str, str]]] = None,
          ignore_editable_packages: bool = False, ignore_missing_files: bool = False) -> str:
     """Pack a conda environment into an archive and return the archive's path.
@@ -33,4 +35,6 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optio
         env = env.filtered(filters)
     return env.pack(output=output, format=format, arcroot=arcroot, dest_prefix=dest_prefix,
                     force=force, compress_level=compress_level, n_threads=n_threads,
-                    zip_symlinks=zip_symlinks, zip_64=zip_64, verbose=verbose)
+                    zip_symlinks=zip_symlinks, zip_64=zip_64, parcel_root=parcel_root,
+                    parcel_name=parcel_name, parcel_version=parcel_version, parcel_distro=parcel_distro,
+                    verbose=verbose)

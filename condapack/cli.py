@@ -43,11 +43,20 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add("--dest-prefix", "-d", metavar="PATH",
         help="If present, prefixes will be rewritten to this path before packaging. "
              "In this case the conda-unpack script will not be generated.")
+    add("--parcel-root", metavar="PATH",
+        help="(Parcels only) Where parcels are unpacked on the cluster (default: /opt/cloudera/parcels).")
+    add("--parcel-name", metavar="NAME",
+        help="(Parcels only) The parcel name, without dashes (default: the environment's name).")
+    add("--parcel-version", metavar="VERSION",
+        help="(Parcels only) The parcel version (default: today's date as YYYY.MM.DD, from "
+             "SOURCE_DATE_EPOCH when set).")
+    add("--parcel-distro", metavar="DISTRO",
+        help="(Parcels only) The distribution of the parcel, without dashes (default: el7).")
     add("--format", choices=CHOICES, default="infer",
         help="The archival format to use. By default this is inferred by the output file extension.")
     add("--compress-level", metavar="LEVEL", type=int, default=4,
-        help="The compression level to use, from 0 to 9. Higher numbers decrease output file size "
-             "at the expense of compression time. Default is 4.")
+        help="The compression level to use, from 0 to 9 (up to 22 for tar.zst). Higher numbers decrease "
+             "output file size at the expense of compression time. Default is 4.")
     add("--n-threads", "-j", metavar="N", type=int, default=1,
         help="The number of threads to use. Set to -1 to use the number of cpus on this machine. "
              "If a file format doesn't support threaded packaging, this option will be ignored. Default is 1.")
@@ -105,7 +114,8 @@ def run_pack(args: argparse.Namespace, prog: str) -> int:
         options = PackOptions(
             output=args.output, format=args.format, arcroot=args.arcroot, dest_prefix=args.dest_prefix,
             force=args.force, compress_level=args.compress_level, n_threads=args.n_threads,
-            zip_symlinks=args.zip_symlinks, zip_64=not args.no_zip_64)
+            zip_symlinks=args.zip_symlinks, zip_64=not args.no_zip_64, parcel_root=args.parcel_root,
+            parcel_name=args.parcel_name, parcel_version=args.parcel_version, parcel_distro=args.parcel_distro)
         output = env.pack_with(options, progress=reporter.progress)
         if not args.quiet:
             print(f"Wrote {output}", file=sys.stderr)

@@ -82,11 +82,15 @@ class CondaEnv:
     def pack(self, output: Optional[str] = None, format: str = "infer", arcroot: str = "",
              dest_prefix: Optional[str] = None, force: bool = False, compress_level: int = 4,
              n_threads: int = 1, zip_symlinks: bool = False, zip_64: bool = True,
+             parcel_root: Optional[str] = None, parcel_name: Optional[str] = None,
+             parcel_version: Optional[str] = None, parcel_distro: Optional[str] = None,
              verbose: bool = False, progress: Optional[ProgressFn] = None) -> str:
         """Pack into an archive; return its path (see :func:`condapack.pack`)."""
         options = PackOptions(output=output, format=format, arcroot=arcroot, dest_prefix=dest_prefix,
                               force=force, compress_level=compress_level, n_threads=n_threads,
-                              zip_symlinks=zip_symlinks, zip_64=zip_64)
+                              zip_symlinks=zip_symlinks, zip_64=zip_64, parcel_root=parcel_root,
+                              parcel_name=parcel_name, parcel_version=parcel_version,
+                              parcel_distro=parcel_distro)
         return str(self.pack_with(options, progress=progress, verbose=verbose))
 
     def pack_with(self, options: PackOptions, *, progress: Optional[ProgressFn] = None,
@@ -96,5 +100,5 @@ class CondaEnv:
             from .report import Reporter
 
             with Reporter(enabled=True) as reporter:
-                return pack_files(self.prefix, self.files, options, reporter.progress)
-        return pack_files(self.prefix, self.files, options, progress)
+                return pack_files(self.prefix, self.files, options, reporter.progress, self.packages)
+        return pack_files(self.prefix, self.files, options, progress, self.packages)

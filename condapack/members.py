@@ -21,7 +21,7 @@ from .prefix import File, FileKind
 from .records import PrefixMode
 from .rewrite import PrefixError, replace_binary, replace_text
 
-__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MemberPlan", "plan_members", "archive_mtime"]
+__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "MemberPlan", "plan_members", "archive_mtime"]
 
 #: Every member's mtime when SOURCE_DATE_EPOCH is not set (2020-01-01T00:00:00Z).
 DEFAULT_MTIME = 1577836800
@@ -69,7 +69,32 @@ class PycRestamp:
         return pyc.restamp(data, self.source_mtime, self.source_size, self.new_mtime)
 
 
-Transform = Union[PrefixRewrite, PycRestamp]
+@attrs.frozen
+class MetaScrub:
+    """Blank the package-cache paths in a ``conda-meta/*.json`` record.
+
+    They name directories of the packing machine that do not exist on the target, and
+    they would make the archive differ between machines with the same environment.
+    """
+
+    def apply(self, data: bytes, name: str) -> bytes:
+        """The record with cache paths emptied (unchanged if it is not valid JSON)."""
+        del name
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(record, dict):
+            return data
+        for key in ("extracted_package_dir", "package_tarball_full_path"):
+            if key in record:
+                record[key] = ""
+        if isinstance(record.get("link"), dict) and "source" in record["link"]:
+            record["link"]["source"] = ""
+        return json.dumps(record, indent=1, sort_keys=True).encode() + b"\n"
+
+
+Transform = Union[PrefixRewrite, PycRestamp, MetaScrub]
 
 
 @attrs.frozen
@@ -82,13 +107,13 @@ class Member:
     size: int = 0
     source: Optional[str] = None
     data: Optional[bytes] = None
-    transform: Optional[Transform] = None
+    transforms: tuple[Transform, ...] = ()
     link_target: Optional[str] = None
 
     @property
     def streamable(self) -> bool:
         """True when the bytes can be copied from ``source`` unchanged."""
-        return self.data is None and self.transform is None
+        return self.data is None and not self.transforms
 
     def read(self) -> bytes:
         """The member's full content (generated, or read and transformed)."""
@@ -97,7 +122,9 @@ class Member:
         assert self.source is not None
         with open(self.source, "rb") as fh:
             data = fh.read()
-        return self.transform.apply(data, self.name) if self.transform else data
+        for transform in self.transforms:
+            data = transform.apply(data, self.name)
+        return data
 
 
 @attrs.frozen
@@ -111,12 +138,16 @@ class MemberPlan:
 
 def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
                  dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
-                 env_vars: Mapping[str, str] = {}) -> MemberPlan:
-    """Turn the environment's files into archive members."""
+                 env_vars: Mapping[str, str] = {},
+                 extra: Mapping[str, tuple[bytes, int]] = {}) -> MemberPlan:
+    """Turn the environment's files into archive members.
+
+    ``extra`` adds generated files (path relative to the environment -> content, mode).
+    """
     mtime = archive_mtime()
     if follow_symlinks:
         files = resolve_links(prefix, files)
-    generated = _generated(prefix, files, dest_prefix, env_vars)
+    generated = {**_generated(prefix, files, dest_prefix, env_vars), **extra}
     sources = {f.target: f for f in files}
     members = [m for f in files if f.target not in generated
                for m in _members_of(prefix, f, dest_prefix, sources, mtime)]
@@ -140,13 +171,22 @@ def _members_of(prefix: Path, f: File, dest_prefix: Optional[str],
         return [Member(name=f.target, kind="dir", mode=0o755)]
     if f.kind == "symlink":
         return _symlink_members(prefix, f)
-    transform: Optional[Transform] = None
-    if f.file_mode is not None and dest_prefix is not None:
-        transform = PrefixRewrite(str(prefix).encode(), dest_prefix.encode(), f.file_mode, f.capacity)
-    elif f.target.endswith(".pyc"):
-        transform = _pyc_restamp(f, sources, mtime)
     return [Member(name=f.target, kind="file", mode=_normal_mode(f.mode), size=f.size,
-                   source=f.source, transform=transform)]
+                   source=f.source, transforms=_transforms(prefix, f, dest_prefix, sources, mtime))]
+
+
+def _transforms(prefix: Path, f: File, dest_prefix: Optional[str], sources: Mapping[str, File],
+                mtime: int) -> tuple[Transform, ...]:
+    out: list[Transform] = []
+    if f.target.startswith("conda-meta/") and f.target.count("/") == 1 and f.target.endswith(".json"):
+        out.append(MetaScrub())
+    if f.file_mode is not None and dest_prefix is not None:
+        out.append(PrefixRewrite(str(prefix).encode(), dest_prefix.encode(), f.file_mode, f.capacity))
+    elif f.target.endswith(".pyc"):
+        restamp = _pyc_restamp(f, sources, mtime)
+        if restamp is not None:
+            out.append(restamp)
+    return tuple(out)
 
 
 def _pyc_restamp(f: File, sources: Mapping[str, File], mtime: int) -> Optional[PycRestamp]:

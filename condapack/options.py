@@ -12,11 +12,6 @@ from .errors import CondaPackError
 __all__ = ["PackOptions"]
 
 
-def _level(_inst: object, _attr: object, value: int) -> None:
-    if not 0 <= value <= 9:
-        raise CondaPackError(f"--compress-level must be between 0 and 9, got {value}")
-
-
 def _threads(_inst: object, _attr: object, value: int) -> None:
     if value == 0 or value < -1:
         raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
@@ -36,10 +31,14 @@ class PackOptions:
     arcroot: str = ""
     dest_prefix: Optional[str] = attrs.field(default=None, validator=_dest)
     force: bool = False
-    compress_level: int = attrs.field(default=4, validator=_level)
+    compress_level: int = 4
     n_threads: int = attrs.field(default=1, validator=_threads)
     zip_symlinks: bool = False
     zip_64: bool = True
+    parcel_root: Optional[str] = None
+    parcel_name: Optional[str] = None
+    parcel_version: Optional[str] = None
+    parcel_distro: Optional[str] = None
 
     @property
     def threads(self) -> int:

@@ -5,48 +5,88 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, Optional, Sequence
+
+import attrs
 
 from .activation import read_env_vars
 from .archive.compress import open_sink
-from .archive.formats import extension, infer_format
+from .archive.directory import atomic_directory, write_tree
+from .archive.formats import check_level, compression_of, extension, infer_format
+from .archive.squashfs import write_squashfs
 from .archive.tar import write_tar
 from .archive.zip import write_zip
+from .errors import ArchiveError
 from .members import MemberPlan, plan_members
 from .options import PackOptions
 from .output import atomic_output, check_output
+from .parcel import parcel_for, parcel_meta
 from .prefix import File
+from .records import PackageRecord
 
-__all__ = ["ProgressFn", "pack_files", "default_output"]
+__all__ = ["ProgressFn", "pack_files", "resolve"]
 
 log = logging.getLogger("condapack")
 
 #: Called with (bytes done, bytes in total) as members are written.
 ProgressFn = Callable[[int, int], None]
+Advance = Callable[[int], None]
 
 
-def default_output(prefix: Path, options: PackOptions, fmt: str) -> Path:
-    """``<env name><ext>`` (or the dest-prefix's name) in the working directory."""
-    base = os.path.basename(options.dest_prefix.rstrip("/")) if options.dest_prefix else prefix.name
-    return Path(os.path.abspath(base + extension(fmt)))
+@attrs.frozen
+class Resolved:
+    """Options with everything derived: format, output path, arcroot, dest prefix."""
+
+    fmt: str
+    output: Path
+    arcroot: str
+    dest_prefix: Optional[str]
+    extra: dict[str, tuple[bytes, int]]
+
+
+def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord] = ()) -> Resolved:
+    """Work out format, output, arcroot and dest prefix (parcels set the last two)."""
+    fmt = infer_format(options.output, options.format)
+    check_level(fmt, options.compress_level)
+    arcroot, dest, extra = options.arcroot.strip("/"), options.dest_prefix, {}
+    base = os.path.basename(dest.rstrip("/")) if dest else prefix.name
+    default_name = base + extension(fmt)
+    if fmt == "parcel":
+        if options.dest_prefix or options.arcroot:
+            raise ArchiveError("--dest-prefix and --arcroot cannot be used with parcels; set --parcel-root, "
+                               "--parcel-name and --parcel-version instead")
+        parcel = parcel_for(prefix.name, options.parcel_root, options.parcel_name, options.parcel_version,
+                            options.parcel_distro)
+        arcroot, dest, extra, default_name = parcel.arcroot, parcel.dest_prefix, parcel_meta(parcel, packages), \
+            parcel.filename
+    output = Path(os.path.abspath(options.output or default_name))
+    return Resolved(fmt, output, arcroot, dest, extra)
 
 
 def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
-               progress: Optional[ProgressFn] = None) -> Path:
+               progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Path:
     """Pack ``files`` of the environment at ``prefix``; return the archive's path."""
-    fmt = infer_format(options.output, options.format)
-    output = Path(os.path.abspath(options.output)) if options.output else default_output(prefix, options, fmt)
-    check_output(output, prefix, options.force)
-    plan = plan_members(prefix, files, arcroot=options.arcroot, dest_prefix=options.dest_prefix,
-                        follow_symlinks=fmt == "zip" and not options.zip_symlinks,
-                        env_vars=read_env_vars(prefix))
-    log.info("Packing environment at '%s' to '%s'", prefix, output)
-    with atomic_output(output) as fh:
-        _write(fh, fmt, plan, options, _counter(plan, progress))
-    return output
+    r = resolve(prefix, options, packages)
+    check_output(r.output, prefix, options.force)
+    plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
+                        follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
+                        env_vars=read_env_vars(prefix), extra=r.extra)
+    log.info("Packing environment at '%s' to '%s'", prefix, r.output)
+    advance = _counter(plan, progress)
+    try:
+        if r.fmt == "no-archive":
+            with atomic_directory(r.output) as tmp:
+                write_tree(tmp, plan.members, plan.mtime, advance)
+        else:
+            with atomic_output(r.output) as fh:
+                _write(fh, r.fmt, plan, options, advance)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {r.output}: {exc.strerror or exc}; free some space or choose "
+                           "another --output") from None
+    return r.output
 
 
-def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Callable[[int], None]:
+def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
     done = 0
 
     def advance(nbytes: int) -> None:
@@ -58,11 +98,18 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Callable[[int]
     return advance
 
 
-def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions,
-           advance: Callable[[int], None]) -> None:
+def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance) -> None:
     if fmt == "zip":
-        write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64)
-        return
-    sink = open_sink(fh, fmt.partition(".")[2] if "." in fmt else "", options.compress_level)
-    write_tar(sink, plan.members, plan.mtime, advance)
-    sink.close()
+        write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
+                  threads=options.threads)
+    elif fmt == "squashfs":
+        write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level,
+                       threads=options.threads)
+    else:
+        sink = open_sink(fh, compression_of(fmt), options.compress_level, options.threads)
+        try:
+            write_tar(sink, plan.members, plan.mtime, advance)
+            sink.close()
+        except BaseException:
+            sink.abort()
+            raise

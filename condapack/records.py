@@ -146,7 +146,7 @@ def _cache_paths(data: dict[str, Any]) -> Optional[list[ManagedPath]]:
 
 
 def _site_packages_of(data: dict[str, Any]) -> str:
-    for f in data.get("files") or []:
+    for f in map(str, data.get("files") or []):
         if "/site-packages/" in f:
             return f.split("/site-packages/")[0] + "/site-packages"
     return "site-packages"

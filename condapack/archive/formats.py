@@ -1,4 +1,4 @@
-"""Archive formats: names, aliases and inference from the output file name."""
+"""Archive formats: names, aliases, inference from the output name, level ranges."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ from typing import Optional
 
 from ..errors import ArchiveError
 
-__all__ = ["FORMATS", "CHOICES", "infer_format", "extension"]
+__all__ = ["FORMATS", "CHOICES", "infer_format", "extension", "compression_of", "check_level"]
 
 #: Canonical format name -> file name suffixes that select it (first is the default).
 FORMATS: dict[str, tuple[str, ...]] = {
     "tar.gz": (".tar.gz", ".tgz"),
+    "tar.bz2": (".tar.bz2", ".tbz2"),
+    "tar.xz": (".tar.xz", ".txz"),
+    "tar.zst": (".tar.zst", ".tzst"),
     "tar": (".tar",),
     "zip": (".zip",),
+    "squashfs": (".squashfs",),
+    "parcel": (".parcel",),
+    "no-archive": (),
 }
 #: Alternative spellings accepted by ``--format``.
-ALIASES = {"tgz": "tar.gz"}
+ALIASES = {"tgz": "tar.gz", "tbz2": "tar.bz2", "txz": "tar.xz", "tzst": "tar.zst"}
 #: Values ``--format`` accepts.
 CHOICES = ("infer", *FORMATS, *ALIASES)
 
@@ -27,7 +33,7 @@ def infer_format(output: Optional[str], fmt: str = "infer") -> str:
         if output is None:
             return "tar.gz"
         for name, suffixes in FORMATS.items():
-            if output.endswith(suffixes):
+            if suffixes and output.endswith(suffixes):
                 return name
         known = ", ".join(s for suffixes in FORMATS.values() for s in suffixes)
         raise ArchiveError(
@@ -39,5 +45,20 @@ def infer_format(output: Optional[str], fmt: str = "infer") -> str:
 
 
 def extension(fmt: str) -> str:
-    """The default file name suffix of a format."""
-    return FORMATS[fmt][0]
+    """The default file name suffix of a format ('' for a directory)."""
+    suffixes = FORMATS[fmt]
+    return suffixes[0] if suffixes else ""
+
+
+def compression_of(fmt: str) -> str:
+    """The stream compression of a tar-based format: '', 'gz', 'bz2', 'xz' or 'zst'."""
+    if fmt == "parcel":
+        return "gz"
+    return fmt[len("tar."):] if fmt.startswith("tar.") else ""
+
+
+def check_level(fmt: str, level: int) -> None:
+    """Refuse a --compress-level the format cannot use."""
+    top = 22 if fmt == "tar.zst" else 9
+    if not 0 <= level <= top:
+        raise ArchiveError(f"--compress-level must be between 0 and {top} for {fmt}, got {level}")

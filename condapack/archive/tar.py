@@ -13,7 +13,6 @@ __all__ = ["write_tar"]
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK
-_CHUNK = 1 << 20
 _TYPES = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
 
 Progress = Callable[[int], None]
@@ -34,14 +33,8 @@ def _header(member: Member, size: int, mtime: int) -> bytes:
 def _stream(sink: Sink, member: Member) -> int:
     """Copy a file's bytes into the sink; fail if it changed size meanwhile."""
     assert member.source is not None
-    copied = 0
     with open(member.source, "rb") as fh:
-        while copied < member.size:
-            chunk = fh.read(min(_CHUNK, member.size - copied))
-            if not chunk:
-                break
-            sink.write(chunk)
-            copied += len(chunk)
+        copied = sink.copy_file(fh, member.size)
     if copied != member.size:
         raise ArchiveError(
             f"{member.source} changed size while it was being packed; pack again when "

@@ -1,67 +1,233 @@
-"""A deterministic zip writer: fixed timestamps, Unix modes, every file compressed."""
+"""A deterministic, parallel zip writer.
+
+Every file is deflated (ISA-L, the same level mapping as gzip), rewritten ones too.
+Small files are read and compressed on a thread pool a little ahead of the writer;
+large ones are deflated in fixed-size blocks on the same pool, pigz-style, so a single
+big library still uses every thread. Output bytes do not depend on the thread count.
+ZIP64 records are written only when needed; with ``zip_64=False`` needing them is an
+error instead of a corrupt archive.
+"""
 
 from __future__ import annotations
 
-import shutil
+import collections
 import stat
+import struct
 import time
-import zipfile
-from typing import BinaryIO, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO, Callable, Deque, Optional
+
+import attrs
+from isal import isal_zlib
 
 from ..errors import ArchiveError
 from ..members import Member
+from .compress import gzip_block_job
 
 __all__ = ["write_zip"]
 
-# DOS timestamps cannot express anything before 1980-01-01.
-_ZIP_EPOCH = 315532800
-_UNIX = 3
+_ZIP_EPOCH = 315532800  # DOS timestamps start at 1980-01-01
+_BIG = 8 << 20  # files above this are deflated block by block
+_BLOCK = 1 << 20
+_PREFETCH_BYTES = 32 << 20
+_U32 = 0xFFFFFFFF
+_U16 = 0xFFFF
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_DEFLATED, _STORED = 8, 0
 
 Progress = Callable[[int], None]
 
 
-def _info(member: Member, mtime: int, compression: int) -> zipfile.ZipInfo:
-    name = member.name + "/" if member.kind == "dir" else member.name
-    info = zipfile.ZipInfo(name, time.gmtime(max(mtime, _ZIP_EPOCH))[:6])
-    info.create_system = _UNIX
+@attrs.frozen
+class _Body:
+    """A member's compressed bytes and what the headers say about them."""
+
+    data: bytes
+    crc: int
+    size: int
+    method: int
+
+
+@attrs.define
+class _Entry:
+    """What the central directory needs to know about a written member."""
+
+    name: bytes
+    flags: int
+    method: int
+    dostime: int
+    dosdate: int
+    crc: int
+    compressed: int
+    size: int
+    external: int
+    offset: int
+
+
+def _dos(mtime: int) -> tuple[int, int]:
+    t = time.gmtime(max(mtime, _ZIP_EPOCH))
+    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
+
+
+def _external(member: Member) -> int:
     kind = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}[member.kind]
-    info.external_attr = (kind | member.mode) << 16
-    if member.kind == "dir":
-        info.external_attr |= 0x10  # MS-DOS directory flag
-    info.compress_type = compression if member.kind == "file" else zipfile.ZIP_STORED
-    return info
+    return ((kind | member.mode) << 16) | (0x10 if member.kind == "dir" else 0)
 
 
-def _write(zf: zipfile.ZipFile, member: Member, mtime: int, compression: int, level: int) -> int:
-    info = _info(member, mtime, compression)
+def _compress(data: bytes, level: int) -> _Body:
+    crc = isal_zlib.crc32(data)
+    if level == 0 or not data:
+        return _Body(data, crc, len(data), _STORED)
+    return _Body(gzip_block_job(level)(data, b"", True), crc, len(data), _DEFLATED)
+
+
+def _read_and_compress(member: Member, level: int) -> _Body:
     if member.kind == "symlink":
-        zf.writestr(info, (member.link_target or "").encode("utf-8", "surrogateescape"))
-        return 0
+        return _compress((member.link_target or "").encode("utf-8", "surrogateescape"), 0)
     if member.kind == "dir":
-        zf.writestr(info, b"")
-        return 0
-    if member.streamable:
+        return _compress(b"", 0)
+    return _compress(member.read(), level)
+
+
+class _ZipWriter:
+    def __init__(self, out: BinaryIO, mtime: int, level: int, threads: int, zip_64: bool) -> None:
+        self.out = out
+        self.dostime, self.dosdate = _dos(mtime)
+        self.level = level
+        self.zip_64 = zip_64
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="condapack-zip")
+        self.threads = max(1, threads)
+        self.entries: list[_Entry] = []
+        self.offset = 0
+
+    def _emit(self, data: bytes) -> None:
+        self.out.write(data)
+        self.offset += len(data)
+
+    def _entry(self, member: Member, body: _Body, compressed: int, offset: int) -> _Entry:
+        name = member.name + ("/" if member.kind == "dir" else "")
+        flags = 0 if name.isascii() else 0x800
+        return _Entry(name.encode("utf-8", "surrogateescape"), flags, body.method, self.dostime, self.dosdate,
+                      body.crc, compressed, body.size, _external(member), offset)
+
+    def _local_header(self, entry: _Entry, zip64: bool) -> bytes:
+        extra = struct.pack("<HHQQ", 1, 16, entry.size, entry.compressed) if zip64 else b""
+        sizes = (_U32, _U32) if zip64 else (entry.compressed, entry.size)
+        return _LOCAL.pack(0x04034B50, 45 if zip64 else 20, entry.flags, entry.method, entry.dostime,
+                           entry.dosdate, entry.crc, *sizes, len(entry.name), len(extra)) + entry.name + extra
+
+    def add_small(self, member: Member, body: _Body) -> None:
+        entry = self._entry(member, body, len(body.data), self.offset)
+        if entry.size >= _U32 or entry.compressed >= _U32:
+            raise ArchiveError(f"{member.name}: a rewritten file of 4 GiB or more cannot be zipped; "
+                               "use a tar format")
+        self._emit(self._local_header(entry, False))
+        self._emit(body.data)
+        self.entries.append(entry)
+
+    def add_big(self, member: Member) -> None:
+        """Stream a large file, deflating blocks in parallel; patch the header after."""
+        zip64 = member.size >= _U32 - (_U32 >> 4)
+        self._need_zip64(zip64, member.name)
+        entry = self._entry(member, _Body(b"", 0, member.size, _DEFLATED if self.level else _STORED), 0, self.offset)
+        header_at = self.offset
+        self._emit(self._local_header(entry, zip64))
+        start = self.offset
+        entry.crc = self._stream(member)
+        entry.compressed = self.offset - start
+        self._need_zip64(not zip64 and entry.compressed >= _U32, member.name)
+        self.out.seek(header_at)
+        self.out.write(self._local_header(entry, zip64))
+        self.out.seek(self.offset)
+        self.entries.append(entry)
+
+    def _stream(self, member: Member) -> int:
         assert member.source is not None
-        info.file_size = member.size
-        info._compresslevel = level  # type: ignore[attr-defined]  # open() has no level argument
-        with open(member.source, "rb") as src, zf.open(info, "w") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        return member.size
-    data = member.read()
-    zf.writestr(info, data, compresslevel=level)
-    return len(data)
+        job = gzip_block_job(self.level)
+        crc, previous, copied = 0, b"", 0
+        pending: Deque[Future[bytes]] = collections.deque()
+        with open(member.source, "rb") as fh:
+            while True:
+                block = fh.read(_BLOCK)
+                copied += len(block)
+                last = copied >= member.size or not block
+                crc = isal_zlib.crc32(block, crc)
+                if self.level == 0:
+                    self._emit(block)
+                else:
+                    pending.append(self.pool.submit(job, block, previous, last))
+                previous = block[-(1 << 15):]
+                while len(pending) > 2 * self.threads or (last and pending):
+                    self._emit(pending.popleft().result())
+                if last:
+                    break
+        if copied != member.size:
+            raise ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
+                               "nothing is writing to the environment")
+        return crc
+
+    def _need_zip64(self, needed: bool, what: str) -> None:
+        if needed and not self.zip_64:
+            raise ArchiveError(f"the zip archive needs ZIP64 extensions ({what}); drop --no-zip-64")
+
+    def finish(self) -> None:
+        cd_start = self.offset
+        for e in self.entries:
+            self._emit(self._central(e))
+        self._end(cd_start, self.offset - cd_start)
+        self.pool.shutdown()
+
+    def _central(self, e: _Entry) -> bytes:
+        fields = [e.size if e.size >= _U32 else None, e.compressed if e.compressed >= _U32 else None,
+                  e.offset if e.offset >= _U32 else None]
+        present = [v for v in fields if v is not None]
+        extra = struct.pack("<HH", 1, 8 * len(present)) + b"".join(struct.pack("<Q", v) for v in present) \
+            if present else b""
+        version = 45 if present else 20
+        return _CENTRAL.pack(0x02014B50, (3 << 8) | version, version, e.flags, e.method, e.dostime, e.dosdate,
+                             e.crc, min(e.compressed, _U32), min(e.size, _U32), len(e.name), len(extra), 0, 0,
+                             0, e.external, min(e.offset, _U32)) + e.name + extra
+
+    def _end(self, cd_start: int, cd_size: int) -> None:
+        count = len(self.entries)
+        zip64 = count >= _U16 or cd_start >= _U32 or cd_size >= _U32
+        self._need_zip64(zip64, f"{count} members" if count >= _U16 else "over 4 GiB")
+        if zip64:
+            eocd64_at = self.offset
+            self._emit(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, (3 << 8) | 45, 45, 0, 0, count, count,
+                                   cd_size, cd_start))
+            self._emit(struct.pack("<IIQI", 0x07064B50, 0, eocd64_at, 1))
+        self._emit(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, _U16), min(count, _U16),
+                               min(cd_size, _U32), min(cd_start, _U32), 0))
+
+
+def _is_big(member: Member) -> bool:
+    return member.kind == "file" and member.streamable and member.size > _BIG
 
 
 def write_zip(out: BinaryIO, members: tuple[Member, ...], mtime: int, progress: Progress, *,
-              level: int, zip_64: bool) -> None:
-    """Write all members as a zip archive to ``out``."""
-    compression = zipfile.ZIP_DEFLATED if level > 0 else zipfile.ZIP_STORED
+              level: int, zip_64: bool, threads: int = 1) -> None:
+    """Write all members as a zip archive to ``out`` (which must be seekable)."""
+    writer = _ZipWriter(out, mtime, level, threads, zip_64)
+    queue: Deque[tuple[Member, Optional[Future[_Body]]]] = collections.deque()
+    ahead, in_flight = 0, 0
     try:
-        with zipfile.ZipFile(out, "w", compression=compression, allowZip64=zip_64) as zf:
-            for member in members:
-                progress(_write(zf, member, mtime, compression, level))
-    except zipfile.LargeZipFile:
-        raise ArchiveError(
-            "the zip archive needs ZIP64 extensions (over 65,535 files or 4 GiB); "
-            "drop --no-zip-64"
-        ) from None
+        for member in members:
+            while ahead < len(members) and in_flight < _PREFETCH_BYTES and len(queue) < 256:
+                nxt = members[ahead]
+                ahead += 1
+                big = _is_big(nxt)
+                queue.append((nxt, None if big else writer.pool.submit(_read_and_compress, nxt, level)))
+                in_flight += 0 if big else nxt.size
+            current, future = queue.popleft()
+            assert current is member
+            if future is None:
+                writer.add_big(member)
+            else:
+                writer.add_small(member, future.result())
+                in_flight -= member.size
+            progress(member.size)
+        writer.finish()
+    finally:
+        writer.pool.shutdown(wait=True, cancel_futures=True)

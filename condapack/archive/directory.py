@@ -1,0 +1,80 @@
+"""Write members as a plain directory tree (the ``no-archive`` format, squashfs staging).
+
+Files are always copied, never hard-linked, so running ``conda-unpack`` in the output
+cannot change the environment that was packed or anything else on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import ArchiveError
+from ..members import Member
+
+__all__ = ["write_tree", "atomic_directory"]
+
+Progress = Callable[[int], None]
+
+
+def write_tree(root: Path, members: tuple[Member, ...], mtime: int, progress: Progress) -> None:
+    """Create every member below ``root`` (which exists and is empty)."""
+    made: set[str] = set()
+    for member in members:
+        path = root / member.name
+        _parents(root, member.name, made)
+        if member.kind == "dir":
+            path.mkdir(exist_ok=True)
+            made.add(member.name)
+        elif member.kind == "symlink":
+            os.symlink(member.link_target or "", path)
+        else:
+            _write_file(path, member)
+            os.chmod(path, member.mode)
+            os.utime(path, (mtime, mtime))
+        progress(member.size)
+    for directory in sorted(made, reverse=True):
+        os.chmod(root / directory, 0o755)
+        os.utime(root / directory, (mtime, mtime))
+
+
+def _parents(root: Path, name: str, made: set[str]) -> None:
+    parts = name.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        rel = "/".join(parts[:i])
+        if rel not in made:
+            (root / rel).mkdir(exist_ok=True)
+            made.add(rel)
+
+
+def _write_file(path: Path, member: Member) -> None:
+    if member.streamable:
+        assert member.source is not None
+        shutil.copyfile(member.source, path, follow_symlinks=True)
+        if path.stat().st_size != member.size:
+            raise ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
+                               "nothing is writing to the environment")
+    else:
+        path.write_bytes(member.read())
+
+
+@contextlib.contextmanager
+def atomic_directory(output: Path) -> Iterator[Path]:
+    """Yield an empty directory beside ``output`` that replaces it on success."""
+    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part"))
+    try:
+        yield tmp
+        old = None
+        if output.exists() or output.is_symlink():
+            old = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".old"))
+            os.rename(output, old / "x")
+        os.rename(tmp, output)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
