@@ -1,0 +1,70 @@
+"""Shared steps of the end-to-end tests: pack, extract with standard tools, run, check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import envkit
+from condapack.cli import conda_pack_main
+
+HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def pack(env: Path, output: Path, *extra: str) -> None:
+    """Pack with the conda-pack command line, in process; fail loudly."""
+    assert conda_pack_main(["-p", str(env), "-o", str(output), "-q", *extra]) == 0
+
+
+def extract(archive: Path, dest: Path) -> Path:
+    """Unpack with the standard tools, as a user would."""
+    dest.mkdir(parents=True)
+    if archive.name.endswith(".zip"):
+        subprocess.run(["unzip", "-q", str(archive), "-d", str(dest)], check=True)
+    else:
+        subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
+    return dest
+
+
+def run(cmd: list[str], **kwargs: object) -> str:
+    """Run with a PATH that has no environment on it; return stdout."""
+    env = {"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/")}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)  # type: ignore[call-overload]
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
+    return str(result.stdout)
+
+
+def files_mentioning(root: Path, needle: str) -> list[str]:
+    """Regular files under ``root`` whose bytes contain ``needle``."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and needle.encode() in path.read_bytes():
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def assert_works_at(prefix: Path, old: str) -> None:
+    """The unpacked env at ``prefix`` behaves as if installed there."""
+    python = prefix / envkit.PYTHON_BIN
+    assert run([str(python), "-c", "import sys; print(sys.prefix)"]) == f"{prefix}\n"
+    hello = run([str(prefix / envkit.ENTRY_POINT)]).splitlines()
+    assert hello[0] == str(prefix)
+    assert hello[1].startswith(f"{prefix}/{envkit.SITE_PACKAGES}/cpdemo/")
+    assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
+    assert run([str(prefix / envkit.PYTHON_SCRIPT)]) == f"{prefix}\n"
+    # .pyc files keep the packing machine's path in co_filename: Python replaces it with
+    # the real source path when it loads them, so they are left byte-identical.
+    leftovers = [p for p in files_mentioning(prefix, old) if not p.endswith(".pyc")]
+    assert leftovers == []
+
+
+def assert_activation_works(prefix: Path, shell: str) -> None:
+    script = (
+        f". {prefix}/bin/activate; echo \"$CONDA_PREFIX\"; echo \"$CPDEMO_ACTIVE\"; "
+        "command -v python; "
+        f". {prefix}/bin/deactivate; echo \"${{CONDA_PREFIX-unset}}\"; echo \"${{CPDEMO_ACTIVE-unset}}\"; "
+        "echo \"$PATH\""
+    )
+    lines = run([shell, "-c", script]).splitlines()
+    assert lines == [str(prefix), "1", f"{prefix}/bin/python", "unset", "unset", HOST_PATH]
