@@ -6,6 +6,8 @@ py-rattler-build into a local conda channel (cached across runs), and
 prefix with py-rattler, then applies the scenario's post-steps (pip installs,
 deleted or clobbered files, ...).  The result is a real conda environment with
 real ``conda-meta/*.json`` records, like the ones ``conda create`` makes.
+Other recipe sets (the benchmark's, under ``tests/bench_recipes/``) are built
+the same way from a ``ChannelSpec`` and installed with ``install_packages()``.
 
 Both rattler steps run in a child interpreter (``python envkit.py build|install
 ...``): py-rattler can print a harmless fatal error at interpreter exit, so the
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -136,16 +138,21 @@ def _tool_versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in names}
 
 
-def channel_key() -> str:
-    """Hash of every recipe file, the interpreter and the tool versions."""
+def channel_key(spec: ChannelSpec | None = None) -> str:
+    """Hash of every recipe file, the interpreter and the tool versions
+    (plus, for other specs than the tests', what else the spec names)."""
+    spec = spec or TEST_CHANNEL
     digest = hashlib.sha256()
-    for path in sorted(RECIPES_DIR.rglob("*")):
+    for path in sorted(spec.recipes_dir.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(RECIPES_DIR).as_posix().encode())
+            digest.update(path.relative_to(spec.recipes_dir).as_posix().encode())
             digest.update(path.read_bytes())
     digest.update(sys.version.encode())
     digest.update(sys.base_prefix.encode())
     digest.update(json.dumps(_tool_versions(), sort_keys=True).encode())
+    extra = [list(spec.order), [c.name for c in spec.channels], spec.package_format, spec.key_extra]
+    if spec != TEST_CHANNEL:  # keep the tests' key (and cached channel) as it always was
+        digest.update(json.dumps(extra).encode())
     return digest.hexdigest()[:16]
 
 
@@ -183,7 +190,7 @@ def _dist_items(name: str) -> tuple[Path, list[str]]:
 
 
 def _build_environ() -> dict[str, str]:
-    """Environment for the build child: what the recipes read via env.get."""
+    """Environment for the build child: what the test recipes read via env.get."""
     env = dict(os.environ)
     env.update(
         CONDAPACK_TEST_PYTHON_PREFIX=sys.base_prefix,
@@ -196,6 +203,29 @@ def _build_environ() -> dict[str, str]:
         env[f"CONDAPACK_TEST_{name.upper()}_VERSION"] = metadata.version(name)
         env[f"CONDAPACK_TEST_{name.upper()}_ITEMS"] = " ".join(items)
     return env
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A directory of recipes built, in order, into one cached local channel."""
+
+    #: Cached as ``CACHE_ROOT/NAME-KEY``.
+    name: str
+    recipes_dir: Path
+    #: Recipe sub-directories in build order.
+    order: tuple[str, ...]
+    #: Variables for the build child (the recipes read them with ``env.get``).
+    environ: Callable[[], Mapping[str, str]] = dict
+    #: Built channels the recipes may take host packages from.
+    channels: tuple[Path, ...] = ()
+    #: rattler-build package format, e.g. ``"conda:1"`` (None: its default).
+    package_format: str | None = None
+    #: Anything else the packages' content depends on, for the cache key.
+    key_extra: str = ""
+
+
+#: The test suite's channel: ``tests/recipes/``.
+TEST_CHANNEL = ChannelSpec("channel", RECIPES_DIR, RECIPE_ORDER, environ=_build_environ)
 
 
 def _run_child(args: list[str], env: dict[str, str] | None = None) -> str:
@@ -225,27 +255,29 @@ def _clean_channel(channel: Path) -> None:
             entry.unlink()
 
 
-def build_channel(cache_root: Path | None = None) -> Path:
-    """Build all recipes into a local channel; return its directory.
+def build_channel(cache_root: Path | None = None, spec: ChannelSpec | None = None) -> Path:
+    """Build all recipes of ``spec`` (default: the tests') into a local
+    channel; return its directory.
 
-    The channel lives at ``CACHE_ROOT/channel-KEY`` (KEY: ``channel_key()``)
+    The channel lives at ``CACHE_ROOT/NAME-KEY`` (KEY: ``channel_key(spec)``)
     and is reused while it is complete.  Building happens in a temporary
     directory renamed into place, under a file lock, so concurrent callers
     build once.
     """
+    spec = spec or TEST_CHANNEL
     root = (cache_root or default_cache_root()).resolve()
-    key = channel_key()
-    final = root / f"channel-{key}"
+    key = channel_key(spec)
+    final = root / f"{spec.name}-{key}"
     if final.is_dir():
         return final
-    with _file_lock(root / f"channel-{key}.lock"):
+    with _file_lock(root / f"{spec.name}-{key}.lock"):
         if final.is_dir():
             return final
-        for stale in root.glob(f".channel-{key}-*"):  # left by a killed build
+        for stale in root.glob(f".{spec.name}-{key}-*"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".channel-{key}-", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-{key}-", dir=root))
         try:
-            _run_child(["build", str(tmp)], env=_build_environ())
+            _run_child(_build_args(tmp, spec), env={**os.environ, **spec.environ()})
             _clean_channel(tmp)
             tmp.chmod(0o755)  # mkdtemp made it private
             shutil.rmtree(package_cache_for(final), ignore_errors=True)
@@ -253,6 +285,16 @@ def build_channel(cache_root: Path | None = None) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _build_args(output_dir: Path, spec: ChannelSpec) -> list[str]:
+    """Command line of the build child for ``spec``."""
+    args = ["build", str(output_dir), "--recipes-dir", str(spec.recipes_dir.resolve())]
+    args += [f"--recipe={name}" for name in spec.order]
+    args += [f"--channel={channel.resolve()}" for channel in spec.channels]
+    if spec.package_format:
+        args.append(f"--package-format={spec.package_format}")
+    return args
 
 
 # --------------------------------------------------------------------------
@@ -424,18 +466,28 @@ def create_env(scenario: str, prefix: Path, channel: Path) -> Path:
     """
     spec = SCENARIO_DEFS[scenario]
     prefix = Path(prefix).resolve()
-    if prefix.exists() and any(prefix.iterdir()):
-        raise FileExistsError(f"prefix not empty: {prefix}")
     with contextlib.ExitStack() as stack:
         if spec.private_cache:
             cache = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="envkit-pkgs-")))
         else:
             cache = package_cache_for(Path(channel).resolve())
-        _run_child(["install", str(Path(channel).resolve()), str(prefix), str(cache), *spec.specs])
-    _check_installed(prefix, spec.specs)
-    (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
+        install_packages(prefix, spec.specs, [Path(channel)], cache)
     for step in spec.post:
         step(prefix)
+    return prefix
+
+
+def install_packages(prefix: Path, specs: Sequence[str], channels: Sequence[Path], cache: Path) -> Path:
+    """Solve ``specs`` against ``channels`` and install them into the new
+    prefix ``prefix``, copying every file from the package cache ``cache``;
+    rattler's ``CACHEDIR.TAG`` is removed, as conda leaves none."""
+    prefix = Path(prefix).resolve()
+    if prefix.exists() and any(prefix.iterdir()):
+        raise FileExistsError(f"prefix not empty: {prefix}")
+    args = ["install", str(prefix), str(Path(cache).resolve()), *specs]
+    _run_child(args + [f"--channel={Path(c).resolve()}" for c in channels])
+    _check_installed(prefix, tuple(specs))
+    (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
     return prefix
 
 
@@ -452,17 +504,26 @@ def _check_installed(prefix: Path, specs: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------
 
 
-def _child_build(output_dir: Path) -> None:
-    """Build every recipe, in order, into ``output_dir`` (also the channel)."""
+def _child_build(
+    output_dir: Path,
+    recipes_dir: Path,
+    order: Sequence[str],
+    channels: Sequence[Path],
+    package_format: str | None,
+) -> None:
+    """Build the recipes, in order, into ``output_dir`` (also the channel,
+    searched before ``channels``)."""
     from rattler_build import Stage0Recipe, ToolConfiguration
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    channel = output_dir.resolve().as_uri()
+    urls = [output_dir.resolve().as_uri(), *(c.resolve().as_uri() for c in channels)]
     tool_config = ToolConfiguration(test_strategy="skip")
-    for name in RECIPE_ORDER:
-        recipe = Stage0Recipe.from_file(RECIPES_DIR / name / "recipe.yaml")
+    for name in order:
+        recipe = Stage0Recipe.from_file(recipes_dir / name / "recipe.yaml")
         try:
-            recipe.run_build(tool_config=tool_config, output_dir=output_dir, channels=[channel])
+            recipe.run_build(
+                tool_config=tool_config, output_dir=output_dir, channels=urls, package_format=package_format
+            )
         except Exception:
             _print_build_log(output_dir)
             raise
@@ -476,15 +537,15 @@ def _print_build_log(output_dir: Path, lines: int = 60) -> None:
         print("\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:]))
 
 
-def _child_install(channel: Path, prefix: Path, cache: Path, specs: list[str]) -> None:
-    """Solve ``specs`` against ``channel`` and install them into ``prefix``,
+def _child_install(channels: list[Path], prefix: Path, cache: Path, specs: list[str]) -> None:
+    """Solve ``specs`` against ``channels`` and install them into ``prefix``,
     copying every file (no hard, soft or reflinks)."""
     from rattler import Config, MatchSpec, PackageCache, install, solve
 
     config = Config.from_toml("allow-hard-links = false\nallow-ref-links = false\n")
 
     async def run() -> None:
-        records = await solve(sources=[channel.as_uri()], specs=specs)
+        records = await solve(sources=[channel.as_uri() for channel in channels], specs=specs)
         await install(
             records,
             target_prefix=prefix,
@@ -500,21 +561,28 @@ def _child_install(channel: Path, prefix: Path, cache: Path, specs: list[str]) -
 
 
 def _main(argv: list[str]) -> None:
-    """Child entry point: ``build OUTDIR`` or ``install CHANNEL PREFIX CACHE SPEC...``."""
+    """Child entry point: ``build OUTDIR [--recipes-dir D --recipe NAME...
+    --channel C... --package-format F]`` or ``install PREFIX CACHE SPEC...
+    --channel C...``."""
     parser = argparse.ArgumentParser(prog="envkit")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build")
     build.add_argument("output_dir", type=Path)
+    build.add_argument("--recipes-dir", type=Path, default=RECIPES_DIR)
+    build.add_argument("--recipe", dest="order", action="append", default=[])
+    build.add_argument("--channel", dest="channels", type=Path, action="append", default=[])
+    build.add_argument("--package-format")
     inst = sub.add_parser("install")
-    inst.add_argument("channel", type=Path)
     inst.add_argument("prefix", type=Path)
     inst.add_argument("cache", type=Path)
     inst.add_argument("specs", nargs="+")
+    inst.add_argument("--channel", dest="channels", type=Path, action="append", required=True)
     args = parser.parse_args(argv)
     if args.command == "build":
-        _child_build(args.output_dir)
+        order = args.order or list(RECIPE_ORDER)
+        _child_build(args.output_dir, args.recipes_dir, order, args.channels, args.package_format)
     else:
-        _child_install(args.channel, args.prefix, args.cache, args.specs)
+        _child_install(args.channels, args.prefix, args.cache, args.specs)
     print(MARKER, flush=True)
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown, where rattler may complain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,15 @@ def pack(env: Path, output: Path, *extra: str) -> None:
 
 
 def extract(archive: Path, dest: Path) -> Path:
-    """Unpack with the standard tools, as a user would."""
+    """Unpack with the standard tools, as a user would (GNU tar detects compression)."""
+    if archive.is_dir():
+        shutil.copytree(archive, dest, symlinks=True)
+        return dest
+    if archive.name.endswith(".squashfs"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["unsquashfs", "-q", "-n", "-d", str(dest), str(archive)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return dest
     dest.mkdir(parents=True)
     if archive.name.endswith(".zip"):
         subprocess.run(["unzip", "-q", str(archive), "-d", str(dest)], check=True)

@@ -32,6 +32,7 @@ def write_tree(root: Path, members: tuple[Member, ...], mtime: int, progress: Pr
             made.add(member.name)
         elif member.kind == "symlink":
             os.symlink(member.link_target or "", path)
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
         else:
             _write_file(path, member)
             os.chmod(path, member.mode)

@@ -1,0 +1,542 @@
+"""Benchmark condapack against conda-pack 0.9.2 on a big real conda environment.
+
+Run it with ``tox -e bench`` (arguments after ``--`` go to this script).  Not a
+test: pytest does not collect it.
+
+The environment (over 1 GB and 40,000 files) is built once and cached next to
+envkit's test channel: the PyPI wheels installed in the running interpreter
+(numpy, scipy, pandas, pyarrow, plotly, matplotlib, scikit-learn, sympy,
+llvmlite, botocore, ...) are repackaged by the recipes under
+``tests/bench_recipes/`` into a few big conda packages, next to a package of C
+programs and text files that embed the prefix; py-rattler installs them (as
+copies) with the test channel's python.
+
+Each configuration packs the environment with ``python -m condapack pack`` and
+with conda-pack's own module (the ``conda-pack`` script on PATH is condapack's
+drop-in), alternating which goes first, and reports the median wall time, the
+peak RSS of the packing process (``ru_maxrss`` from ``wait4``: the largest
+process of the tree) and the output size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import envkit
+
+#: Recipes of the benchmark's packages (not built by the test suite).
+BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
+#: Recipes in build order.
+BENCH_RECIPE_ORDER = ("pydists", "prefixed")
+#: rattler-build package format: zstd level 1, so building is not dominated by compression.
+PACKAGE_FORMAT = "conda:1"
+#: conda package -> the installed distributions it repackages (see pydists/recipe.yaml).
+DIST_GROUPS: dict[str, tuple[str, ...]] = {
+    "bench-numeric": ("numpy", "scipy", "pandas", "pyarrow", "python-dateutil", "six"),
+    "bench-viz": (
+        "plotly",
+        "tenacity",
+        "narwhals",
+        "matplotlib",
+        "contourpy",
+        "cycler",
+        "fonttools",
+        "kiwisolver",
+        "pillow",
+        "pyparsing",
+    ),
+    "bench-ml": ("scikit-learn", "joblib", "threadpoolctl", "sympy", "mpmath", "llvmlite"),
+    "bench-cloud": ("botocore", "jmespath", "urllib3"),
+}
+#: What the benchmark environment holds.
+ENV_SPECS = (f"python =={envkit.PY_VERSION}", "pip", *DIST_GROUPS, "bench-prefixed")
+#: The environment should be at least this big.
+MIN_BYTES = 1 << 30
+MIN_FILES = 40_000
+MIB = 1 << 20
+
+# --------------------------------------------------------------------------
+# The environment
+# --------------------------------------------------------------------------
+
+
+def _group_variable(package: str) -> str:
+    """``bench-numeric`` -> ``BENCH_NUMERIC_ITEMS`` (read by pydists/recipe.yaml)."""
+    return "BENCH_" + package.removeprefix("bench-").upper().replace("-", "_") + "_ITEMS"
+
+
+def _bench_environ() -> dict[str, str]:
+    """Variables for the recipes: the site-packages and each group's entries."""
+    env: dict[str, str] = {}
+    sites = set()
+    for package, dists in DIST_GROUPS.items():
+        items: list[str] = []
+        for dist in dists:
+            site, dist_items = envkit._dist_items(dist)
+            sites.add(site)
+            items += [item for item in dist_items if item not in items]
+        env[_group_variable(package)] = " ".join(items)
+    if len(sites) != 1:
+        raise RuntimeError(f"the repackaged distributions are spread over {sorted(sites)}")
+    env["BENCH_SITE"] = str(sites.pop())
+    return env
+
+
+def _dist_versions() -> dict[str, str]:
+    """Versions of every repackaged distribution (part of the channel key)."""
+    return {dist: metadata.version(dist) for dists in DIST_GROUPS.values() for dist in dists}
+
+
+def bench_channel_spec(test_channel: Path) -> envkit.ChannelSpec:
+    """The benchmark's channel: its recipes, with python from ``test_channel``."""
+    return envkit.ChannelSpec(
+        name="bench-channel",
+        recipes_dir=BENCH_RECIPES_DIR,
+        order=BENCH_RECIPE_ORDER,
+        environ=_bench_environ,
+        channels=(test_channel,),
+        package_format=PACKAGE_FORMAT,
+        key_extra=json.dumps(_dist_versions(), sort_keys=True),
+    )
+
+
+@dataclass(frozen=True)
+class BenchEnv:
+    """The installed benchmark environment and what building it cost."""
+
+    prefix: Path
+    package_cache: Path
+    channel_seconds: float
+    install_seconds: float
+
+
+def build_bench_env(cache_root: Path) -> BenchEnv:
+    """Build (or reuse) the channels and the environment under ``cache_root``.
+
+    The prefix ``bench-env-KEY`` is keyed by the channel and the specs; a
+    ``.done`` marker beside it tells a complete install from an interrupted one.
+    """
+    start = time.perf_counter()
+    test_channel = envkit.build_channel(cache_root)
+    channel = envkit.build_channel(cache_root, bench_channel_spec(test_channel))
+    channel_seconds = time.perf_counter() - start
+    key = hashlib.sha256(json.dumps([channel.name, ENV_SPECS]).encode()).hexdigest()[:16]
+    prefix = cache_root.resolve() / f"bench-env-{key}"
+    cache = envkit.package_cache_for(channel)
+    done = prefix.with_name(prefix.name + ".done")
+    start = time.perf_counter()
+    with envkit._file_lock(prefix.with_name(prefix.name + ".lock")):
+        if not done.is_file():
+            shutil.rmtree(prefix, ignore_errors=True)
+            envkit.install_packages(prefix, ENV_SPECS, [channel, test_channel], cache)
+            done.touch()
+    return BenchEnv(prefix, cache, channel_seconds, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class EnvStats:
+    """Size and make-up of an environment."""
+
+    bytes: int
+    files: int
+    symlinks: int
+    text_prefix_files: int
+    binary_prefix_files: int
+
+
+def _walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every non-directory entry under ``root``, without following symlinks."""
+    stack = [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    yield entry
+
+
+def env_stats(prefix: Path) -> EnvStats:
+    """Count the files, bytes and prefix placeholders of ``prefix``."""
+    size = files = links = 0
+    for entry in _walk_files(prefix):
+        if entry.is_symlink():
+            links += 1
+        else:
+            files += 1
+            size += entry.stat(follow_symlinks=False).st_size
+    modes: dict[str, int] = {"text": 0, "binary": 0}
+    for record in (prefix / "conda-meta").glob("*.json"):
+        for path in json.loads(record.read_text())["paths_data"]["paths"]:
+            if "prefix_placeholder" in path:
+                modes[path.get("file_mode", "text")] += 1
+    return EnvStats(size, files, links, modes["text"], modes["binary"])
+
+
+def warm_page_cache(*roots: Path) -> float:
+    """Read every file under ``roots`` once (untimed runs are not penalised);
+    return the seconds it took."""
+    start = time.perf_counter()
+    for root in roots:
+        for entry in _walk_files(root):
+            if entry.is_file(follow_symlinks=False):
+                with open(entry.path, "rb", buffering=0) as handle:
+                    while handle.read(1 << 20):
+                        pass
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """One packing configuration, run by both tools."""
+
+    id: str
+    format: str
+    threads: int
+    level: int | None = None
+    #: Only the output size matters: run once.
+    size_only: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A raw tar pipeline to compare against, with the config it relates to."""
+
+    id: str
+    tool: str
+    pipeline: str
+    compare: str
+
+
+CONFIGS = (
+    Config("tar-j1", "tar", 1),
+    Config("tar.gz-j1", "tar.gz", 1),
+    Config("tar.gz-j2", "tar.gz", 2),
+    Config("tar.zst-j2", "tar.zst", 2),
+    Config("zip", "zip", 1),
+    Config("tar.zst-l9", "tar.zst", 2, level=9, size_only=True),
+)
+REFERENCES = (
+    Reference("pigz", "pigz", "tar -cf - . | pigz -p 2", compare="tar.gz-j2"),
+    Reference("zstd", "zstd", "tar -cf - . | zstd -q -T2 -4", compare="tar.zst-j2"),
+)
+TOOLS = ("condapack", "conda-pack")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run: wall seconds, peak RSS of the packing process, output bytes."""
+
+    seconds: float
+    max_rss: int
+    size: int
+
+
+def _tool_command(tool: str, prefix: Path, output: Path, config: Config) -> list[str]:
+    """Command line packing ``prefix`` into ``output`` with ``tool``."""
+    if tool == "condapack":
+        command = [sys.executable, "-m", "condapack", "pack"]
+    else:  # the conda-pack script on PATH may be condapack's drop-in
+        command = [sys.executable, "-m", "conda_pack.cli"]
+    command += ["-p", str(prefix), "-o", str(output), "-f", "-q", "--format", config.format]
+    command += ["-j", str(config.threads)]
+    if config.level is not None:
+        command += ["--compress-level", str(config.level)]
+    return command
+
+
+def measure(command: list[str], output: Path, cwd: Path | None = None) -> Sample:
+    """Run ``command`` (which writes ``output``), measure it, delete the output."""
+    output.unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
+    size = output.stat().st_size
+    output.unlink()
+    return Sample(seconds, usage.ru_maxrss * 1024, size)  # Linux: ru_maxrss is in KiB
+
+
+def _run_order(index: int) -> tuple[str, ...]:
+    """Alternate which tool goes first, run after run and config after config."""
+    return TOOLS if index % 2 == 0 else TOOLS[::-1]
+
+
+Samples = dict[tuple[str, str], list[Sample]]
+Failures = dict[tuple[str, str], str]
+
+
+def _record(samples: Samples, failures: Failures, key: tuple[str, str], run: Callable[[], Sample]) -> None:
+    """Append ``run()``'s sample under ``key``; remember a failure instead."""
+    if key in failures:
+        return
+    try:
+        samples.setdefault(key, []).append(run())
+    except RuntimeError as error:
+        failures[key] = str(error)
+        print(f"  {key[0]} / {key[1]}: FAILED\n{error}", file=sys.stderr)
+
+
+def run_benchmark(
+    prefix: Path,
+    workdir: Path,
+    configs: Sequence[Config],
+    references: Sequence[Reference],
+    tools: Sequence[str],
+    runs: int,
+) -> tuple[Samples, Failures]:
+    """Measure every config with every tool and every reference, ``runs``
+    times each (once for size-only configs), interleaved."""
+    samples: Samples = {}
+    failures: Failures = {}
+    for run in range(runs):
+        print(f"run {run + 1}/{runs}", file=sys.stderr, flush=True)
+        for index, config in enumerate(configs):
+            if config.size_only and run > 0:
+                continue
+            for tool in _run_order(run + index):
+                if tool in tools:
+                    output = workdir / f"{tool}.{config.format}"
+                    command = _tool_command(tool, prefix, output, config)
+                    _record(samples, failures, (config.id, tool), functools.partial(measure, command, output))
+                    _progress(config.id, tool, samples, failures)
+        for ref in references:
+            output = workdir / f"reference-{ref.id}"
+            command = ["bash", "-o", "pipefail", "-c", f"{ref.pipeline} > {shlex.quote(str(output))}"]
+            run_ref = functools.partial(measure, command, output, cwd=prefix)
+            _record(samples, failures, (ref.id, "reference"), run_ref)
+            _progress(ref.id, "reference", samples, failures)
+    return samples, failures
+
+
+def _progress(config: str, tool: str, samples: Samples, failures: Failures) -> None:
+    """One stderr line per measurement."""
+    if (config, tool) in failures:
+        return
+    last = samples[(config, tool)][-1]
+    print(
+        f"  {config:<11} {tool:<10} {last.seconds:7.2f} s  {last.size / MIB:8.1f} MiB  "
+        f"{last.max_rss / MIB:7.1f} MiB RSS",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median seconds, median size and the largest peak RSS of a series."""
+
+    seconds: float
+    size: int
+    max_rss: int
+
+
+def summarize(series: Sequence[Sample]) -> Summary:
+    """Summarize the runs of one config and tool."""
+    return Summary(
+        statistics.median(s.seconds for s in series),
+        int(statistics.median(s.size for s in series)),
+        max(s.max_rss for s in series),
+    )
+
+
+def _value(summary: Summary | None, field: str) -> float | None:
+    """One field of a summary (None when there is none)."""
+    return None if summary is None else float(getattr(summary, field))
+
+
+def _fmt(summary: Summary | None, field: str) -> str:
+    """A summary's field with its unit, or a dash."""
+    value = _value(summary, field)
+    if value is None:
+        return "-"
+    return f"{value:.2f} s" if field == "seconds" else f"{value / MIB:.1f} MiB"
+
+
+def _ratio(ours: Summary | None, theirs: Summary | None, field: str) -> str:
+    """``ours / theirs`` of one field, to two decimals, or a dash."""
+    a, b = _value(ours, field), _value(theirs, field)
+    return f"{a / b:.2f}" if a is not None and b else "-"
+
+
+def _row(cells: Sequence[str]) -> str:
+    """One markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
+COMPARISON_HEADER = (
+    "config",
+    "condapack time",
+    "conda-pack time",
+    "time ratio",
+    "condapack size",
+    "conda-pack size",
+    "size ratio",
+    "condapack peak RSS",
+    "conda-pack peak RSS",
+)
+REFERENCE_HEADER = (
+    "reference",
+    "time",
+    "size",
+    "peak RSS",
+    "condapack config",
+    "condapack time / reference",
+    "condapack size / reference",
+)
+
+
+def comparison_table(samples: Samples, configs: Sequence[Config]) -> list[str]:
+    """Markdown rows comparing condapack with conda-pack per config."""
+    rows = [_row(COMPARISON_HEADER), _row(["---"] + ["--:"] * (len(COMPARISON_HEADER) - 1))]
+    for config in configs:
+        ours, theirs = (_summary(samples, config.id, tool) for tool in TOOLS)
+        label = config.id + (" (size only, 1 run)" if config.size_only else "")
+        cells = [label, _fmt(ours, "seconds"), _fmt(theirs, "seconds"), _ratio(ours, theirs, "seconds")]
+        cells += [_fmt(ours, "size"), _fmt(theirs, "size"), _ratio(ours, theirs, "size")]
+        rows.append(_row(cells + [_fmt(ours, "max_rss"), _fmt(theirs, "max_rss")]))
+    return rows
+
+
+def reference_table(samples: Samples, references: Sequence[Reference]) -> list[str]:
+    """Markdown rows for the raw tar pipelines, against condapack's config."""
+    rows = [_row(REFERENCE_HEADER), _row(["---", "--:", "--:", "--:", "---", "--:", "--:"])]
+    for ref in references:
+        raw, ours = _summary(samples, ref.id, "reference"), _summary(samples, ref.compare, "condapack")
+        cells = [f"`{ref.pipeline}`", _fmt(raw, "seconds"), _fmt(raw, "size"), _fmt(raw, "max_rss")]
+        rows.append(_row(cells + [ref.compare, _ratio(ours, raw, "seconds"), _ratio(ours, raw, "size")]))
+    return rows
+
+
+def _summary(samples: Samples, config: str, tool: str) -> Summary | None:
+    """The summary of one series, or None when it was not run or failed."""
+    series = samples.get((config, tool))
+    return summarize(series) if series else None
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The benchmark's options."""
+    names = [c.id for c in CONFIGS] + [r.id for r in REFERENCES]
+    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per configuration (median; default 3)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="CONFIG",
+        help=f"measure only this configuration (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument("--skip-conda-pack", action="store_true", help="measure condapack only")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help=f"cache root (default: ${envkit.CACHE_ENV_VAR} or ~/.cache/condapack-tests)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="directory for the archives (default: the system temporary directory)",
+    )
+    parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
+    return parser.parse_args(argv)
+
+
+def _available_references(references: Sequence[Reference]) -> list[Reference]:
+    """The references whose compressor is installed; say which are skipped."""
+    found = []
+    for ref in references:
+        if shutil.which(ref.tool) and shutil.which("tar"):
+            found.append(ref)
+        else:
+            print(
+                f"{ref.tool} not found: skipping the `{ref.pipeline}` row "
+                f"(install it, e.g. apt-get install {ref.tool})",
+                file=sys.stderr,
+            )
+    return found
+
+
+def describe_env(env: BenchEnv, stats: EnvStats) -> list[str]:
+    """Lines describing the environment and what it cost to build."""
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in TOOLS)
+    return [
+        f"environment: {env.prefix}",
+        f"  {stats.bytes / 1e9:.2f} GB in {stats.files} files and {stats.symlinks} symlinks",
+        f"  {stats.text_prefix_files} text and {stats.binary_prefix_files} binary prefix placeholder files",
+        f"  channels ready in {env.channel_seconds:.1f} s, environment ready in {env.install_seconds:.1f} s",
+        f"{versions}, Python {envkit.PY_VERSION}, {os.cpu_count()} cpus",
+    ]
+
+
+def main(argv: Sequence[str]) -> int:
+    """Build the environment, measure, print the tables."""
+    args = parse_args(argv)
+    env = build_bench_env((args.cache or envkit.default_cache_root()).resolve())
+    stats = env_stats(env.prefix)
+    lines = describe_env(env, stats)
+    print("\n".join(lines), flush=True)
+    if stats.bytes < MIN_BYTES or stats.files < MIN_FILES:
+        print(
+            f"warning: the environment is smaller than {MIN_BYTES / 1e9:.2f} GB / {MIN_FILES} files",
+            file=sys.stderr,
+        )
+    if args.build_only:
+        return 0
+    selected = set(args.only or [c.id for c in CONFIGS] + [r.id for r in REFERENCES])
+    configs = [c for c in CONFIGS if c.id in selected]
+    references = _available_references([r for r in REFERENCES if r.id in selected])
+    tools = TOOLS[:1] if args.skip_conda_pack else TOOLS
+    print(f"page cache warmed in {warm_page_cache(env.prefix, env.package_cache):.1f} s", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="condapack-bench-", dir=args.workdir))
+    try:
+        samples, failures = run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs\n")
+    print("\n".join(comparison_table(samples, configs)))
+    if references:
+        print()
+        print("\n".join(reference_table(samples, references)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
