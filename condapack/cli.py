@@ -7,6 +7,7 @@ messages and progress) and turns :class:`CondaPackError` into one line and exit 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -98,7 +99,38 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Package an existing conda environment into an archive file.",
                           allow_abbrev=False)
     add_pack_arguments(pack)
+    for name, helptext in PROJECT_COMMANDS.items():
+        cmd = sub.add_parser(name, help=helptext, description=helptext, allow_abbrev=False)
+        cmd.add_argument("-c", "--config", metavar="PATH",
+                         help="The project file (default: the nearest condapack.toml upwards).")
+        cmd.add_argument("targets", nargs="*" if name != "deps" else 1, metavar="TARGET",
+                         help="ENV:FORMAT, ENV (all its targets) or an output path; default: all.")
+        _project_flags(name, cmd)
     return parser
+
+
+PROJECT_COMMANDS = {
+    "plan": "Show which targets would be built and why; change nothing.",
+    "lock": "Write condapack.lock for the project's environments and targets.",
+    "build": "Build out-of-date targets, update the lock and SHA256SUMS.",
+    "outputs": "Print the output path of each target, one per line.",
+    "deps": "Print a make dependency file for one target.",
+}
+
+
+def _project_flags(name: str, cmd: argparse.ArgumentParser) -> None:
+    if name in ("lock", "build"):
+        cmd.add_argument("--locked", action="store_true",
+                         help="Fail if condapack.lock is missing or out of date; never write it.")
+    if name == "build":
+        cmd.add_argument("-f", "--force", action="store_true", help="Rebuild even up-to-date targets.")
+        cmd.add_argument("-q", "--quiet", action="store_true", help="Only report errors.")
+    if name == "plan":
+        cmd.add_argument("--json", action="store_true", help="Print the plan as JSON.")
+        cmd.add_argument("--exit-code", action="store_true",
+                         help="Exit with status 2 when something would be built (0 when all is up to date).")
+    if name == "deps":
+        cmd.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
 
 
 def run_pack(args: argparse.Namespace, prog: str) -> int:
@@ -145,14 +177,29 @@ def conda_pack_main(argv: Optional[Sequence[str]] = None) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``condapack``."""
     args = build_parser().parse_args(argv)
-    return _guarded("condapack", "condapack: error: ", lambda: run_pack(args, "condapack"))
+    if args.command == "pack":
+        return _guarded("condapack", "condapack: error: ", lambda: run_pack(args, "condapack"))
+    from . import project_cli
+
+    return _guarded("condapack", "condapack: error: ", lambda: project_cli.run(args))
+
+
+def _exit(run: Callable[[], int]) -> None:
+    try:
+        code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    sys.exit(code)
 
 
 def conda_pack_entry() -> None:
     """Console script wrapper for ``conda-pack``."""
-    sys.exit(conda_pack_main())
+    _exit(conda_pack_main)
 
 
 def entry() -> None:
     """Console script wrapper for ``condapack``."""
-    sys.exit(main())
+    _exit(main)

@@ -22,7 +22,8 @@ from .layout import CONDAPACK_DIR, LAYOUT
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary
 
-__all__ = ["File", "Scan", "scan_prefix"]
+__all__ = ["File", "Scan", "Entry", "scan_prefix", "walk_prefix", "owners_of", "keep_unmanaged",
+           "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
 
@@ -65,7 +66,7 @@ class Scan:
 
 
 @attrs.frozen
-class _Entry:
+class Entry:
     kind: FileKind
     mode: int
     size: int
@@ -76,22 +77,22 @@ class _Entry:
 def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
                 ignore_missing_files: bool = False) -> Scan:
     """Read the environment at ``prefix`` into an immutable :class:`Scan`."""
-    _check_is_environment(prefix)
+    check_is_environment(prefix)
     packages = read_records(prefix)
     if not ignore_editable_packages:
         editable.check_no_editable(prefix, packages)
-    disk = dict(_walk(prefix))
-    owners = _owners(packages, disk)
+    disk = dict(walk_prefix(prefix))
+    owners = owners_of(packages, disk)
     _check_missing(prefix, owners, disk, ignore_missing_files)
     managed = [_managed_file(prefix, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(prefix, path, entry) for path, entry in disk.items()
-                 if path not in owners and _keep_unmanaged(path, owners)]
+                 if path not in owners and keep_unmanaged(path, owners)]
     _warn_modified(owners, disk)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
     return Scan(prefix=prefix, files=tuple(files), packages=packages)
 
 
-def _check_is_environment(prefix: Path) -> None:
+def check_is_environment(prefix: Path) -> None:
     if not prefix.exists():
         raise EnvError(f"Environment path '{prefix}' doesn't exist; pass the path of an existing conda environment")
     if not (prefix / "conda-meta").is_dir():
@@ -101,7 +102,7 @@ def _check_is_environment(prefix: Path) -> None:
         )
 
 
-def _walk(prefix: Path) -> Iterator[tuple[str, _Entry]]:
+def walk_prefix(prefix: Path) -> Iterator[tuple[str, Entry]]:
     """Every file, symlink and empty directory below ``prefix``, by relative path."""
     stack = [(str(prefix), "")]
     while stack:
@@ -109,21 +110,21 @@ def _walk(prefix: Path) -> Iterator[tuple[str, _Entry]]:
         with os.scandir(path) as it:
             entries = list(it)
         if not entries and rel:
-            yield rel, _Entry("dir", 0o755, 0, 0, None)
+            yield rel, Entry("dir", 0o755, 0, 0, None)
         for entry in entries:
             relpath = rel + entry.name
             if not rel and (entry.name in _IGNORED_TOP or entry.name.endswith("~")):
                 continue
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
-                yield relpath, _Entry("symlink", 0o777, 0, st.st_mtime_ns, os.readlink(entry.path))
+                yield relpath, Entry("symlink", 0o777, 0, st.st_mtime_ns, os.readlink(entry.path))
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((entry.path, relpath + "/"))
             elif stat.S_ISREG(st.st_mode):
-                yield relpath, _Entry("file", stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, None)
+                yield relpath, Entry("file", stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, None)
 
 
-def _owners(packages: tuple[PackageRecord, ...], disk: dict[str, _Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:
+def owners_of(packages: tuple[PackageRecord, ...], disk: dict[str, Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:
     """Map each managed path to the one package that owns it.
 
     When two packages claim a path, the one whose recorded size matches the file on
@@ -146,7 +147,7 @@ def _owners(packages: tuple[PackageRecord, ...], disk: dict[str, _Entry]) -> dic
 
 
 def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedPath]],
-                   disk: dict[str, _Entry], ignore: bool) -> None:
+                   disk: dict[str, Entry], ignore: bool) -> None:
     missing: dict[str, list[str]] = {}
     for path, (record, mp) in owners.items():
         if path not in disk and not path.endswith(".pyc") and mp.path_type != "directory":
@@ -166,7 +167,7 @@ def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedP
     )
 
 
-def _keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]]) -> bool:
+def keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]]) -> bool:
     """Drop what is stale or regenerated: old conda's scripts, caches of managed code."""
     if path in LAYOUT.stale_scripts or path.startswith(CONDAPACK_DIR + "/"):
         return False
@@ -181,7 +182,7 @@ def _py_source(pyc: str) -> str:
     return head + name.split(".", 1)[0] + ".py"
 
 
-def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPath], entry: _Entry) -> File:
+def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPath], entry: Entry) -> File:
     record, mp = owner
     base = _base_file(prefix, path, entry, is_conda=True, package=record.label)
     if entry.kind != "file" or path.endswith(".pyc"):
@@ -190,34 +191,34 @@ def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPa
         capacity = len(mp.placeholder.encode()) if mp.file_mode == "binary" else 0
         return attrs.evolve(base, file_mode=mp.file_mode, prefix_placeholder=mp.placeholder,
                             capacity=max(capacity, len(str(prefix).encode())))
-    if record.source == "none" or _looks_modified(mp, entry) or "entry_point" in mp.path_type \
+    if record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type \
             or (record.noarch_python and path.startswith(LAYOUT.bin_dir + "/")):
         return _sniffed(prefix, base)
     return base
 
 
-def _looks_modified(mp: ManagedPath, entry: _Entry) -> bool:
+def looks_modified(mp: ManagedPath, entry: Entry) -> bool:
     """A file with no placeholder keeps its package size; another size means an edit."""
     return mp.size is not None and mp.size != entry.size and mp.path_type == "hardlink"
 
 
-def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, _Entry]) -> None:
+def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
     """Say once which managed files were changed after install (usually by pip)."""
-    modified = sorted(p for p, (_, mp) in owners.items() if p in disk and _looks_modified(mp, disk[p]))
+    modified = sorted(p for p, (_, mp) in owners.items() if p in disk and looks_modified(mp, disk[p]))
     if modified:
         shown = ", ".join(modified[:5]) + (f" and {len(modified) - 5} more" if len(modified) > 5 else "")
         log.warning("%d files managed by conda were modified after install (%s); packing them "
                     "as they are now", len(modified), shown)
 
 
-def _unmanaged_file(prefix: Path, path: str, entry: _Entry) -> File:
+def _unmanaged_file(prefix: Path, path: str, entry: Entry) -> File:
     base = _base_file(prefix, path, entry, is_conda=False, package=None)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     return _sniffed(prefix, base)
 
 
-def _base_file(prefix: Path, path: str, entry: _Entry, *, is_conda: bool, package: Optional[str]) -> File:
+def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
     return File(target=path, source=os.path.join(prefix, path), kind=entry.kind, mode=entry.mode,
                 size=entry.size, mtime_ns=entry.mtime_ns, is_conda=is_conda, package=package,
                 link_target=entry.link_target)

@@ -434,7 +434,12 @@ def reference_table(samples: Samples, references: Sequence[Reference]) -> list[s
     rows = [_row(REFERENCE_HEADER), _row(["---", "--:", "--:", "--:", "---", "--:", "--:"])]
     for ref in references:
         raw, ours = _summary(samples, ref.id, "reference"), _summary(samples, ref.compare, "condapack")
-        cells = [f"`{ref.pipeline}`", _fmt(raw, "seconds"), _fmt(raw, "size"), _fmt(raw, "max_rss")]
+        cells = [
+            f"`{ref.pipeline}`".replace("|", "\\|"),
+            _fmt(raw, "seconds"),
+            _fmt(raw, "size"),
+            _fmt(raw, "max_rss"),
+        ]
         rows.append(_row(cells + [ref.compare, _ratio(ours, raw, "seconds"), _ratio(ours, raw, "size")]))
     return rows
 
@@ -506,6 +511,11 @@ def describe_env(env: BenchEnv, stats: EnvStats) -> list[str]:
     ]
 
 
+def _load() -> str:
+    """The 1-minute load average (other work on the machine skews the timings)."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus"
+
+
 def main(argv: Sequence[str]) -> int:
     """Build the environment, measure, print the tables."""
     args = parse_args(argv)
@@ -525,12 +535,13 @@ def main(argv: Sequence[str]) -> int:
     references = _available_references([r for r in REFERENCES if r.id in selected])
     tools = TOOLS[:1] if args.skip_conda_pack else TOOLS
     print(f"page cache warmed in {warm_page_cache(env.prefix, env.package_cache):.1f} s", flush=True)
+    print(_load(), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="condapack-bench-", dir=args.workdir))
     try:
         samples, failures = run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs\n")
+    print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
     print("\n".join(comparison_table(samples, configs)))
     if references:
         print()

@@ -1,0 +1,181 @@
+"""Run a plan: build the out-of-date targets, then update the lock and ``SHA256SUMS``.
+
+Several ``condapack build`` processes may run at once (``make -j``): each builds its own
+targets, and the lock, the state and ``SHA256SUMS`` are updated under a file lock by
+merging with what is on disk, so no process loses another's results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import time
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import attrs
+import pathspec
+
+from .config import Project, TargetSpec
+from .environment import CondaEnv
+from .errors import CondaPackError, ConfigError
+from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
+from .options import PackOptions
+from .pack import ProgressFn, pack_files
+from .plan import BuildState, Plan, env_prefix, make_plan, tree_digest
+from .statcache import file_digest
+
+__all__ = ["BuildResult", "build", "check_locked", "write_lock"]
+
+log = logging.getLogger("condapack")
+
+
+@attrs.frozen
+class BuildResult:
+    """What happened to one selected target."""
+
+    target: TargetSpec
+    built: bool
+    reasons: tuple[str, ...]
+    size: Optional[int]
+    seconds: float
+
+
+def check_locked(plan: Plan) -> None:
+    """``--locked``: the lock on disk must be exactly the one planned."""
+    if plan.previous is None:
+        raise ConfigError(f"{plan.project.lock_path.name} is missing and --locked forbids creating it; "
+                          "run condapack lock and commit the lock file")
+    if dump_lock(plan.previous) != dump_lock(plan.lock):
+        drift = "; ".join(describe_lock_drift(plan.previous, plan.lock))
+        raise ConfigError(f"{plan.project.lock_path.name} does not match the project and environments "
+                          f"({drift}); run condapack lock to update it")
+
+
+@contextlib.contextmanager
+def _project_lock(project: Project) -> Iterator[None]:
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(project.state_dir / "build.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_lock(plan: Plan) -> bool:
+    """``condapack lock``: write the planned lock unless it is unchanged."""
+    with _project_lock(plan.project):
+        for cache in plan.caches.values():
+            cache.save()
+        return write_if_changed(plan.project.lock_path, dump_lock(plan.lock))
+
+
+def _filtered_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
+    key = (target.env, target.ignore_editable_packages, target.ignore_missing_files)
+    cache_key = ":".join(map(str, key))
+    if cache_key not in envs:
+        envs[cache_key] = CondaEnv.from_prefix(env_prefix(project, target.env),
+                                               ignore_editable_packages=target.ignore_editable_packages,
+                                               ignore_missing_files=target.ignore_missing_files)
+    env = envs[cache_key]
+    if not target.exclude:
+        return env
+    spec = pathspec.GitIgnoreSpec.from_lines(target.exclude)
+    kept = tuple(f for f in env.files if not spec.match_file(f.target))
+    return attrs.evolve(env, files=kept)
+
+
+def _options(target: TargetSpec) -> PackOptions:
+    parcel = dict(target.parcel)
+    return PackOptions(output=str(target.output), format=target.format, arcroot=target.arcroot,
+                       dest_prefix=target.dest_prefix, force=True, compress_level=target.compress_level,
+                       n_threads=target.threads, zip_symlinks=target.zip_symlinks, zip_64=target.zip_64,
+                       parcel_root=parcel.get("root"), parcel_name=parcel.get("name"),
+                       parcel_version=parcel.get("version"), parcel_distro=parcel.get("distro"))
+
+
+def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
+               progress: Optional[ProgressFn]) -> None:
+    target.output.parent.mkdir(parents=True, exist_ok=True)
+    env = _filtered_env(project, target, envs)
+    try:
+        pack_files(env.prefix, env.files, _options(target), progress, env.packages)
+    except CondaPackError as exc:
+        raise type(exc)(f"{target.name}: {exc}") from None
+
+
+def _sums(project: Project, lock: dict[str, object]) -> bytes:
+    lines = []
+    targets = lock["targets"]
+    assert isinstance(targets, dict)
+    for target in project.targets:
+        entry = targets.get(target.name, {})
+        if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
+            lines.append(f"{entry['sha256']}  {target.output.name}\n")
+    return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
+
+
+def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
+          progress: Optional[ProgressFn] = None) -> list[BuildResult]:
+    """Build what is out of date; return one result per selected target."""
+    state = BuildState(project)
+    plan = make_plan(project, names, force=force, state=state)
+    if locked:
+        check_locked(plan)
+    built: dict[str, tuple[str, int]] = {}
+    results: list[BuildResult] = []
+    envs: dict[str, CondaEnv] = {}
+    for status in plan.targets:
+        if not status.build:
+            results.append(BuildResult(status.target, False, status.reasons, _size(status.target.output), 0.0))
+            continue
+        start = time.monotonic()
+        _build_one(project, status.target, envs, progress)
+        digest = _digest_fresh(status.target.output)
+        size = _size(status.target.output) or 0
+        built[status.target.name] = (digest, size)
+        state.record(status.target.name, status.target.output, digest)
+        results.append(BuildResult(status.target, True, status.reasons, size, time.monotonic() - start))
+    _finish(plan, state, built, locked)
+    return results
+
+
+def _digest_fresh(output: Path) -> str:
+    return tree_digest(output) if output.is_dir() else file_digest(str(output))
+
+
+def _size(path: Path) -> Optional[int]:
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return None
+
+
+def _finish(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool) -> None:
+    project = plan.project
+    with _project_lock(project):
+        on_disk = read_lock(project.lock_path)
+        lock = render_lock(project, plan.envs, on_disk, built)
+        if locked:
+            _verify_reproduced(plan, built)
+        else:
+            write_if_changed(project.lock_path, dump_lock(lock))
+        sums = _sums(project, lock)
+        if sums:
+            project.output_dir.mkdir(parents=True, exist_ok=True)
+            write_if_changed(project.output_dir / "SHA256SUMS", sums)
+        state.save()
+        for cache in plan.caches.values():
+            cache.save()
+
+
+def _verify_reproduced(plan: Plan, built: dict[str, tuple[str, int]]) -> None:
+    for name, (digest, _size) in built.items():
+        expected = plan.lock["targets"][name].get("sha256")
+        if expected is not None and expected != digest:
+            raise ConfigError(f"{name}: the archive built here has sha256 {digest[:12]}... but "
+                              f"{plan.project.lock_path.name} records {expected[:12]}...; the environment "
+                              "content differs in a way the lock does not capture")

@@ -1,0 +1,307 @@
+"""``condapack.toml`` -> a frozen :class:`Project` (strict keys, key-path errors).
+
+Every error names the file and the key path, and unknown keys suggest the closest
+known one: ``condapack.toml: env.web.formats[0]: unknown format 'tar.gzz' (did you
+mean 'tar.gz'?)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import string
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import attrs
+import pathspec
+
+from .archive.formats import ALIASES, FORMATS, extension
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older Pythons only
+    import tomli as tomllib
+
+__all__ = ["PROJECT_FILE", "Project", "EnvSpec", "TargetSpec", "find_project", "load_project"]
+
+PROJECT_FILE = "condapack.toml"
+_PLACEHOLDERS = ("env", "format", "ext")
+
+# Settings allowed in [defaults] and in every [env.NAME] table, with their defaults.
+_SETTINGS: dict[str, Any] = {
+    "formats": ["tar.gz"],
+    "format": None,
+    "output": "{env}{ext}",
+    "arcroot": "",
+    "dest-prefix": None,
+    "compress-level": 4,
+    "threads": 1,
+    "exclude": [],
+    "zip-symlinks": False,
+    "zip-64": True,
+    "ignore-editable-packages": False,
+    "ignore-missing-files": False,
+    "parcel": {},
+}
+_PARCEL_KEYS = ("root", "name", "version", "distro")
+_ENV_ONLY = ("prefix", "name")
+_TOP = ("output-dir", "defaults", "env")
+
+
+@attrs.frozen
+class EnvSpec:
+    """An environment the project packs: by prefix (resolved) or by conda name."""
+
+    key: str
+    prefix: Optional[Path]
+    conda_name: Optional[str]
+
+
+@attrs.frozen
+class TargetSpec:
+    """One archive to build: an environment in one format with resolved settings."""
+
+    env: str
+    format: str
+    output: Path
+    arcroot: str
+    dest_prefix: Optional[str]
+    compress_level: int
+    threads: int
+    exclude: tuple[str, ...]
+    zip_symlinks: bool
+    zip_64: bool
+    ignore_editable_packages: bool
+    ignore_missing_files: bool
+    parcel: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        """``ENV:FORMAT``, how targets are named on the command line."""
+        return f"{self.env}:{self.format}"
+
+
+@attrs.frozen
+class Project:
+    """A loaded project file: where it is, its environments and targets."""
+
+    path: Path
+    output_dir: Path
+    envs: tuple[EnvSpec, ...]
+    targets: tuple[TargetSpec, ...]
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the project file."""
+        return self.path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        """``condapack.lock`` beside the project file."""
+        return self.path.with_name("condapack.lock")
+
+    @property
+    def state_dir(self) -> Path:
+        """Local caches (stat cache, build state): never part of the lock."""
+        return self.root / ".condapack"
+
+    def env(self, key: str) -> EnvSpec:
+        """The environment named ``key``."""
+        return next(e for e in self.envs if e.key == key)
+
+
+class _Reader:
+    """Error reporting with the file name and key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path.name}: {where}: {message}" if where else f"{self.path.name}: {message}")
+
+    def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(_join(where, key), f"unknown key{_suggest(key, allowed)}")
+
+    def typed(self, value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+        if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+            raise self.fail(where, f"must be {what}, got {_show(value)}")
+        return value
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r} (known: {', '.join(choices)})"
+
+
+def find_project(start: Path) -> Path:
+    """The nearest ``condapack.toml`` in ``start`` or one of its parents."""
+    for directory in (start, *start.parents):
+        candidate = directory / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no {PROJECT_FILE} in {start} or any parent directory; create one "
+                      f"(see condapack.toml.example) or pass -c/--config PATH")
+
+
+def load_project(path: Path) -> Project:
+    """Read and validate a project file."""
+    path = Path(os.path.abspath(path))
+    reader = _Reader(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such project file; create it or pass another -c/--config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: invalid TOML: {exc}; fix the syntax") from None
+    reader.check_keys(data, _TOP, "")
+    output_dir = path.parent / reader.typed(data.get("output-dir", "dist"), str, "output-dir", "a path")
+    defaults = _settings(reader, reader.typed(data.get("defaults", {}), dict, "defaults", "a table"),
+                         "defaults", dict(_SETTINGS))
+    envs_table = reader.typed(data.get("env", {}), dict, "env", "a table of environments")
+    if not envs_table:
+        raise reader.fail("env", "no environments declared; add an [env.NAME] table with prefix or name")
+    envs, targets = [], []
+    for key in sorted(envs_table):
+        env, env_targets = _env(reader, key, envs_table[key], defaults, output_dir)
+        envs.append(env)
+        targets += env_targets
+    _check_unique_outputs(reader, targets)
+    return Project(path=path, output_dir=output_dir, envs=tuple(envs), targets=tuple(targets))
+
+
+def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str, Any]) -> dict[str, Any]:
+    """Validate the shared settings keys of ``table`` and lay them over ``base``."""
+    out = dict(base)
+    allowed = [*_SETTINGS, *(_ENV_ONLY if where.startswith("env.") else ())]
+    reader.check_keys(table, allowed, where)
+    for key, value in table.items():
+        if key in _ENV_ONLY:
+            continue
+        out[key] = _setting(reader, key, value, _join(where, key))
+    if "format" in table and "formats" in table:
+        raise reader.fail(where, "set either format or formats, not both")
+    if "format" in table:
+        out["formats"] = [out.pop("format")]
+        out["format"] = None
+    if "exclude" in table and where.startswith("env."):
+        out["exclude"] = [*base["exclude"], *out["exclude"]]
+    return out
+
+
+def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
+    if key in ("formats",):
+        items = reader.typed(value, list, where, "a list of formats")
+        return [_format(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
+    if key == "format":
+        return _format(reader, value, where)
+    if key == "exclude":
+        items = reader.typed(value, list, where, "a list of gitignore-style patterns")
+        return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
+    if key in ("compress-level", "threads"):
+        number = reader.typed(value, int, where, "an integer")
+        if key == "threads" and (number == 0 or number < -1):
+            raise reader.fail(where, f"must be a positive number or -1 (all cpus), got {number}")
+        return number
+    if key in ("zip-symlinks", "zip-64", "ignore-editable-packages", "ignore-missing-files"):
+        return reader.typed(value, bool, where, "true or false")
+    if key == "parcel":
+        table = reader.typed(value, dict, where, "a table")
+        reader.check_keys(table, _PARCEL_KEYS, where)
+        return {k: reader.typed(v, str, _join(where, k), "a string") for k, v in table.items()}
+    if key == "output":
+        return _template(reader, reader.typed(value, str, where, "a file name template"), where)
+    if key == "dest-prefix" and not os.path.isabs(reader.typed(value, str, where, "an absolute path")):
+        raise reader.fail(where, f"must be an absolute path, got {value!r}")
+    return reader.typed(value, str, where, "a string")
+
+
+def _pattern(reader: _Reader, value: Any, where: str) -> str:
+    pattern = str(reader.typed(value, str, where, "a pattern string"))
+    try:
+        pathspec.GitIgnoreSpec.from_lines([pattern])
+    except (ValueError, TypeError) as exc:
+        raise reader.fail(where, f"invalid pattern {pattern!r} ({exc})") from None
+    return pattern
+
+
+def _format(reader: _Reader, value: Any, where: str) -> str:
+    name = str(reader.typed(value, str, where, "a format name"))
+    name = ALIASES.get(name, name)
+    if name not in FORMATS:
+        close = difflib.get_close_matches(name, [*FORMATS, *ALIASES], n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(FORMATS)})"
+        raise reader.fail(where, f"unknown format {name!r}{hint}")
+    return name
+
+
+def _template(reader: _Reader, value: str, where: str) -> str:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise reader.fail(where, f"invalid template {value!r} ({exc})") from None
+    for field in fields:
+        if field not in _PLACEHOLDERS:
+            raise reader.fail(where, f"unknown placeholder {{{field}}}{_suggest(field, _PLACEHOLDERS)}")
+    if "/" in value or value.startswith("."):
+        raise reader.fail(where, f"must be a plain file name (outputs go to output-dir), got {value!r}")
+    return value
+
+
+def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
+         output_dir: Path) -> tuple[EnvSpec, list[TargetSpec]]:
+    where = f"env.{key}"
+    table = reader.typed(table, dict, where, "a table")
+    settings = _settings(reader, table, where, defaults)
+    prefix, name = table.get("prefix"), table.get("name")
+    if (prefix is None) == (name is None):
+        raise reader.fail(where, "set exactly one of prefix (a path) or name (a conda environment name)")
+    if prefix is not None:
+        prefix = reader.path.parent / reader.typed(prefix, str, f"{where}.prefix", "a path")
+        prefix = Path(os.path.normpath(prefix))
+    else:
+        reader.typed(name, str, f"{where}.name", "an environment name")
+    env = EnvSpec(key=key, prefix=prefix, conda_name=name)
+    if not settings["formats"]:
+        raise reader.fail(f"{where}.formats", "no formats: list at least one")
+    if "parcel" in settings["formats"] and "version" not in settings["parcel"]:
+        raise reader.fail(f"{where}.parcel.version", "required for parcel targets (the command line's "
+                          "date-based default would rebuild the parcel every day); set it")
+    for fmt in settings["formats"]:
+        top = 22 if fmt == "tar.zst" else 9
+        if not 0 <= settings["compress-level"] <= top:
+            raise reader.fail(f"{where}.compress-level",
+                              f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")
+    return env, [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
+
+
+def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSpec:
+    output = s["output"].format(env=env, format=fmt, ext=extension(fmt))
+    return TargetSpec(
+        env=env, format=fmt, output=output_dir / output, arcroot=s["arcroot"], dest_prefix=s["dest-prefix"],
+        compress_level=s["compress-level"], threads=s["threads"], exclude=tuple(s["exclude"]),
+        zip_symlinks=s["zip-symlinks"], zip_64=s["zip-64"],
+        ignore_editable_packages=s["ignore-editable-packages"], ignore_missing_files=s["ignore-missing-files"],
+        parcel=tuple(sorted(s["parcel"].items())),
+    )
+
+
+def _check_unique_outputs(reader: _Reader, targets: list[TargetSpec]) -> None:
+    seen: dict[Path, str] = {}
+    for target in targets:
+        other = seen.setdefault(target.output, target.name)
+        if other != target.name:
+            raise reader.fail("output", f"targets {other} and {target.name} both write "
+                              f"{target.output.name}; put {{env}} and {{ext}} in the output template")

@@ -1,0 +1,135 @@
+"""A location-independent fingerprint of an environment's content, cheap to recompute.
+
+Conda-managed files are identified by their packages (name, version, build, channel,
+package hash) as recorded in ``conda-meta``, without reading them; a managed file whose
+size no longer matches its record is hashed like an unmanaged one. Unmanaged files are
+hashed through a :class:`~condapack.statcache.StatCache`, with the environment's own
+prefix replaced by a marker, so the same environment at another path (another checkout,
+another machine) has the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+import attrs
+
+from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
+from .records import PackageRecord, read_records
+from .statcache import StatCache
+
+__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids"]
+
+_MARKER = b"\0condapack-prefix\0"
+
+
+@attrs.frozen
+class EnvFingerprint:
+    """Packages and unmanaged-content digest of one environment."""
+
+    packages: tuple[tuple[tuple[str, str], ...], ...]
+    files_count: int
+    files_digest: str
+    files: tuple[tuple[str, str], ...] = attrs.field(eq=False, repr=False)
+
+    @property
+    def digest(self) -> str:
+        """One digest over everything."""
+        doc = {"packages": [dict(p) for p in self.packages], "files": self.files_digest}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def packages_json(self) -> list[dict[str, str]]:
+        """Packages as lock entries."""
+        return [dict(p) for p in self.packages]
+
+
+def _channel(value: str) -> str:
+    """A channel name without host-specific parts (local file channels by basename)."""
+    parsed = urlparse(value)
+    if parsed.scheme == "file" or value.startswith("/"):
+        parts = [p for p in (parsed.path or value).rstrip("/").split("/") if p]
+        if parts and parts[-1] in ("noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"):
+            parts = parts[:-1]
+        return parts[-1] if parts else value
+    return value.rstrip("/")
+
+
+def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each package's identity as sorted (key, value) pairs."""
+    return tuple(
+        tuple(sorted({"name": p.name, "version": p.version, "build": p.build, "channel": _channel(p.channel),
+                      "sha256": p.sha256}.items()))
+        for p in packages
+    )
+
+
+def normalized_digest(path: str, prefix: bytes) -> str:
+    """sha256 of a file with every occurrence of ``prefix`` replaced by a marker."""
+    digest = hashlib.sha256()
+    keep = len(prefix) - 1
+    carry = b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data = carry + chunk
+            if not chunk:
+                digest.update(data.replace(prefix, _MARKER))
+                return digest.hexdigest()
+            cut = _safe_cut(data, prefix, len(data) - keep)
+            digest.update(data[:cut].replace(prefix, _MARKER))
+            carry = data[cut:]
+
+
+def _safe_cut(data: bytes, needle: bytes, cut: int) -> int:
+    """Move ``cut`` past any occurrence of ``needle`` that it would split."""
+    start = max(0, cut - len(needle) + 1)
+    index = data.find(needle, start)
+    while index != -1 and index < cut:
+        if index + len(needle) > cut:
+            return index + len(needle)
+        index = data.find(needle, index + 1)
+    return max(cut, 0)
+
+
+def _entry_digest(prefix: Path, rel: str, entry: Entry, cache: StatCache) -> str:
+    if entry.kind == "dir":
+        return "dir"
+    if entry.kind == "symlink":
+        target = (entry.link_target or "").replace(str(prefix), _MARKER.decode())
+        return f"link:{target}"
+    path = os.path.join(prefix, rel)
+    digest = cache.digest(rel, path, os.lstat(path), lambda p: normalized_digest(p, str(prefix).encode()))
+    return f"{'x' if entry.mode & 0o111 else '-'}:{digest}"
+
+
+def _is_record(rel: str) -> bool:
+    # conda-meta records are covered by the package list; their raw bytes name the
+    # packing machine's package cache.
+    return rel.startswith("conda-meta/") and rel.count("/") == 1 and rel.endswith(".json")
+
+
+def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
+    """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
+    check_is_environment(prefix)
+    cache = cache or StatCache(None)
+    packages = read_records(prefix)
+    disk = dict(walk_prefix(prefix))
+    owners = owners_of(packages, disk)
+    files: list[tuple[str, str]] = []
+    for rel, entry in sorted(disk.items()):
+        owner = owners.get(rel)
+        if owner is not None and not looks_modified(owner[1], entry):
+            continue
+        if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners)):
+            continue
+        files.append((rel, _entry_digest(prefix, rel, entry, cache)))
+    missing = sorted(rel for rel in owners if rel not in disk)
+    files += [(rel, "missing") for rel in missing]
+    summary: dict[str, Any] = {"files": files}
+    digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
+    return EnvFingerprint(package_ids(packages), len(files), digest, tuple(files))

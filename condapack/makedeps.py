@@ -1,0 +1,55 @@
+"""Make dependency files: what a target's output depends on, in make's syntax."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import Project, TargetSpec
+from .plan import env_prefix
+from .prefix import keep_unmanaged, owners_of, walk_prefix
+from .records import read_records
+
+__all__ = ["dependencies", "render_deps"]
+
+
+def dependencies(project: Project, target: TargetSpec) -> list[Path]:
+    """The project file, the environment's metadata, its directories and unmanaged files.
+
+    Directories change their mtime when entries are added or removed; conda-meta changes
+    on every install; unmanaged files are listed one by one since nothing else tracks
+    their edits. Managed files are covered by their packages' records.
+    """
+    prefix = env_prefix(project, target.env)
+    packages = read_records(prefix)
+    disk = dict(walk_prefix(prefix))
+    owners = owners_of(packages, disk)
+    deps = {project.path, prefix, prefix / "conda-meta"}
+    deps.update(prefix / "conda-meta" / p.name for p in (prefix / "conda-meta").glob("*.json"))
+    for rel, entry in disk.items():
+        parent = os.path.dirname(rel)
+        while parent:
+            deps.add(prefix / parent)
+            parent = os.path.dirname(parent)
+        if rel not in owners and entry.kind == "file" and keep_unmanaged(rel, owners):
+            deps.add(prefix / rel)
+    return sorted(deps)
+
+
+def _escape(path: Path, cwd: Path) -> str:
+    text = os.path.relpath(path, cwd) if str(path).startswith(str(cwd) + os.sep) else str(path)
+    return text.replace("$", "$$").replace(" ", "\\ ").replace("#", "\\#")
+
+
+def render_deps(project: Project, target: TargetSpec, cwd: Path, depfile: Path | None = None) -> str:
+    """A rule ``OUTPUT [DEPFILE]: DEPS`` plus an empty rule per dependency (``gcc -MT -MP``).
+
+    Naming the dependency file as a target too makes make regenerate it whenever the
+    environment changes, so newly installed files join the list.
+    """
+    deps = [_escape(d, cwd) for d in dependencies(project, target)]
+    heads = [_escape(target.output, cwd)] + ([_escape(depfile, cwd)] if depfile is not None else [])
+    lines = [f"{' '.join(heads)}: \\"]
+    lines += [f"  {d} \\" for d in deps[:-1]] + [f"  {deps[-1]}", ""]
+    lines += [f"{d}:" for d in deps]
+    return "\n".join(lines) + "\n"
