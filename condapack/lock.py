@@ -36,7 +36,8 @@ def target_options(project: Project, target: TargetSpec) -> dict[str, Any]:
         "output": _rel(project, target.output),
         "arcroot": target.arcroot,
         "dest-prefix": target.dest_prefix,
-        "compress-level": target.compress_level,
+        # an uncompressed format's bytes do not depend on the level
+        "compress-level": None if target.format in ("tar", "no-archive") else target.compress_level,
         "exclude": list(target.exclude),
         "zip-symlinks": target.zip_symlinks,
         "zip-64": target.zip_64,

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 import attrs
 
 from . import __version__
+from .archive.formats import ALIASES
 from .config import Project, TargetSpec
 from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
@@ -130,6 +131,8 @@ def select_targets(project: Project, names: Sequence[str]) -> list[TargetSpec]:
         return list(project.targets)
     chosen: dict[str, TargetSpec] = {}
     for name in names:
+        env, sep, fmt = name.partition(":")
+        name = f"{env}:{ALIASES.get(fmt, fmt)}" if sep else name
         matches = [t for t in project.targets
                    if name in (t.name, t.env) or os.path.abspath(name) == str(t.output)]
         if not matches:

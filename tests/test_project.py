@@ -1,0 +1,263 @@
+"""The project layer on real environments: lock, plan, incremental build, make helpers.
+
+After each kind of change exactly the affected targets rebuild and the others are
+skipped; the lock is canonical and location-independent; --locked is a CI gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import envkit
+from condapack.build import build
+from condapack.cli import main
+from condapack.config import load_project
+from envkit import EnvFactory
+
+PROJECT = """\
+output-dir = "dist"
+[defaults]
+formats = ["tar"]
+[env.a]
+prefix = "{a}"
+formats = ["tar", "tar.gz"]
+[env.b]
+prefix = "{b}"
+"""
+
+
+@pytest.fixture
+def project(real_env: EnvFactory, tmp_path: Path) -> Path:
+    """A project with env a (basic: a:tar, a:tar.gz) and env b (nopython: b:tar)."""
+    a, b = real_env("basic"), real_env("nopython")
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "condapack.toml").write_text(PROJECT.format(a=os.path.relpath(a, root), b=os.path.relpath(b, root)))
+    return root / "condapack.toml"
+
+
+def built(config: Path, *names: str, **kwargs: bool) -> list[str]:
+    """Build and return the names of the targets that were (re)built."""
+    return [r.target.name for r in build(load_project(config), names, **kwargs) if r.built]
+
+
+def env_of(config: Path, key: str) -> Path:
+    spec = load_project(config).env(key)
+    assert spec.prefix is not None
+    return spec.prefix
+
+
+def cli(config: Path, *argv: str) -> tuple[int, str, str]:
+    """Run ``condapack ARGV -c CONFIG`` in a subprocess (like make would)."""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "condapack", argv[0], "-c", str(config), *argv[1:]],
+                          capture_output=True, text=True, cwd=config.parent)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_first_build_builds_everything_and_second_builds_nothing(project: Path) -> None:
+    assert built(project) == ["a:tar", "a:tar.gz", "b:tar"]
+    lock_before = (project.parent / "condapack.lock").stat().st_mtime_ns
+    assert built(project) == []
+    assert (project.parent / "condapack.lock").stat().st_mtime_ns == lock_before
+    sums = (project.parent / "dist" / "SHA256SUMS").read_text().splitlines()
+    assert [line.split("  ")[1] for line in sums] == ["a.tar", "a.tar.gz", "b.tar"]
+    subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=project.parent / "dist", check=True)
+
+
+def test_unmanaged_file_edited_with_same_size_and_mtime_rebuilds_its_env_only(project: Path) -> None:
+    built(project)
+    history = env_of(project, "a") / "share" / "notes.txt"
+    history.write_text("version one\n")
+    assert built(project) == ["a:tar", "a:tar.gz"]
+    st = history.stat()
+    history.write_text("version two\n")  # same size
+    os.utime(history, ns=(st.st_atime_ns, st.st_mtime_ns))  # and same mtime
+    assert built(project) == ["a:tar", "a:tar.gz"]
+
+
+def test_deleted_file_rebuilds_its_env_only(project: Path) -> None:
+    (env_of(project, "b") / "share" / "extra.txt").write_text("x\n")
+    built(project)
+    (env_of(project, "b") / "share" / "extra.txt").unlink()
+    assert built(project) == ["b:tar"]
+
+
+def test_package_removed_then_installed_rebuilds_its_env_only(project: Path, real_env: EnvFactory) -> None:
+    built(project)
+    a = env_of(project, "a")
+    record = next((a / "conda-meta").glob("cpdemo-py-*.json"))
+    saved = {f: (a / f).read_bytes() for f in json.loads(record.read_bytes())["files"] if (a / f).is_file()}
+    saved_record = record.read_bytes()
+    for rel in saved:  # what `conda remove cpdemo-py` does
+        (a / rel).unlink()
+    record.unlink()
+    code, out, _ = cli(project, "plan")
+    assert code == 0
+    assert "a:tar     build       packages removed: cpdemo-py 1.0" in out
+    assert "b:tar     up to date" in out
+    assert built(project) == ["a:tar", "a:tar.gz"]
+    for rel, data in saved.items():  # and installing it again
+        (a / rel).parent.mkdir(parents=True, exist_ok=True)
+        (a / rel).write_bytes(data)
+    record.write_bytes(saved_record)
+    assert built(project) == ["a:tar", "a:tar.gz"]
+
+
+def test_option_change_rebuilds_only_that_target(project: Path) -> None:
+    built(project)
+    text = project.read_text().replace('formats = ["tar", "tar.gz"]', 'formats = ["tar", "tar.gz"]\ncompress-level = 6')
+    project.write_text(text)
+    assert built(project) == ["a:tar.gz"]
+
+
+def test_pattern_change_rebuilds_only_the_targets_it_applies_to(project: Path) -> None:
+    built(project)
+    project.write_text(project.read_text().replace("[env.b]\n", '[env.b]\nexclude = ["share/cpdemo-1.0/"]\n'))
+    code, out, _ = cli(project, "plan", "--exit-code")
+    assert code == 2
+    assert "b:tar     build       options changed (exclude)" in out
+    assert built(project) == ["b:tar"]
+    names = subprocess.run(["tar", "-tf", str(project.parent / "dist" / "b.tar")], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert envkit.DATA_FILE not in names
+
+
+def test_output_deleted_or_modified_by_hand_is_rebuilt(project: Path) -> None:
+    built(project)
+    dist = project.parent / "dist"
+    (dist / "a.tar").unlink()
+    assert built(project) == ["a:tar"]
+    original = (dist / "b.tar").read_bytes()
+    (dist / "b.tar").write_bytes(original[:-1] + b"x")
+    code, out, _ = cli(project, "plan")
+    assert "b:tar     build       output modified" in out
+    assert built(project) == ["b:tar"]
+    assert (dist / "b.tar").read_bytes() == original
+
+
+def test_force_rebuilds_everything_selected(project: Path) -> None:
+    built(project)
+    assert built(project, "a", force=True) == ["a:tar", "a:tar.gz"]
+
+
+def test_lock_is_canonical_and_not_rewritten_when_unchanged(project: Path) -> None:
+    assert cli(project, "lock")[0] == 0
+    lock = project.parent / "condapack.lock"
+    first, mtime = lock.read_bytes(), lock.stat().st_mtime_ns
+    code, _, err = cli(project, "lock")
+    assert (code, err) == (0, "unchanged: condapack.lock\n")
+    assert lock.read_bytes() == first and lock.stat().st_mtime_ns == mtime
+    doc = json.loads(first)
+    assert doc["version"] == 1
+    assert first == (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    assert str(project.parent.parent) not in first.decode()
+
+
+def test_same_environments_elsewhere_give_the_same_lock(project: Path, tmp_path: Path) -> None:
+    channel = envkit.build_channel()
+    config = tmp_path / "elsewhere" / "deeper" / "proj" / "condapack.toml"
+    for key, scenario in (("a", "basic"), ("b", "nopython")):
+        rel = os.path.relpath(env_of(project, key), project.parent)
+        envkit.create_env(scenario, (config.parent / rel).resolve(), channel)
+    config.parent.mkdir(parents=True)
+    config.write_text(project.read_text())
+    assert cli(project, "lock")[0] == 0
+    assert cli(config, "lock")[0] == 0
+    assert (project.parent / "condapack.lock").read_bytes() == (config.parent / "condapack.lock").read_bytes()
+
+
+def test_locked_fails_without_a_lock_and_writes_nothing(project: Path) -> None:
+    code, _, err = cli(project, "build", "--locked")
+    assert code == 1
+    assert err == ("condapack: error: condapack.lock is missing and --locked forbids creating it; "
+                   "run condapack lock and commit the lock file\n")
+    assert not (project.parent / "condapack.lock").exists()
+    assert not (project.parent / "dist").exists()
+
+
+def test_locked_says_what_differs(project: Path) -> None:
+    assert cli(project, "lock")[0] == 0
+    a = env_of(project, "a")
+    record = next((a / "conda-meta").glob("cpdemo-py-*.json"))
+    record.unlink()
+    (a / "share" / "new.txt").write_text("new\n")
+    before = (project.parent / "condapack.lock").read_bytes()
+    code, _, err = cli(project, "lock", "--locked")
+    assert code == 1
+    assert err == ("condapack: error: condapack.lock does not match the project and environments "
+                   "(env a: packages removed: cpdemo-py 1.0; env a: unmanaged files changed (1 -> 12 files)); "
+                   "run condapack lock to update it\n")
+    assert (project.parent / "condapack.lock").read_bytes() == before
+
+
+def test_locked_build_passes_on_an_unchanged_environment(project: Path) -> None:
+    built(project)
+    shutil.rmtree(project.parent / "dist")
+    code, _, err = cli(project, "build", "--locked")
+    assert code == 0, err
+    assert "3 built, 0 up to date" in err
+
+
+def test_outputs_and_deps_for_make(project: Path) -> None:
+    code, out, _ = cli(project, "outputs")
+    assert out.splitlines() == ["dist/a.tar", "dist/a.tar.gz", "dist/b.tar"]
+    code, out, _ = cli(project, "outputs", "b")
+    assert out == "dist/b.tar\n"
+    code, out, err = cli(project, "deps", "b:tar")
+    assert code == 0, err
+    head, _, rest = out.partition("\n")
+    assert head == "dist/b.tar: \\"
+    b = env_of(project, "b")
+    assert f"  {b / 'conda-meta'} \\" in rest.splitlines()
+    assert "condapack.toml:" in rest.splitlines()
+    code, _, err = cli(project, "deps", "a")
+    assert code == 1
+    assert err == ("condapack: error: deps takes one target, and 'a' names 2 (a:tar, a:tar.gz); "
+                   "name one as ENV:FORMAT\n")
+
+
+def test_unknown_target_suggests_a_name(project: Path) -> None:
+    code, _, err = cli(project, "plan", "a:tar.g")
+    assert code == 1
+    assert err == "condapack: error: condapack.toml: no target 'a:tar.g' (did you mean 'a:tar.gz'?)\n"
+    code, out, _ = cli(project, "plan", "a:tgz")
+    assert (code, out.split()[0]) == (0, "a:tar.gz")
+
+
+def test_plan_json_and_exit_code(project: Path) -> None:
+    code, out, _ = cli(project, "plan", "--json", "--exit-code")
+    assert code == 2
+    doc = json.loads(out)
+    assert [(t["target"], t["status"], t["reasons"]) for t in doc["targets"]] == [
+        ("a:tar", "build", ["new target"]), ("a:tar.gz", "build", ["new target"]),
+        ("b:tar", "build", ["new target"])]
+    built(project)
+    code, out, _ = cli(project, "plan", "--exit-code")
+    assert code == 0
+
+
+def test_missing_environment_names_the_env_key(project: Path) -> None:
+    shutil.rmtree(env_of(project, "b"))
+    code, _, err = cli(project, "plan")
+    assert code == 1
+    assert err == (f"condapack: error: condapack.toml: env.b: Environment path '{env_of(project, 'b')}' "
+                   "doesn't exist; pass the path of an existing conda environment\n")
+
+
+def test_plan_changes_nothing(project: Path) -> None:
+    before = sorted(p.name for p in project.parent.iterdir())
+    assert cli(project, "plan")[0] == 0
+    assert sorted(p.name for p in project.parent.iterdir()) == before
+
+
+def test_condapack_main_runs_in_process(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["outputs", "-c", str(project)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("dist/a.tar")
