@@ -88,6 +88,7 @@ def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
     unmanaged = [_unmanaged_file(prefix, path, entry) for path, entry in disk.items()
                  if path not in owners and keep_unmanaged(path, owners)]
     _warn_modified(owners, disk)
+    _warn_without_path_data(packages)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
     return Scan(prefix=prefix, files=tuple(files), packages=packages)
 
@@ -165,6 +166,14 @@ def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedP
         "means pip removed or overwrote them: repair the environment, or pass "
         "--ignore-missing-files to pack it without them"
     )
+
+
+def _warn_without_path_data(packages: tuple[PackageRecord, ...]) -> None:
+    """Only records with neither paths_data nor a package cache entry lose anything."""
+    blind = sorted(p.label for p in packages if p.source == "none" and p.paths)
+    if blind:
+        log.warning("%d packages have no path data in conda-meta and no package cache entry (%s); their "
+                    "files were checked for the prefix by content instead", len(blind), ", ".join(blind))
 
 
 def keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tarfile
@@ -165,3 +166,19 @@ def test_archive_holds_what_conda_pack_would_pack(real_env: EnvFactory, tmp_path
     # rest is each tool's own machinery for conda-unpack.
     ours_only = {n for n in ours if n.startswith("conda-meta/condapack/")} | {"bin/deactivate.fish"}
     assert ours - ours_only == reference - {"bin/conda_unpack_progress.py"}
+
+
+def test_records_without_path_data_or_cache_are_sniffed_with_a_warning(
+        real_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = real_env("uncached")
+    record_path = next((env / "conda-meta").glob("cpdemo-tools-*.json"))
+    record = json.loads(record_path.read_text())
+    del record["paths_data"]
+    record_path.write_text(json.dumps(record))
+    assert conda_pack_main(["-p", str(env), "-o", str(tmp_path / "env.tar")]) == 0
+    assert ("conda-pack: warning: 1 packages have no path data in conda-meta and no package cache entry "
+            "(cpdemo-tools 1.0); their files were checked for the prefix by content instead") in capsys.readouterr().err
+    prefix = extract(tmp_path / "env.tar", tmp_path / "sniffed")
+    run([str(prefix / "bin/conda-unpack")])
+    assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
+    assert files_mentioning(prefix, str(env)) == []
