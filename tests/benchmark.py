@@ -27,6 +27,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -265,13 +266,22 @@ def _tool_command(tool: str, prefix: Path, output: Path, config: Config) -> list
     return command
 
 
-def measure(command: list[str], output: Path, cwd: Path | None = None) -> Sample:
-    """Run ``command`` (which writes ``output``), measure it, delete the output."""
+def measure(command: list[str], output: Path, cwd: Path) -> Sample:
+    """Run ``command`` in ``cwd`` (it writes ``output``), measure it, delete the output.
+
+    Not in the source tree: ``python -m condapack`` would import the checkout
+    there instead of the installed package.
+    """
     output.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: leave no packer running
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            raise
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
@@ -324,12 +334,17 @@ def run_benchmark(
                 if tool in tools:
                     output = workdir / f"{tool}.{config.format}"
                     command = _tool_command(tool, prefix, output, config)
-                    _record(samples, failures, (config.id, tool), functools.partial(measure, command, output))
+                    _record(
+                        samples,
+                        failures,
+                        (config.id, tool),
+                        functools.partial(measure, command, output, workdir),
+                    )
                     _progress(config.id, tool, samples, failures)
         for ref in references:
             output = workdir / f"reference-{ref.id}"
             command = ["bash", "-o", "pipefail", "-c", f"{ref.pipeline} > {shlex.quote(str(output))}"]
-            run_ref = functools.partial(measure, command, output, cwd=prefix)
+            run_ref = functools.partial(measure, command, output, prefix)
             _record(samples, failures, (ref.id, "reference"), run_ref)
             _progress(ref.id, "reference", samples, failures)
     return samples, failures
@@ -376,18 +391,20 @@ def _value(summary: Summary | None, field: str) -> float | None:
     return None if summary is None else float(getattr(summary, field))
 
 
-def _fmt(summary: Summary | None, field: str) -> str:
-    """A summary's field with its unit, or a dash."""
+def _fmt(summary: Summary | None, field: str, exact: bool = False) -> str:
+    """A summary's field with its unit (``exact``: sizes in bytes too), or a dash."""
     value = _value(summary, field)
     if value is None:
         return "-"
-    return f"{value:.2f} s" if field == "seconds" else f"{value / MIB:.1f} MiB"
+    if field == "seconds":
+        return f"{value:.2f} s"
+    return f"{value / MIB:.1f} MiB" + (f" ({int(value):,} B)" if exact else "")
 
 
-def _ratio(ours: Summary | None, theirs: Summary | None, field: str) -> str:
-    """``ours / theirs`` of one field, to two decimals, or a dash."""
+def _ratio(ours: Summary | None, theirs: Summary | None, field: str, digits: int = 2) -> str:
+    """``ours / theirs`` of one field, or a dash."""
     a, b = _value(ours, field), _value(theirs, field)
-    return f"{a / b:.2f}" if a is not None and b else "-"
+    return f"{a / b:.{digits}f}" if a is not None and b else "-"
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -424,7 +441,9 @@ def comparison_table(samples: Samples, configs: Sequence[Config]) -> list[str]:
         ours, theirs = (_summary(samples, config.id, tool) for tool in TOOLS)
         label = config.id + (" (size only, 1 run)" if config.size_only else "")
         cells = [label, _fmt(ours, "seconds"), _fmt(theirs, "seconds"), _ratio(ours, theirs, "seconds")]
-        cells += [_fmt(ours, "size"), _fmt(theirs, "size"), _ratio(ours, theirs, "size")]
+        exact = config.size_only  # there the size is all that matters: show it to the byte
+        cells += [_fmt(ours, "size", exact), _fmt(theirs, "size", exact)]
+        cells.append(_ratio(ours, theirs, "size", 4 if exact else 2))
         rows.append(_row(cells + [_fmt(ours, "max_rss"), _fmt(theirs, "max_rss")]))
     return rows
 
@@ -519,6 +538,7 @@ def _load() -> str:
 def main(argv: Sequence[str]) -> int:
     """Build the environment, measure, print the tables."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still remove the archives
     env = build_bench_env((args.cache or envkit.default_cache_root()).resolve())
     stats = env_stats(env.prefix)
     lines = describe_env(env, stats)
