@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import attrs
 
+from ._gc import gc_paused
 from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
 from .records import PackageRecord, read_records
 from .statcache import StatCache
@@ -113,6 +114,7 @@ def _is_record(rel: str) -> bool:
     return rel.startswith("conda-meta/") and rel.count("/") == 1 and rel.endswith(".json")
 
 
+@gc_paused
 def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
     """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
     check_is_environment(prefix)

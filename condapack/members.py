@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
@@ -69,29 +70,26 @@ class PycRestamp:
         return pyc.restamp(data, self.source_mtime, self.source_size, self.new_mtime)
 
 
+_STRING = rb'"(?:[^"\\]|\\.)*"'
+_CACHE_PATHS = re.compile(rb'("(?:extracted_package_dir|package_tarball_full_path)"\s*:\s*)' + _STRING)
+_LINK_SOURCE = re.compile(rb'("link"\s*:\s*\{[^{}]*?"source"\s*:\s*)' + _STRING)
+
+
 @attrs.frozen
 class MetaScrub:
     """Blank the package-cache paths in a ``conda-meta/*.json`` record.
 
     They name directories of the packing machine that do not exist on the target, and
     they would make the archive differ between machines with the same environment.
+    The rest of the record keeps its bytes (records can be megabytes; re-encoding them
+    would be slow and pointless).
     """
 
     def apply(self, data: bytes, name: str) -> bytes:
-        """The record with cache paths emptied (unchanged if it is not valid JSON)."""
+        """The record with cache paths emptied."""
         del name
-        try:
-            record = json.loads(data)
-        except ValueError:
-            return data
-        if not isinstance(record, dict):
-            return data
-        for key in ("extracted_package_dir", "package_tarball_full_path"):
-            if key in record:
-                record[key] = ""
-        if isinstance(record.get("link"), dict) and "source" in record["link"]:
-            record["link"]["source"] = ""
-        return json.dumps(record, indent=1, sort_keys=True).encode() + b"\n"
+        data = _CACHE_PATHS.sub(rb'\1""', data)
+        return _LINK_SOURCE.sub(rb'\1""', data, count=1)
 
 
 Transform = Union[PrefixRewrite, PycRestamp, MetaScrub]
@@ -111,6 +109,13 @@ class Member:
     link_target: Optional[str] = None
 
     @property
+    def restamp(self) -> Optional[PycRestamp]:
+        """The header restamp of a ``.pyc`` that is otherwise copied as it is."""
+        if len(self.transforms) == 1 and isinstance(self.transforms[0], PycRestamp):
+            return self.transforms[0]
+        return None
+
+    @property
     def streamable(self) -> bool:
         """True when the bytes can be copied from ``source`` unchanged."""
         return self.data is None and not self.transforms
@@ -120,8 +125,8 @@ class Member:
         if self.data is not None:
             return self.data
         assert self.source is not None
-        with open(self.source, "rb") as fh:
-            data = fh.read()
+        with open(self.source, "rb", buffering=0) as fh:
+            data = fh.readall()
         for transform in self.transforms:
             data = transform.apply(data, self.name)
         return data

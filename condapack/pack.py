@@ -9,6 +9,7 @@ from typing import BinaryIO, Callable, Optional, Sequence
 
 import attrs
 
+from ._gc import gc_paused
 from .activation import read_env_vars
 from .archive.compress import open_sink
 from .archive.directory import atomic_directory, write_tree
@@ -63,6 +64,7 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     return Resolved(fmt, output, arcroot, dest, extra)
 
 
+@gc_paused
 def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
                progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Path:
     """Pack ``files`` of the environment at ``prefix``; return the archive's path."""

@@ -16,6 +16,7 @@ from typing import Iterator, Literal, Optional
 
 import attrs
 
+from ._gc import gc_paused
 from . import editable
 from .errors import EnvError
 from .layout import CONDAPACK_DIR, LAYOUT
@@ -74,6 +75,7 @@ class Entry:
     link_target: Optional[str]
 
 
+@gc_paused
 def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
                 ignore_missing_files: bool = False) -> Scan:
     """Read the environment at ``prefix`` into an immutable :class:`Scan`."""
@@ -90,7 +92,10 @@ def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
     _warn_modified(owners, disk)
     _warn_without_path_data(packages)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
-    return Scan(prefix=prefix, files=tuple(files), packages=packages)
+    # The per-file package data has been folded into the files; keeping it would hold
+    # every path of the environment in memory twice while packing.
+    identities = tuple(attrs.evolve(p, paths=()) for p in packages)
+    return Scan(prefix=prefix, files=tuple(files), packages=identities)
 
 
 def check_is_environment(prefix: Path) -> None:
@@ -228,7 +233,7 @@ def _unmanaged_file(prefix: Path, path: str, entry: Entry) -> File:
 
 
 def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
-    return File(target=path, source=os.path.join(prefix, path), kind=entry.kind, mode=entry.mode,
+    return File(target=path, source=f"{prefix}/{path}", kind=entry.kind, mode=entry.mode,
                 size=entry.size, mtime_ns=entry.mtime_ns, is_conda=is_conda, package=package,
                 link_target=entry.link_target)
 

@@ -29,7 +29,6 @@ class ManagedPath:
     file_mode: Optional[PrefixMode]
     placeholder: Optional[str]
     size: Optional[int]
-    sha256: Optional[str]
 
 
 @attrs.frozen
@@ -97,13 +96,13 @@ def _record_paths(data: dict[str, Any]) -> tuple[Literal["env", "cache", "none"]
     cached = _cache_paths(data)
     if cached is not None:
         return "cache", _with_unlisted(cached, files)
-    return "none", tuple(ManagedPath(f, "hardlink", None, None, None, None) for f in files)
+    return "none", tuple(ManagedPath(f, "hardlink", None, None, None) for f in files)
 
 
 def _with_unlisted(known: list[ManagedPath], files: list[str]) -> tuple[ManagedPath, ...]:
     """Add files the installer created beyond the package's own list (noarch .pyc)."""
     seen = {p.path for p in known}
-    extra = [ManagedPath(f, "hardlink", None, None, None, None) for f in files if f not in seen]
+    extra = [ManagedPath(f, "hardlink", None, None, None) for f in files if f not in seen]
     return tuple(known + extra)
 
 
@@ -116,7 +115,6 @@ def _managed(entry: dict[str, Any]) -> ManagedPath:
         file_mode=mode if mode in ("text", "binary") and placeholder else None,
         placeholder=str(placeholder) if placeholder else None,
         size=entry.get("size_in_bytes"),
-        sha256=entry.get("sha256"),
     )
 
 
@@ -187,5 +185,5 @@ def _has_prefix_paths(pkg: Path) -> list[ManagedPath]:
         if f:
             placeholder, mode = prefixes.get(f, (None, None))
             file_mode: Optional[PrefixMode] = mode if mode in ("text", "binary") else None  # type: ignore[assignment]
-            out.append(ManagedPath(f, "hardlink", file_mode, placeholder, None, None))
+            out.append(ManagedPath(f, "hardlink", file_mode, placeholder, None))
     return out

@@ -28,6 +28,7 @@ class Reporter:
         self._start = time.monotonic()
         self._last = 0.0
         self._drawn = False
+        self._tty = enabled and self.stream.isatty()
 
     def __enter__(self) -> Reporter:
         logger = logging.getLogger("condapack")
@@ -44,7 +45,7 @@ class Reporter:
 
     def progress(self, done: int, total: int) -> None:
         """Redraw the bar at most ten times a second, after the first second."""
-        if not self.enabled or not self.stream.isatty():
+        if not self._tty:
             return
         now = time.monotonic()
         if now - self._start < 1.0 or (now - self._last < 0.1 and done < total):

@@ -22,7 +22,7 @@ from isal import isal_zlib
 
 from ..errors import ArchiveError
 from ..members import Member
-from .compress import gzip_block_job
+from .compress import deflate, deflate_job
 
 __all__ = ["write_zip"]
 
@@ -79,7 +79,7 @@ def _compress(data: bytes, level: int) -> _Body:
     crc = isal_zlib.crc32(data)
     if level == 0 or not data:
         return _Body(data, crc, len(data), _STORED)
-    return _Body(gzip_block_job(level)(data, b"", True), crc, len(data), _DEFLATED)
+    return _Body(deflate(data, level), crc, len(data), _DEFLATED)
 
 
 def _read_and_compress(member: Member, level: int) -> _Body:
@@ -144,7 +144,7 @@ class _ZipWriter:
 
     def _stream(self, member: Member) -> int:
         assert member.source is not None
-        job = gzip_block_job(self.level)
+        job = deflate_job(self.level)
         crc, previous, copied = 0, b"", 0
         pending: Deque[Future[bytes]] = collections.deque()
         with open(member.source, "rb") as fh:

@@ -1,0 +1,85 @@
+"""Pin the archive primitives: tar headers tarfile can read, and compressors whose
+output is standard and independent of the thread count."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import random
+import tarfile
+
+import pytest
+import zstandard
+
+from condapack.archive.compress import open_sink
+from condapack.archive.tar import header
+
+
+def sample() -> bytes:
+    """3 MB mixing text (where ISA-L and zlib-ng differ) and random bytes."""
+    rng = random.Random(7)
+    text = b"".join(b"def f%d(x):\n    return x * %d  # comment\n" % (i, i) for i in range(30_000))
+    return text + rng.randbytes(1_000_000) + text[:500_000]
+
+
+def compress(data: bytes, compression: str, level: int, threads: int) -> bytes:
+    out = io.BytesIO()
+    sink = open_sink(out, compression, level, threads)
+    for i in range(0, len(data), 100_000):
+        sink.write(data[i:i + 100_000])
+    sink.close()
+    return out.getvalue()
+
+
+DECOMPRESS = {"gz": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress,
+              "zst": lambda d: zstandard.ZstdDecompressor().decompressobj().decompress(d)}
+
+
+@pytest.mark.parametrize("compression, level", [("gz", 0), ("gz", 1), ("gz", 4), ("gz", 9), ("bz2", 4),
+                                                ("xz", 1), ("zst", 4), ("zst", 19)])
+def test_output_is_standard_and_the_same_for_any_thread_count(compression: str, level: int) -> None:
+    data = sample()
+    one = compress(data, compression, level, 1)
+    assert DECOMPRESS[compression](one) == data
+    assert compress(data, compression, level, 2) == one
+    assert compress(data, compression, level, 3) == one
+
+
+def test_top_gzip_level_is_smaller_than_the_fastest() -> None:
+    data = sample()
+    assert len(compress(data, "gz", 9, 2)) < len(compress(data, "gz", 1, 2))
+
+
+def test_empty_streams_are_valid() -> None:
+    for compression in DECOMPRESS:
+        assert DECOMPRESS[compression](compress(b"", compression, 4, 2)) == b""
+
+
+@pytest.mark.parametrize("name, kind, link", [
+    ("lib/python3.11/site-packages/x.py", "file", ""),
+    ("deep/" * 40 + "long-name.py", "file", ""),
+    ("share/ünïcode.txt", "file", ""),
+    ("bin", "dir", ""),
+    ("bin/python", "symlink", "python3.11"),
+    ("bin/far", "symlink", "../" * 60 + "target"),
+])
+def test_headers_read_back_with_tarfile(name: str, kind: str, link: str) -> None:
+    size = 1234 if kind == "file" else 0
+    head = header(name, kind, 0o755, size, 1_577_836_800, link)
+    body = b"x" * size + b"\0" * (-size % 512)
+    with tarfile.open(fileobj=io.BytesIO(head + body + b"\0" * 1024)) as tf:
+        (member,) = tf.getmembers()
+    assert member.name == name.rstrip("/")
+    assert (member.size, member.mtime, member.mode, member.uid, member.gid) == (size, 1_577_836_800, 0o755, 0, 0)
+    assert member.linkname == link
+    assert {"file": member.isfile(), "dir": member.isdir(), "symlink": member.issym()}[kind]
+
+
+def test_plain_header_is_one_ustar_block_with_a_valid_checksum() -> None:
+    head = header("a.txt", "file", 0o644, 5, 0)
+    assert len(head) == 512
+    assert head[257:265] == b"ustar\x0000"
+    assert head[148:156] == b"%06o\0 " % (sum(head[:148]) + 8 * 32 + sum(head[156:]))
