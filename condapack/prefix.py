@@ -202,13 +202,17 @@ def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPa
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     if mp.file_mode is not None and mp.placeholder is not None:
-        capacity = len(mp.placeholder.encode()) if mp.file_mode == "binary" else 0
+        room = max(len(mp.placeholder.encode()), len(str(prefix).encode()))
         return attrs.evolve(base, file_mode=mp.file_mode, prefix_placeholder=mp.placeholder,
-                            capacity=max(capacity, len(str(prefix).encode())))
-    if record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type \
-            or (record.noarch_python and path.startswith(LAYOUT.bin_dir + "/")):
-        return _sniffed(prefix, base)
-    return base
+                            capacity=room if mp.file_mode == "binary" else 0)
+    return _sniffed(prefix, base) if _needs_sniffing(record, mp, path, entry) else base
+
+
+def _needs_sniffing(record: PackageRecord, mp: ManagedPath, path: str, entry: Entry) -> bool:
+    """Managed files whose prefix use the metadata does not tell: no path data, edited
+    since install, or entry points written by the installer (they embed the prefix)."""
+    return (record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type
+            or (record.noarch_python and path.startswith(LAYOUT.bin_dir + "/")))
 
 
 def looks_modified(mp: ManagedPath, entry: Entry) -> bool:

@@ -500,7 +500,38 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="directory for the archives (default: the system temporary directory)",
     )
     parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
+    parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
     return parser.parse_args(argv)
+
+
+def _timed(command: list[str], cwd: Path) -> float:
+    """Wall seconds of one command that must succeed."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
+    """Full and no-op ``condapack build`` of a one-target project over the environment."""
+    project = workdir / "project"
+    project.mkdir()
+    (project / "condapack.toml").write_text(
+        f'[env.big]\nprefix = "{prefix}"\nformats = ["tar.gz"]\nthreads = 2\n')
+    build = [sys.executable, "-m", "condapack", "build", "-q"]
+    full = _timed(build, project)
+    noop = [_timed(build, project) for _ in range(runs)]
+    plan = [_timed([sys.executable, "-m", "condapack", "plan"], project) for _ in range(runs)]
+    cold = project / ".condapack"
+    shutil.rmtree(cold)
+    uncached = _timed([sys.executable, "-m", "condapack", "plan"], project)
+    return [
+        "| condapack project (tar.gz -j2) | seconds |",
+        "| --- | --: |",
+        f"| full build | {full:.2f} |",
+        f"| no-op build (median of {runs}) | {statistics.median(noop):.2f} |",
+        f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
+        f"| plan without the stat cache | {uncached:.2f} |",
+    ]
 
 
 def _available_references(references: Sequence[Reference]) -> list[Reference]:
@@ -559,6 +590,7 @@ def main(argv: Sequence[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="condapack-bench-", dir=args.workdir))
     try:
         samples, failures = run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
+        project = [] if args.skip_project else project_lines(env.prefix, workdir, args.runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
@@ -566,6 +598,9 @@ def main(argv: Sequence[str]) -> int:
     if references:
         print()
         print("\n".join(reference_table(samples, references)))
+    if project:
+        print()
+        print("\n".join(project))
     return 1 if failures else 0
 
 
