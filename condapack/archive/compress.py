@@ -80,14 +80,19 @@ class _Copying:
 
     def copy_fd(self, fd: int, size: int) -> int:
         """Copy up to ``size`` bytes from ``fd``'s position; return how many there were."""
-        copied = 0
-        while copied < size:
-            chunk = read_exactly(fd, min(_CHUNK, size - copied))
-            if not chunk:
-                break
-            self.write(chunk)
-            copied += len(chunk)
-        return copied
+        return copy_by_reading(self.write, fd, size)
+
+
+def copy_by_reading(write: Callable[[bytes], None], fd: int, size: int) -> int:
+    """Feed up to ``size`` bytes of ``fd`` to ``write`` in chunks; return the count."""
+    copied = 0
+    while copied < size:
+        chunk = read_exactly(fd, min(_CHUNK, size - copied))
+        if not chunk:
+            break
+        write(chunk)
+        copied += len(chunk)
+    return copied
 
 
 class RawSink:
@@ -130,13 +135,7 @@ class RawSink:
             return copied
         except OSError:
             pass  # e.g. EXDEV or no support: the portable way below
-        while copied < size:
-            chunk = read_exactly(fd, min(_CHUNK, size - copied))
-            if not chunk:
-                break
-            self.write(chunk)
-            copied += len(chunk)
-        return copied
+        return copied + copy_by_reading(self.write, fd, size - copied)
 
     def close(self) -> None:
         self._flush()
@@ -243,9 +242,12 @@ def deflate_job(level: int) -> Job:
 
 
 def deflate(data: bytes, level: int) -> bytes:
-    """One whole raw-deflate stream of ``data`` (a small zip member), in one call."""
-    out: bytes = isal_zlib.compress(data, ZIP_LEVELS[level], -15) if level else zlib.compress(data, 0, -15)
-    return out
+    """One whole raw-deflate stream of ``data`` (a small zip member).
+
+    Through a compressor object, like the gzip blocks: ISA-L's one-shot ``compress``
+    was seen giving a different (valid) encoding of the same file from run to run.
+    """
+    return _deflate(isal_zlib, ZIP_LEVELS[level], data, b"", True) if level else zlib.compress(data, 0, -15)
 
 
 def gzip_block_job(level: int) -> Job:
