@@ -12,7 +12,7 @@ depends only on the input and the level, never on the thread count:
 gzip (and zip) deflate every block with ISA-L (python-isal), 5-8x faster than zlib.
 From level 4 up, a block that ISA-L shrinks a lot (text, source code: where its faster
 match finder loses most) is deflated again with zlib-ng and the smaller encoding is
-kept; both are raw deflate primed with the same dictionary, so either fits. The choice
+kept (level 4: ISA-L 2, then zlib-ng 3 below a third of the size); both are raw deflate primed with the same dictionary, so either fits. The choice
 depends only on the block's bytes. ``GZIP_LEVELS`` gives the mapping.
 """
 
@@ -40,7 +40,7 @@ _WINDOW = 1 << 15
 #: conda-pack level (index) -> (ISA-L level, zlib-ng level or None, ratio below which a
 #: block is also tried with zlib-ng). Level 0 stores, like gzip -0.
 GZIP_LEVELS: tuple[tuple[int, Optional[int], float], ...] = (
-    (0, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0), (3, 3, 0.35), (3, 4, 0.5),
+    (0, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0), (2, 3, 0.35), (3, 4, 0.5),
     (3, 6, 0.6), (3, 7, 2.0), (3, 8, 2.0), (3, 9, 2.0))
 
 
