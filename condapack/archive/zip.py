@@ -15,7 +15,7 @@ import stat
 import struct
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Callable, Deque, Optional
+from typing import BinaryIO, Callable, Deque, Iterator, Optional
 
 import attrs
 from isal import isal_zlib
@@ -206,28 +206,70 @@ def _is_big(member: Member) -> bool:
     return member.kind == "file" and member.streamable and member.size > _BIG
 
 
+def _batches(members: tuple[Member, ...]) -> Iterator[tuple[Member, ...]]:
+    """Runs of small members (up to 64 files or 1 MiB) and big members on their own.
+
+    One pool task per small file cost more in scheduling than in compressing.
+    """
+    batch: list[Member] = []
+    size = 0
+    for member in members:
+        if _is_big(member):
+            if batch:
+                yield tuple(batch)
+                batch, size = [], 0
+            yield (member,)
+            continue
+        batch.append(member)
+        size += member.size
+        if len(batch) >= 64 or size >= _BLOCK:
+            yield tuple(batch)
+            batch, size = [], 0
+    if batch:
+        yield tuple(batch)
+
+
+def _compress_batch(batch: tuple[Member, ...], level: int) -> list[_Body]:
+    return [_read_and_compress(member, level) for member in batch]
+
+
 def write_zip(out: BinaryIO, members: tuple[Member, ...], mtime: int, progress: Progress, *,
               level: int, zip_64: bool, threads: int = 1) -> None:
     """Write all members as a zip archive to ``out`` (which must be seekable)."""
     writer = _ZipWriter(out, mtime, level, threads, zip_64)
-    queue: Deque[tuple[Member, Optional[Future[_Body]]]] = collections.deque()
-    ahead, in_flight = 0, 0
+    queue: Deque[tuple[tuple[Member, ...], Optional[Future[list[_Body]]]]] = collections.deque()
+    in_flight = 0
+    batches = _batches(members)
     try:
-        for member in members:
-            while ahead < len(members) and in_flight < _PREFETCH_BYTES and len(queue) < 256:
-                nxt = members[ahead]
-                ahead += 1
-                big = _is_big(nxt)
-                queue.append((nxt, None if big else writer.pool.submit(_read_and_compress, nxt, level)))
-                in_flight += 0 if big else nxt.size
-            current, future = queue.popleft()
-            assert current is member
-            if future is None:
-                writer.add_big(member)
-            else:
-                writer.add_small(member, future.result())
-                in_flight -= member.size
-            progress(member.size)
+        for batch in batches:
+            queue.append(_submit(writer, batch, level))
+            in_flight += sum(m.size for m in batch) if queue[-1][1] is not None else 0
+            while queue and (in_flight >= _PREFETCH_BYTES or len(queue) > 4 * writer.threads
+                             or queue[0][1] is None):
+                in_flight -= _drain_one(writer, queue, progress)
+        while queue:
+            _drain_one(writer, queue, progress)
         writer.finish()
     finally:
         writer.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(writer: _ZipWriter, batch: tuple[Member, ...],
+            level: int) -> tuple[tuple[Member, ...], Optional[Future[list[_Body]]]]:
+    if len(batch) == 1 and _is_big(batch[0]):
+        return batch, None
+    return batch, writer.pool.submit(_compress_batch, batch, level)
+
+
+def _drain_one(writer: _ZipWriter, queue: Deque[tuple[tuple[Member, ...], Optional[Future[list[_Body]]]]],
+               progress: Progress) -> int:
+    """Write the oldest queued batch; return the prefetched bytes it released."""
+    batch, future = queue.popleft()
+    if future is None:
+        writer.add_big(batch[0])
+        progress(batch[0].size)
+        return 0
+    for member, body in zip(batch, future.result()):
+        writer.add_small(member, body)
+        progress(member.size)
+    return sum(m.size for m in batch)
