@@ -242,16 +242,31 @@ def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package
                 link_target=entry.link_target)
 
 
+def _sniff(path: str, needle: bytes) -> tuple[bool, bool]:
+    """(holds ``needle``, has a NUL byte), reading in chunks: files can be huge."""
+    found = binary = False
+    carry = b""
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                return found, binary
+            binary = binary or is_binary(chunk)
+            found = found or needle in carry + chunk
+            if found and binary:
+                return found, binary
+            carry = chunk[-(len(needle) - 1):] if len(needle) > 1 else b""
+
+
 def _sniffed(prefix: Path, file: File) -> File:
     """Read the file to learn whether (and how) it holds the prefix."""
     needle = str(prefix).encode()
     try:
-        with open(file.source, "rb") as fh:
-            data = fh.read()
+        found, binary = _sniff(file.source, needle)
     except OSError as exc:
         raise EnvError(f"cannot read {file.source}: {exc.strerror}; check its permissions") from None
-    if needle not in data:
+    if not found:
         return file
-    if is_binary(data):
+    if binary:
         return attrs.evolve(file, file_mode="binary", prefix_placeholder=str(prefix), capacity=len(needle))
     return attrs.evolve(file, file_mode="text", prefix_placeholder=str(prefix))
