@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -27,8 +26,6 @@ from .plan import BuildState, Plan, env_prefix, make_plan, tree_digest
 from .statcache import file_digest
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock"]
-
-log = logging.getLogger("condapack")
 
 
 @attrs.frozen

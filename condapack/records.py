@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 from pathlib import Path
@@ -14,8 +13,6 @@ import attrs
 from .errors import EnvError
 
 __all__ = ["PackageRecord", "ManagedPath", "read_records"]
-
-log = logging.getLogger("condapack")
 
 PrefixMode = Literal["text", "binary"]
 
