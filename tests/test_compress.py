@@ -10,11 +10,12 @@ import lzma
 import os
 import random
 import tarfile
+from pathlib import Path
 
 import pytest
 import zstandard
 
-from condapack.archive.compress import open_sink
+from condapack.archive.compress import GZIP_LEVELS, estimated_ratio, open_sink
 from condapack.archive.tar import header
 
 
@@ -51,6 +52,23 @@ def test_output_is_standard_and_the_same_for_any_thread_count(compression: str, 
 def test_top_gzip_level_is_smaller_than_the_fastest() -> None:
     data = sample()
     assert len(compress(data, "gz", 9, 2)) < len(compress(data, "gz", 1, 2))
+
+
+def test_text_blocks_are_told_from_incompressible_ones_before_compressing() -> None:
+    data = sample()
+    threshold = GZIP_LEVELS[4][2]
+    assert estimated_ratio(data[:1 << 20]) < threshold  # source code: goes to zlib-ng
+    assert estimated_ratio(data[len(data) - 1_600_000:][:1 << 20]) > threshold  # mostly random bytes
+    assert estimated_ratio(b"x" * 100) < threshold  # short blocks are sampled whole
+    assert estimated_ratio(b"") == 1.0
+
+
+def test_default_gzip_level_beats_isal_alone_on_source_code() -> None:
+    stdlib = Path(os.__file__).parent
+    text = b"".join(path.read_bytes() for path in sorted(stdlib.glob("*.py")))[:1_200_000]
+    default, isal_only = compress(text, "gz", 4, 2), compress(text, "gz", 3, 2)
+    assert gzip.decompress(default) == text
+    assert len(default) < 0.93 * len(isal_only)
 
 
 def test_empty_streams_are_valid() -> None:

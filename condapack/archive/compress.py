@@ -9,11 +9,14 @@ depends only on the input and the level, never on the thread count:
   (bzip2, xz, GNU tar and Python all read them).
 - zstd: zstd's own multi-threaded mode, whose output is independent of the worker count.
 
-gzip (and zip) deflate every block with ISA-L (python-isal), 5-8x faster than zlib.
-From level 4 up, a block that ISA-L shrinks a lot (text, source code: where its faster
-match finder loses most) is deflated again with zlib-ng and the smaller encoding is
-kept (level 4: ISA-L 2, then zlib-ng 3 below a third of the size); both are raw deflate primed with the same dictionary, so either fits. The choice
-depends only on the block's bytes. ``GZIP_LEVELS`` gives the mapping.
+gzip deflates each block with ISA-L (python-isal, 5-8x faster than zlib) or, for blocks
+that look like text, with zlib-ng, whose slower match finder shrinks text, source code and
+bytecode much more. Which one is decided before compressing, from a cheap estimate: a
+64 KiB sample of the block (eight 8 KiB slices) deflated by ISA-L at its fastest level.
+So no block is deflated twice, and the choice depends only on the block's bytes. Both
+write raw deflate primed with the same dictionary, so either fits. ``GZIP_LEVELS`` gives
+the mapping (the default level 4: ISA-L 3, or zlib-ng 5 when the sample shrinks below
+0.35 of its size).
 """
 
 from __future__ import annotations
@@ -32,16 +35,18 @@ from isal import isal_zlib
 from zlib_ng import zlib_ng
 
 __all__ = ["Sink", "RawSink", "BlockSink", "ZstdSink", "open_sink", "GZIP_LEVELS", "ZIP_LEVELS", "gzip_block_job",
-           "deflate_job", "deflate"]
+           "deflate_job", "deflate", "estimated_ratio", "ALWAYS"]
 
 _CHUNK = 1 << 20
 _WINDOW = 1 << 15
 
-#: conda-pack level (index) -> (ISA-L level, zlib-ng level or None, ratio below which a
-#: block is also tried with zlib-ng). Level 0 stores, like gzip -0.
+#: conda-pack level (index) -> (ISA-L level, zlib-ng level or None, estimated ratio below
+#: which a block goes to zlib-ng instead; ``ALWAYS`` skips the estimate). Level 0 stores,
+#: like gzip -0.
+ALWAYS = 2.0
 GZIP_LEVELS: tuple[tuple[int, Optional[int], float], ...] = (
-    (0, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0), (2, 3, 0.35), (3, 4, 0.5),
-    (3, 6, 0.6), (3, 7, 2.0), (3, 8, 2.0), (3, 9, 2.0))
+    (0, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0), (3, 5, 0.35), (3, 6, 0.5),
+    (3, 6, ALWAYS), (3, 7, ALWAYS), (3, 8, ALWAYS), (3, 9, ALWAYS))
 
 
 class Sink(Protocol):
@@ -252,19 +257,33 @@ def deflate(data: bytes, level: int) -> bytes:
 
 def gzip_block_job(level: int) -> Job:
     """Raw deflate of one block, primed with the previous block's tail (pigz's scheme)."""
-    isal_level, zng_level, retry_below = GZIP_LEVELS[level]
+    isal_level, zng_level, text_below = GZIP_LEVELS[level]
     if level == 0:
         return lambda block, previous, last: _deflate(zlib, 0, block, previous, last)
 
     def job(block: bytes, previous: bytes, last: bool) -> bytes:
-        out = _deflate(isal_zlib, isal_level, block, previous, last)
-        if zng_level is not None and len(out) < retry_below * len(block):
-            other = _deflate(zlib_ng, zng_level, block, previous, last)
-            if len(other) < len(out):
-                return other
-        return out
+        if zng_level is not None and (text_below >= ALWAYS or estimated_ratio(block) < text_below):
+            return _deflate(zlib_ng, zng_level, block, previous, last)
+        return _deflate(isal_zlib, isal_level, block, previous, last)
 
     return job
+
+
+_SLICES = 8
+_SLICE = 8 << 10
+
+
+def estimated_ratio(block: bytes) -> float:
+    """How well ``block`` deflates, judged from eight 8 KiB slices spread over it."""
+    if len(block) <= _SLICES * _SLICE:
+        sample = block
+    else:
+        step = len(block) // _SLICES
+        sample = b"".join(block[i * step:i * step + _SLICE] for i in range(_SLICES))
+    if not sample:
+        return 1.0
+    cobj = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15, 8)
+    return len(cobj.compress(sample) + cobj.flush()) / len(sample)
 
 
 def _gzip_trailer(crc: int, size: int) -> bytes:
