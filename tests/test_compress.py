@@ -10,12 +10,13 @@ import lzma
 import os
 import random
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
 import zstandard
 
-from condapack.archive.compress import GZIP_LEVELS, estimated_ratio, open_sink
+from condapack.archive.compress import GZIP_LEVELS, deflate, estimated_ratio, open_sink
 from condapack.archive.tar import header
 
 
@@ -64,11 +65,22 @@ def test_text_blocks_are_told_from_incompressible_ones_before_compressing() -> N
 
 
 def test_default_gzip_level_beats_isal_alone_on_source_code() -> None:
-    stdlib = Path(os.__file__).parent
-    text = b"".join(path.read_bytes() for path in sorted(stdlib.glob("*.py")))[:1_200_000]
+    text = stdlib_source()
     default, isal_only = compress(text, "gz", 4, 2), compress(text, "gz", 3, 2)
     assert gzip.decompress(default) == text
     assert len(default) < 0.93 * len(isal_only)
+
+
+def stdlib_source() -> bytes:
+    stdlib = Path(os.__file__).parent
+    return b"".join(path.read_bytes() for path in sorted(stdlib.glob("*.py")))[:1_200_000]
+
+
+def test_high_zip_levels_use_zlib_ng_and_shrink_source_code() -> None:
+    text = stdlib_source()
+    sizes = {level: len(deflate(text, level)) for level in (1, 4, 9)}
+    assert zlib.decompress(deflate(text, 9), -15) == text
+    assert sizes[9] < 0.9 * sizes[4] <= 0.9 * sizes[1]
 
 
 def test_empty_streams_are_valid() -> None:

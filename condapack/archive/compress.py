@@ -44,7 +44,8 @@ _WINDOW = 1 << 15
 #: which a block goes to zlib-ng instead; ``ALWAYS`` skips the estimate). Level 0 stores,
 #: like gzip -0.
 ALWAYS = 2.0
-GZIP_LEVELS: tuple[tuple[int, Optional[int], float], ...] = (
+Levels = tuple[tuple[int, Optional[int], float], ...]
+GZIP_LEVELS: Levels = (
     (0, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0), (3, 5, 0.35), (3, 6, 0.5),
     (3, 6, ALWAYS), (3, 7, ALWAYS), (3, 8, ALWAYS), (3, 9, ALWAYS))
 
@@ -234,30 +235,18 @@ def _deflate(module: Any, level: int, block: bytes, previous: bytes, last: bool)
     return out
 
 
-#: conda-pack level -> ISA-L level for zip members, which are mostly small files: there
-#: speed matters more than the last percent, and nothing is retried with zlib-ng.
-ZIP_LEVELS = (0, 1, 1, 1, 2, 2, 2, 3, 3, 3)
+#: The same mapping for zip members, which are mostly small files deflated one by one: at
+#: the default level speed matters more than the last percent (ISA-L 2 alone); from level 6
+#: up they get zlib-ng as gzip blocks do.
+ZIP_LEVELS: tuple[tuple[int, Optional[int], float], ...] = (
+    (0, None, 0.0), (1, None, 0.0), (1, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0),
+    (3, 6, 0.5), (3, 7, ALWAYS), (3, 8, ALWAYS), (3, 9, ALWAYS))
 
 
-def deflate_job(level: int) -> Job:
-    """Plain ISA-L raw deflate (zip members)."""
-    if level == 0:
-        return lambda block, previous, last: _deflate(zlib, 0, block, previous, last)
-    return lambda block, previous, last: _deflate(isal_zlib, ZIP_LEVELS[level], block, previous, last)
-
-
-def deflate(data: bytes, level: int) -> bytes:
-    """One whole raw-deflate stream of ``data`` (a small zip member).
-
-    Through a compressor object, like the gzip blocks: ISA-L's one-shot ``compress``
-    was seen giving a different (valid) encoding of the same file from run to run.
-    """
-    return _deflate(isal_zlib, ZIP_LEVELS[level], data, b"", True) if level else zlib.compress(data, 0, -15)
-
-
-def gzip_block_job(level: int) -> Job:
-    """Raw deflate of one block, primed with the previous block's tail (pigz's scheme)."""
-    isal_level, zng_level, text_below = GZIP_LEVELS[level]
+def _block_job(levels: Levels, level: int) -> Job:
+    """Raw deflate of one block primed with ``previous``: ISA-L, or zlib-ng for blocks
+    that look like text (see the module docstring); level 0 stores."""
+    isal_level, zng_level, text_below = levels[level]
     if level == 0:
         return lambda block, previous, last: _deflate(zlib, 0, block, previous, last)
 
@@ -267,6 +256,25 @@ def gzip_block_job(level: int) -> Job:
         return _deflate(isal_zlib, isal_level, block, previous, last)
 
     return job
+
+
+def deflate_job(level: int) -> Job:
+    """One block of a large zip member."""
+    return _block_job(ZIP_LEVELS, level)
+
+
+def deflate(data: bytes, level: int) -> bytes:
+    """One whole raw-deflate stream of ``data`` (a small zip member).
+
+    Through compressor objects, like the gzip blocks: ISA-L's one-shot ``compress``
+    was seen giving a different (valid) encoding of the same file from run to run.
+    """
+    return _block_job(ZIP_LEVELS, level)(data, b"", True)
+
+
+def gzip_block_job(level: int) -> Job:
+    """One block of a gzip stream (pigz's scheme)."""
+    return _block_job(GZIP_LEVELS, level)
 
 
 _SLICES = 8
