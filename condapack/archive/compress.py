@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bz2
 import collections
+import functools
 import lzma
 import os
 import struct
@@ -238,11 +239,12 @@ def _deflate(module: Any, level: int, block: bytes, previous: bytes, last: bool)
 #: The same mapping for zip members, which are mostly small files deflated one by one: at
 #: the default level speed matters more than the last percent (ISA-L 2 alone); from level 6
 #: up they get zlib-ng as gzip blocks do.
-ZIP_LEVELS: tuple[tuple[int, Optional[int], float], ...] = (
+ZIP_LEVELS: Levels = (
     (0, None, 0.0), (1, None, 0.0), (1, None, 0.0), (1, None, 0.0), (2, None, 0.0), (3, None, 0.0),
     (3, 6, 0.5), (3, 7, ALWAYS), (3, 8, ALWAYS), (3, 9, ALWAYS))
 
 
+@functools.lru_cache(maxsize=None)  # deflate() asks once per zip member
 def _block_job(levels: Levels, level: int) -> Job:
     """Raw deflate of one block primed with ``previous``: ISA-L, or zlib-ng for blocks
     that look like text (see the module docstring); level 0 stores."""
