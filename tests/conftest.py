@@ -10,6 +10,16 @@ import pytest
 from envkit import EnvFactory
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real environment (the conda channel) as ``e2e``.
+
+    ``tox -e quick`` runs the others: the unit tests of the edit-test loop.
+    """
+    for item in items:
+        if "conda_channel" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def conda_channel() -> Path:
     """The local channel with every test package (built once, then cached)."""

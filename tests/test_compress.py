@@ -41,7 +41,7 @@ DECOMPRESS = {"gz": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompres
 
 
 @pytest.mark.parametrize("compression, level", [("gz", 0), ("gz", 1), ("gz", 4), ("gz", 9), ("bz2", 4),
-                                                ("xz", 1), ("zst", 4), ("zst", 19)])
+                                                ("xz", 1), ("zst", 4), pytest.param("zst", 19, marks=pytest.mark.slow)])
 def test_output_is_standard_and_the_same_for_any_thread_count(compression: str, level: int) -> None:
     data = sample()
     one = compress(data, compression, level, 1)

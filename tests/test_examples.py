@@ -22,6 +22,7 @@ def make(root: Path, *goals: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make (apt-get install make)")
 def test_release_example_builds_verifies_and_is_a_no_op_the_second_time(tmp_path: Path) -> None:
     release = tmp_path / "examples" / "release"

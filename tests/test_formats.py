@@ -42,10 +42,9 @@ def out_name(fmt: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def basic_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def basic_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real env shared by the read-only tests of this module."""
-    channel = envkit.build_channel()
-    return envkit.create_env("basic", tmp_path_factory.mktemp("fmt") / "env-basic", channel)
+    return envkit.create_env("basic", tmp_path_factory.mktemp("fmt") / "env-basic", conda_channel)
 
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
@@ -165,6 +164,7 @@ def test_zip_symlinks_are_stored_as_links_when_asked(basic_env: Path, tmp_path: 
     assert os.readlink(prefix / envkit.FILE_SYMLINK) == envkit.FILE_SYMLINK_TARGET
 
 
+@pytest.mark.slow
 def test_no_zip_64_refuses_an_archive_that_needs_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prefix = tmp_path / "many"
     (prefix / "conda-meta").mkdir(parents=True)

@@ -32,14 +32,34 @@ prefix = "{b}"
 """
 
 
-@pytest.fixture
-def project(real_env: EnvFactory, tmp_path: Path) -> Path:
-    """A project with env a (basic: a:tar, a:tar.gz) and env b (nopython: b:tar)."""
-    a, b = real_env("basic"), real_env("nopython")
-    root = tmp_path / "proj"
+def write_project(root: Path, a: Path, b: Path) -> Path:
+    """The project file under ``root`` naming envs ``a`` and ``b`` by relative paths."""
     root.mkdir()
     (root / "condapack.toml").write_text(PROJECT.format(a=os.path.relpath(a, root), b=os.path.relpath(b, root)))
     return root / "condapack.toml"
+
+
+@pytest.fixture(scope="module")
+def shared_envs(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One basic and one nopython env for the tests that never change an environment."""
+    base = tmp_path_factory.mktemp("shared-envs")
+    return (envkit.create_env("basic", base / "env-basic", conda_channel),
+            envkit.create_env("nopython", base / "env-nopython", conda_channel))
+
+
+@pytest.fixture
+def project(shared_envs: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A project with env a (basic: a:tar, a:tar.gz) and env b (nopython: b:tar).
+
+    The environments are shared: tests that change one use ``own_project``.
+    """
+    return write_project(tmp_path / "proj", *shared_envs)
+
+
+@pytest.fixture
+def own_project(real_env: EnvFactory, tmp_path: Path) -> Path:
+    """Like ``project``, with environments of its own that the test may change."""
+    return write_project(tmp_path / "proj", real_env("basic"), real_env("nopython"))
 
 
 def built(config: Path, *names: str, **kwargs: bool) -> list[str]:
@@ -72,43 +92,43 @@ def test_first_build_builds_everything_and_second_builds_nothing(project: Path) 
     subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=project.parent / "dist", check=True)
 
 
-def test_unmanaged_file_edited_with_same_size_and_mtime_rebuilds_its_env_only(project: Path) -> None:
-    built(project)
-    history = env_of(project, "a") / "share" / "notes.txt"
+def test_unmanaged_file_edited_with_same_size_and_mtime_rebuilds_its_env_only(own_project: Path) -> None:
+    built(own_project)
+    history = env_of(own_project, "a") / "share" / "notes.txt"
     history.write_text("version one\n")
-    assert built(project) == ["a:tar", "a:tar.gz"]
+    assert built(own_project) == ["a:tar", "a:tar.gz"]
     st = history.stat()
     history.write_text("version two\n")  # same size
     os.utime(history, ns=(st.st_atime_ns, st.st_mtime_ns))  # and same mtime
-    assert built(project) == ["a:tar", "a:tar.gz"]
+    assert built(own_project) == ["a:tar", "a:tar.gz"]
 
 
-def test_deleted_file_rebuilds_its_env_only(project: Path) -> None:
-    (env_of(project, "b") / "share" / "extra.txt").write_text("x\n")
-    built(project)
-    (env_of(project, "b") / "share" / "extra.txt").unlink()
-    assert built(project) == ["b:tar"]
+def test_deleted_file_rebuilds_its_env_only(own_project: Path) -> None:
+    (env_of(own_project, "b") / "share" / "extra.txt").write_text("x\n")
+    built(own_project)
+    (env_of(own_project, "b") / "share" / "extra.txt").unlink()
+    assert built(own_project) == ["b:tar"]
 
 
-def test_package_removed_then_installed_rebuilds_its_env_only(project: Path, real_env: EnvFactory) -> None:
-    built(project)
-    a = env_of(project, "a")
+def test_package_removed_then_installed_rebuilds_its_env_only(own_project: Path, real_env: EnvFactory) -> None:
+    built(own_project)
+    a = env_of(own_project, "a")
     record = next((a / "conda-meta").glob("cpdemo-py-*.json"))
     saved = {f: (a / f).read_bytes() for f in json.loads(record.read_bytes())["files"] if (a / f).is_file()}
     saved_record = record.read_bytes()
     for rel in saved:  # what `conda remove cpdemo-py` does
         (a / rel).unlink()
     record.unlink()
-    code, out, _ = cli(project, "plan")
+    code, out, _ = cli(own_project, "plan")
     assert code == 0
     assert "a:tar     build       packages removed: cpdemo-py 1.0" in out
     assert "b:tar     up to date" in out
-    assert built(project) == ["a:tar", "a:tar.gz"]
+    assert built(own_project) == ["a:tar", "a:tar.gz"]
     for rel, data in saved.items():  # and installing it again
         (a / rel).parent.mkdir(parents=True, exist_ok=True)
         (a / rel).write_bytes(data)
     record.write_bytes(saved_record)
-    assert built(project) == ["a:tar", "a:tar.gz"]
+    assert built(own_project) == ["a:tar", "a:tar.gz"]
 
 
 def test_option_change_rebuilds_only_that_target(project: Path) -> None:
@@ -183,19 +203,19 @@ def test_locked_fails_without_a_lock_and_writes_nothing(project: Path) -> None:
     assert not (project.parent / "dist").exists()
 
 
-def test_locked_says_what_differs(project: Path) -> None:
-    assert cli(project, "lock")[0] == 0
-    a = env_of(project, "a")
+def test_locked_says_what_differs(own_project: Path) -> None:
+    assert cli(own_project, "lock")[0] == 0
+    a = env_of(own_project, "a")
     record = next((a / "conda-meta").glob("cpdemo-py-*.json"))
     record.unlink()
     (a / "share" / "new.txt").write_text("new\n")
-    before = (project.parent / "condapack.lock").read_bytes()
-    code, _, err = cli(project, "lock", "--locked")
+    before = (own_project.parent / "condapack.lock").read_bytes()
+    code, _, err = cli(own_project, "lock", "--locked")
     assert code == 1
     assert err == ("condapack: error: condapack.lock does not match the project and environments "
                    "(env a: packages removed: cpdemo-py 1.0; env a: unmanaged files changed (1 -> 12 files)); "
                    "run condapack lock to update it\n")
-    assert (project.parent / "condapack.lock").read_bytes() == before
+    assert (own_project.parent / "condapack.lock").read_bytes() == before
 
 
 def test_locked_build_passes_on_an_unchanged_environment(project: Path) -> None:
@@ -244,11 +264,11 @@ def test_plan_json_and_exit_code(project: Path) -> None:
     assert code == 0
 
 
-def test_missing_environment_names_the_env_key(project: Path) -> None:
-    shutil.rmtree(env_of(project, "b"))
-    code, _, err = cli(project, "plan")
+def test_missing_environment_names_the_env_key(own_project: Path) -> None:
+    shutil.rmtree(env_of(own_project, "b"))
+    code, _, err = cli(own_project, "plan")
     assert code == 1
-    assert err == (f"condapack: error: condapack.toml: env.b: Environment path '{env_of(project, 'b')}' "
+    assert err == (f"condapack: error: condapack.toml: env.b: Environment path '{env_of(own_project, 'b')}' "
                    "doesn't exist; pass the path of an existing conda environment\n")
 
 
