@@ -200,7 +200,7 @@ def test_activation_scripts(basic: Path) -> None:
 # -- other scenarios ------------------------------------------------------
 
 
-def test_every_scenario_has_a_test() -> None:
+def test_the_scenarios_are_the_ones_this_module_tests() -> None:
     assert set(envkit.SCENARIOS) == {
         "basic", "nopython", "has_conda", "editable", "missing_files",
         "pip_unmanaged", "clobbered", "no_history", "uncached",

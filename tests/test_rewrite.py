@@ -8,6 +8,7 @@ from condapack.rewrite import (
     SHEBANG_LIMIT,
     PrefixError,
     fix_shebang,
+    make_shebang,
     parse_shebang,
     replace_binary,
     replace_text,
@@ -57,6 +58,10 @@ def test_shebang_outside_the_prefix_is_left_alone() -> None:
 
 def test_parse_shebang_reads_plain_and_trampoline_headers() -> None:
     assert parse_shebang(b"#! /a/python -u\nrest") == (b"/a/python", b" -u", 16)
+    long_python = b"/" + b"d" * 130 + b"/bin/python3.11"
+    trampoline = make_shebang(long_python, b" -E")
+    assert trampoline.startswith(b"#!/bin/sh\n")
+    assert parse_shebang(trampoline + b"import sys\n") == (long_python, b" -E", len(trampoline))
     assert parse_shebang(b"no shebang") is None
 
 
