@@ -1,15 +1,17 @@
-"""Benchmark condapack against conda-pack 0.9.2 on a big real conda environment.
+"""Benchmark condapack against conda-pack 0.9.2 on big real conda environments.
 
 Run it with ``tox -e bench`` (arguments after ``--`` go to this script).  Not a
 test: pytest does not collect it.
 
-The environment (over 1 GB and 40,000 files) is built once and cached next to
-envkit's test channel: the PyPI wheels installed in the running interpreter
-(numpy, scipy, pandas, pyarrow, plotly, matplotlib, scikit-learn, sympy,
-llvmlite, botocore, ...) are repackaged by the recipes under
-``tests/bench_recipes/`` into a few big conda packages, next to a package of C
-programs and text files that embed the prefix; py-rattler installs them (as
-copies) with the test channel's python.
+Two content mixes (``--variant``), each over 1 GB and 40,000 files, are built
+once and cached next to envkit's test channel. The PyPI wheels installed in the
+running interpreter (numpy, scipy, pandas, pyarrow, plotly, matplotlib,
+scikit-learn, sympy, llvmlite, botocore, ...) are repackaged by the recipes
+under ``tests/bench_recipes/`` into a few big conda packages, next to a package
+of C programs and text files that embed the prefix and one of the interpreter's
+standard library sources, replicated; py-rattler installs them (as copies) with
+the test channel's python. ``binary`` is compiled-library- and pip-heavy;
+``source`` is mostly ``.py`` sources, all conda-managed.
 
 Each configuration packs the environment with ``python -m condapack pack`` and
 with conda-pack's own module (the ``conda-pack`` script on PATH is condapack's
@@ -31,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +46,7 @@ import envkit
 #: Recipes of the benchmark's packages (not built by the test suite).
 BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
 #: Recipes in build order.
-BENCH_RECIPE_ORDER = ("pydists", "prefixed")
+BENCH_RECIPE_ORDER = ("pydists", "prefixed", "sources")
 #: rattler-build package format: zstd level 1, so building is not dominated by compression.
 PACKAGE_FORMAT = "conda:1"
 #: conda package -> the installed distributions it repackages (see pydists/recipe.yaml).
@@ -69,9 +72,27 @@ DIST_GROUPS: dict[str, tuple[str, ...]] = {
 #: conda-pack stores such files uncompressed in zip archives, so they matter for a fair
 #: comparison.
 PIP_GROUPS = ("bench-ml", "bench-cloud")
-#: What the benchmark environment holds (from conda packages).
-ENV_SPECS = (f"python =={envkit.PY_VERSION}", "pip", *(g for g in DIST_GROUPS if g not in PIP_GROUPS),
-             "bench-prefixed")
+#: Copies of the interpreter's standard library sources in ``bench-sources``.
+SOURCE_COPIES = 17
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One content mix: the conda packages installed, then the groups added as pip would."""
+
+    name: str
+    description: str
+    specs: tuple[str, ...]
+    pip_groups: tuple[str, ...] = ()
+
+
+_PYTHON = (f"python =={envkit.PY_VERSION}", "pip")
+VARIANTS = (
+    Variant("binary", "binary- and pip-heavy: compiled libraries, a pip-installed ML stack",
+            (*_PYTHON, *(g for g in DIST_GROUPS if g not in PIP_GROUPS), "bench-prefixed"), PIP_GROUPS),
+    Variant("source", f"source-heavy: numeric libraries plus {SOURCE_COPIES} copies of the standard "
+            "library's .py files, all conda-managed", (*_PYTHON, "bench-numeric", "bench-sources", "bench-prefixed")),
+)
 #: The environment should be at least this big.
 MIN_BYTES = 1 << 30
 MIN_FILES = 40_000
@@ -101,6 +122,8 @@ def _bench_environ() -> dict[str, str]:
     if len(sites) != 1:
         raise RuntimeError(f"the repackaged distributions are spread over {sorted(sites)}")
     env["BENCH_SITE"] = str(sites.pop())
+    env["BENCH_STDLIB"] = sysconfig.get_paths()["stdlib"]
+    env["BENCH_SOURCE_COPIES"] = str(SOURCE_COPIES)
     return env
 
 
@@ -118,7 +141,7 @@ def bench_channel_spec(test_channel: Path) -> envkit.ChannelSpec:
         environ=_bench_environ,
         channels=(test_channel,),
         package_format=PACKAGE_FORMAT,
-        key_extra=json.dumps(_dist_versions(), sort_keys=True),
+        key_extra=json.dumps([_dist_versions(), SOURCE_COPIES], sort_keys=True),
     )
 
 
@@ -132,7 +155,7 @@ class BenchEnv:
     install_seconds: float
 
 
-def build_bench_env(cache_root: Path) -> BenchEnv:
+def build_bench_env(cache_root: Path, variant: Variant) -> BenchEnv:
     """Build (or reuse) the channels and the environment under ``cache_root``.
 
     The prefix ``bench-env-KEY`` is keyed by the channel and the specs; a
@@ -142,7 +165,8 @@ def build_bench_env(cache_root: Path) -> BenchEnv:
     test_channel = envkit.build_channel(cache_root)
     channel = envkit.build_channel(cache_root, bench_channel_spec(test_channel))
     channel_seconds = time.perf_counter() - start
-    key = hashlib.sha256(json.dumps([channel.name, ENV_SPECS, PIP_GROUPS, "with-pyc"]).encode()).hexdigest()[:16]
+    parts = [channel.name, variant.specs, variant.pip_groups, "with-pyc"]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
     prefix = cache_root.resolve() / f"bench-env-{key}"
     cache = envkit.package_cache_for(channel)
     done = prefix.with_name(prefix.name + ".done")
@@ -150,8 +174,8 @@ def build_bench_env(cache_root: Path) -> BenchEnv:
     with envkit._file_lock(prefix.with_name(prefix.name + ".lock")):
         if not done.is_file():
             shutil.rmtree(prefix, ignore_errors=True)
-            envkit.install_packages(prefix, ENV_SPECS, [channel, test_channel], cache)
-            for group in PIP_GROUPS:
+            envkit.install_packages(prefix, variant.specs, [channel, test_channel], cache)
+            for group in variant.pip_groups:
                 pip_install_unmanaged(prefix, DIST_GROUPS[group])
             done.touch()
     return BenchEnv(prefix, cache, channel_seconds, time.perf_counter() - start)
@@ -510,6 +534,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-conda-pack", action="store_true", help="measure condapack only")
     parser.add_argument(
+        "--variant",
+        action="append",
+        choices=[v.name for v in VARIANTS],
+        help="measure only this content mix (repeatable; default: all): "
+        + "; ".join(f"{v.name}: {v.description}" for v in VARIANTS),
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         default=None,
@@ -571,10 +602,11 @@ def _available_references(references: Sequence[Reference]) -> list[Reference]:
     return found
 
 
-def describe_env(env: BenchEnv, stats: EnvStats) -> list[str]:
+def describe_env(variant: Variant, env: BenchEnv, stats: EnvStats) -> list[str]:
     """Lines describing the environment and what it cost to build."""
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in TOOLS)
     return [
+        f"## variant {variant.name}: {variant.description}",
         f"environment: {env.prefix}",
         f"  {stats.bytes / 1e9:.2f} GB in {stats.files} files and {stats.symlinks} symlinks",
         f"  {stats.text_prefix_files} text and {stats.binary_prefix_files} binary prefix placeholder files",
@@ -589,20 +621,28 @@ def _load() -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Build the environment, measure, print the tables."""
+    """Build each variant's environment, measure, print the tables."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still remove the archives
-    env = build_bench_env((args.cache or envkit.default_cache_root()).resolve())
+    chosen = [v for v in VARIANTS if v.name in (args.variant or [v.name for v in VARIANTS])]
+    failed = False
+    for variant in chosen:
+        failed |= bench_variant(args, variant)
+    return 1 if failed else 0
+
+
+def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
+    """Measure one variant and print its tables; return whether anything failed."""
+    env = build_bench_env((args.cache or envkit.default_cache_root()).resolve(), variant)
     stats = env_stats(env.prefix)
-    lines = describe_env(env, stats)
-    print("\n".join(lines), flush=True)
+    print("\n".join(describe_env(variant, env, stats)), flush=True)
     if stats.bytes < MIN_BYTES or stats.files < MIN_FILES:
         print(
-            f"warning: the environment is smaller than {MIN_BYTES / 1e9:.2f} GB / {MIN_FILES} files",
+            f"warning: the {variant.name} environment is smaller than {MIN_BYTES / 1e9:.2f} GB / {MIN_FILES} files",
             file=sys.stderr,
         )
     if args.build_only:
-        return 0
+        return False
     selected = set(args.only or [c.id for c in CONFIGS] + [r.id for r in REFERENCES])
     configs = [c for c in CONFIGS if c.id in selected]
     references = _available_references([r for r in REFERENCES if r.id in selected])
@@ -623,7 +663,8 @@ def main(argv: Sequence[str]) -> int:
     if project:
         print()
         print("\n".join(project))
-    return 1 if failures else 0
+    print()
+    return bool(failures)
 
 
 if __name__ == "__main__":
