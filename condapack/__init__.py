@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .environment import CondaEnv
 from .errors import CondaPackError, CondaPackException
 from .prefix import File

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-from . import __version__
+from ._version import __version__
 from .archive.formats import CHOICES
 from .environment import CondaEnv
 from .errors import CondaPackError

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import attrs
 
-from . import __version__
+from ._version import __version__
 from .archive.formats import ALIASES
 from .config import Project, TargetSpec
 from .errors import CondaPackError, ConfigError
