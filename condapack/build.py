@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import attrs
@@ -22,8 +21,7 @@ from .errors import CondaPackError, ConfigError
 from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
 from .options import PackOptions
 from .pack import ProgressFn, pack_files
-from .plan import BuildState, Plan, env_prefix, make_plan, tree_digest
-from .statcache import file_digest
+from .plan import BuildState, Plan, content_digest, content_size, env_prefix, make_plan
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock"]
 
@@ -37,6 +35,7 @@ class BuildResult:
     reasons: tuple[str, ...]
     size: Optional[int]
     seconds: float
+    sha256: Optional[str]
 
 
 def check_locked(plan: Plan) -> None:
@@ -84,21 +83,21 @@ def _filtered_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv
     return attrs.evolve(env, files=kept)
 
 
-def _options(target: TargetSpec) -> PackOptions:
+def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
     parcel = dict(target.parcel)
     return PackOptions(output=str(target.output), format=target.format, arcroot=target.arcroot,
                        dest_prefix=target.dest_prefix, force=True, compress_level=target.compress_level,
-                       n_threads=target.threads, zip_symlinks=target.zip_symlinks, zip_64=target.zip_64,
+                       n_threads=target.threads if threads is None else threads, zip_symlinks=target.zip_symlinks, zip_64=target.zip_64,
                        parcel_root=parcel.get("root"), parcel_name=parcel.get("name"),
                        parcel_version=parcel.get("version"), parcel_distro=parcel.get("distro"))
 
 
 def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
-               progress: Optional[ProgressFn]) -> None:
+               progress: Optional[ProgressFn], threads: Optional[int]) -> None:
     target.output.parent.mkdir(parents=True, exist_ok=True)
     env = _filtered_env(project, target, envs)
     try:
-        pack_files(env.prefix, env.files, _options(target), progress, env.packages)
+        pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages)
     except CondaPackError as exc:
         raise type(exc)(f"{target.name}: {exc}") from None
 
@@ -115,8 +114,11 @@ def _sums(project: Project, lock: dict[str, object]) -> bytes:
 
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
-          progress: Optional[ProgressFn] = None) -> list[BuildResult]:
-    """Build what is out of date; return one result per selected target."""
+          progress: Optional[ProgressFn] = None, threads: Optional[int] = None) -> list[BuildResult]:
+    """Build what is out of date; return one result per selected target.
+
+    ``threads`` overrides every target's thread count (it never changes the bytes).
+    """
     state = BuildState(project)
     plan = make_plan(project, names, force=force, state=state)
     if locked:
@@ -126,29 +128,19 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     envs: dict[str, CondaEnv] = {}
     for status in plan.targets:
         if not status.build:
-            results.append(BuildResult(status.target, False, status.reasons, _size(status.target.output), 0.0))
+            recorded = plan.lock["targets"][status.target.name].get("sha256")
+            results.append(BuildResult(status.target, False, status.reasons, content_size(status.target.output),
+                                       0.0, recorded))
             continue
         start = time.monotonic()
-        _build_one(project, status.target, envs, progress)
-        digest = _digest_fresh(status.target.output)
-        size = _size(status.target.output) or 0
+        _build_one(project, status.target, envs, progress, threads)
+        digest = content_digest(status.target.output)
+        size = content_size(status.target.output) or 0
         built[status.target.name] = (digest, size)
         state.record(status.target.name, status.target.output, digest)
-        results.append(BuildResult(status.target, True, status.reasons, size, time.monotonic() - start))
+        results.append(BuildResult(status.target, True, status.reasons, size, time.monotonic() - start, digest))
     _finish(plan, state, built, locked)
     return results
-
-
-def _digest_fresh(output: Path) -> str:
-    return tree_digest(output) if output.is_dir() else file_digest(str(output))
-
-
-def _size(path: Path) -> Optional[int]:
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    return None
 
 
 def _finish(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool) -> None:

@@ -1,25 +1,126 @@
 """Command lines: ``conda-pack`` (the reference's flags) and ``condapack`` (subcommands).
 
 The CLI only parses arguments and calls the library; it owns the terminal (stderr for
-messages and progress) and turns :class:`CondaPackError` into one line and exit code 1.
+messages and progress, stdout for ``--json`` and other requested data) and turns
+:class:`CondaPackError` into one line (a JSON object with ``--json``) and exit code 1.
+Each command line becomes a small typed record (:class:`PackArgs`, :class:`ProjectArgs`)
+before anything runs; flags win over the ``CONDAPACK_*`` environment variables.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import Callable, Optional, Sequence
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import attrs
 
 from ._version import __version__
 from .archive.formats import CHOICES
 from .environment import CondaEnv
+from .envvars import ENV_VARS, env_flag, env_text, env_threads
 from .errors import CondaPackError
 from .locate import find_prefix
-from .options import PackOptions
+from .options import PackOptions, check_threads
+from .pack import Packed
+from .plan import content_digest, content_size
 from .report import Reporter
 
-__all__ = ["conda_pack_main", "main"]
+__all__ = ["conda_pack_main", "main", "EXIT_CODES", "PackArgs", "ProjectArgs", "Terminal", "SUBCOMMANDS"]
+
+#: Exit status -> meaning, for every command (the ``--help`` epilog and the README).
+EXIT_CODES = {
+    0: "success",
+    1: "an error, reported on one line on stderr (a JSON object with --json)",
+    2: "a bad command line; plan --exit-code: something would be built",
+    130: "interrupted (Ctrl-C)",
+    141: "standard output was closed early (broken pipe)",
+}
+
+#: Resolves (-n NAME, -p PATH) to a prefix: :func:`find_prefix`, or conda's own lookup.
+Locator = Callable[[Optional[str], Optional[str]], Path]
+Filters = tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class Terminal:
+    """What to show: -q/--quiet (or CONDAPACK_QUIET=1), --json, -v/--verbose.
+
+    ``--json`` silences the progress messages too, so stderr holds only warnings and, on
+    failure, the one JSON error object.
+    """
+
+    quiet: bool = False
+    json: bool = False
+    verbose: bool = False
+
+    @classmethod
+    def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> Terminal:
+        """Read the flags, with ``CONDAPACK_QUIET`` for commands that have -q."""
+        quiet = hasattr(ns, "quiet") and (ns.quiet or env_flag("CONDAPACK_QUIET", environ))
+        json_ = getattr(ns, "json", False)
+        return cls(quiet=quiet or json_, json=json_, verbose=getattr(ns, "verbose", False))
+
+    def reporter(self, prog: str) -> Reporter:
+        """Log messages and progress on stderr as these settings say."""
+        return Reporter(enabled=not self.quiet, prog=prog, verbose=self.verbose)
+
+
+@attrs.frozen
+class PackArgs:
+    """A ``conda-pack`` / ``condapack pack`` command line."""
+
+    name: Optional[str]
+    prefix: Optional[str]
+    filters: Filters
+    ignore_editable_packages: bool
+    ignore_missing_files: bool
+    options: PackOptions
+    terminal: Terminal
+
+    @classmethod
+    def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> PackArgs:
+        """Check and type the parsed flags (bad values raise :class:`CondaPackError`)."""
+        threads = ns.n_threads if ns.n_threads is not None else env_threads(environ)
+        options = PackOptions(
+            output=ns.output, format=ns.format, arcroot=ns.arcroot, dest_prefix=ns.dest_prefix,
+            force=ns.force, compress_level=ns.compress_level, n_threads=1 if threads is None else threads,
+            zip_symlinks=ns.zip_symlinks, zip_64=not ns.no_zip_64, parcel_root=ns.parcel_root,
+            parcel_name=ns.parcel_name, parcel_version=ns.parcel_version, parcel_distro=ns.parcel_distro)
+        return cls(ns.name, ns.prefix, tuple(ns.filters or ()), ns.ignore_editable_packages,
+                   ns.ignore_missing_files, options, Terminal.of(ns, environ))
+
+
+@attrs.frozen
+class ProjectArgs:
+    """A project subcommand line: plan, lock, build, outputs or deps."""
+
+    command: str
+    config: Optional[str]
+    targets: tuple[str, ...]
+    terminal: Terminal
+    locked: bool = False
+    force: bool = False
+    threads: Optional[int] = None
+    exit_code: bool = False
+    output: Optional[str] = None
+
+    @classmethod
+    def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> ProjectArgs:
+        """Type the parsed flags, filling what was not given from ``CONDAPACK_*``."""
+        threads = getattr(ns, "n_threads", None)
+        if hasattr(ns, "n_threads") and threads is None:
+            threads = env_threads(environ)
+        if threads is not None:
+            check_threads(threads)
+        locked = hasattr(ns, "locked") and (ns.locked or env_flag("CONDAPACK_LOCKED", environ))
+        return cls(ns.command, ns.config or env_text("CONDAPACK_CONFIG", environ), tuple(ns.targets),
+                   Terminal.of(ns, environ), locked=locked, force=getattr(ns, "force", False), threads=threads,
+                   exit_code=getattr(ns, "exit_code", False), output=getattr(ns, "output", None))
 
 
 class _FilterAction(argparse.Action):
@@ -58,9 +159,10 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add("--compress-level", metavar="LEVEL", type=int, default=4,
         help="The compression level to use, from 0 to 9 (up to 22 for tar.zst). Higher numbers decrease "
              "output file size at the expense of compression time. Default is 4.")
-    add("--n-threads", "-j", metavar="N", type=int, default=1,
+    add("--n-threads", "-j", metavar="N", type=int, default=None,
         help="The number of threads to use. Set to -1 to use the number of cpus on this machine. "
-             "If a file format doesn't support threaded packaging, this option will be ignored. Default is 1.")
+             "If a file format doesn't support threaded packaging, this option will be ignored. "
+             "Default is 1 (or CONDAPACK_THREADS).")
     add("--zip-symlinks", action="store_true",
         help="Symbolic links aren't supported by the Zip standard, but are supported by many common "
              "Zip implementations. If set, store symbolic links in the archive, instead of the file "
@@ -75,12 +177,32 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add("--force", "-f", action="store_true",
         help="Overwrite any existing archive at the output path, or create the output directory if it's missing.")
     add("--quiet", "-q", action="store_true", help="Do not report progress")
+    _add_json(parser, "Print the output path, sha256, size, member count and seconds as JSON on stdout.")
+    _add_verbose(parser)
 
 
-def build_conda_pack_parser() -> argparse.ArgumentParser:
-    """The ``conda-pack`` parser, flag for flag."""
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"{what} Errors become a JSON object on stderr.")
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true", help="Also report debug detail on stderr.")
+
+
+def _epilog(variables: Sequence[str]) -> str:
+    codes = "\n".join(f"  {code:<5}{meaning}" for code, meaning in EXIT_CODES.items())
+    env = "\n".join(f"  {name:<19}{ENV_VARS[name]}" for name in variables)
+    return f"exit status:\n{codes}\n\nenvironment variables (a flag on the command line wins):\n{env}"
+
+
+PACK_VARIABLES = ("CONDAPACK_QUIET", "CONDAPACK_THREADS")
+
+
+def build_conda_pack_parser(prog: str = "conda-pack") -> argparse.ArgumentParser:
+    """The ``conda-pack`` parser, flag for flag (``conda pack`` shows it as its own)."""
     parser = argparse.ArgumentParser(
-        prog="conda-pack", add_help=False, allow_abbrev=False,
+        prog=prog, add_help=False, allow_abbrev=False, epilog=_epilog(PACK_VARIABLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Package an existing conda environment into an archive file.")
     add_pack_arguments(parser)
     parser.add_argument("--help", "-h", action="help", help="Show this help message then exit")
@@ -88,100 +210,159 @@ def build_conda_pack_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``condapack`` parser with its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="condapack", allow_abbrev=False,
-        description="Pack conda environments into relocatable, reproducible archives.")
-    parser.add_argument("--version", action="version", version=f"condapack {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    pack = sub.add_parser("pack", help="Pack one environment (conda-pack's options).",
-                          description="Package an existing conda environment into an archive file.",
-                          allow_abbrev=False)
-    add_pack_arguments(pack)
-    for name, helptext in PROJECT_COMMANDS.items():
-        cmd = sub.add_parser(name, help=helptext, description=helptext, allow_abbrev=False)
-        cmd.add_argument("-c", "--config", metavar="PATH",
-                         help="The project file (default: the nearest condapack.toml upwards).")
-        cmd.add_argument("targets", nargs="*" if name != "deps" else 1, metavar="TARGET",
-                         help="ENV:FORMAT, ENV (all its targets) or an output path; default: all.")
-        _project_flags(name, cmd)
-    return parser
+@attrs.frozen
+class Subcommand:
+    """One ``condapack`` subcommand: its one-line help and the flags beyond the shared ones."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
 
 
-PROJECT_COMMANDS = {
-    "plan": "Show which targets would be built and why; change nothing.",
-    "lock": "Write condapack.lock for the project's environments and targets.",
-    "build": "Build out-of-date targets, update the lock and SHA256SUMS.",
-    "outputs": "Print the output path of each target, one per line.",
-    "deps": "Print a make dependency file for one target.",
+def _targets(parser: argparse.ArgumentParser, nargs: str | int = "*") -> None:
+    parser.add_argument("-c", "--config", metavar="PATH",
+                        help="The project file (default: CONDAPACK_CONFIG, else the nearest condapack.toml upwards).")
+    parser.add_argument("targets", nargs=nargs, metavar="TARGET",
+                        help="ENV:FORMAT, ENV (all its targets) or an output path; default: all.")
+
+
+def _locked(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--locked", action="store_true",
+                        help="Fail if condapack.lock is missing or out of date; never write it (CONDAPACK_LOCKED=1).")
+
+
+def _quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only report errors (CONDAPACK_QUIET=1).")
+
+
+def _configure_plan(parser: argparse.ArgumentParser) -> None:
+    _targets(parser)
+    _add_json(parser, "Print the plan as JSON.")
+    parser.add_argument("--exit-code", action="store_true",
+                        help="Exit with status 2 when something would be built (0 when all is up to date).")
+    _add_verbose(parser)
+
+
+def _configure_lock(parser: argparse.ArgumentParser) -> None:
+    _targets(parser)
+    _locked(parser)
+    _quiet(parser)
+    _add_json(parser, "Print the lock's path, whether it changed, its environments and targets as JSON.")
+    _add_verbose(parser)
+
+
+def _configure_build(parser: argparse.ArgumentParser) -> None:
+    _targets(parser)
+    _locked(parser)
+    parser.add_argument("-f", "--force", action="store_true", help="Rebuild even up-to-date targets.")
+    parser.add_argument("-j", "--n-threads", metavar="N", type=int, default=None,
+                        help="Threads for every target, overriding the project file (-1: all cpus; "
+                             "CONDAPACK_THREADS). Threads never change an archive's bytes.")
+    _quiet(parser)
+    _add_json(parser, "Print each target (built or up to date, output, sha256, size, seconds) as JSON.")
+    _add_verbose(parser)
+
+
+def _configure_outputs(parser: argparse.ArgumentParser) -> None:
+    _targets(parser)
+    _add_json(parser, "Print each target's name, environment, format and output as JSON.")
+
+
+def _configure_deps(parser: argparse.ArgumentParser) -> None:
+    _targets(parser, nargs=1)
+    parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+
+
+def _configure_pack(parser: argparse.ArgumentParser) -> None:
+    add_pack_arguments(parser)
+
+
+#: Every ``condapack`` subcommand, in ``--help`` order: the one place they are wired.
+SUBCOMMANDS = {
+    "pack": Subcommand("Pack one environment (conda-pack's options).", _configure_pack),
+    "plan": Subcommand("Show which targets would be built and why; change nothing.", _configure_plan),
+    "lock": Subcommand("Write condapack.lock for the project's environments and targets.", _configure_lock),
+    "build": Subcommand("Build out-of-date targets, update the lock and SHA256SUMS.", _configure_build),
+    "outputs": Subcommand("Print the output path of each target, one per line.", _configure_outputs),
+    "deps": Subcommand("Print a make dependency file for one target.", _configure_deps),
 }
 
 
-def _project_flags(name: str, cmd: argparse.ArgumentParser) -> None:
-    if name in ("lock", "build"):
-        cmd.add_argument("--locked", action="store_true",
-                         help="Fail if condapack.lock is missing or out of date; never write it.")
-    if name == "build":
-        cmd.add_argument("-f", "--force", action="store_true", help="Rebuild even up-to-date targets.")
-        cmd.add_argument("-q", "--quiet", action="store_true", help="Only report errors.")
-    if name == "plan":
-        cmd.add_argument("--json", action="store_true", help="Print the plan as JSON.")
-        cmd.add_argument("--exit-code", action="store_true",
-                         help="Exit with status 2 when something would be built (0 when all is up to date).")
-    if name == "deps":
-        cmd.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``condapack`` parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="condapack", allow_abbrev=False, epilog=_epilog(tuple(ENV_VARS)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pack conda environments into relocatable, reproducible archives.")
+    parser.add_argument("--version", action="version", version=f"condapack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in SUBCOMMANDS.items():
+        description = "Package an existing conda environment into an archive file." if name == "pack" else command.help
+        cmd = sub.add_parser(name, help=command.help, description=description, allow_abbrev=False,
+                             epilog=_epilog(tuple(ENV_VARS)), formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.configure(cmd)
+    return parser
 
 
-def run_pack(args: argparse.Namespace, prog: str) -> int:
-    """Pack as the arguments say; report on stderr."""
-    with Reporter(enabled=not args.quiet, prog=prog) as reporter:
-        prefix = find_prefix(name=args.name, prefix=args.prefix)
-        if not args.quiet:
+def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
+    """Pack as the arguments say; report on stderr, and with --json describe the archive on stdout."""
+    start = time.monotonic()
+    quiet = args.terminal.quiet
+    with args.terminal.reporter(prog) as reporter:
+        prefix = locate(args.name, args.prefix)
+        if not quiet:
             print("Collecting packages...", file=sys.stderr)
         env = CondaEnv.from_prefix(prefix, ignore_editable_packages=args.ignore_editable_packages,
                                    ignore_missing_files=args.ignore_missing_files)
         if args.filters:
             env = env.filtered(args.filters)
-        options = PackOptions(
-            output=args.output, format=args.format, arcroot=args.arcroot, dest_prefix=args.dest_prefix,
-            force=args.force, compress_level=args.compress_level, n_threads=args.n_threads,
-            zip_symlinks=args.zip_symlinks, zip_64=not args.no_zip_64, parcel_root=args.parcel_root,
-            parcel_name=args.parcel_name, parcel_version=args.parcel_version, parcel_distro=args.parcel_distro)
-        output = env.pack_with(options, progress=reporter.progress)
-        if not args.quiet:
-            print(f"Wrote {output}", file=sys.stderr)
+        packed = env.pack_with(args.options, progress=reporter.progress)
+        if not quiet:
+            print(f"Wrote {packed.output}", file=sys.stderr)
+    if args.terminal.json:
+        print(json.dumps(pack_doc(packed, time.monotonic() - start), indent=2))
     return 0
 
 
-def _guarded(prog: str, error_prefix: str, action: Callable[[], int]) -> int:
+def pack_doc(packed: Packed, seconds: float) -> dict[str, object]:
+    """The ``--json`` description of one written archive."""
+    return {"output": str(packed.output), "sha256": content_digest(packed.output),
+            "size": content_size(packed.output), "members": packed.members, "seconds": round(seconds, 3)}
+
+
+def _guarded(prog: str, error_prefix: str, ns: argparse.Namespace, action: Callable[[], int]) -> int:
     try:
         return action()
     except CondaPackError as exc:
-        print(f"{error_prefix}{exc}", file=sys.stderr)
+        if getattr(ns, "json", False):
+            print(json.dumps({"error": str(exc), "type": type(exc).__name__, "exit_code": 1}), file=sys.stderr)
+        else:
+            print(f"{error_prefix}{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 
-def conda_pack_main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``conda-pack``."""
-    args = build_conda_pack_parser().parse_args(argv)
-    if args.version:
-        print(f"conda-pack {__version__}")
+def conda_pack_main(argv: Optional[Sequence[str]] = None, *, prog: str = "conda-pack",
+                    locate: Locator = find_prefix) -> int:
+    """Entry point of ``conda-pack`` (and, with conda's prefix lookup, of ``conda pack``)."""
+    ns = build_conda_pack_parser(prog).parse_args(argv)
+    if ns.version:
+        print(f"conda-pack {__version__} (condapack)")
         return 0
-    return _guarded("conda-pack", "CondaPackError: ", lambda: run_pack(args, "conda-pack"))
+    return _guarded(prog, "CondaPackError: ", ns, lambda: run_pack(PackArgs.of(ns, os.environ), prog, locate))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``condapack``."""
-    args = build_parser().parse_args(argv)
-    if args.command == "pack":
-        return _guarded("condapack", "condapack: error: ", lambda: run_pack(args, "condapack"))
+    ns = build_parser().parse_args(argv)
+    if ns.command == "pack":
+        return _guarded("condapack", "condapack: error: ", ns,
+                        lambda: run_pack(PackArgs.of(ns, os.environ), "condapack"))
     from . import project_cli
 
-    return _guarded("condapack", "condapack: error: ", lambda: project_cli.run(args))
+    return _guarded("condapack", "condapack: error: ", ns,
+                    lambda: project_cli.run(ProjectArgs.of(ns, os.environ)))
 
 
 def _exit(run: Callable[[], int]) -> None:

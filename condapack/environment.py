@@ -11,7 +11,7 @@ import attrs
 from .filters import Filter, apply_filters
 from .locate import find_prefix
 from .options import PackOptions
-from .pack import ProgressFn, pack_files
+from .pack import Packed, ProgressFn, pack_files
 from .prefix import File, scan_prefix
 from .records import PackageRecord
 
@@ -91,10 +91,10 @@ class CondaEnv:
                               zip_symlinks=zip_symlinks, zip_64=zip_64, parcel_root=parcel_root,
                               parcel_name=parcel_name, parcel_version=parcel_version,
                               parcel_distro=parcel_distro)
-        return str(self.pack_with(options, progress=progress, verbose=verbose))
+        return str(self.pack_with(options, progress=progress, verbose=verbose).output)
 
     def pack_with(self, options: PackOptions, *, progress: Optional[ProgressFn] = None,
-                  verbose: bool = False) -> Path:
+                  verbose: bool = False) -> Packed:
         """Pack with an options object; ``verbose`` reports progress on stderr."""
         if verbose and progress is None:
             from .report import Reporter

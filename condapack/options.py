@@ -9,12 +9,17 @@ import attrs
 
 from .errors import CondaPackError
 
-__all__ = ["PackOptions"]
+__all__ = ["PackOptions", "check_threads"]
+
+
+def check_threads(value: int) -> None:
+    """A thread count is positive, or -1 for all cpus."""
+    if value == 0 or value < -1:
+        raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
 
 
 def _threads(_inst: object, _attr: object, value: int) -> None:
-    if value == 0 or value < -1:
-        raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
+    check_threads(value)
 
 
 def _dest(_inst: object, _attr: object, value: Optional[str]) -> None:

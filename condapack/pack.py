@@ -25,7 +25,7 @@ from .parcel import parcel_for, parcel_meta
 from .prefix import File
 from .records import PackageRecord
 
-__all__ = ["ProgressFn", "pack_files", "resolve"]
+__all__ = ["ProgressFn", "Packed", "pack_files", "resolve"]
 
 log = logging.getLogger("condapack")
 
@@ -64,16 +64,26 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     return Resolved(fmt, output, arcroot, dest, extra)
 
 
+@attrs.frozen
+class Packed:
+    """What a pack wrote: the archive's path and how many members it holds."""
+
+    output: Path
+    members: int
+
+
 @gc_paused
 def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
-               progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Path:
-    """Pack ``files`` of the environment at ``prefix``; return the archive's path."""
+               progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Packed:
+    """Pack ``files`` of the environment at ``prefix``; say where and how many members."""
     r = resolve(prefix, options, packages)
     check_output(r.output, prefix, options.force)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
                         follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
                         env_vars=read_env_vars(prefix), extra=r.extra)
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
+    log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
+              options.compress_level, options.threads, len(plan.members), plan.total_bytes)
     advance = _counter(plan, progress)
     try:
         if r.fmt == "no-archive":
@@ -85,7 +95,7 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     except OSError as exc:
         raise ArchiveError(f"cannot write {r.output}: {exc.strerror or exc}; free some space or choose "
                            "another --output") from None
-    return r.output
+    return Packed(r.output, len(plan.members))
 
 
 def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:

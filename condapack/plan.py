@@ -27,7 +27,8 @@ from .locate import find_prefix
 from .lock import describe_env_change, read_lock, render_lock
 from .statcache import StatCache, file_digest
 
-__all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest"]
+__all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest",
+           "content_digest", "content_size"]
 
 Doc = dict[str, Any]
 
@@ -113,7 +114,21 @@ def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
     entry = state.outputs.get(name)
     if entry and entry.get("stat") == _stat_key(path):
         return str(entry["sha256"])
+    return content_digest(path)
+
+
+def content_digest(path: Path) -> str:
+    """The sha256 of an output file, or :func:`tree_digest` of an output directory."""
     return tree_digest(path) if path.is_dir() else file_digest(str(path))
+
+
+def content_size(path: Path) -> Optional[int]:
+    """Bytes of an output file, or of the regular files in an output directory; None if missing."""
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return None
 
 
 def env_prefix(project: Project, key: str) -> Path:

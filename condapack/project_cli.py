@@ -1,32 +1,34 @@
 """The project subcommands of ``condapack``: plan, lock, build, outputs, deps.
 
-Like :mod:`condapack.cli`, this only parses results into text: requested data (the
-plan, output paths, dependency files) goes to stdout, messages to stderr.
+Like :mod:`condapack.cli`, this only turns results into text: requested data (the
+plan, output paths, dependency files, ``--json`` documents) goes to stdout, messages to
+stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .build import BuildResult, build, check_locked, write_lock
+from .cli import ProjectArgs
 from .config import Project, find_project, load_project
 from .makedeps import render_deps
 from .errors import ConfigError
 from .lock import dump_lock, write_if_changed
+from .pack import ProgressFn
 from .plan import Plan, make_plan, select_targets
-from .report import Reporter
 
 __all__ = ["run"]
 
 WOULD_BUILD = 2
 
 
-def _project(args: argparse.Namespace) -> Project:
+def _project(args: ProjectArgs) -> Project:
     path = Path(args.config) if args.config else find_project(Path.cwd())
     return load_project(path)
 
@@ -43,19 +45,26 @@ def _size(size: int | None) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
-def run(args: argparse.Namespace) -> int:
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def run(args: ProjectArgs) -> int:
     """Dispatch one project subcommand."""
     project = _project(args)
-    command = {"plan": _plan, "lock": _lock, "build": _build, "outputs": _outputs, "deps": _deps}
-    return command[args.command](project, args)
+    command = {"plan": _plan, "lock": _lock, "outputs": _outputs, "deps": _deps}
+    with args.terminal.reporter("condapack") as reporter:
+        if args.command == "build":
+            return _build(project, args, reporter.progress)
+        return command[args.command](project, args)
 
 
-def _plan(project: Project, args: argparse.Namespace) -> int:
+def _plan(project: Project, args: ProjectArgs) -> int:
     plan = make_plan(project, args.targets)
-    if args.json:
+    if args.terminal.json:
         doc = [{"target": s.target.name, "output": _shown(s.target.output),
                 "status": "build" if s.build else "up to date", "reasons": list(s.reasons)} for s in plan.targets]
-        print(json.dumps({"targets": doc, "lock_changes": _lock_changes(plan)}, indent=2))
+        _print_json({"targets": doc, "lock_changes": _lock_changes(plan)})
     else:
         width = max(len(s.target.name) for s in plan.targets)
         for status in plan.targets:
@@ -69,14 +78,20 @@ def _lock_changes(plan: Plan) -> bool:
     return plan.previous is None or dump_lock(plan.previous) != dump_lock(plan.lock)
 
 
-def _lock(project: Project, args: argparse.Namespace) -> int:
+def _lock(project: Project, args: ProjectArgs) -> int:
     plan = make_plan(project, args.targets)
     if args.locked:
         check_locked(plan)
-        print(f"{project.lock_path.name} is up to date", file=sys.stderr)
-        return 0
-    written = write_lock(plan)
-    print(f"{'wrote' if written else 'unchanged:'} {_shown(project.lock_path)}", file=sys.stderr)
+        status = "up to date"
+        message = f"{project.lock_path.name} is up to date"
+    else:
+        status = "wrote" if write_lock(plan) else "unchanged"
+        message = f"{'wrote' if status == 'wrote' else 'unchanged:'} {_shown(project.lock_path)}"
+    if args.terminal.json:
+        _print_json({"lock": _shown(project.lock_path), "status": status, "environments": sorted(plan.envs),
+                     "targets": [s.target.name for s in plan.targets]})
+    elif not args.terminal.quiet:
+        print(message, file=sys.stderr)
     return 0
 
 
@@ -88,11 +103,21 @@ def _report(result: BuildResult) -> str:
     return f"up to date {name} -> {_shown(result.target.output)}"
 
 
-def _build(project: Project, args: argparse.Namespace) -> int:
+def _build_doc(result: BuildResult) -> dict[str, Any]:
+    return {"target": result.target.name, "status": "built" if result.built else "up to date",
+            "output": _shown(result.target.output), "sha256": result.sha256, "size": result.size,
+            "seconds": round(result.seconds, 3), "reasons": list(result.reasons) if result.built else []}
+
+
+def _build(project: Project, args: ProjectArgs, progress: ProgressFn) -> int:
     start = time.monotonic()
-    with Reporter(enabled=not args.quiet) as reporter:
-        results = build(project, args.targets, force=args.force, locked=args.locked, progress=reporter.progress)
-    if not args.quiet:
+    results = build(project, args.targets, force=args.force, locked=args.locked, progress=progress,
+                    threads=args.threads)
+    if args.terminal.json:
+        count = sum(r.built for r in results)
+        _print_json({"targets": [_build_doc(r) for r in results], "built": count,
+                     "up_to_date": len(results) - count, "seconds": round(time.monotonic() - start, 3)})
+    elif not args.terminal.quiet:
         for result in results:
             print(_report(result), file=sys.stderr)
         count = sum(r.built for r in results)
@@ -101,13 +126,18 @@ def _build(project: Project, args: argparse.Namespace) -> int:
     return 0
 
 
-def _outputs(project: Project, args: argparse.Namespace) -> int:
-    for target in select_targets(project, args.targets):
+def _outputs(project: Project, args: ProjectArgs) -> int:
+    targets = select_targets(project, args.targets)
+    if args.terminal.json:
+        _print_json({"targets": [{"target": t.name, "env": t.env, "format": t.format, "output": _shown(t.output)}
+                                 for t in targets]})
+        return 0
+    for target in targets:
         print(_shown(target.output))
     return 0
 
 
-def _deps(project: Project, args: argparse.Namespace) -> int:
+def _deps(project: Project, args: ProjectArgs) -> int:
     targets = select_targets(project, args.targets)
     if len(targets) != 1:
         names = ", ".join(t.name for t in targets)

@@ -20,8 +20,10 @@ class Reporter:
     and pipes stay clean.
     """
 
-    def __init__(self, enabled: bool = True, stream: Optional[TextIO] = None, prog: str = "condapack") -> None:
+    def __init__(self, enabled: bool = True, stream: Optional[TextIO] = None, prog: str = "condapack",
+                 verbose: bool = False) -> None:
         self.enabled = enabled
+        self.verbose = verbose
         self.stream = stream if stream is not None else sys.stderr
         self._handler = logging.StreamHandler(self.stream)
         self._handler.setFormatter(_Formatter(prog))
@@ -33,7 +35,7 @@ class Reporter:
     def __enter__(self) -> Reporter:
         logger = logging.getLogger("condapack")
         logger.addHandler(self._handler)
-        logger.setLevel(logging.INFO if self.enabled else logging.WARNING)
+        logger.setLevel(logging.DEBUG if self.verbose else logging.INFO if self.enabled else logging.WARNING)
         logger.propagate = False
         return self
 
@@ -67,4 +69,6 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if record.levelno >= logging.WARNING:
             return f"{self.prog}: warning: {record.getMessage()}"
+        if record.levelno <= logging.DEBUG:
+            return f"{self.prog}: debug: {record.getMessage()}"
         return record.getMessage()

@@ -6,6 +6,7 @@ skipped; the lock is canonical and location-independent; --locked is a CI gate.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -73,12 +74,18 @@ def env_of(config: Path, key: str) -> Path:
     return spec.prefix
 
 
-def cli(config: Path, *argv: str) -> tuple[int, str, str]:
-    """Run ``condapack ARGV -c CONFIG`` in a subprocess (like make would)."""
+def cli(config: Path, *argv: str, **env: str) -> tuple[int, str, str]:
+    """Run ``condapack ARGV -c CONFIG`` in a subprocess (like make would), with ``env`` added."""
+    return condapack([argv[0], "-c", str(config), *argv[1:]], config.parent, **env)
+
+
+def condapack(argv: list[str], cwd: Path, **env: str) -> tuple[int, str, str]:
+    """Run ``condapack ARGV`` in ``cwd`` with no CONDAPACK_* variables but ``env``."""
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "condapack", argv[0], "-c", str(config), *argv[1:]],
-                          capture_output=True, text=True, cwd=config.parent)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONDAPACK_")}
+    proc = subprocess.run([sys.executable, "-m", "condapack", *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**clean, **env})
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -281,3 +288,85 @@ def test_plan_changes_nothing(project: Path) -> None:
 def test_condapack_main_runs_in_process(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["outputs", "-c", str(project)]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("dist/a.tar")
+
+
+def test_build_json_reports_each_target_built_then_up_to_date(project: Path) -> None:
+    code, out, err = cli(project, "build", "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert sorted(doc) == ["built", "seconds", "targets", "up_to_date"]
+    assert (doc["built"], doc["up_to_date"]) == (3, 0)
+    dist = project.parent / "dist"
+    for target in doc["targets"]:
+        assert sorted(target) == ["output", "reasons", "seconds", "sha256", "size", "status", "target"]
+        archive = project.parent / target["output"]
+        assert (target["status"], target["reasons"]) == ("built", ["new target"])
+        assert (target["sha256"], target["size"]) == (hashlib.sha256(archive.read_bytes()).hexdigest(),
+                                                      archive.stat().st_size)
+    assert [t["output"] for t in doc["targets"]] == ["dist/a.tar", "dist/a.tar.gz", "dist/b.tar"]
+    first = {t["target"]: t["sha256"] for t in doc["targets"]}
+    code, out, _ = cli(project, "build", "--json")
+    again = json.loads(out)
+    assert (again["built"], again["up_to_date"]) == (0, 3)
+    assert [(t["status"], t["sha256"], t["seconds"], t["reasons"]) for t in again["targets"]] == [
+        ("up to date", first[name], 0.0, []) for name in ("a:tar", "a:tar.gz", "b:tar")]
+    assert (dist / "SHA256SUMS").is_file()
+
+
+def test_lock_json_says_what_happened_to_the_lock(project: Path) -> None:
+    code, out, err = cli(project, "lock", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"lock": "condapack.lock", "status": "wrote", "environments": ["a", "b"],
+                               "targets": ["a:tar", "a:tar.gz", "b:tar"]}
+    assert json.loads(cli(project, "lock", "--json", "a")[1])["status"] == "unchanged"
+    locked = json.loads(cli(project, "lock", "--json", "--locked", "b")[1])
+    assert (locked["status"], locked["targets"]) == ("up to date", ["b:tar"])
+
+
+def test_outputs_json_names_target_env_format_and_path(project: Path) -> None:
+    code, out, _ = cli(project, "outputs", "--json", "a")
+    assert code == 0
+    assert json.loads(out) == {"targets": [
+        {"target": "a:tar", "env": "a", "format": "tar", "output": "dist/a.tar"},
+        {"target": "a:tar.gz", "env": "a", "format": "tar.gz", "output": "dist/a.tar.gz"}]}
+
+
+def test_condapack_config_names_the_project_file(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out, err = condapack(["outputs"], elsewhere, CONDAPACK_CONFIG=str(project))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [str(project.parent / "dist" / n) for n in ("a.tar", "a.tar.gz", "b.tar")]
+    code, _, err = condapack(["outputs", "-c", str(tmp_path / "none.toml")], elsewhere,
+                             CONDAPACK_CONFIG=str(project))
+    assert (code, err.startswith("condapack: error: ")) == (1, True)
+
+
+def test_condapack_locked_acts_like_locked_and_writes_nothing(project: Path) -> None:
+    code, out, err = cli(project, "build", CONDAPACK_LOCKED="1")
+    assert (code, out) == (1, "")
+    assert err == ("condapack: error: condapack.lock is missing and --locked forbids creating it; "
+                   "run condapack lock and commit the lock file\n")
+    assert not (project.parent / "condapack.lock").exists() and not (project.parent / "dist").exists()
+    assert cli(project, "lock", CONDAPACK_LOCKED="0")[0] == 0
+    assert cli(project, "build", "a:tar", CONDAPACK_LOCKED="true")[0] == 0
+
+
+def test_json_errors_of_project_commands_are_json_on_stderr(project: Path) -> None:
+    code, out, err = cli(project, "build", "--json", CONDAPACK_LOCKED="yes")
+    assert (code, out) == (1, "")
+    assert json.loads(err) == {"error": "condapack.lock is missing and --locked forbids creating it; "
+                                        "run condapack lock and commit the lock file",
+                               "type": "ConfigError", "exit_code": 1}
+
+
+def test_build_threads_from_j_or_condapack_threads(project: Path) -> None:
+    code, _, err = cli(project, "build", "-v", "a:tar", CONDAPACK_THREADS="2")
+    assert code == 0 and "condapack: debug: format tar, level 4, 2 thread(s), " in err
+    code, _, err = cli(project, "build", "-v", "-j", "1", "--force", "a:tar", CONDAPACK_THREADS="2")
+    assert code == 0 and "condapack: debug: format tar, level 4, 1 thread(s), " in err
+    assert cli(project, "build", "-j", "0") == (
+        1, "", "condapack: error: --n-threads must be a positive number or -1 (all cpus), got 0\n")
+    assert cli(project, "build", CONDAPACK_QUIET="1", CONDAPACK_THREADS="x") == (
+        1, "", "condapack: error: environment variable CONDAPACK_THREADS='x' is not a thread count; set it to "
+               "a positive number or -1 (all cpus), or unset it\n")

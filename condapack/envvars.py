@@ -1,0 +1,56 @@
+"""Environment variables that set command-line defaults (for CI), each declared once.
+
+A flag given on the command line always wins over the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+from .errors import CondaPackError
+
+__all__ = ["ENV_VARS", "env_flag", "env_threads", "env_text"]
+
+#: name -> what it does, as the ``--help`` epilog and the README say it.
+ENV_VARS = {
+    "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps)",
+    "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
+    "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
+    "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",
+}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str, environ: Mapping[str, str]) -> bool:
+    """A boolean variable: 1/true/yes/on or 0/false/no/off (unset or empty: false)."""
+    assert name in ENV_VARS
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise CondaPackError(f"environment variable {name}={environ[name]!r} is not a boolean; set it to 1 or 0, "
+                         "or unset it")
+
+
+def env_threads(environ: Mapping[str, str]) -> Optional[int]:
+    """``CONDAPACK_THREADS`` as a thread count, or None when unset or empty."""
+    value = environ.get("CONDAPACK_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads == 0 or threads < -1:
+        raise CondaPackError(f"environment variable CONDAPACK_THREADS={value!r} is not a thread count; set it "
+                             "to a positive number or -1 (all cpus), or unset it")
+    return threads
+
+
+def env_text(name: str, environ: Mapping[str, str]) -> Optional[str]:
+    """A string variable, or None when unset or empty."""
+    assert name in ENV_VARS
+    return environ.get(name) or None
