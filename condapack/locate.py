@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import EnvError
 
-__all__ = ["find_prefix"]
+__all__ = ["find_prefix", "check_env_name"]
 
 
 def find_prefix(name: str | None = None, prefix: str | os.PathLike[str] | None = None) -> Path:
@@ -29,9 +29,14 @@ def find_prefix(name: str | None = None, prefix: str | os.PathLike[str] | None =
     )
 
 
-def _prefix_from_name(name: str) -> Path:
-    if os.sep in name or "/" in name:
+def check_env_name(name: str) -> None:
+    """Refuse a name that would reach outside an environments directory."""
+    if os.sep in name or "/" in name or name in (".", ".."):
         raise EnvError(f"environment name {name!r} looks like a path; pass it with -p/--prefix")
+
+
+def _prefix_from_name(name: str) -> Path:
+    check_env_name(name)
     candidates = _conda_envs() or _known_envs()
     for candidate in candidates:
         if candidate.name == name and (candidate / "conda-meta").is_dir():
