@@ -15,6 +15,7 @@ import pytest
 
 from condapack.activation import SCRIPT_MODE, activation_files, read_env_vars
 from condapack.errors import EnvError
+from systools import require
 
 POSIX_SHELLS = ["bash", "dash", "zsh"]
 ALL_SHELLS = [*POSIX_SHELLS, "fish"]
@@ -68,11 +69,8 @@ def _write(path: pathlib.Path, text: str, mode: int = 0o644) -> None:
 
 
 def need(shell: str) -> str:
-    """The shell's path, or skip the test when it is not installed."""
-    found = shutil.which(shell)
-    if found is None:
-        pytest.skip(f"{shell} is not installed (apt-get install {shell})")
-    return found
+    """The shell's path; the test fails, naming the package, when it is not installed."""
+    return require(shell)
 
 
 @pytest.fixture(params=ALL_SHELLS)

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from systools import require
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make(root: Path, *goals: str) -> str:
     condapack = f"{shlex.quote(sys.executable)} -m condapack"
-    proc = subprocess.run(["make", "--no-print-directory", f"CONDAPACK={condapack}",
+    proc = subprocess.run([require("make"), "--no-print-directory", f"CONDAPACK={condapack}",
                            f"PYTHON={shlex.quote(sys.executable)}", *goals],
                           cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -23,7 +25,6 @@ def make(root: Path, *goals: str) -> str:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make (apt-get install make)")
 def test_release_example_builds_verifies_and_is_a_no_op_the_second_time(tmp_path: Path) -> None:
     release = tmp_path / "examples" / "release"
     shutil.copytree(ROOT / "examples" / "release", release,

@@ -1,0 +1,89 @@
+"""The system tools the tests run, and the one step that provisions them.
+
+``TOOLS`` is the one declaration: command -> the Debian package that provides it. tox
+runs this file before pytest (``python tests/systools.py``): on Debian as root it
+installs whatever is missing with apt-get; anywhere else it stops at once with one
+line naming the packages to install. Tests ask for a tool with :func:`require`, which
+fails (never skips) when the tool is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+#: command -> Debian package. Add a tool here and every test run provisions it.
+TOOLS = {
+    "bash": "bash",
+    "dash": "dash",
+    "zsh": "zsh",
+    "fish": "fish",
+    "gcc": "gcc",
+    "make": "make",
+    "tar": "tar",
+    "unzip": "unzip",
+    "sha256sum": "coreutils",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+}
+
+
+def missing_tools() -> list[str]:
+    """The declared commands that are not on PATH."""
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def packages_for(tools: list[str]) -> list[str]:
+    """The Debian packages that provide ``tools``, each once, in declaration order."""
+    return list(dict.fromkeys(TOOLS[tool] for tool in tools))
+
+
+def require(tool: str) -> str:
+    """The path of a declared tool; a test that needs a missing one fails, saying how to fix it."""
+    import pytest
+
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: run `python tests/systools.py` as root, or "
+                    f"apt-get install {TOOLS[tool]}", pytrace=False)
+    return path
+
+
+def _can_apt() -> bool:
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+def _apt_install(packages: list[str]) -> bool:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    steps = [["apt-get", "update", "-qq"],
+             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]]
+    for step in steps:
+        done = subprocess.run(step, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            print(f"systools: {' '.join(step[:2])} failed: {tail}", file=sys.stderr)
+            return False
+    return True
+
+
+def main() -> int:
+    """Install missing tools when this is Debian and we are root; else name them and fail."""
+    missing = missing_tools()
+    if not missing:
+        return 0
+    packages = packages_for(missing)
+    if _can_apt():
+        print(f"systools: installing {' '.join(packages)} (for {', '.join(missing)})", file=sys.stderr)
+        if _apt_install(packages) and not missing_tools():
+            return 0
+        missing = missing_tools()
+        packages = packages_for(missing)
+    print(f"systools: the tests need {', '.join(missing)}: install them with "
+          f"`apt-get install {' '.join(packages)}` (as root), then run the tests again", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
