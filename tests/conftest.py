@@ -40,3 +40,13 @@ def real_env(conda_channel: Path, tmp_path: Path) -> EnvFactory:
         return envkit.create_env(scenario, prefix, conda_channel)
 
     return make
+
+
+@pytest.fixture
+def tiny_env(tmp_path: Path) -> Path:
+    """A prefix with conda-meta and one unmanaged file: enough for path checks and quick packs."""
+    prefix = tmp_path / "tiny"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "share").mkdir()
+    (prefix / "share" / "data.txt").write_text("data\n")
+    return prefix

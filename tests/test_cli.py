@@ -13,16 +13,6 @@ from condapack.cli import EXIT_CODES, build_conda_pack_parser, build_parser, con
 from condapack.envvars import ENV_VARS
 
 
-@pytest.fixture
-def tiny_env(tmp_path: Path) -> Path:
-    """A prefix with conda-meta and one unmanaged file: enough to pack quickly."""
-    prefix = tmp_path / "tiny"
-    (prefix / "conda-meta").mkdir(parents=True)
-    (prefix / "share").mkdir()
-    (prefix / "share" / "data.txt").write_text("data\n")
-    return prefix
-
-
 @pytest.fixture(autouse=True)
 def no_condapack_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sets the variables it is about; none leak in from the caller's shell."""

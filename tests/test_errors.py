@@ -26,16 +26,6 @@ def listing(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
 
 
-@pytest.fixture
-def tiny_env(tmp_path: Path) -> Path:
-    """A prefix with conda-meta and one unmanaged file: enough for path checks."""
-    prefix = tmp_path / "tiny"
-    (prefix / "conda-meta").mkdir(parents=True)
-    (prefix / "share").mkdir()
-    (prefix / "share" / "data.txt").write_text("data\n")
-    return prefix
-
-
 def test_missing_prefix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     line = fail(capsys, ["-p", str(tmp_path / "nope"), "-o", str(tmp_path / "o.tar")])
     assert line == (f"CondaPackError: Environment path '{tmp_path / 'nope'}' doesn't exist; "
