@@ -45,19 +45,20 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[BinaryIO]:
+def atomic_output(output: Path, executable: bool = False) -> Iterator[BinaryIO]:
     """Yield a file beside ``output``; on success it replaces ``output``, else vanishes.
 
     The rename happens only when the block finishes without an exception, so a failing
     writer, Ctrl-C, a crash or a full disk never leave a partial archive at ``output``.
     The data is not fsynced: that doubled the time of large packs, and a rename over a
-    file is already flushed first by ext4, XFS and btrfs.
+    file is already flushed first by ext4, XFS and btrfs. An ``executable`` output gets
+    the execute bits the umask allows.
     """
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, (0o777 if executable else 0o666) & ~_umask())
         os.replace(tmp, output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -11,11 +11,11 @@ import attrs
 
 from ._gc import gc_paused
 from .activation import read_env_vars
-from .archive.compress import open_sink
 from .archive.directory import atomic_directory, write_tree
-from .archive.formats import check_level, compression_of, extension, infer_format
+from .archive.formats import INSTALLERS, check_level, compression_of, extension, infer_format
+from .archive.installer import write_installer
 from .archive.squashfs import write_squashfs
-from .archive.tar import write_tar
+from .archive.tar import write_compressed_tar
 from .archive.zip import write_zip
 from .errors import ArchiveError
 from .members import MemberPlan, plan_members
@@ -60,6 +60,9 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
                             options.parcel_distro)
         arcroot, dest, extra, default_name = parcel.arcroot, parcel.dest_prefix, parcel_meta(parcel, packages), \
             parcel.filename
+    if fmt in INSTALLERS and (dest or arcroot):
+        raise ArchiveError(f"--dest-prefix and --arcroot cannot be used with format {fmt}: the installer sets "
+                           "the environment up wherever it is installed (sh FILE --prefix DIR)")
     output = Path(os.path.abspath(options.output or default_name))
     return Resolved(fmt, output, arcroot, dest, extra)
 
@@ -90,8 +93,8 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
             with atomic_directory(r.output) as tmp:
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
-            with atomic_output(r.output) as fh:
-                _write(fh, r.fmt, plan, options, advance)
+            with atomic_output(r.output, executable=r.fmt in INSTALLERS) as fh:
+                _write(fh, r.fmt, plan, options, advance, prefix.name, r.output.name)
     except OSError as exc:
         raise ArchiveError(f"cannot write {r.output}: {exc.strerror or exc}; free some space or choose "
                            "another --output") from None
@@ -110,18 +113,17 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
     return advance
 
 
-def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance) -> None:
+def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance, name: str,
+           filename: str) -> None:
     if fmt == "zip":
         write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
                   threads=options.threads)
     elif fmt == "squashfs":
         write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level,
                        threads=options.threads)
+    elif fmt in INSTALLERS:
+        write_installer(fh, plan, advance, name=name, filename=filename, compression=compression_of(fmt),
+                        level=options.compress_level, threads=options.threads)
     else:
-        sink = open_sink(fh, compression_of(fmt), options.compress_level, options.threads)
-        try:
-            write_tar(sink, plan.members, plan.mtime, advance)
-            sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+        write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,
+                             threads=options.threads)

@@ -6,7 +6,7 @@ compatible with Python 3.6.
 """
 
 import re
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.
@@ -63,6 +63,46 @@ def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
         return new_body + b"\0" * nuls
 
     return pattern.sub(substitute, data)
+
+
+# One NUL-terminated string that holds the prefix: (offset of the prefix, length of the
+# string from there through its NUL padding, the string's bytes split at the prefix).
+Field = Tuple[int, int, List[bytes]]
+
+
+def binary_fields(data: bytes, old: bytes) -> List[Field]:
+    """The strings ``replace_binary`` rewrites, found once at pack time.
+
+    Offsets and field lengths never change when a binary is relocated, and neither do
+    the parts between the prefixes, so relocating again needs no search: it cannot
+    mistake a short new prefix for text that merely looks like it.
+    """
+    pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
+    return [(m.start(), m.end() - m.start(), data[m.start():m.start(2)].split(old))
+            for m in pattern.finditer(data)]
+
+
+def render_field(parts: Sequence[bytes], length: int, new: bytes) -> bytes:
+    """A field's bytes with ``new`` between its parts, NUL-padded to ``length``."""
+    body = new.join(parts)
+    if len(body) >= length:
+        raise PrefixError("a string holding the prefix has no room to grow")
+    return body + b"\0" * (length - len(body))
+
+
+def apply_fields(data: bytes, fields: Sequence[Field], new: bytes, capacity: int) -> bytes:
+    """Write ``new`` into every recorded field: what ``replace_binary`` gives."""
+    if not fields:
+        return data
+    if len(new) > capacity:
+        raise PrefixError(
+            "the new prefix is %d bytes long but the binary has room for %d"
+            % (len(new), capacity)
+        )
+    out = bytearray(data)
+    for offset, length, parts in fields:
+        out[offset:offset + length] = render_field(parts, length, new)
+    return bytes(out)
 
 
 def parse_shebang(data: bytes) -> Optional[Tuple[bytes, bytes, int]]:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..errors import ArchiveError
 
-__all__ = ["FORMATS", "CHOICES", "infer_format", "extension", "compression_of", "check_level"]
+__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "check_level"]
 
 #: Canonical format name -> file name suffixes that select it (first is the default).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -18,8 +18,13 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "zip": (".zip",),
     "squashfs": (".squashfs",),
     "parcel": (".parcel",),
+    "sh.xz": (".xz.sh",),
+    "sh.zst": (".zst.sh",),
+    "sh": (".sh",),
     "no-archive": (),
 }
+#: Self-installing formats (a sh header and a tar payload) -> the payload's compression.
+INSTALLERS = {"sh": "gz", "sh.xz": "xz", "sh.zst": "zst"}
 #: Alternative spellings accepted by ``--format``.
 ALIASES = {"tgz": "tar.gz", "tbz2": "tar.bz2", "txz": "tar.xz", "tzst": "tar.zst"}
 #: Values ``--format`` accepts.
@@ -54,11 +59,13 @@ def compression_of(fmt: str) -> str:
     """The stream compression of a tar-based format: '', 'gz', 'bz2', 'xz' or 'zst'."""
     if fmt == "parcel":
         return "gz"
+    if fmt in INSTALLERS:
+        return INSTALLERS[fmt]
     return fmt[len("tar."):] if fmt.startswith("tar.") else ""
 
 
 def check_level(fmt: str, level: int) -> None:
     """Refuse a --compress-level the format cannot use."""
-    top = 22 if fmt == "tar.zst" else 9
+    top = 22 if compression_of(fmt) == "zst" else 9
     if not 0 <= level <= top:
         raise ArchiveError(f"--compress-level must be between 0 and {top} for {fmt}, got {level}")

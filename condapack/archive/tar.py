@@ -9,13 +9,13 @@ empty, so the bytes depend only on the member list.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from ..errors import ArchiveError
-from ..members import Member
-from .compress import Sink, read_exactly
+from ..members import Member, MemberPlan
+from .compress import Sink, open_sink, read_exactly
 
-__all__ = ["write_tar", "header"]
+__all__ = ["write_tar", "write_compressed_tar", "header"]
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK
@@ -152,3 +152,15 @@ def write_tar(sink: Sink, members: tuple[Member, ...], mtime: int, progress: Pro
         progress(size)
     end = 2 * _BLOCK
     sink.write(b"\0" * (end + (-(written + end) % _RECORD)))
+
+
+def write_compressed_tar(out: BinaryIO, plan: MemberPlan, progress: Progress, *, compression: str, level: int,
+                         threads: int) -> None:
+    """A tar stream of the plan's members through a ``compression`` sink (see open_sink)."""
+    sink = open_sink(out, compression, level, threads)
+    try:
+        write_tar(sink, plan.members, plan.mtime, progress)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise

@@ -5,9 +5,11 @@ bin/conda-unpack with the environment's own Python or any Python >= 3.6 on the h
 so it uses the standard library only.
 
 All-or-nothing: every rewritten file is first written beside its target; only when all
-of them were written are they renamed into place. The manifest records the prefix the
-files hold now, so the environment can be moved and unpacked again any number of times,
-and running it twice in place does nothing the second time.
+of them were written are they renamed into place. The file ``prefix`` records the
+location the files hold now, so the environment can be moved and unpacked again any
+number of times, and running it twice in place does nothing the second time. The POSIX
+shell implementation (unpack.sh, for hosts without Python) follows the same steps on
+the same files and gives the same bytes.
 """
 
 import json
@@ -16,9 +18,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from rewrite import PrefixError, replace_binary, replace_text  # noqa: E402
+from rewrite import PrefixError, apply_fields, replace_text  # noqa: E402
 
-MANIFEST = os.path.join("conda-meta", "condapack", "unpack.json")
+STATE = os.path.join("conda-meta", "condapack")
+MANIFEST = os.path.join(STATE, "unpack.json")
 SUFFIX = ".condapack-unpack"
 
 
@@ -35,27 +38,36 @@ def load_manifest(prefix):
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc))
 
 
-def save_manifest(prefix, manifest):
-    path = os.path.join(prefix, MANIFEST)
-    tmp = path + SUFFIX
-    with open(tmp, "wb") as fh:
-        fh.write(json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
+def read_state(prefix, name):
+    """The prefix recorded in the state file ``name`` ('prefix' or 'pending'), or None."""
+    try:
+        with open(os.path.join(prefix, STATE, name), "rb") as fh:
+            return fh.read().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
+def write_state(prefix, name, value):
+    path = os.path.join(prefix, STATE, name)
+    with open(path + SUFFIX, "wb") as fh:
+        fh.write(value.encode("utf-8", "surrogateescape"))
         fh.flush()
         os.fsync(fh.fileno())
-    os.rename(tmp, path)
+    os.rename(path + SUFFIX, path)
 
 
 def rewrite(data, entry, old, new):
-    """New content of one file, given its manifest entry [path, mode, capacity]."""
+    """New content of one file, given its manifest entry [path, mode, capacity, fields]."""
     if entry[1] == "binary":
-        return replace_binary(data, old, new, int(entry[2]))
+        fields = [(off, length, [bytes.fromhex(p) for p in parts]) for off, length, parts in entry[3]]
+        return apply_fields(data, fields, new, int(entry[2]))
     return replace_text(data, old, new)
 
 
-def prepare(prefix, manifest, new):
+def prepare(prefix, manifest, old, new):
     """Write every changed file beside its target; return the (temp, target) pairs."""
-    old = manifest["prefix"].encode("utf-8")
-    new_b = new.encode("utf-8")
+    old = old.encode("utf-8", "surrogateescape")
+    new_b = new.encode("utf-8", "surrogateescape")
     written, errors = [], []
     for entry in manifest["files"]:
         target = os.path.join(prefix, entry[0])
@@ -90,27 +102,24 @@ def write_beside(target, data):
 
 def commit(prefix, manifest, new, written):
     """Rename the prepared files into place, recording progress for a resume."""
-    manifest["pending"] = new
-    save_manifest(prefix, manifest)
+    write_state(prefix, "pending", new)
     for tmp, target in written:
         os.rename(tmp, target)
-    manifest.pop("pending")
-    manifest["prefix"] = new
-    save_manifest(prefix, manifest)
+    write_state(prefix, "prefix", new)
+    os.unlink(os.path.join(prefix, STATE, "pending"))
 
 
 def resume(prefix, manifest):
     """Finish a run that stopped while renaming: the leftover temps are the rest."""
-    pending = manifest.get("pending")
-    if not pending:
+    pending = read_state(prefix, "pending")
+    if pending is None:
         return
     for entry in manifest["files"]:
         tmp = os.path.join(prefix, entry[0]) + SUFFIX
         if os.path.exists(tmp):
             os.rename(tmp, tmp[: -len(SUFFIX)])
-    manifest.pop("pending")
-    manifest["prefix"] = pending
-    save_manifest(prefix, manifest)
+    write_state(prefix, "prefix", pending)
+    os.unlink(os.path.join(prefix, STATE, "pending"))
 
 
 def clean_stale(prefix, manifest):
@@ -121,27 +130,52 @@ def clean_stale(prefix, manifest):
             os.unlink(tmp)
 
 
-def unpack(prefix, quiet=False):
+def unpack(prefix, dest=None, quiet=False):
+    """Relocate the environment at ``prefix`` for ``dest`` (default: where it is)."""
+    dest = dest or prefix
     manifest = load_manifest(prefix)
     resume(prefix, manifest)
     clean_stale(prefix, manifest)
-    if manifest["prefix"] == prefix:
+    old = read_state(prefix, "prefix")
+    if old is None:
+        raise UnpackError("%s is missing; unpack the archive again" % os.path.join(prefix, STATE, "prefix"))
+    if old == dest:
         if not quiet:
-            sys.stderr.write("conda-unpack: %s is already set up for this location\n" % prefix)
+            sys.stderr.write("conda-unpack: %s is already set up for this location\n" % dest)
         return
-    written = prepare(prefix, manifest, prefix)
-    commit(prefix, manifest, prefix, written)
+    written = prepare(prefix, manifest, old, dest)
+    commit(prefix, manifest, dest, written)
     if not quiet:
-        sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (len(written), prefix))
+        sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (len(written), dest))
+
+
+USAGE = "usage: unpack.py PREFIX [-q] [--dest FINAL]\n"
+
+
+def parse(argv):
+    """(prefix, dest or None, quiet) from the command line, or None when it is wrong."""
+    args, dest, quiet = [], None, False
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-q", "--quiet"):
+            quiet = True
+        elif arg == "--dest" and rest:
+            dest = os.path.abspath(rest.pop(0))
+        else:
+            args.append(arg)
+    if len(args) != 1:
+        return None
+    return os.path.abspath(args[0]), dest, quiet
 
 
 def main(argv):
-    args = [a for a in argv[1:] if a not in ("-q", "--quiet")]
-    if len(args) != 1:
-        sys.stderr.write("usage: unpack.py PREFIX [-q]\n")
+    parsed = parse(argv)
+    if parsed is None:
+        sys.stderr.write(USAGE)
         return 2
     try:
-        unpack(os.path.abspath(args[0]), quiet=len(args) != len(argv) - 1)
+        unpack(parsed[0], dest=parsed[1], quiet=parsed[2])
     except UnpackError as exc:
         sys.stderr.write("conda-unpack: error: %s\n" % exc)
         return 1

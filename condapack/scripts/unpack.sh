@@ -1,0 +1,218 @@
+# conda-unpack without Python. Sourced by bin/conda-unpack, which sets $prefix (where
+# the environment is), $dest (the location to set it up for) and $quiet.
+#
+# Needs only a POSIX sh and sed, grep, dd, cp, mv, rm, cat, tail: what busybox and every
+# minimal image have. It takes the same steps as unpack.py, on the same files, and gives
+# the same bytes:
+# - conda-meta/condapack/unpack.txt lists the files, escaped as printf formats (any byte
+#   can be in a name). Text files get every occurrence of the old prefix replaced (sed,
+#   with both prefixes escaped) and an interpreter line valid for the new one. Binaries
+#   get each recorded C string overwritten in place (dd conv=notrunc), NUL-padded to
+#   its recorded length: offsets were found at pack time, so nothing is searched.
+# - All-or-nothing: changed files are written beside their targets first; the file
+#   "pending" marks the renames, so an interrupted run is finished by the next one.
+
+LC_ALL=C
+export LC_ALL
+set -f
+_cu_state="$prefix/conda-meta/condapack"
+_cu_list="$_cu_state/unpack.txt"
+_cu_suffix=.condapack-unpack
+_cu_nl='
+'
+
+_cu_die() {
+    printf 'conda-unpack: error: %s\n' "$1" >&2
+    exit 1
+}
+
+# $1: a file -> $_cu_val (its bytes, trailing newlines kept); fails if it is missing.
+_cu_read() {
+    [ -f "$1" ] || return 1
+    _cu_val=$(cat "$1" && printf x) || return 1
+    _cu_val=${_cu_val%x}
+}
+
+# $1: state file name, $2: value; replaced atomically.
+_cu_write() {
+    printf '%s' "$2" > "$_cu_state/$1$_cu_suffix" && mv -f "$_cu_state/$1$_cu_suffix" "$_cu_state/$1" \
+        || _cu_die "cannot write $_cu_state/$1; check the permissions of the environment"
+}
+
+# $1: a name from unpack.txt -> $_cu_path (relative to the prefix).
+_cu_decode() {
+    _cu_path=$(printf "${1}x")
+    _cu_path=${_cu_path%x}
+}
+
+# $1: mv or rm; applied to every temp a run left beside its target.
+_cu_each_temp() {
+    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+        _cu_decode "$_cu_n"
+        _cu_t="$prefix/$_cu_path$_cu_suffix"
+        [ -f "$_cu_t" ] || continue
+        if [ "$1" = mv ]; then
+            mv -f "$_cu_t" "$prefix/$_cu_path" || _cu_die "cannot rename $_cu_t; fix the cause and run conda-unpack again"
+        else
+            rm -f "$_cu_t"
+        fi
+    done 3< "$_cu_list"
+}
+
+# $1: text -> $_cu_r, with every occurrence of $_cu_old replaced by $_cu_new.
+_cu_subst() {
+    _cu_r= _cu_s=$1
+    while :; do
+        case $_cu_s in
+            *"$_cu_old"*) _cu_r=$_cu_r${_cu_s%%"$_cu_old"*}$_cu_new; _cu_s=${_cu_s#*"$_cu_old"} ;;
+            *) break ;;
+        esac
+    done
+    _cu_r=$_cu_r$_cu_s
+}
+
+# The shortest valid header for interpreter $1 with arguments $2 (rewrite.make_shebang).
+_cu_make_shebang() {
+    _cu_head="#!$1$2"
+    [ ${#_cu_head} -le 127 ] && return
+    case ${1##*/} in
+        python*) _cu_head="#!/bin/sh$_cu_nl'''exec' \"$1\"$2 \"\$0\" \"\$@\"$_cu_nl' '''" ;;
+        *) _cu_head="#!/usr/bin/env ${1##*/}$2" ;;
+    esac
+}
+
+# $1: a text file. Sets $_cu_head and $_cu_skip (header lines it replaces) when its
+# interpreter, after the rewrite, lies in the new prefix (rewrite.fix_shebang).
+_cu_shebang() {
+    _cu_skip=0 _cu_n=0 _cu_l1= _cu_l2= _cu_l3=
+    { IFS= read -r _cu_l1 && _cu_n=1 && IFS= read -r _cu_l2 && _cu_n=2 && IFS= read -r _cu_l3 && _cu_n=3; } < "$1" || :
+    _cu_subst "$_cu_l1"; _cu_l1=$_cu_r
+    _cu_subst "$_cu_l2"; _cu_l2=$_cu_r
+    _cu_subst "$_cu_l3"; _cu_l3=$_cu_r
+    case $_cu_l1 in '#!'*) ;; *) return ;; esac
+    _cu_interp= _cu_args=
+    if [ "$_cu_l1" = '#!/bin/sh' ] && [ "$_cu_n" = 3 ] && [ "$_cu_l3" = "' '''" ]; then
+        case $_cu_l2 in
+            "'''exec' \""*'"'*' "$0" "$@"')
+                _cu_r=${_cu_l2#"'''exec' \""}
+                _cu_interp=${_cu_r%%'"'*}
+                _cu_r=${_cu_r#*'"'}
+                _cu_args=${_cu_r%' "$0" "$@"'}
+                _cu_skip=3 ;;
+        esac
+    fi
+    if [ "$_cu_skip" = 0 ]; then
+        [ "$_cu_n" -ge 1 ] || return
+        _cu_r=${_cu_l1#??}
+        while :; do case $_cu_r in [' 	']*) _cu_r=${_cu_r#?} ;; *) break ;; esac; done
+        _cu_interp=${_cu_r%%[' 	']*}
+        _cu_args=${_cu_r#"$_cu_interp"}
+        [ -n "$_cu_interp" ] || return
+        _cu_skip=1
+    fi
+    case $_cu_interp in
+        "$_cu_new"/*) _cu_make_shebang "$_cu_interp" "$_cu_args" ;;
+        *) _cu_skip=0 ;;
+    esac
+}
+
+# $1: text file, $2: its temp. Returns 1 when the file does not hold the old prefix.
+_cu_text() {
+    grep -F -q -e "$_cu_old" "$1"
+    case $? in 0) ;; 1) return 1 ;; *) _cu_fail "cannot be read"; return 1 ;; esac
+    cp -p "$1" "$2" || { _cu_fail "cannot be copied"; return 1; }
+    _cu_shebang "$1"
+    if [ "$_cu_skip" = 0 ]; then
+        sed -e "s/$_cu_old_re/$_cu_new_re/g" "$1" > "$2"
+    else
+        { printf '%s\n' "$_cu_head" && tail -n +$((_cu_skip + 1)) "$1" | sed -e "s/$_cu_old_re/$_cu_new_re/g"; } > "$2"
+    fi || { _cu_fail "cannot be rewritten"; return 1; }
+}
+
+# $1: temp copy of a binary, $2: one field OFFSET:LENGTH:FIXED:COUNT:FORMAT.
+_cu_field() {
+    _cu_f=$2
+    _cu_off=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
+    _cu_len=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
+    _cu_fixed=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
+    _cu_count=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
+    _cu_body=$((_cu_fixed + _cu_count * ${#_cu_new}))
+    [ "$_cu_body" -lt "$_cu_len" ] || { _cu_fail "a string holding the prefix has no room to grow"; return 1; }
+    _cu_tmp=$1
+    set --
+    while [ $# -lt "$_cu_count" ]; do set -- "$@" "$_cu_new"; done
+    { printf "$_cu_f" "$@" && dd if=/dev/zero bs=$((_cu_len - _cu_body)) count=1 2>/dev/null; } \
+        | dd of="$_cu_tmp" bs=1 seek="$_cu_off" conv=notrunc 2>/dev/null || { _cu_fail "cannot be written"; return 1; }
+}
+
+# $1: binary, $2: its temp, $3: capacity, $4...: fields.
+_cu_binary() {
+    [ $# -gt 3 ] || return 1
+    if [ ${#_cu_new} -gt "$3" ]; then
+        _cu_fail "the new prefix is ${#_cu_new} bytes long but the binary has room for $3"
+        return 1
+    fi
+    cp -p "$1" "$2" || { _cu_fail "cannot be copied"; return 1; }
+    _cu_b=$2
+    shift 3
+    for _cu_one in "$@"; do
+        _cu_field "$_cu_b" "$_cu_one" || return 1
+    done
+}
+
+_cu_fail() {
+    _cu_errors=$((_cu_errors + 1))
+    if [ "$_cu_errors" -le 3 ]; then
+        _cu_why="$_cu_why${_cu_why:+; }$_cu_path: $1"
+    elif [ "$_cu_errors" = 4 ]; then
+        _cu_why="$_cu_why ..."
+    fi
+}
+
+_cu_prepare() {
+    _cu_errors=0 _cu_written=0 _cu_why=
+    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+        _cu_decode "$_cu_n"
+        _cu_target="$prefix/$_cu_path"
+        if [ "$_cu_k" = t ]; then
+            _cu_text "$_cu_target" "$_cu_target$_cu_suffix" || continue
+        else
+            # shellcheck disable=SC2086  # capacity and fields: words without glob characters
+            _cu_binary "$_cu_target" "$_cu_target$_cu_suffix" $_cu_rest || continue
+        fi
+        _cu_written=$((_cu_written + 1))
+    done 3< "$_cu_list"
+}
+
+_cu_main() {
+    case $dest in *"$_cu_nl"*) _cu_die "'$dest': a location with a newline cannot hold an environment; choose another" ;; esac
+    [ -f "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
+    if _cu_read "$_cu_state/pending"; then
+        _cu_each_temp mv
+        _cu_write prefix "$_cu_val"
+        rm -f "$_cu_state/pending"
+    fi
+    _cu_each_temp rm
+    _cu_read "$_cu_state/prefix" || _cu_die "$_cu_state/prefix is missing; unpack the archive again"
+    _cu_old=$_cu_val
+    if [ "$_cu_old" = "$dest" ]; then
+        [ -n "$quiet" ] || printf 'conda-unpack: %s is already set up for this location\n' "$dest" >&2
+        exit 0
+    fi
+    _cu_new=$dest
+    _cu_old_re=$(printf '%s\n' "$_cu_old" | sed -e 's/[]\/$*.^[]/\\&/g')
+    _cu_new_re=$(printf '%s\n' "$_cu_new" | sed -e 's/[\/&]/\\&/g')
+    _cu_prepare
+    if [ "$_cu_errors" -gt 0 ]; then
+        _cu_each_temp rm
+        _cu_die "cannot relocate $_cu_errors files to $dest ($_cu_why); nothing was changed: fix the cause (or choose a shorter path) and run conda-unpack again"
+    fi
+    _cu_write pending "$dest"
+    _cu_each_temp mv
+    _cu_write prefix "$dest"
+    rm -f "$_cu_state/pending"
+    [ -n "$quiet" ] || printf 'conda-unpack: relocated %d files to %s\n' "$_cu_written" "$dest" >&2
+    exit 0
+}
+
+_cu_main
