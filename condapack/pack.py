@@ -94,7 +94,7 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
             with atomic_output(r.output, executable=r.fmt in INSTALLERS) as fh:
-                _write(fh, r.fmt, plan, options, advance, prefix.name, r.output.name)
+                _write(fh, r.fmt, plan, options, advance, prefix.name)
     except OSError as exc:
         raise ArchiveError(f"cannot write {r.output}: {exc.strerror or exc}; free some space or choose "
                            "another --output") from None
@@ -113,8 +113,8 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
     return advance
 
 
-def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance, name: str,
-           filename: str) -> None:
+def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
+           name: str) -> None:
     if fmt == "zip":
         write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
                   threads=options.threads)
@@ -122,7 +122,7 @@ def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advan
         write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level,
                        threads=options.threads)
     elif fmt in INSTALLERS:
-        write_installer(fh, plan, advance, name=name, filename=filename, compression=compression_of(fmt),
+        write_installer(fh, plan, advance, name=name, compression=compression_of(fmt),
                         level=options.compress_level, threads=options.threads)
     else:
         write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,

@@ -77,3 +77,13 @@ def assert_activation_works(prefix: Path, shell: str) -> None:
     )
     lines = run([shell, "-c", script]).splitlines()
     assert lines == [str(prefix), "1", f"{prefix}/bin/python", "unset", "unset", HOST_PATH]
+
+
+def minimal_host(directory: Path) -> Path:
+    """A PATH directory holding only busybox applets: a host without Python or coreutils."""
+    busybox = shutil.which("busybox")
+    assert busybox is not None, "these tests need busybox: apt-get install busybox-static"
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run([busybox, "--install", "-s", str(directory)], check=True)
+    assert not (directory / "python3").exists()
+    return directory

@@ -37,17 +37,17 @@ def _number(value: int) -> str:
     return f"{value:<{_WIDTH}d}"
 
 
-def render_header(name: str, filename: str, compression: str, sha256: str, size: int, need_kib: int) -> bytes:
+def render_header(name: str, compression: str, sha256: str, size: int, need_kib: int) -> bytes:
     """The header for these values; its length depends only on the names."""
-    if any(c in text for text in (name, filename) for c in "\n\r\0"):
-        raise ArchiveError(f"{name!r}/{filename!r}: names with line breaks cannot go into a sh installer; "
-                           "rename the environment or choose another --output")
+    if any(c in name for c in "\n\r\0"):
+        raise ArchiveError(f"{name!r}: an environment name with a line break cannot go into a sh installer; "
+                           "rename the environment")
     template = _TEMPLATE.read_text(encoding="utf-8")
-    values = {"@NAME@": name, "@FILE@": filename, "@QNAME@": _sh_quote(name),
+    values = {"@NAME@": name, "@QNAME@": _sh_quote(name),
               "@COMPRESSION@": _NAMES[compression], "@SHA256@": sha256.ljust(64), "@SIZE@": _number(size),
               "@NEED_KIB@": _number(need_kib), "@OFFSET@": _number(0)}
     text = template
-    for key in ("@NAME@", "@FILE@", "@QNAME@", "@COMPRESSION@", "@SHA256@", "@SIZE@", "@NEED_KIB@"):
+    for key in ("@NAME@", "@QNAME@", "@COMPRESSION@", "@SHA256@", "@SIZE@", "@NEED_KIB@"):
         text = text.replace(key, values[key])
     length = len(text.replace("@OFFSET@", _number(0)).encode("utf-8", "surrogateescape"))
     return text.replace("@OFFSET@", _number(length + 1)).encode("utf-8", "surrogateescape")
@@ -65,17 +65,16 @@ def _sha256(fd: int, start: int, end: int) -> str:
     return digest.hexdigest()
 
 
-def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name: str, filename: str,
-                    compression: str, level: int, threads: int) -> None:
+def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name: str, compression: str, level: int, threads: int) -> None:
     """Header, then the tar payload, then the header again with the payload's digest."""
     need_kib = plan.total_bytes // 1024 + _PER_MEMBER_KIB * len(plan.members)
-    head = render_header(name, filename, compression, "", 0, need_kib)
+    head = render_header(name, compression, "", 0, need_kib)
     fh.write(head)
     fh.flush()
     write_compressed_tar(fh, plan, progress, compression=compression, level=level, threads=threads)
     fh.flush()
     fd = fh.fileno()
     end = os.lseek(fd, 0, os.SEEK_END)
-    final = render_header(name, filename, compression, _sha256(fd, len(head), end), end - len(head), need_kib)
+    final = render_header(name, compression, _sha256(fd, len(head), end), end - len(head), need_kib)
     assert len(final) == len(head)
     os.pwrite(fd, final, 0)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # @NAME@: a conda environment that installs itself. Made by condapack.
 #
-#   sh @FILE@ [--prefix DIR] [--force] [-q]   install (default: ./@NAME@ beside this file)
-#   sh @FILE@ --help | --list | --check
+#   sh THIS_FILE [--prefix DIR] [--force] [-q]   install (default: @NAME@ beside this file)
+#   sh THIS_FILE --help | --list | --check
 #
 # Everything after this header is the payload: a @COMPRESSION@-compressed tar of the
 # environment, starting at byte payload_offset. It is streamed from this file to tar,
