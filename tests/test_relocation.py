@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import envkit
 from condapack.cli import conda_pack_main
 from envkit import EnvFactory
-from helpers import assert_activation_works, assert_works_at, extract, files_mentioning, pack, run
+from helpers import assert_activation_works, assert_works_at, extract, files_mentioning, minimal_host, pack, run
 
 
 @pytest.mark.parametrize("where", ["short", "long"])
@@ -182,3 +183,63 @@ def test_records_without_path_data_or_cache_are_sniffed_with_a_warning(
     run([str(prefix / "bin/conda-unpack")])
     assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
     assert files_mentioning(prefix, str(env)) == []
+
+
+def _busybox_unpack(prefix: Path, busybox: Path) -> str:
+    """conda-unpack on a host whose PATH holds only busybox applets (env -i, no python)."""
+    result = subprocess.run(["env", "-i", f"PATH={busybox}", str(busybox / "sh"), str(prefix / "bin/conda-unpack")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_nopython_env_relocates_with_busybox_only_and_again_after_a_move(
+        real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("nopython")
+    busybox = minimal_host(tmp_path / "busybox")
+    pack(env, tmp_path / "env.tar.gz")
+    prefix = tmp_path / "unpacked here"
+    prefix.mkdir()
+    subprocess.run(["env", "-i", f"PATH={busybox}", "tar", "-xzf", str(tmp_path / "env.tar.gz"), "-C", str(prefix)],
+                   check=True)
+    assert _busybox_unpack(prefix, busybox) == f"conda-unpack: relocated 7 files to {prefix}\n"
+    assert run([str(prefix / envkit.C_PROGRAM)]) == f"{prefix}\n{prefix}\n"
+    for text in (envkit.CONF_FILE, envkit.PKGCONFIG_FILE, envkit.SHELL_SCRIPT):
+        assert str(prefix) in (prefix / text).read_text()
+    assert files_mentioning(prefix, str(env)) == []
+    moved = tmp_path / "moved" / ("m" * 80)
+    moved.parent.mkdir()
+    prefix.rename(moved)
+    _busybox_unpack(moved, busybox)
+    assert run([str(moved / envkit.C_PROGRAM)]) == f"{moved}\n{moved}\n"
+    assert run([str(moved / envkit.SHELL_SCRIPT)]).splitlines()[0] == f"{moved}/share/cpdemo-1.0"
+    assert files_mentioning(moved, str(prefix)) == []
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["short", "long"])
+def test_shell_and_python_conda_unpack_give_identical_bytes_also_after_a_move(
+        real_env: EnvFactory, tmp_path: Path, where: str) -> None:
+    env = real_env("basic")
+    pack(env, tmp_path / "env.tar")
+    first = tmp_path / ("e" if where == "short" else "l" * 120)
+    second = tmp_path / "again" / ("f" if where == "long" else "g" * 120)
+    second.parent.mkdir()
+    trees = {}
+    for how in ("python", "sh"):
+        flags = ["--sh"] if how == "sh" else []
+        extract(tmp_path / "env.tar", first)
+        run([str(first / "bin/conda-unpack"), *flags])
+        first.rename(second)
+        run([str(second / "bin/conda-unpack"), *flags])
+        trees[how] = _tree(second)
+        shutil.rmtree(second)
+    assert trees["sh"] == trees["python"]
+    # Short -> long turns the entry point's #! line into the /bin/sh trampoline; long ->
+    # short turns it back.
+    head = trees["sh"][envkit.ENTRY_POINT].split(b"\n", 1)[0]
+    assert head == (b"#!/bin/sh" if where == "short" else f"#!{second}/bin/python{envkit.PY_SHORT}".encode())

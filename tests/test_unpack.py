@@ -21,15 +21,19 @@ OLD = "/opt/old/env"
 PLACEHOLDER_ROOM = 200
 
 
-def _make_prefix(root: Path) -> Path:
+def _make_prefix(root: Path, extra: tuple[str, ...] = ()) -> Path:
     prefix = root / "env"
     (prefix / "bin").mkdir(parents=True)
+    for name in extra:
+        (prefix / name).parent.mkdir(parents=True, exist_ok=True)
+        (prefix / name).write_text(f"at {OLD}/x\n")
     (prefix / "bin" / "tool").write_text(f"#!{OLD}/bin/python\nprint('{OLD}')\n")
     (prefix / "bin" / "tool").chmod(0o751)
     lib = b"\x7fELF" + OLD.encode() + b"/lib\0" + b"\0" * PLACEHOLDER_ROOM + b"end"
     (prefix / "lib.so").write_bytes(lib)
     items = [Relocatable("bin/tool", "text"),
-             Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode())))]
+             Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))),
+             *(Relocatable(name, "text") for name in extra)]
     for path, (data, mode) in unpack_files(Path(OLD), items).items():
         (prefix / path).parent.mkdir(parents=True, exist_ok=True)
         (prefix / path).write_bytes(data)
@@ -100,6 +104,23 @@ def test_failure_changes_nothing_and_says_so(tmp_path: Path, impl: str) -> None:
     assert {p: (prefix / p).read_bytes() for p in before} == before
     assert _recorded(prefix) == OLD
     assert not list(prefix.rglob("*.condapack-unpack"))
+
+
+def test_names_and_locations_with_characters_special_to_sed_printf_and_the_shell(tmp_path: Path, impl: str) -> None:
+    odd = "share/odd name\nwith a newline %s \\n.txt"
+    root = tmp_path / "a b&c[1]*.^$\\d'e\"%s"
+    root.mkdir()
+    prefix = _make_prefix(root, extra=(odd,))
+    result = _unpack(prefix, impl)
+    assert result.returncode == 0, result.stderr
+    assert (prefix / odd).read_text() == f"at {prefix}/x\n"
+    moved = tmp_path / "m&n\\o/|#" / "p q"
+    moved.parent.mkdir(parents=True)
+    prefix.rename(moved)
+    assert _unpack(moved, impl).returncode == 0
+    assert (moved / odd).read_text() == f"at {moved}/x\n"
+    assert (moved / "bin/tool").read_text() == f"#!{moved}/bin/python\nprint('{moved}')\n"
+    assert (moved / "lib.so").read_bytes().startswith(b"\x7fELF" + str(moved).encode() + b"/lib\0")
 
 
 def test_interrupted_commit_is_finished_by_the_next_run(tmp_path: Path, impl: str) -> None:
