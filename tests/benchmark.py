@@ -319,6 +319,14 @@ def measure(command: list[str], output: Path, cwd: Path) -> Sample:
     there instead of the installed package.
     """
     output.unlink(missing_ok=True)
+    seconds, max_rss = run_measured(command, cwd)
+    size = output.stat().st_size
+    output.unlink()
+    return Sample(seconds, max_rss, size)
+
+
+def run_measured(command: list[str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS in bytes (the largest process of its tree) of a command that must succeed."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
@@ -334,9 +342,7 @@ def measure(command: list[str], output: Path, cwd: Path) -> Sample:
             errors.seek(0)
             tail = errors.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
-    size = output.stat().st_size
-    output.unlink()
-    return Sample(seconds, usage.ru_maxrss * 1024, size)  # Linux: ru_maxrss is in KiB
+    return seconds, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
 
 
 def _run_order(index: int) -> tuple[str, ...]:
@@ -554,6 +560,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
     parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
+    parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
     return parser.parse_args(argv)
 
 
@@ -585,6 +592,53 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
         f"| plan without the stat cache | {uncached:.2f} |",
     ]
+
+
+def _extracted(archive: Path, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir()
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
+    return dest
+
+
+def run_small(command: list[str], cwd: Path) -> tuple[float, int]:
+    """Like ``run_measured``, with the peak RSS measured by GNU time: a child forked from
+    this interpreter starts with its memory, which ``ru_maxrss`` would report."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        seconds, _ = run_measured(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
+        return seconds, int(report.read().split()[-1]) * 1024
+
+
+def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool) -> list[str]:
+    """Installing ``env.sh`` (time, peak RSS) and conda-unpack with and without Python."""
+    if not os.access("/usr/bin/time", os.X_OK):
+        print("/usr/bin/time not found: skipping the install/unpack rows (apt-get install time)", file=sys.stderr)
+        return []
+    pack = [sys.executable, "-m", "condapack", "pack", "-p", str(prefix), "-f", "-q", "-j", "2", "-o"]
+    subprocess.run([*pack, str(workdir / "env.sh")], check=True, cwd=workdir)
+    subprocess.run([*pack, str(workdir / "env.tar")], check=True, cwd=workdir)
+    rows = []
+    installs = []
+    for _ in range(runs):
+        shutil.rmtree(workdir / "installed", ignore_errors=True)
+        installs.append(run_small(["sh", str(workdir / "env.sh"), "-p", str(workdir / "installed"), "-q"], workdir))
+    shutil.rmtree(workdir / "installed", ignore_errors=True)
+    rows.append(("sh env.sh (verify, extract, conda-unpack)", statistics.median(t for t, _ in installs),
+                 max(rss for _, rss in installs)))
+    for label, flags in (("condapack conda-unpack (Python)", []), ("condapack conda-unpack --sh (no Python)", ["--sh"])):
+        samples = [run_small([str(_extracted(workdir / "env.tar", workdir / "u") / "bin/conda-unpack"), *flags],
+                                workdir) for _ in range(runs)]
+        rows.append((label, statistics.median(t for t, _ in samples), max(rss for _, rss in samples)))
+    if with_conda_pack:
+        subprocess.run([sys.executable, "-m", "conda_pack.cli", "-p", str(prefix), "-o", str(workdir / "ref.tar"),
+                        "-q", "-f"], check=True, cwd=workdir)
+        samples = [run_small([str(prefix / "bin/python"), str(_extracted(workdir / "ref.tar", workdir / "u")
+                                                                 / "bin/conda-unpack")], workdir) for _ in range(runs)]
+        rows.append(("conda-pack 0.9.2 conda-unpack", statistics.median(t for t, _ in samples),
+                     max(rss for _, rss in samples)))
+    shutil.rmtree(workdir / "u", ignore_errors=True)
+    return ["| install / unpack | seconds | peak RSS |", "| --- | --: | --: |",
+            *(f"| {label} | {seconds:.2f} | {rss / MIB:.0f} MiB |" for label, seconds, rss in rows)]
 
 
 def _available_references(references: Sequence[Reference]) -> list[Reference]:
@@ -653,6 +707,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
     try:
         samples, failures = run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
         project = [] if args.skip_project else project_lines(env.prefix, workdir, args.runs)
+        unpack = [] if args.skip_unpack else unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
@@ -660,9 +715,10 @@ def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
     if references:
         print()
         print("\n".join(reference_table(samples, references)))
-    if project:
-        print()
-        print("\n".join(project))
+    for table in (project, unpack):
+        if table:
+            print()
+            print("\n".join(table))
     print()
     return bool(failures)
 

@@ -257,3 +257,15 @@ def test_dest_prefix_is_refused_for_installers(envs: dict[str, Path], tmp_path: 
     assert capsys.readouterr().err == (
         "CondaPackError: --dest-prefix and --arcroot cannot be used with format sh: the installer sets the "
         "environment up wherever it is installed (sh FILE --prefix DIR)\n")
+
+
+def test_project_target_builds_an_installer(envs: dict[str, Path], tmp_path: Path) -> None:
+    from condapack.cli import main
+
+    (tmp_path / "condapack.toml").write_text(
+        f'output-dir = "dist"\n[env.np]\nprefix = "{envs["nopython"]}"\nformats = ["sh", "tar"]\n')
+    assert main(["build", "-c", str(tmp_path / "condapack.toml"), "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "dist")) == ["SHA256SUMS", "np.sh", "np.tar"]
+    target = tmp_path / "installed"
+    assert install(tmp_path / "dist" / "np.sh", "-p", str(target), "-q").returncode == 0
+    assert run([str(target / envkit.C_PROGRAM)]) == f"{target}\n{target}\n"
