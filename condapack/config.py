@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 import attrs
 import pathspec
 
-from .archive.formats import ALIASES, FORMATS, extension
+from .archive.formats import ALIASES, FORMATS, extension, max_level
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -280,7 +280,7 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         raise reader.fail(f"{where}.parcel.version", "required for parcel targets (the command line's "
                           "date-based default would rebuild the parcel every day); set it")
     for fmt in settings["formats"]:
-        top = 22 if fmt == "tar.zst" else 9
+        top = max_level(fmt)
         if not 0 <= settings["compress-level"] <= top:
             raise reader.fail(f"{where}.compress-level",
                               f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")

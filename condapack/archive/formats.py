@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..errors import ArchiveError
 
-__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "check_level"]
+__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "max_level", "check_level"]
 
 #: Canonical format name -> file name suffixes that select it (first is the default).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -64,8 +64,13 @@ def compression_of(fmt: str) -> str:
     return fmt[len("tar."):] if fmt.startswith("tar.") else ""
 
 
+def max_level(fmt: str) -> int:
+    """The highest compression level of a format: 22 for zstd, else 9."""
+    return 22 if compression_of(fmt) == "zst" else 9
+
+
 def check_level(fmt: str, level: int) -> None:
     """Refuse a --compress-level the format cannot use."""
-    top = 22 if compression_of(fmt) == "zst" else 9
+    top = max_level(fmt)
     if not 0 <= level <= top:
         raise ArchiveError(f"--compress-level must be between 0 and {top} for {fmt}, got {level}")
