@@ -47,11 +47,7 @@ def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
     """
     if old == new or old not in data:
         return data
-    if len(new) > capacity:
-        raise PrefixError(
-            "the new prefix is %d bytes long but the binary has room for %d"
-            % (len(new), capacity)
-        )
+    check_capacity(new, capacity)
     pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
 
     def substitute(match: "re.Match[bytes]") -> bytes:
@@ -65,6 +61,15 @@ def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
     return pattern.sub(substitute, data)
 
 
+def check_capacity(new: bytes, capacity: int) -> None:
+    """Refuse a prefix longer than the placeholder a binary was built with."""
+    if len(new) > capacity:
+        raise PrefixError(
+            "the new prefix is %d bytes long but the binary has room for %d"
+            % (len(new), capacity)
+        )
+
+
 # One NUL-terminated string that holds the prefix: (offset of the prefix, length of the
 # string from there through its NUL padding, the string's bytes split at the prefix).
 Field = Tuple[int, int, List[bytes]]
@@ -74,8 +79,9 @@ def binary_fields(data: bytes, old: bytes) -> List[Field]:
     """The strings ``replace_binary`` rewrites, found once at pack time.
 
     Offsets and field lengths never change when a binary is relocated, and neither do
-    the parts between the prefixes, so relocating again needs no search: it cannot
-    mistake a short new prefix for text that merely looks like it.
+    the parts between the prefixes, so relocating again needs no search (it cannot
+    mistake a short new prefix for bytes that merely look like it) and no reading:
+    conda-unpack overwrites each field of a copy with ``render_field``.
     """
     pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
     return [(m.start(), m.end() - m.start(), data[m.start():m.start(2)].split(old))
@@ -88,21 +94,6 @@ def render_field(parts: Sequence[bytes], length: int, new: bytes) -> bytes:
     if len(body) >= length:
         raise PrefixError("a string holding the prefix has no room to grow")
     return body + b"\0" * (length - len(body))
-
-
-def apply_fields(data: bytes, fields: Sequence[Field], new: bytes, capacity: int) -> bytes:
-    """Write ``new`` into every recorded field: what ``replace_binary`` gives."""
-    if not fields:
-        return data
-    if len(new) > capacity:
-        raise PrefixError(
-            "the new prefix is %d bytes long but the binary has room for %d"
-            % (len(new), capacity)
-        )
-    out = bytearray(data)
-    for offset, length, parts in fields:
-        out[offset:offset + length] = render_field(parts, length, new)
-    return bytes(out)
 
 
 def parse_shebang(data: bytes) -> Optional[Tuple[bytes, bytes, int]]:

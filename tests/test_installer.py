@@ -23,11 +23,10 @@ LONG = "a-much-longer-directory-name-" * 3
 
 
 @pytest.fixture(scope="module")
-def envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def envs(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The basic and nopython environments, shared by this module's tests (read-only)."""
-    channel = envkit.build_channel()
     root = tmp_path_factory.mktemp("inst")
-    return {s: envkit.create_env(s, root / f"env-{s}", channel) for s in ("basic", "nopython")}
+    return {s: envkit.create_env(s, root / f"env-{s}", conda_channel) for s in ("basic", "nopython")}
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,12 @@ import pytest
 from condapack.rewrite import (
     SHEBANG_LIMIT,
     PrefixError,
+    binary_fields,
     fix_shebang,
     make_shebang,
     parse_shebang,
     replace_binary,
+    render_field,
     replace_text,
 )
 
@@ -98,3 +100,38 @@ def test_binary_string_without_room_to_grow_is_an_error() -> None:
 def test_fix_shebang_ignores_interpreters_outside_the_prefix() -> None:
     data = b"#!/usr/bin/env python\n"
     assert fix_shebang(data, b"/p") is data
+
+
+def _apply(data: bytes, fields: list[tuple[int, int, list[bytes]]], new: bytes) -> bytes:
+    out = bytearray(data)
+    for offset, length, parts in fields:
+        out[offset:offset + length] = render_field(parts, length, new)
+    return bytes(out)
+
+
+def test_fields_recorded_once_give_what_replace_binary_gives_after_every_move() -> None:
+    data = b"\x7fELF\0" + OLD + b"/lib:" + OLD + b"/lib64\0\0\0\0" + b"-L" + OLD + b"\0" + b"\0" * 40 + b"tail"
+    fields = binary_fields(data, OLD)
+    assert [(offset, length) for offset, length, _ in fields] == [
+        (5, len(OLD) * 2 + len(b"/lib:/lib64") + 4), (data.index(b"-L") + 2, len(OLD) + 41)]
+    assert fields[0][2] == [b"", b"/lib:", b"/lib64"]
+    current, old = data, OLD
+    for new in (b"/n", b"/opt/envs/olde", b"/b"):
+        expected = replace_binary(current, old, new, 40)
+        assert _apply(current, fields, new) == expected
+        current, old = expected, new
+
+
+def test_recorded_fields_never_touch_bytes_that_only_look_like_the_prefix() -> None:
+    data = OLD + b"/bin\0\0\0\0\0\0\0\0" + b"/x/data\0"
+    fields = binary_fields(data, OLD)
+    moved = _apply(data, fields, b"/x")
+    assert moved == b"/x/bin" + b"\0" * (len(OLD) + 8 - 2) + b"/x/data\0"
+    assert _apply(moved, fields, b"/y") == b"/y/bin" + b"\0" * (len(OLD) + 8 - 2) + b"/x/data\0"
+
+
+def test_a_field_without_room_for_the_new_prefix_is_refused() -> None:
+    data = OLD + b"\0"
+    (offset, length, parts), = binary_fields(data, OLD)
+    with pytest.raises(PrefixError, match="a string holding the prefix has no room to grow"):
+        render_field(parts, length, OLD + b"x")

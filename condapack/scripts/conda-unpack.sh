@@ -50,4 +50,8 @@ if [ -z "$use_sh" ]; then
         fi
     done
 fi
+if [ ! -f "$prefix/conda-meta/condapack/unpack.sh" ]; then
+    echo "conda-unpack: error: no Python 3.6+ found and $prefix/conda-meta/condapack/unpack.sh is missing; install python3 and run conda-unpack again" >&2
+    exit 1
+fi
 . "$prefix/conda-meta/condapack/unpack.sh"

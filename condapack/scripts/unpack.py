@@ -14,11 +14,12 @@ the same files and gives the same bytes.
 
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from rewrite import PrefixError, apply_fields, replace_text  # noqa: E402
+from rewrite import PrefixError, check_capacity, render_field, replace_text  # noqa: E402
 
 STATE = os.path.join("conda-meta", "condapack")
 MANIFEST = os.path.join(STATE, "unpack.json")
@@ -56,12 +57,35 @@ def write_state(prefix, name, value):
     os.rename(path + SUFFIX, path)
 
 
-def rewrite(data, entry, old, new):
-    """New content of one file, given its manifest entry [path, mode, capacity, fields]."""
+def prepare_one(prefix, entry, old, new):
+    """Write one file's new content beside it; return the temp, or None if unchanged."""
+    target = os.path.join(prefix, entry[0])
     if entry[1] == "binary":
-        fields = [(off, length, [bytes.fromhex(p) for p in parts]) for off, length, parts in entry[3]]
-        return apply_fields(data, fields, new, int(entry[2]))
-    return replace_text(data, old, new)
+        return patch_binary(target, entry, new)
+    with open(target, "rb") as fh:
+        data = fh.read()
+    result = replace_text(data, old, new)
+    return write_beside(target, result) if result != data else None
+
+
+def patch_binary(target, entry, new):
+    """A copy of a binary with each recorded field overwritten: never read whole."""
+    _path, _mode, capacity, fields = entry
+    if not fields:
+        return None
+    check_capacity(new, int(capacity))
+    rendered = [(off, render_field([bytes.fromhex(p) for p in parts], length, new))
+                for off, length, parts in fields]
+    tmp = target + SUFFIX
+    shutil.copyfile(target, tmp)
+    os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+    fd = os.open(tmp, os.O_WRONLY)
+    try:
+        for off, data in rendered:
+            os.pwrite(fd, data, off)
+    finally:
+        os.close(fd)
+    return tmp
 
 
 def prepare(prefix, manifest, old, new):
@@ -70,18 +94,14 @@ def prepare(prefix, manifest, old, new):
     new_b = new.encode("utf-8", "surrogateescape")
     written, errors = [], []
     for entry in manifest["files"]:
-        target = os.path.join(prefix, entry[0])
         try:
-            with open(target, "rb") as fh:
-                data = fh.read()
-            result = rewrite(data, entry, old, new_b)
-            if result != data:
-                written.append((write_beside(target, result), target))
+            tmp = prepare_one(prefix, entry, old, new_b)
+            if tmp is not None:
+                written.append((tmp, os.path.join(prefix, entry[0])))
         except (OSError, PrefixError) as exc:
             errors.append("%s: %s" % (entry[0], getattr(exc, "strerror", None) or exc))
     if errors:
-        for tmp, _ in written:
-            os.unlink(tmp)
+        clean_stale(prefix, manifest)
         raise UnpackError(
             "cannot relocate %d files to %s (%s); nothing was changed: fix the cause "
             "(or choose a shorter path) and run conda-unpack again"
