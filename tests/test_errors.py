@@ -106,7 +106,7 @@ def test_unknown_extension(capsys: pytest.CaptureFixture[str], tiny_env: Path, t
     line = fail(capsys, ["-p", str(tiny_env), "-o", str(tmp_path / "o.rar")])
     assert line == (f"CondaPackError: Unknown file extension of output '{tmp_path / 'o.rar'}'; use one of "
                     ".tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar.zst, .tzst, .tar, .zip, .squashfs, "
-                    ".parcel or pass --format")
+                    ".parcel, .xz.sh, .zst.sh, .sh or pass --format")
     assert listing(tmp_path) == ["tiny", "tiny/conda-meta", "tiny/share", "tiny/share/data.txt"]
 
 

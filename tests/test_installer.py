@@ -174,6 +174,18 @@ def test_sigkill_during_install_leaves_no_half_env_and_the_next_install_cleans_u
     assert sorted(os.listdir(tmp_path)) == ["killed"]
 
 
+def test_ctrl_c_during_install_removes_everything_it_wrote(installer: Path, tmp_path: Path) -> None:
+    target = tmp_path / "stopped"
+    proc = subprocess.Popen(["sh", str(installer), "-p", str(target), "-q"], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(p.name.startswith(".stopped.") for p in tmp_path.iterdir()):
+        time.sleep(0.01)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert os.listdir(tmp_path) == []
+
+
 def test_help_list_and_check(installer: Path) -> None:
     result = install(installer, "--help")
     assert result.returncode == 0
