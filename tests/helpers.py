@@ -9,6 +9,7 @@ from pathlib import Path
 
 import envkit
 from condapack.cli import conda_pack_main
+from systools import require
 
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -81,8 +82,7 @@ def assert_activation_works(prefix: Path, shell: str) -> None:
 
 def minimal_host(directory: Path) -> Path:
     """A PATH directory holding only busybox applets: a host without Python or coreutils."""
-    busybox = shutil.which("busybox")
-    assert busybox is not None, "these tests need busybox: apt-get install busybox-static"
+    busybox = require("busybox")
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run([busybox, "--install", "-s", str(directory)], check=True)
     assert not (directory / "python3").exists()

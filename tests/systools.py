@@ -27,6 +27,8 @@ TOOLS = {
     "sha256sum": "coreutils",
     "mksquashfs": "squashfs-tools",
     "unsquashfs": "squashfs-tools",
+    # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
+    "busybox": "busybox-static",
 }
 
 
