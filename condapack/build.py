@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Literal, Optional, Sequence
 
 import attrs
 import pathspec
 
+from .cache import ArtifactCache, CacheSettings, artifact_key, open_cache
 from .config import Project, TargetSpec
 from .environment import CondaEnv
 from .errors import CondaPackError, ConfigError
@@ -22,8 +23,10 @@ from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_
 from .options import PackOptions
 from .pack import ProgressFn, pack_files
 from .plan import BuildState, Plan, content_digest, content_size, env_prefix, make_plan
+from .sbom import sbom_path, write_sbom
+from .statcache import file_digest
 
-__all__ = ["BuildResult", "build", "check_locked", "write_lock"]
+__all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
 
 
 @attrs.frozen
@@ -31,11 +34,17 @@ class BuildResult:
     """What happened to one selected target."""
 
     target: TargetSpec
-    built: bool
+    status: Literal["up to date", "fetched", "built"]
     reasons: tuple[str, ...]
     size: Optional[int]
     seconds: float
     sha256: Optional[str]
+    uploaded: bool = False
+
+    @property
+    def built(self) -> bool:
+        """Whether the output was (re)made, by packing or from the cache."""
+        return self.status != "up to date"
 
 
 def check_locked(plan: Plan) -> None:
@@ -68,7 +77,8 @@ def write_lock(plan: Plan) -> bool:
         return write_if_changed(plan.project.lock_path, dump_lock(plan.lock))
 
 
-def _filtered_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
+def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
+    """The environment of a target with its excludes applied (read once per build via ``envs``)."""
     key = (target.env, target.ignore_editable_packages, target.ignore_missing_files)
     cache_key = ":".join(map(str, key))
     if cache_key not in envs:
@@ -94,8 +104,7 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
-    target.output.parent.mkdir(parents=True, exist_ok=True)
-    env = _filtered_env(project, target, envs)
+    env = target_env(project, target, envs)
     try:
         pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages)
     except CondaPackError as exc:
@@ -110,37 +119,64 @@ def _sums(project: Project, lock: dict[str, object]) -> bytes:
         entry = targets.get(target.name, {})
         if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
             lines.append(f"{entry['sha256']}  {target.output.name}\n")
+            sbom = sbom_path(target.output)
+            if target.sbom and sbom.is_file():
+                lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
 
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
-          progress: Optional[ProgressFn] = None, threads: Optional[int] = None) -> list[BuildResult]:
+          progress: Optional[ProgressFn] = None, threads: Optional[int] = None,
+          cache: Optional[CacheSettings] = None) -> list[BuildResult]:
     """Build what is out of date; return one result per selected target.
 
     ``threads`` overrides every target's thread count (it never changes the bytes).
+    ``cache`` (default: the project's ``[cache]``) is tried before packing a target,
+    except with ``force``, and receives what was packed when it is writable.
     """
     state = BuildState(project)
     plan = make_plan(project, names, force=force, state=state)
     if locked:
         check_locked(plan)
+    artifacts = open_cache(cache if cache is not None else project.cache)
     built: dict[str, tuple[str, int]] = {}
     results: list[BuildResult] = []
     envs: dict[str, CondaEnv] = {}
     for status in plan.targets:
+        target = status.target
         if not status.build:
-            recorded = plan.lock["targets"][status.target.name].get("sha256")
-            results.append(BuildResult(status.target, False, status.reasons, content_size(status.target.output),
-                                       0.0, recorded))
+            recorded = plan.lock["targets"][target.name].get("sha256")
+            results.append(BuildResult(target, "up to date", status.reasons, content_size(target.output), 0.0,
+                                       recorded))
             continue
         start = time.monotonic()
-        _build_one(project, status.target, envs, progress, threads)
-        digest = content_digest(status.target.output)
-        size = content_size(status.target.output) or 0
-        built[status.target.name] = (digest, size)
-        state.record(status.target.name, status.target.output, digest)
-        results.append(BuildResult(status.target, True, status.reasons, size, time.monotonic() - start, digest))
+        key, how = _produce(plan, target, envs, progress, threads, None if force else artifacts)
+        digest = content_digest(target.output)
+        size = content_size(target.output) or 0
+        uploaded = how == "built" and artifacts is not None and key is not None and \
+            artifacts.upload(target.name, key, target.output, digest, size)
+        if target.sbom:
+            env = target_env(project, target, envs)
+            write_sbom(env.packages, env.files, target.output, digest)
+        built[target.name] = (digest, size)
+        state.record(target.name, target.output, digest)
+        results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
     _finish(plan, state, built, locked)
     return results
+
+
+def _produce(plan: Plan, target: TargetSpec, envs: dict[str, CondaEnv], progress: Optional[ProgressFn],
+             threads: Optional[int],
+             artifacts: Optional[ArtifactCache]) -> tuple[Optional[str], Literal["fetched", "built"]]:
+    """Fetch the target from the cache, else pack it; return its cache key and which it was."""
+    entry = plan.lock["targets"][target.name]
+    key = None if target.format == "no-archive" else \
+        artifact_key(entry["input"], target.format, entry["options"]["compress-level"])
+    target.output.parent.mkdir(parents=True, exist_ok=True)
+    if artifacts is not None and key is not None and artifacts.fetch(target.name, key, target.output) is not None:
+        return key, "fetched"
+    _build_one(plan.project, target, envs, progress, threads)
+    return key, "built"
 
 
 def _finish(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool) -> None:

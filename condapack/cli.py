@@ -29,6 +29,7 @@ from .options import PackOptions, check_threads
 from .pack import Packed
 from .plan import content_digest, content_size
 from .report import Reporter
+from .sbom import write_sbom
 
 __all__ = ["conda_pack_main", "main", "EXIT_CODES", "PackArgs", "ProjectArgs", "Terminal", "SUBCOMMANDS"]
 
@@ -81,6 +82,7 @@ class PackArgs:
     ignore_missing_files: bool
     options: PackOptions
     terminal: Terminal
+    sbom: bool = False
 
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> PackArgs:
@@ -92,7 +94,7 @@ class PackArgs:
             zip_symlinks=ns.zip_symlinks, zip_64=not ns.no_zip_64, parcel_root=ns.parcel_root,
             parcel_name=ns.parcel_name, parcel_version=ns.parcel_version, parcel_distro=ns.parcel_distro)
         return cls(ns.name, ns.prefix, tuple(ns.filters or ()), ns.ignore_editable_packages,
-                   ns.ignore_missing_files, options, Terminal.of(ns, environ))
+                   ns.ignore_missing_files, options, Terminal.of(ns, environ), sbom=ns.sbom)
 
 
 @attrs.frozen
@@ -108,6 +110,10 @@ class ProjectArgs:
     threads: Optional[int] = None
     exit_code: bool = False
     output: Optional[str] = None
+    cache: Optional[str] = None
+    no_cache: bool = False
+    cache_write: bool = False
+    require_cache: bool = False
 
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> ProjectArgs:
@@ -120,7 +126,10 @@ class ProjectArgs:
         locked = hasattr(ns, "locked") and (ns.locked or env_flag("CONDAPACK_LOCKED", environ))
         return cls(ns.command, ns.config or env_text("CONDAPACK_CONFIG", environ), tuple(ns.targets),
                    Terminal.of(ns, environ), locked=locked, force=getattr(ns, "force", False), threads=threads,
-                   exit_code=getattr(ns, "exit_code", False), output=getattr(ns, "output", None))
+                   exit_code=getattr(ns, "exit_code", False), output=getattr(ns, "output", None),
+                   cache=getattr(ns, "cache", None) or env_text("CONDAPACK_CACHE", environ),
+                   no_cache=getattr(ns, "no_cache", False), cache_write=getattr(ns, "cache_write", False),
+                   require_cache=getattr(ns, "require_cache", False))
 
 
 class _FilterAction(argparse.Action):
@@ -177,6 +186,8 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add("--force", "-f", action="store_true",
         help="Overwrite any existing archive at the output path, or create the output directory if it's missing.")
     add("--quiet", "-q", action="store_true", help="Do not report progress")
+    add("--sbom", action="store_true",
+        help="Also write a CycloneDX 1.6 JSON SBOM of the archive beside it (OUTPUT.cdx.json).")
     _add_json(parser, "Print the output path, sha256, size, member count and seconds as JSON on stdout.")
     _add_verbose(parser)
 
@@ -258,8 +269,17 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
                         help="Threads for every target, overriding the project file (-1: all cpus; "
                              "CONDAPACK_THREADS). Threads never change an archive's bytes.")
     _quiet(parser)
-    _add_json(parser, "Print each target (built or up to date, output, sha256, size, seconds) as JSON.")
+    _add_json(parser, "Print each target (built, fetched or up to date, uploaded, output, sha256, size, "
+                      "seconds) as JSON.")
     _add_verbose(parser)
+    parser.add_argument("--cache", metavar="URL",
+                        help="Shared artifact cache: s3://bucket/prefix or file:///shared/dir "
+                             "(default: CONDAPACK_CACHE, else [cache] url).")
+    parser.add_argument("--no-cache", action="store_true", help="Use no artifact cache.")
+    parser.add_argument("--cache-write", action="store_true",
+                        help="Upload what is built to the cache (as [cache] write = true does).")
+    parser.add_argument("--require-cache", action="store_true",
+                        help="Fail when a target to build is not in the cache, instead of packing it.")
 
 
 def _configure_outputs(parser: argparse.ArgumentParser) -> None:
@@ -270,6 +290,11 @@ def _configure_outputs(parser: argparse.ArgumentParser) -> None:
 def _configure_deps(parser: argparse.ArgumentParser) -> None:
     _targets(parser, nargs=1)
     parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+
+
+def _configure_sbom(parser: argparse.ArgumentParser) -> None:
+    _targets(parser, nargs=1)
+    parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of beside the archive.")
 
 
 def _configure_pack(parser: argparse.ArgumentParser) -> None:
@@ -284,6 +309,7 @@ SUBCOMMANDS = {
     "build": Subcommand("Build out-of-date targets, update the lock and SHA256SUMS.", _configure_build),
     "outputs": Subcommand("Print the output path of each target, one per line.", _configure_outputs),
     "deps": Subcommand("Print a make dependency file for one target.", _configure_deps),
+    "sbom": Subcommand("Write the CycloneDX SBOM of one built target beside its archive.", _configure_sbom),
 }
 
 
@@ -318,6 +344,10 @@ def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
         packed = env.pack_with(args.options, progress=reporter.progress)
         if not quiet:
             print(f"Wrote {packed.output}", file=sys.stderr)
+        if args.sbom:
+            sbom = write_sbom(env.packages, env.files, packed.output, content_digest(packed.output))
+            if not quiet:
+                print(f"Wrote {sbom}", file=sys.stderr)
     if args.terminal.json:
         print(json.dumps(pack_doc(packed, time.monotonic() - start), indent=2))
     return 0

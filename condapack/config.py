@@ -18,6 +18,7 @@ import attrs
 import pathspec
 
 from .archive.formats import ALIASES, FORMATS, extension, max_level
+from .cache.artifacts import CacheSettings
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -45,10 +46,12 @@ _SETTINGS: dict[str, Any] = {
     "ignore-editable-packages": False,
     "ignore-missing-files": False,
     "parcel": {},
+    "sbom": False,
 }
 _PARCEL_KEYS = ("root", "name", "version", "distro")
 _ENV_ONLY = ("prefix", "name")
-_TOP = ("output-dir", "defaults", "env")
+_TOP = ("output-dir", "defaults", "env", "cache")
+_CACHE_KEYS = ("url", "write", "timeout")
 
 
 @attrs.frozen
@@ -77,6 +80,7 @@ class TargetSpec:
     ignore_editable_packages: bool
     ignore_missing_files: bool
     parcel: tuple[tuple[str, str], ...]
+    sbom: bool = False
 
     @property
     def name(self) -> str:
@@ -92,6 +96,7 @@ class Project:
     output_dir: Path
     envs: tuple[EnvSpec, ...]
     targets: tuple[TargetSpec, ...]
+    cache: CacheSettings = CacheSettings()
 
     @property
     def root(self) -> Path:
@@ -179,7 +184,19 @@ def load_project(path: Path) -> Project:
         envs.append(env)
         targets += env_targets
     _check_unique_outputs(reader, targets)
-    return Project(path=path, output_dir=output_dir, envs=tuple(envs), targets=tuple(targets))
+    cache = _cache(reader, reader.typed(data.get("cache", {}), dict, "cache", "a table"))
+    return Project(path=path, output_dir=output_dir, envs=tuple(envs), targets=tuple(targets), cache=cache)
+
+
+def _cache(reader: _Reader, table: dict[str, Any]) -> CacheSettings:
+    """``[cache]``: url (file:// or s3://...), write (upload after building), timeout (seconds)."""
+    reader.check_keys(table, _CACHE_KEYS, "cache")
+    url = reader.typed(table.get("url", ""), str, "cache.url", "a url such as s3://bucket/prefix") or None
+    write = reader.typed(table.get("write", False), bool, "cache.write", "true or false")
+    timeout = reader.typed(table.get("timeout", 30), (int, float), "cache.timeout", "a number of seconds")
+    if isinstance(timeout, bool) or timeout <= 0:
+        raise reader.fail("cache.timeout", f"must be a positive number of seconds, got {_show(timeout)}")
+    return CacheSettings(url=url, write=write, timeout=float(timeout))
 
 
 def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +232,7 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         if key == "threads" and (number == 0 or number < -1):
             raise reader.fail(where, f"must be a positive number or -1 (all cpus), got {number}")
         return number
-    if key in ("zip-symlinks", "zip-64", "ignore-editable-packages", "ignore-missing-files"):
+    if key in ("zip-symlinks", "zip-64", "ignore-editable-packages", "ignore-missing-files", "sbom"):
         return reader.typed(value, bool, where, "true or false")
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
@@ -294,7 +311,7 @@ def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSp
         compress_level=s["compress-level"], threads=s["threads"], exclude=tuple(s["exclude"]),
         zip_symlinks=s["zip-symlinks"], zip_64=s["zip-64"],
         ignore_editable_packages=s["ignore-editable-packages"], ignore_missing_files=s["ignore-missing-files"],
-        parcel=tuple(sorted(s["parcel"].items())),
+        parcel=tuple(sorted(s["parcel"].items())), sbom=s["sbom"],
     )
 
 

@@ -13,7 +13,8 @@ __all__ = ["ENV_VARS", "env_flag", "env_threads", "env_text"]
 
 #: name -> what it does, as the ``--help`` epilog and the README say it.
 ENV_VARS = {
-    "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps)",
+    "CONDAPACK_CACHE": "the shared artifact cache, as --cache URL (build)",
+    "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps, sbom)",
     "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
     "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
     "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",

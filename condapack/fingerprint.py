@@ -24,7 +24,7 @@ from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified,
 from .records import PackageRecord, read_records
 from .statcache import StatCache
 
-__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids"]
+__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids", "channel_name"]
 
 _MARKER = b"\0condapack-prefix\0"
 
@@ -49,7 +49,7 @@ class EnvFingerprint:
         return [dict(p) for p in self.packages]
 
 
-def _channel(value: str) -> str:
+def channel_name(value: str) -> str:
     """A channel name without host-specific parts (local file channels by basename)."""
     parsed = urlparse(value)
     if parsed.scheme == "file" or value.startswith("/"):
@@ -63,7 +63,7 @@ def _channel(value: str) -> str:
 def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
     """Each package's identity as sorted (key, value) pairs."""
     return tuple(
-        tuple(sorted({"name": p.name, "version": p.version, "build": p.build, "channel": _channel(p.channel),
+        tuple(sorted({"name": p.name, "version": p.version, "build": p.build, "channel": channel_name(p.channel),
                       "sha256": p.sha256}.items()))
         for p in packages
     )

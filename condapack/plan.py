@@ -25,6 +25,7 @@ from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
 from .locate import find_prefix
 from .lock import describe_env_change, read_lock, render_lock
+from .sbom import sbom_path
 from .statcache import StatCache, file_digest
 
 __all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest",
@@ -186,6 +187,8 @@ def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[s
         return ["output missing"]
     if digest != entry["sha256"]:
         return ["output modified"]
+    if target.sbom and not sbom_path(target.output).is_file():
+        return ["SBOM missing"]
     built_by = state.built_by(target.name)
     if built_by is not None and built_by != __version__:
         return [f"built by condapack {built_by}"]

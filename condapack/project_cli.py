@@ -14,14 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .build import BuildResult, build, check_locked, write_lock
+import attrs
+
+from .build import BuildResult, build, check_locked, target_env, write_lock
+from .cache import CacheSettings
 from .cli import ProjectArgs
-from .config import Project, find_project, load_project
+from .config import Project, TargetSpec, find_project, load_project
 from .makedeps import render_deps
 from .errors import ConfigError
 from .lock import dump_lock, write_if_changed
 from .pack import ProgressFn
-from .plan import Plan, make_plan, select_targets
+from .plan import Plan, content_digest, make_plan, select_targets
+from .sbom import write_sbom
 
 __all__ = ["run"]
 
@@ -52,7 +56,7 @@ def _print_json(doc: Any) -> None:
 def run(args: ProjectArgs) -> int:
     """Dispatch one project subcommand."""
     project = _project(args)
-    command = {"plan": _plan, "lock": _lock, "outputs": _outputs, "deps": _deps}
+    command = {"plan": _plan, "lock": _lock, "outputs": _outputs, "deps": _deps, "sbom": _sbom}
     with args.terminal.reporter("condapack") as reporter:
         if args.command == "build":
             return _build(project, args, reporter.progress)
@@ -96,33 +100,43 @@ def _lock(project: Project, args: ProjectArgs) -> int:
 
 
 def _report(result: BuildResult) -> str:
-    name = result.target.name
-    if result.built:
-        return (f"built      {name} -> {_shown(result.target.output)} ({_size(result.size)}, "
-                f"{result.seconds:.1f}s): {'; '.join(result.reasons)}")
-    return f"up to date {name} -> {_shown(result.target.output)}"
+    where = f"{result.target.name} -> {_shown(result.target.output)}"
+    if result.status == "up to date":
+        return f"up to date {where}"
+    verb = "fetched   " if result.status == "fetched" else "built     "
+    how = "from the cache" if result.status == "fetched" else "; ".join(result.reasons)
+    uploaded = ", uploaded" if result.uploaded else ""
+    return f"{verb} {where} ({_size(result.size)}, {result.seconds:.1f}s{uploaded}): {how}"
 
 
 def _build_doc(result: BuildResult) -> dict[str, Any]:
-    return {"target": result.target.name, "status": "built" if result.built else "up to date",
+    return {"target": result.target.name, "status": result.status, "uploaded": result.uploaded,
             "output": _shown(result.target.output), "sha256": result.sha256, "size": result.size,
             "seconds": round(result.seconds, 3), "reasons": list(result.reasons) if result.built else []}
+
+
+def _cache_settings(project: Project, args: ProjectArgs) -> CacheSettings:
+    """``--no-cache`` over ``--cache``/``CONDAPACK_CACHE`` over ``[cache]``."""
+    settings = project.cache
+    url = None if args.no_cache else (args.cache or settings.url)
+    return attrs.evolve(settings, url=url, write=settings.write or args.cache_write, require=args.require_cache)
 
 
 def _build(project: Project, args: ProjectArgs, progress: ProgressFn) -> int:
     start = time.monotonic()
     results = build(project, args.targets, force=args.force, locked=args.locked, progress=progress,
-                    threads=args.threads)
+                    threads=args.threads, cache=_cache_settings(project, args))
+    counts = {s: sum(r.status == s for r in results) for s in ("built", "fetched", "up to date")}
     if args.terminal.json:
-        count = sum(r.built for r in results)
-        _print_json({"targets": [_build_doc(r) for r in results], "built": count,
-                     "up_to_date": len(results) - count, "seconds": round(time.monotonic() - start, 3)})
+        _print_json({"targets": [_build_doc(r) for r in results], "built": counts["built"],
+                     "fetched": counts["fetched"], "up_to_date": counts["up to date"],
+                     "seconds": round(time.monotonic() - start, 3)})
     elif not args.terminal.quiet:
         for result in results:
             print(_report(result), file=sys.stderr)
-        count = sum(r.built for r in results)
-        print(f"{count} built, {len(results) - count} up to date in {time.monotonic() - start:.1f}s",
-              file=sys.stderr)
+        fetched = f"{counts['fetched']} fetched, " if counts["fetched"] else ""
+        print(f"{counts['built']} built, {fetched}{counts['up to date']} up to date in "
+              f"{time.monotonic() - start:.1f}s", file=sys.stderr)
     return 0
 
 
@@ -137,14 +151,31 @@ def _outputs(project: Project, args: ProjectArgs) -> int:
     return 0
 
 
-def _deps(project: Project, args: ProjectArgs) -> int:
+def _one_target(project: Project, args: ProjectArgs) -> TargetSpec:
     targets = select_targets(project, args.targets)
     if len(targets) != 1:
         names = ", ".join(t.name for t in targets)
-        raise ConfigError(f"deps takes one target, and {args.targets[0]!r} names {len(targets)} ({names}); "
-                          "name one as ENV:FORMAT")
+        raise ConfigError(f"{args.command} takes one target, and {args.targets[0]!r} names {len(targets)} "
+                          f"({names}); name one as ENV:FORMAT")
+    return targets[0]
+
+
+def _sbom(project: Project, args: ProjectArgs) -> int:
+    target = _one_target(project, args)
+    if not target.output.exists():
+        raise ConfigError(f"{target.name}: {_shown(target.output)} is not built; run condapack build "
+                          f"{target.name} first")
+    env = target_env(project, target, {})
+    path = write_sbom(env.packages, env.files, target.output, content_digest(target.output),
+                      Path(args.output) if args.output else None)
+    print(_shown(path))
+    return 0
+
+
+def _deps(project: Project, args: ProjectArgs) -> int:
+    target = _one_target(project, args)
     depfile = Path(os.path.abspath(args.output)) if args.output else None
-    text = render_deps(project, targets[0], Path.cwd(), depfile)
+    text = render_deps(project, target, Path.cwd(), depfile)
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)

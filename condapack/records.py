@@ -42,6 +42,10 @@ class PackageRecord:
     # or "none" (only a list of files is known; prefixes must be sniffed).
     source: Literal["env", "cache", "none"]
     paths: tuple[ManagedPath, ...]
+    # What an SBOM reports besides the identity (empty when the record does not say).
+    md5: str = ""
+    license: str = ""
+    subdir: str = ""
 
     @property
     def label(self) -> str:
@@ -80,6 +84,9 @@ def _read_record(path: Path) -> PackageRecord:
         noarch_python=noarch_python,
         source=source,
         paths=paths,
+        md5=str(data.get("md5") or ""),
+        license=str(data.get("license") or ""),
+        subdir=str(data.get("subdir") or ""),
     )
 
 

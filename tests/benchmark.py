@@ -591,6 +591,7 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| no-op build (median of {runs}) | {statistics.median(noop):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
         f"| plan without the stat cache | {uncached:.2f} |",
+        *cache_lines(project, build, workdir, runs),
     ]
 
 
@@ -639,6 +640,30 @@ def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool) 
     shutil.rmtree(workdir / "u", ignore_errors=True)
     return ["| install / unpack | seconds | peak RSS |", "| --- | --: | --: |",
             *(f"| {label} | {seconds:.2f} | {rss / MIB:.0f} MiB |" for label, seconds, rss in rows)]
+
+
+def cache_lines(project: Path, build: list[str], workdir: Path, runs: int) -> list[str]:
+    """Build and upload to a local S3 server (moto), then fetch with the output deleted."""
+    from s3server import BUCKET, S3Server
+
+    server = S3Server(workdir)
+    env = {**os.environ, **server.aws_env()}
+    cached = [*build, "--force", "--cache", f"s3://{BUCKET}/bench"]
+    try:
+        start = time.perf_counter()
+        subprocess.run([*cached, "--cache-write"], cwd=project, env=env, check=True)
+        upload = time.perf_counter() - start
+        fetches = []
+        for _ in range(runs):
+            shutil.rmtree(project / "dist")
+            start = time.perf_counter()
+            subprocess.run([*build, "--cache", f"s3://{BUCKET}/bench"], cwd=project, env=env, check=True)
+            fetches.append(time.perf_counter() - start)
+    finally:
+        server.kill()
+    return [f"| build and upload to a local S3 server | {upload:.2f} |",
+            f"| fetch from the local S3 server instead of building (median of {runs}) | "
+            f"{statistics.median(fetches):.2f} |"]
 
 
 def _available_references(references: Sequence[Reference]) -> list[Reference]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Iterator
 
 import envkit
 import pytest
 from envkit import EnvFactory
+from s3server import S3Server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,3 +52,13 @@ def tiny_env(tmp_path: Path) -> Path:
     (prefix / "share").mkdir()
     (prefix / "share" / "data.txt").write_text("data\n")
     return prefix
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[S3Server]:
+    """A real S3 API server (moto) on 127.0.0.1 with a bucket and a user; stopped afterwards."""
+    server = S3Server(tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -373,9 +373,11 @@ def _drop_history(prefix: Path) -> None:
         record_path.write_text(json.dumps(record, indent=2))
 
 
-def make_wheel(directory: Path, name: str = PIP_DIST, version: str = PIP_DIST_VERSION) -> Path:
+def make_wheel(directory: Path, name: str = PIP_DIST, version: str = PIP_DIST_VERSION,
+               console_script: bool = True) -> Path:
     """Write a pure-python wheel ``name`` with console script ``name-hello``
-    (prints ``sys.prefix``) into ``directory``; return its path."""
+    (prints ``sys.prefix``; left out when not ``console_script``) into ``directory``;
+    return its path."""
     info = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": ("import sys\n\n\ndef main() -> int:\n    print(sys.prefix)\n    return 0\n"),
@@ -383,6 +385,8 @@ def make_wheel(directory: Path, name: str = PIP_DIST, version: str = PIP_DIST_VE
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: envkit\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         f"{info}/entry_points.txt": f"[console_scripts]\n{name}-hello = {name}:main\n",
     }
+    if not console_script:
+        del files[f"{info}/entry_points.txt"]
     records = [f"{path},,".encode() for path in files] + [f"{info}/RECORD,,".encode()]
     directory.mkdir(parents=True, exist_ok=True)
     wheel = directory / f"{name}-{version}-py3-none-any.whl"

@@ -131,3 +131,24 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     assert message.startswith("condapack.toml: invalid TOML: ")
     assert message.endswith("; fix the syntax")
     assert "\n" not in message
+
+
+def test_cache_table_loads(tmp_path: Path) -> None:
+    project = load_project(write(tmp_path, MINIMAL + '[cache]\nurl = "s3://ci/cache"\nwrite = true\ntimeout = 5\n'))
+    assert (project.cache.url, project.cache.write, project.cache.timeout) == ("s3://ci/cache", True, 5.0)
+    assert load_project(write(tmp_path, MINIMAL)).cache.url is None
+
+
+@pytest.mark.parametrize("table, message", [
+    ("wirte = true", "cache.wirte: unknown key 'wirte' (did you mean 'write'?)"),
+    ("url = 5", "cache.url: must be a url such as s3://bucket/prefix, got 5"),
+    ("write = 'yes'", "cache.write: must be true or false, got 'yes'"),
+    ("timeout = 0", "cache.timeout: must be a positive number of seconds, got 0"),
+])
+def test_cache_table_errors_name_the_key(tmp_path: Path, table: str, message: str) -> None:
+    assert error(tmp_path, f"{MINIMAL}[cache]\n{table}\n") == f"condapack.toml: {message}"
+
+
+def test_sbom_setting_must_be_a_boolean(tmp_path: Path) -> None:
+    assert error(tmp_path, MINIMAL + 'sbom = "yes"\n') == "condapack.toml: env.web.sbom: must be true or false, got 'yes'"
+    assert load_project(write(tmp_path, "[defaults]\nsbom = true\n" + MINIMAL)).targets[0].sbom
