@@ -294,11 +294,12 @@ def test_build_json_reports_each_target_built_then_up_to_date(project: Path) -> 
     code, out, err = cli(project, "build", "--json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
-    assert sorted(doc) == ["built", "seconds", "targets", "up_to_date"]
+    assert sorted(doc) == ["built", "fetched", "seconds", "targets", "up_to_date"]
     assert (doc["built"], doc["up_to_date"]) == (3, 0)
     dist = project.parent / "dist"
     for target in doc["targets"]:
-        assert sorted(target) == ["output", "reasons", "seconds", "sha256", "size", "status", "target"]
+        assert sorted(target) == ["output", "reasons", "seconds", "sha256", "size", "status", "target",
+                                  "uploaded"]
         archive = project.parent / target["output"]
         assert (target["status"], target["reasons"]) == ("built", ["new target"])
         assert (target["sha256"], target["size"]) == (hashlib.sha256(archive.read_bytes()).hexdigest(),
