@@ -24,9 +24,11 @@ from .prefix import File
 from .records import PrefixMode
 from .rewrite import Field, binary_fields
 
-__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape"]
+__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
 
 _SCRIPTS = Path(__file__).parent / "scripts"
+#: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
+SHIPPED_MODULES = ("rewrite.py", "safepath.py")
 # Bytes a printf format (and a word split by the shell) may hold as they are.
 _SAFE = re.compile(rb"[A-Za-z0-9._/+=@,~]")
 
@@ -97,6 +99,7 @@ def unpack_files(prefix: Path, items: Sequence[Relocatable]) -> Mapping[str, tup
         f"{CONDAPACK_DIR}/prefix": (str(prefix).encode("utf-8", "surrogateescape"), 0o644),
         f"{CONDAPACK_DIR}/unpack.py": ((_SCRIPTS / "unpack.py").read_bytes(), 0o644),
         f"{CONDAPACK_DIR}/unpack.sh": ((_SCRIPTS / "unpack.sh").read_bytes(), 0o644),
-        f"{CONDAPACK_DIR}/rewrite.py": ((Path(__file__).parent / "rewrite.py").read_bytes(), 0o644),
+        **{f"{CONDAPACK_DIR}/{module}": ((Path(__file__).parent / module).read_bytes(), 0o644)
+           for module in SHIPPED_MODULES},
         LAYOUT.unpack_script: ((_SCRIPTS / "conda-unpack.sh").read_bytes(), 0o755),
     }

@@ -46,6 +46,9 @@ if [ -z "$use_sh" ]; then
     [ -z "$quiet" ] || set -- "$@" -q
     for py in "$prefix/bin/python" python3 python; do
         if "$py" -B -E -s -c 'import sys; sys.exit(sys.version_info < (3, 6))' >/dev/null 2>&1; then
+            # Interrupts are ignored until unpack.py installs its handlers (it then cleans
+            # up on Ctrl-C, SIGTERM and SIGHUP instead of dying in Python's start-up).
+            trap '' INT TERM HUP
             exec "$py" -B -E -s "$script" "$@"
         fi
     done

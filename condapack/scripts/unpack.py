@@ -10,20 +10,37 @@ location the files hold now, so the environment can be moved and unpacked again 
 number of times, and running it twice in place does nothing the second time. The POSIX
 shell implementation (unpack.sh, for hosts without Python) follows the same steps on
 the same files and gives the same bytes.
+
+It never writes through a symbolic link nor outside the prefix: every manifest path is
+checked with safepath (relative, no ``..``), must resolve inside the prefix and be a
+regular file; temporary files are created with ``O_EXCL | O_NOFOLLOW``. Runs in one
+prefix are serialised with a lock, and SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
+import errno
 import json
 import os
 import shutil
+import signal
+import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from rewrite import PrefixError, check_capacity, render_field, replace_text  # noqa: E402
+from safepath import UnsafePath, inside, relative_path  # noqa: E402
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock
+    fcntl = None
 
 STATE = os.path.join("conda-meta", "condapack")
 MANIFEST = os.path.join(STATE, "unpack.json")
+STATE_FILES = ("prefix", "pending")
 SUFFIX = ".condapack-unpack"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class UnpackError(Exception):
@@ -33,42 +50,90 @@ class UnpackError(Exception):
 def load_manifest(prefix):
     path = os.path.join(prefix, MANIFEST)
     try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            manifest = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc))
+    problem = manifest_problem(manifest)
+    if problem:
+        raise UnpackError("%s is malformed (%s); unpack the archive again" % (path, problem))
+    return manifest
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _field_ok(field):
+    return (isinstance(field, list) and len(field) == 3 and _is_int(field[0]) and _is_int(field[1])
+            and isinstance(field[2], list) and len(field[2]) >= 2
+            and all(isinstance(p, str) for p in field[2]))
+
+
+def manifest_problem(manifest):
+    """What is wrong with a manifest's structure, or None."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return "not an object with a list of files"
+    for entry in manifest["files"]:
+        if not (isinstance(entry, list) and len(entry) == 4 and entry[1] in ("text", "binary")
+                and _is_int(entry[2]) and isinstance(entry[3], list) and all(map(_field_ok, entry[3]))):
+            return "bad file entry %.60r" % (entry,)
+        try:
+            relative_path(entry[0])
+        except UnsafePath as exc:
+            return "file %.60r %s" % (entry[0], exc)
+    return None
 
 
 def read_state(prefix, name):
     """The prefix recorded in the state file ``name`` ('prefix' or 'pending'), or None."""
+    path = os.path.join(prefix, STATE, name)
     try:
-        with open(os.path.join(prefix, STATE, name), "rb") as fh:
-            return fh.read().decode("utf-8", "surrogateescape")
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            value = fh.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc.strerror))
+    if not value.startswith("/") or "\0" in value:
+        raise UnpackError("%s is malformed (not an absolute path); unpack the archive again" % path)
+    return value
 
 
 def write_state(prefix, name, value):
     path = os.path.join(prefix, STATE, name)
-    with open(path + SUFFIX, "wb") as fh:
-        fh.write(value.encode("utf-8", "surrogateescape"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.rename(path + SUFFIX, path)
+    os.rename(create_beside(path, value.encode("utf-8", "surrogateescape"), 0o644), path)
+
+
+def checked_target(prefix, rel):
+    """The path of a manifest file, refused unless it is a regular file inside ``prefix``."""
+    target = os.path.join(prefix, relative_path(rel))
+    if not inside(prefix, os.path.dirname(target)):
+        raise UnsafePath("is below a symbolic link that leaves the environment")
+    st = os.lstat(target)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePath("is not a regular file (conda-unpack never writes through a symbolic link)")
+    return target, st
+
+
+def open_target(target):
+    return os.fdopen(os.open(target, os.O_RDONLY | _NOFOLLOW), "rb")
 
 
 def prepare_one(prefix, entry, old, new):
     """Write one file's new content beside it; return the temp, or None if unchanged."""
-    target = os.path.join(prefix, entry[0])
+    target, st = checked_target(prefix, entry[0])
     if entry[1] == "binary":
-        return patch_binary(target, entry, new)
-    with open(target, "rb") as fh:
+        return patch_binary(target, st, entry, new)
+    with open_target(target) as fh:
         data = fh.read()
     result = replace_text(data, old, new)
-    return write_beside(target, result) if result != data else None
+    return create_beside(target, result, st.st_mode & 0o7777) if result != data else None
 
 
-def patch_binary(target, entry, new):
+def patch_binary(target, st, entry, new):
     """A copy of a binary with each recorded field overwritten: never read whole."""
     _path, _mode, capacity, fields = entry
     if not fields:
@@ -76,16 +141,8 @@ def patch_binary(target, entry, new):
     check_capacity(new, int(capacity))
     rendered = [(off, render_field([bytes.fromhex(p) for p in parts], length, new))
                 for off, length, parts in fields]
-    tmp = target + SUFFIX
-    shutil.copyfile(target, tmp)
-    os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-    fd = os.open(tmp, os.O_WRONLY)
-    try:
-        for off, data in rendered:
-            os.pwrite(fd, data, off)
-    finally:
-        os.close(fd)
-    return tmp
+    with open_target(target) as src:
+        return create_beside(target, src, st.st_mode & 0o7777, rendered)
 
 
 def prepare(prefix, manifest, old, new):
@@ -93,13 +150,17 @@ def prepare(prefix, manifest, old, new):
     old = old.encode("utf-8", "surrogateescape")
     new_b = new.encode("utf-8", "surrogateescape")
     written, errors = [], []
-    for entry in manifest["files"]:
-        try:
-            tmp = prepare_one(prefix, entry, old, new_b)
-            if tmp is not None:
-                written.append((tmp, os.path.join(prefix, entry[0])))
-        except (OSError, PrefixError) as exc:
-            errors.append("%s: %s" % (entry[0], getattr(exc, "strerror", None) or exc))
+    try:
+        for entry in manifest["files"]:
+            try:
+                tmp = prepare_one(prefix, entry, old, new_b)
+                if tmp is not None:
+                    written.append((tmp, os.path.join(prefix, entry[0])))
+            except (OSError, PrefixError, UnsafePath, ValueError) as exc:
+                errors.append("%s: %s" % (entry[0], getattr(exc, "strerror", None) or exc))
+    except BaseException:
+        clean_stale(prefix, manifest)  # by name: also a temp created as the interrupt came
+        raise
     if errors:
         clean_stale(prefix, manifest)
         raise UnpackError(
@@ -110,23 +171,71 @@ def prepare(prefix, manifest, old, new):
     return written
 
 
-def write_beside(target, data):
+def discard(written):
+    for tmp, _ in written:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def create_beside(target, data, mode, patches=()):
+    """Write ``data`` (bytes or a file to copy), then ``patches`` (offset, bytes), to a new
+    file beside ``target``, never through a link; return its path."""
     tmp = target + SUFFIX
-    mode = os.stat(target).st_mode & 0o7777
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh)
+            fh.flush()
+            for off, chunk in patches:
+                os.pwrite(fh.fileno(), chunk, off)
+            os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), mode)
+    except BaseException as exc:
+        if not (isinstance(exc, OSError) and exc.errno == errno.EEXIST):  # else: not ours
+            discard([(tmp, target)])
+        raise
     return tmp
 
 
 def commit(prefix, manifest, new, written):
-    """Rename the prepared files into place, recording progress for a resume."""
-    write_state(prefix, "pending", new)
-    for tmp, target in written:
-        os.rename(tmp, target)
-    write_state(prefix, "prefix", new)
-    os.unlink(os.path.join(prefix, STATE, "pending"))
+    """Rename the prepared files into place, recording progress for a resume.
+
+    Ctrl-C, SIGTERM and SIGHUP wait until the renames are done: they take moments, and
+    stopping half-way would leave the environment half relocated until the next run.
+    """
+    with signals_deferred():
+        write_state(prefix, "pending", new)
+        for tmp, target in written:
+            os.rename(tmp, target)
+        write_state(prefix, "prefix", new)
+        os.unlink(os.path.join(prefix, STATE, "pending"))
+
+
+class signals_deferred(object):
+    def __enter__(self):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+    def __exit__(self, *exc):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
+
+def leftovers(prefix, manifest):
+    """Temporary files of an earlier run that stopped: (temp, target) pairs, files first."""
+    paths = [entry[0] for entry in manifest["files"]] + [os.path.join(STATE, name) for name in STATE_FILES]
+    found = []
+    for path in paths:
+        target = os.path.join(prefix, path)
+        tmp = target + SUFFIX
+        if inside(prefix, os.path.dirname(tmp)) and os.path.lexists(tmp):
+            found.append((tmp, target))
+    return found
 
 
 def resume(prefix, manifest):
@@ -134,28 +243,51 @@ def resume(prefix, manifest):
     pending = read_state(prefix, "pending")
     if pending is None:
         return
-    for entry in manifest["files"]:
-        tmp = os.path.join(prefix, entry[0]) + SUFFIX
-        if os.path.exists(tmp):
-            os.rename(tmp, tmp[: -len(SUFFIX)])
+    state = [os.path.join(prefix, STATE, name) for name in STATE_FILES]
+    for tmp, target in leftovers(prefix, manifest):
+        if stat.S_ISREG(os.lstat(tmp).st_mode) and target not in state:
+            os.rename(tmp, target)
+    clean_stale(prefix, manifest)
     write_state(prefix, "prefix", pending)
     os.unlink(os.path.join(prefix, STATE, "pending"))
 
 
 def clean_stale(prefix, manifest):
-    """Remove temps left by a run that failed before committing."""
-    for entry in manifest["files"]:
-        tmp = os.path.join(prefix, entry[0]) + SUFFIX
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Remove temps left by a run that failed before committing (links themselves, not targets)."""
+    discard(leftovers(prefix, manifest))
+
+
+def locked(prefix):
+    """Hold this prefix's unpack lock (another conda-unpack here waits for it)."""
+    directory = os.path.join(prefix, STATE)
+    if not inside(prefix, directory):
+        raise UnpackError("%s is a symbolic link out of the environment; unpack the archive again" % directory)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        raise UnpackError("cannot open %s (%s); unpack the archive again" % (directory, exc.strerror))
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def unpack(prefix, dest=None, quiet=False):
     """Relocate the environment at ``prefix`` for ``dest`` (default: where it is)."""
-    dest = dest or prefix
+    fd = locked(prefix)
+    try:
+        relocate(prefix, dest or prefix, quiet)
+    finally:
+        os.close(fd)
+
+
+def relocate(prefix, dest, quiet):
     manifest = load_manifest(prefix)
-    resume(prefix, manifest)
-    clean_stale(prefix, manifest)
+    try:
+        resume(prefix, manifest)
+        clean_stale(prefix, manifest)
+    except OSError as exc:
+        raise UnpackError("cannot finish an earlier run in %s (%s); fix the cause and run conda-unpack again"
+                          % (prefix, exc))
     old = read_state(prefix, "prefix")
     if old is None:
         raise UnpackError("%s is missing; unpack the archive again" % os.path.join(prefix, STATE, "prefix"))
@@ -164,7 +296,11 @@ def unpack(prefix, dest=None, quiet=False):
             sys.stderr.write("conda-unpack: %s is already set up for this location\n" % dest)
         return
     written = prepare(prefix, manifest, old, dest)
-    commit(prefix, manifest, dest, written)
+    try:
+        commit(prefix, manifest, dest, written)
+    except OSError as exc:
+        raise UnpackError("cannot rename files into place in %s (%s); fix the cause and run conda-unpack "
+                          "again to finish" % (prefix, exc))
     if not quiet:
         sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (len(written), dest))
 
@@ -189,16 +325,26 @@ def parse(argv):
     return os.path.abspath(args[0]), dest, quiet
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv):
     parsed = parse(argv)
     if parsed is None:
         sys.stderr.write(USAGE)
         return 2
+    for signum in _SIGNALS:
+        signal.signal(signum, _interrupt)
     try:
         unpack(parsed[0], dest=parsed[1], quiet=parsed[2])
     except UnpackError as exc:
         sys.stderr.write("conda-unpack: error: %s\n" % exc)
         return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("conda-unpack: interrupted; nothing is left half done: run conda-unpack again to "
+                         "relocate the environment\n")
+        return 130
     return 0
 
 

@@ -1,0 +1,71 @@
+"""The one rule for names and paths that come from input: relative, inside, no tricks.
+
+Every name condapack takes from a user, a project file, an environment's metadata or
+an archive's manifest goes through :func:`relative_path` (a path below some directory)
+or :func:`plain_name` (one directory entry). Shipped inside every archive beside
+``unpack.py`` (conda-unpack checks its manifest with it), so it uses the standard
+library only and runs on Python >= 3.6.
+"""
+
+import os
+
+from typing import Union
+
+__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "inside", "is_utf8"]
+
+
+class UnsafePath(ValueError):
+    """A name that could reach outside the directory it must stay in."""
+
+
+def relative_path(name: object, allow_empty: bool = False) -> str:
+    """``name`` normalised (``a//./b/`` -> ``a/b``); refuse absolute, ``..``, NUL, empty."""
+    if not isinstance(name, str):
+        raise UnsafePath("must be a string, got %s" % type(name).__name__)
+    if "\0" in name:
+        raise UnsafePath("contains a NUL byte")
+    if name.startswith("/"):
+        raise UnsafePath("must be a relative path, got %r" % name)
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath("may not contain '..', got %r" % name)
+    if not parts and not allow_empty:
+        raise UnsafePath("may not be empty, got %r" % name)
+    return "/".join(parts)
+
+
+def plain_name(name: object) -> str:
+    """One directory entry: a relative path of a single component, not starting with a dot."""
+    normal = relative_path(name)
+    if "/" in normal or normal != name:
+        raise UnsafePath("must be a plain name without /, got %r" % name)
+    if normal.startswith("."):
+        raise UnsafePath("may not start with a dot, got %r" % name)
+    return normal
+
+
+def absolute_path(name: object) -> str:
+    """An absolute path (a prefix on the target machine): a string, ``/``-rooted, no NUL."""
+    if not isinstance(name, str):
+        raise UnsafePath("must be a string, got %s" % type(name).__name__)
+    if "\0" in name:
+        raise UnsafePath("contains a NUL byte")
+    if not name.startswith("/"):
+        raise UnsafePath("must be an absolute path, got %r" % name)
+    return name
+
+
+def inside(root: "Union[str, os.PathLike[str]]", path: "Union[str, os.PathLike[str]]") -> bool:
+    """True when ``path`` resolves (symlinks followed) to ``root`` or below it."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def is_utf8(data: bytes) -> bool:
+    """True when a name's bytes are valid UTF-8 (archive headers must say when they are not)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
