@@ -12,7 +12,7 @@ import os
 import string
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 import pathspec
@@ -20,6 +20,7 @@ import pathspec
 from .archive.formats import ALIASES, FORMATS, extension, max_level
 from .cache.artifacts import CacheSettings
 from .errors import ConfigError
+from .safepath import UnsafePath, absolute_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,6 +30,8 @@ else:  # pragma: no cover - exercised on older Pythons only
 __all__ = ["PROJECT_FILE", "Project", "EnvSpec", "TargetSpec", "find_project", "load_project"]
 
 PROJECT_FILE = "condapack.toml"
+#: The checksum file ``condapack build`` writes into output-dir.
+SUMS_FILE = "SHA256SUMS"
 _PLACEHOLDERS = ("env", "format", "ext")
 
 # Settings allowed in [defaults] and in every [env.NAME] table, with their defaults.
@@ -125,6 +128,7 @@ class _Reader:
         self.path = path
 
     def fail(self, where: str, message: str) -> ConfigError:
+        where = where if where.isprintable() else repr(where)
         return ConfigError(f"{self.path.name}: {where}: {message}" if where else f"{self.path.name}: {message}")
 
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
@@ -169,10 +173,21 @@ def load_project(path: Path) -> Project:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such project file; create it or pass another -c/--config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; pass the project file itself to -c/--config "
+                          f"(e.g. {Path(path.name) / PROJECT_FILE})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the project file ({exc.strerror}); fix its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: invalid TOML: {exc}; fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: invalid TOML: nested too deeply; simplify it") from None
     reader.check_keys(data, _TOP, "")
-    output_dir = path.parent / reader.typed(data.get("output-dir", "dist"), str, "output-dir", "a path")
+    output_dir = path.parent / _checked(reader, lambda v: relative_path(v, allow_empty=True),
+                                        data.get("output-dir", "dist"), "output-dir",
+                                        "name a directory inside the project")
     defaults = _settings(reader, reader.typed(data.get("defaults", {}), dict, "defaults", "a table"),
                          "defaults", dict(_SETTINGS))
     envs_table = reader.typed(data.get("env", {}), dict, "env", "a table of environments")
@@ -180,6 +195,7 @@ def load_project(path: Path) -> Project:
         raise reader.fail("env", "no environments declared; add an [env.NAME] table with prefix or name")
     envs, targets = [], []
     for key in sorted(envs_table):
+        _env_key(reader, key)
         env, env_targets = _env(reader, key, envs_table[key], defaults, output_dir)
         envs.append(env)
         targets += env_targets
@@ -237,12 +253,36 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _PARCEL_KEYS, where)
-        return {k: reader.typed(v, str, _join(where, k), "a string") for k, v in table.items()}
+        rules = {"root": absolute_path}
+        return {k: _checked(reader, rules.get(k, plain_name), reader.typed(v, str, _join(where, k), "a string"),
+                            _join(where, k), "set another value") for k, v in table.items()}
     if key == "output":
         return _template(reader, reader.typed(value, str, where, "a file name template"), where)
-    if key == "dest-prefix" and not os.path.isabs(reader.typed(value, str, where, "an absolute path")):
-        raise reader.fail(where, f"must be an absolute path, got {value!r}")
+    if key == "dest-prefix":
+        return _checked(reader, absolute_path, value, where, "set the final location of the environment")
+    if key == "arcroot":
+        return _checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
+                        reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     return reader.typed(value, str, where, "a string")
+
+
+def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
+    """Apply a :mod:`condapack.safepath` rule; its refusal becomes a key-path error."""
+    try:
+        return rule(value)
+    except UnsafePath as exc:
+        raise reader.fail(where, f"{exc}; {fix}") from None
+
+
+def _env_key(reader: _Reader, key: str) -> None:
+    """Environment keys become file names through ``{env}`` and target names ``ENV:FORMAT``."""
+    try:
+        plain_name(key)
+    except UnsafePath as exc:
+        raise reader.fail("env", f"environment key {key!r} {exc}; rename the [env] table") from None
+    if ":" in key or not key.isprintable() or key != key.strip():
+        raise reader.fail("env", f"environment key {key!r} may not contain ':', spaces at its ends or "
+                          "control characters; rename the [env] table")
 
 
 def _pattern(reader: _Reader, value: Any, where: str) -> str:
@@ -286,10 +326,14 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
     if (prefix is None) == (name is None):
         raise reader.fail(where, "set exactly one of prefix (a path) or name (a conda environment name)")
     if prefix is not None:
-        prefix = reader.path.parent / reader.typed(prefix, str, f"{where}.prefix", "a path")
+        prefix = reader.typed(prefix, str, f"{where}.prefix", "a path")
+        if "\0" in prefix:
+            raise reader.fail(f"{where}.prefix", "contains a NUL byte; fix the path")
+        prefix = reader.path.parent / prefix
         prefix = Path(os.path.normpath(prefix))
     else:
-        reader.typed(name, str, f"{where}.name", "an environment name")
+        _checked(reader, plain_name, reader.typed(name, str, f"{where}.name", "an environment name"),
+                 f"{where}.name", "name a conda environment, or set prefix instead")
     env = EnvSpec(key=key, prefix=prefix, conda_name=name)
     if not settings["formats"]:
         raise reader.fail(f"{where}.formats", "no formats: list at least one")
@@ -301,7 +345,14 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         if not 0 <= settings["compress-level"] <= top:
             raise reader.fail(f"{where}.compress-level",
                               f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")
-    return env, [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
+    targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
+    for target in targets:
+        _checked(reader, plain_name, target.output.name if target.output != output_dir else "",
+                 f"{where}.output", "set a template such as '{env}{ext}'")
+        if target.output.name == SUMS_FILE or target.output in (reader.path, reader.path.with_name("condapack.lock")):
+            raise reader.fail(f"{where}.output", f"{target.name} would overwrite {target.output.name}; "
+                              "choose another name")
+    return env, targets
 
 
 def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSpec:
@@ -316,9 +367,10 @@ def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSp
 
 
 def _check_unique_outputs(reader: _Reader, targets: list[TargetSpec]) -> None:
-    seen: dict[Path, str] = {}
+    # Case-folded: on a case-insensitive file system App.tar and app.tar are one file.
+    seen: dict[str, str] = {}
     for target in targets:
-        other = seen.setdefault(target.output, target.name)
+        other = seen.setdefault(target.output.name.casefold(), target.name)
         if other != target.name:
             raise reader.fail("output", f"targets {other} and {target.name} both write "
                               f"{target.output.name}; put {{env}} and {{ext}} in the output template")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .config import Project, TargetSpec
+from .errors import EnvError
 from .plan import env_prefix
 from .prefix import keep_unmanaged, owners_of, walk_prefix
 from .records import read_records
@@ -36,9 +38,19 @@ def dependencies(project: Project, target: TargetSpec) -> list[Path]:
     return sorted(deps)
 
 
+# Backslash-escaped for make: rule separators, comments, word breaks and wildcards.
+_ESCAPED = re.compile(r"([:# *?\[\]])")
+# What make's syntax has no escape for: assignments, recipe starts, line breaks.
+_INEXPRESSIBLE = re.compile(r"[=;\x00-\x1f\x7f]|\\\Z")
+
+
 def _escape(path: Path, cwd: Path) -> str:
     text = os.path.relpath(path, cwd) if str(path).startswith(str(cwd) + os.sep) else str(path)
-    return text.replace("$", "$$").replace(" ", "\\ ").replace("#", "\\#")
+    bad = _INEXPRESSIBLE.search(text)
+    if bad:
+        raise EnvError(f"make cannot name {text!r} in a dependency file (it contains {bad.group()!r}); "
+                       "rename that file, or list the target's dependencies another way")
+    return _ESCAPED.sub(r"\\\1", text.replace("$", "$$"))
 
 
 def render_deps(project: Project, target: TargetSpec, cwd: Path, depfile: Path | None = None) -> str:

@@ -8,6 +8,7 @@ from typing import Optional
 import attrs
 
 from .errors import CondaPackError
+from .safepath import UnsafePath, absolute_path
 
 __all__ = ["PackOptions", "check_threads"]
 
@@ -23,8 +24,11 @@ def _threads(_inst: object, _attr: object, value: int) -> None:
 
 
 def _dest(_inst: object, _attr: object, value: Optional[str]) -> None:
-    if value is not None and not os.path.isabs(value):
-        raise CondaPackError(f"--dest-prefix must be an absolute path, got {value!r}")
+    if value is not None:
+        try:
+            absolute_path(value)
+        except UnsafePath as exc:
+            raise CondaPackError(f"--dest-prefix {exc}") from None
 
 
 @attrs.frozen

@@ -17,13 +17,14 @@ from .archive.installer import write_installer
 from .archive.squashfs import write_squashfs
 from .archive.tar import write_compressed_tar
 from .archive.zip import write_zip
-from .errors import ArchiveError
+from .errors import ArchiveError, CondaPackError, EnvError
 from .members import MemberPlan, plan_members
 from .options import PackOptions
-from .output import atomic_output, check_output
+from .output import atomic_output, check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
 from .records import PackageRecord
+from .safepath import UnsafePath, inside, relative_path
 
 __all__ = ["ProgressFn", "Packed", "pack_files", "resolve"]
 
@@ -49,7 +50,7 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     """Work out format, output, arcroot and dest prefix (parcels set the last two)."""
     fmt = infer_format(options.output, options.format)
     check_level(fmt, options.compress_level)
-    arcroot, dest, extra = options.arcroot.strip("/"), options.dest_prefix, {}
+    arcroot, dest, extra = archive_root(options.arcroot), options.dest_prefix, {}
     base = os.path.basename(dest.rstrip("/")) if dest else prefix.name
     default_name = base + extension(fmt)
     if fmt == "parcel":
@@ -75,12 +76,22 @@ class Packed:
     members: int
 
 
+def archive_root(arcroot: str) -> str:
+    """The checked ``--arcroot``: a directory inside the archive (a leading / is dropped)."""
+    try:
+        return relative_path(arcroot.lstrip("/"), allow_empty=True)
+    except UnsafePath as exc:
+        raise ArchiveError(f"--arcroot {exc}; name a directory inside the archive") from None
+
+
 @gc_paused
 def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
                progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Packed:
     """Pack ``files`` of the environment at ``prefix``; say where and how many members."""
     r = resolve(prefix, options, packages)
-    check_output(r.output, prefix, options.force)
+    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
+    for name in sweep_stale(r.output):
+        log.info("removed %s, left behind by an interrupted run", name)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
                         follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
                         env_vars=read_env_vars(prefix), extra=r.extra)
@@ -93,12 +104,21 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
             with atomic_directory(r.output) as tmp:
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
-            with atomic_output(r.output, executable=r.fmt in INSTALLERS) as fh:
+            with atomic_output(r.output, overwrite=options.force, executable=r.fmt in INSTALLERS) as fh:
                 _write(fh, r.fmt, plan, options, advance, prefix.name)
     except OSError as exc:
-        raise ArchiveError(f"cannot write {r.output}: {exc.strerror or exc}; free some space or choose "
-                           "another --output") from None
+        raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _io_error(exc: OSError, prefix: Path, output: Path) -> CondaPackError:
+    """A failure to read the environment is not a full disk: say which it was."""
+    name = exc.filename
+    if isinstance(name, str) and (name.startswith(str(prefix) + os.sep) or inside(prefix, name)):
+        return EnvError(f"cannot read {name}: {exc.strerror or exc}; fix its permissions, or pack again when "
+                        "nothing is changing the environment")
+    return ArchiveError(f"cannot write {output}: {exc.strerror or exc}; free some space or choose "
+                        "another --output")
 
 
 def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:

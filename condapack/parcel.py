@@ -11,6 +11,7 @@ import attrs
 
 from .errors import ArchiveError
 from .records import PackageRecord
+from .safepath import UnsafePath, absolute_path, plain_name
 
 __all__ = ["Parcel", "parcel_for", "parcel_meta"]
 
@@ -73,8 +74,14 @@ def parcel_for(env_name: str, root: Optional[str], name: Optional[str], version:
         if "-" in value or not value:
             raise ArchiveError(f"parcel {label} {value!r} may not be empty or contain dashes; "
                                f"pass --parcel-{label} with another value")
-    if not os.path.isabs(parcel.root):
-        raise ArchiveError(f"--parcel-root must be an absolute path, got {parcel.root!r}")
+        try:
+            plain_name(value)
+        except UnsafePath as exc:
+            raise ArchiveError(f"parcel {label} {exc}; pass --parcel-{label} with another value") from None
+    try:
+        absolute_path(parcel.root)
+    except UnsafePath as exc:
+        raise ArchiveError(f"--parcel-root {exc}") from None
     return parcel
 
 

@@ -113,21 +113,34 @@ def walk_prefix(prefix: Path) -> Iterator[tuple[str, Entry]]:
     stack = [(str(prefix), "")]
     while stack:
         path, rel = stack.pop()
-        with os.scandir(path) as it:
-            entries = list(it)
+        entries = _entries(path)
         if not entries and rel:
             yield rel, Entry("dir", 0o755, 0, 0, None)
         for entry in entries:
             relpath = rel + entry.name
             if not rel and (entry.name in _IGNORED_TOP or entry.name.endswith("~")):
                 continue
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+                link = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else None
+            except OSError as exc:
+                raise EnvError(f"cannot read {entry.path}: {exc.strerror}; fix its permissions (or remove it) "
+                               "and pack again") from None
             if stat.S_ISLNK(st.st_mode):
-                yield relpath, Entry("symlink", 0o777, 0, st.st_mtime_ns, os.readlink(entry.path))
+                yield relpath, Entry("symlink", 0o777, 0, st.st_mtime_ns, link)
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((entry.path, relpath + "/"))
             elif stat.S_ISREG(st.st_mode):
                 yield relpath, Entry("file", stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, None)
+
+
+def _entries(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError as exc:
+        raise EnvError(f"cannot read directory {path}: {exc.strerror}; fix its permissions (or remove it) "
+                       "and pack again") from None
 
 
 def owners_of(packages: tuple[PackageRecord, ...], disk: dict[str, Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:

@@ -179,7 +179,8 @@ def _deps(project: Project, args: ProjectArgs) -> int:
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_if_changed(out, text.encode())
+        write_if_changed(out, text.encode("utf-8", "surrogateescape"))
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     return 0

@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 import attrs
 
 from .errors import EnvError
+from .safepath import UnsafePath, relative_path
 
 __all__ = ["PackageRecord", "ManagedPath", "read_records"]
 
@@ -63,15 +64,53 @@ def read_records(prefix: Path) -> tuple[PackageRecord, ...]:
 def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise EnvError(f"{path}: cannot read package record ({exc}); repair or remove it") from None
-    if not isinstance(data, dict) or "name" not in data:
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise EnvError(f"{path}: cannot read package record ({detail}); repair or remove it") from None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise EnvError(f"{path}: not a conda package record (no 'name'); remove it from conda-meta")
     return data
 
 
+def _bad(path: Path, key: str, what: str) -> EnvError:
+    return EnvError(f"{path}: {key} {what}; repair the record (reinstall the package) or remove it from conda-meta")
+
+
+def _checked_paths(path: Path, data: dict[str, Any]) -> None:
+    """Types and names of the file lists: every path relative, inside the prefix."""
+    files = data.get("files") or []
+    if not isinstance(files, list):
+        raise _bad(path, "files", "is not a list")
+    for i, name in enumerate(files):
+        _checked_name(path, f"files[{i}]", name)
+    paths_data = data.get("paths_data") or {}
+    entries = paths_data.get("paths") if isinstance(paths_data, dict) else None
+    if not isinstance(paths_data, dict) or not isinstance(entries or [], list):
+        raise _bad(path, "paths_data", "is not an object with a list of paths")
+    for i, entry in enumerate(entries or []):
+        where = f"paths_data.paths[{i}]"
+        if not isinstance(entry, dict):
+            raise _bad(path, where, "is not an object")
+        _checked_name(path, f"{where}._path", entry.get("_path"))
+        size = entry.get("size_in_bytes")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+            raise _bad(path, f"{where}.size_in_bytes", "is not a number")
+        for key in ("path_type", "file_mode", "prefix_placeholder"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise _bad(path, f"{where}.{key}", "is not a string")
+
+
+def _checked_name(path: Path, where: str, name: object) -> None:
+    try:
+        if relative_path(name) != name:
+            raise UnsafePath(f"is not normalised, got {name!r}")
+    except UnsafePath as exc:
+        raise _bad(path, where, str(exc)) from None
+
+
 def _read_record(path: Path) -> PackageRecord:
     data = _load_json(path)
+    _checked_paths(path, data)
     noarch = data.get("noarch")
     noarch_python = noarch == "python" or (isinstance(noarch, dict) and noarch.get("type") == "python")
     source, paths = _record_paths(data)
@@ -123,9 +162,10 @@ def _managed(entry: dict[str, Any]) -> ManagedPath:
 
 
 def _cache_dir(data: dict[str, Any]) -> Optional[Path]:
-    link = data.get("link") or {}
-    for candidate in (link.get("source"), data.get("extracted_package_dir")):
-        if candidate and os.path.isdir(candidate):
+    link = data.get("link")
+    source = link.get("source") if isinstance(link, dict) else None
+    for candidate in (source, data.get("extracted_package_dir")):
+        if isinstance(candidate, str) and candidate and "\0" not in candidate and os.path.isdir(candidate):
             return Path(candidate)
     return None
 
@@ -139,7 +179,12 @@ def _cache_paths(data: dict[str, Any]) -> Optional[list[ManagedPath]]:
     site = _site_packages_of(data) if noarch_python else None
     paths_json = pkg / "info" / "paths.json"
     if paths_json.is_file():
-        entries = [_managed(e) for e in json.loads(paths_json.read_bytes()).get("paths", [])]
+        try:
+            doc = json.loads(paths_json.read_bytes())
+            _checked_paths(paths_json, {"paths_data": doc})
+        except (OSError, ValueError, RecursionError, EnvError):
+            return None  # a damaged cache entry is no worse than none: sniff the files instead
+        entries = [_managed(e) for e in doc.get("paths", [])]
     else:
         entries = _has_prefix_paths(pkg)
     if site is not None:
@@ -166,7 +211,11 @@ def _cache_noarch(pkg: Path) -> Optional[str]:
     for name in ("link.json", "package_metadata.json"):
         path = pkg / "info" / name
         if path.is_file():
-            noarch = json.loads(path.read_bytes()).get("noarch") or {}
+            try:
+                doc = json.loads(path.read_bytes())
+            except (OSError, ValueError, RecursionError):
+                return None
+            noarch = doc.get("noarch") if isinstance(doc, dict) else None
             return noarch.get("type") if isinstance(noarch, dict) else None
     return None
 

@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import Member, MemberPlan
+from ..safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
 __all__ = ["write_tar", "write_compressed_tar", "header"]
@@ -67,6 +68,9 @@ def header(name: str, kind: str, mode: int, size: int, mtime: int, link: str = "
     name_b = name.encode("utf-8", "surrogateescape")
     link_b = link.encode("utf-8", "surrogateescape")
     records = b""
+    if not is_utf8(name_b) or not is_utf8(link_b):
+        # pax values are UTF-8 unless the header says otherwise (bsdtar enforces it).
+        records += _pax_record(b"hdrcharset", b"BINARY")
     if _needs_pax(name_b):
         records += _pax_record(b"path", name_b)
     if _needs_pax(link_b):
@@ -90,6 +94,7 @@ def _read_small(member: Member) -> bytes:
     fd = os.open(member.source, os.O_RDONLY)
     try:
         data = read_exactly(fd, member.size)
+        _check_unchanged(fd, member)
     finally:
         os.close(fd)
     restamp = member.restamp
@@ -107,7 +112,9 @@ def _stream(sink: Sink, member: Member) -> int:
             head = restamp.apply(read_exactly(fd, 16), member.name)
             sink.write(head)
             copied = len(head)
-        return copied + sink.copy_fd(fd, member.size - copied)
+        copied += sink.copy_fd(fd, member.size - copied)
+        _check_unchanged(fd, member)
+        return copied
     finally:
         os.close(fd)
 
@@ -115,6 +122,12 @@ def _stream(sink: Sink, member: Member) -> int:
 def _changed(member: Member) -> ArchiveError:
     return ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
                         "nothing is writing to the environment")
+
+
+def _check_unchanged(fd: int, member: Member) -> None:
+    """A file that grew while it was copied would be cut silently at its old size."""
+    if os.fstat(fd).st_size != member.size:
+        raise _changed(member)
 
 
 def write_member(sink: Sink, member: Member, mtime: int) -> tuple[int, int]:

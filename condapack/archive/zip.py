@@ -21,6 +21,7 @@ import attrs
 from isal import isal_zlib
 
 from ..errors import ArchiveError
+from ..safepath import is_utf8
 from ..members import Member
 from .compress import deflate, deflate_job
 
@@ -107,8 +108,10 @@ class _ZipWriter:
 
     def _entry(self, member: Member, body: _Body, compressed: int, offset: int) -> _Entry:
         name = member.name + ("/" if member.kind == "dir" else "")
-        flags = 0 if name.isascii() else 0x800
-        return _Entry(name.encode("utf-8", "surrogateescape"), flags, body.method, self.dostime, self.dosdate,
+        encoded = name.encode("utf-8", "surrogateescape")
+        # The UTF-8 flag only for names that are UTF-8: readers reject it on other bytes.
+        flags = 0x800 if not name.isascii() and is_utf8(encoded) else 0
+        return _Entry(encoded, flags, body.method, self.dostime, self.dosdate,
                       body.crc, compressed, body.size, _external(member), offset)
 
     def _local_header(self, entry: _Entry, zip64: bool) -> bytes:
