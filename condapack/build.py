@@ -1,4 +1,4 @@
-"""Run a plan: build the out-of-date targets, then update the lock and ``SHA256SUMS``.
+"""Run a plan: build the out-of-date targets, recording each in the lock and ``SHA256SUMS``.
 
 Several ``condapack build`` processes may run at once (``make -j``): each builds its own
 targets, and the lock, the state and ``SHA256SUMS`` are updated under a file lock by
@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 import attrs
 import pathspec
 
 from .cache import ArtifactCache, CacheSettings, artifact_key, open_cache
-from .config import Project, TargetSpec
+from .config import SUMS_FILE, Project, TargetSpec
 from .environment import CondaEnv
 from .errors import CondaPackError, ConfigError
 from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
@@ -150,6 +150,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
                                        recorded))
             continue
         start = time.monotonic()
+        _record(plan, state, built, locked, forget=target.name)
         key, how = _produce(plan, target, envs, progress, threads, None if force else artifacts)
         digest = content_digest(target.output)
         size = content_size(target.output) or 0
@@ -160,8 +161,12 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
             write_sbom(env.packages, env.files, target.output, digest)
         built[target.name] = (digest, size)
         state.record(target.name, target.output, digest)
+        if locked:
+            _verify_reproduced(plan, {target.name: built[target.name]})
+        _record(plan, state, built, locked)
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
-    _finish(plan, state, built, locked)
+    if not built:
+        _record(plan, state, built, locked)
     return results
 
 
@@ -179,22 +184,44 @@ def _produce(plan: Plan, target: TargetSpec, envs: dict[str, CondaEnv], progress
     return key, "built"
 
 
-def _finish(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool) -> None:
+def _record(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool,
+            forget: Optional[str] = None) -> None:
+    """Bring the lock, the state and ``SHA256SUMS`` in line with what is on disk now.
+
+    Called before each target is replaced (``forget``: its old digest leaves the
+    records) and after (its new one joins them), so a build stopped at any point,
+    even by SIGKILL, leaves records that describe the files there.
+    """
     project = plan.project
     with _project_lock(project):
         on_disk = read_lock(project.lock_path)
+        if forget is not None and on_disk is not None:
+            on_disk = _without_output(on_disk, forget)
         lock = render_lock(project, plan.envs, on_disk, built)
-        if locked:
-            _verify_reproduced(plan, built)
-        else:
+        if forget is not None:
+            lock = _without_output(lock, forget)
+        if not locked:
             write_if_changed(project.lock_path, dump_lock(lock))
-        sums = _sums(project, lock)
-        if sums:
-            project.output_dir.mkdir(parents=True, exist_ok=True)
-            write_if_changed(project.output_dir / "SHA256SUMS", sums)
+        _write_sums(project, _sums(project, lock))
         state.save()
         for cache in plan.caches.values():
             cache.save()
+
+
+def _write_sums(project: Project, sums: bytes) -> None:
+    path = project.output_dir / SUMS_FILE
+    if sums:
+        project.output_dir.mkdir(parents=True, exist_ok=True)
+        write_if_changed(path, sums)
+    elif path.exists():
+        path.unlink()  # an empty SHA256SUMS would fail `sha256sum --check`
+
+
+def _without_output(lock: dict[str, Any], name: str) -> dict[str, Any]:
+    targets = dict(lock.get("targets", {}))
+    if name in targets:
+        targets[name] = {k: v for k, v in targets[name].items() if k not in ("sha256", "size")}
+    return {**lock, "targets": targets}
 
 
 def _verify_reproduced(plan: Plan, built: dict[str, tuple[str, int]]) -> None:

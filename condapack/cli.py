@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -395,7 +396,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     lambda: project_cli.run(ProjectArgs.of(ns, os.environ)))
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _exit(run: Callable[[], int]) -> None:
+    # What `timeout`, `docker stop` and CI cancellation send: clean up as for Ctrl-C.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
     try:
         code = run()
         sys.stdout.flush()

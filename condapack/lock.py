@@ -7,6 +7,7 @@ itself names (relative to it). Writing an unchanged lock leaves the file untouch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .config import Project, TargetSpec
-from .errors import ConfigError
+from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint
 
 __all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
@@ -90,12 +91,35 @@ def read_lock(path: Path) -> Optional[Doc]:
         doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path.name}: not a valid lock file ({exc}); delete it and run condapack lock") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError(f"{path.name}: not a valid lock file ({detail}); delete it and run condapack lock") from None
     if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
-        raise ConfigError(f"{path.name}: lock format version {doc.get('version') if isinstance(doc, dict) else '?'} "
-                          f"is not {LOCK_VERSION}; delete it and run condapack lock")
+        version = doc.get("version") if isinstance(doc, dict) else "?"
+        raise ConfigError(f"{path.name}: lock format version {version!r:.20} is not {LOCK_VERSION}; "
+                          "delete it and run condapack lock")
+    problem = _lock_problem(doc)
+    if problem:
+        raise ConfigError(f"{path.name}: not a valid lock file ({problem}); delete it and run condapack lock")
     return doc
+
+
+def _lock_problem(doc: Doc) -> Optional[str]:
+    """What is structurally wrong with a lock document (the parts the planner reads), or None."""
+    envs, targets = doc.get("environments", {}), doc.get("targets", {})
+    if not isinstance(envs, dict) or not isinstance(targets, dict):
+        return "environments and targets must be objects"
+    for key, env in envs.items():
+        packages = env.get("packages", []) if isinstance(env, dict) else None
+        if not isinstance(packages, list) or not isinstance(env.get("files", {}), dict) or not all(
+                isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("version"), str)
+                for p in packages):
+            return f"environment {key!r:.40} is malformed"
+    for name, entry in targets.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("options", {}), dict)
+                and isinstance(entry.get("input", ""), str) and isinstance(entry.get("sha256", ""), str)):
+            return f"target {name!r:.40} is malformed"
+    return None
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -106,8 +130,16 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     except FileNotFoundError:
         pass
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise CondaPackError(f"cannot write {path}: {exc.strerror or exc}; free some space (or fix the "
+                                 "directory's permissions) and run again") from None
+        raise
     return True
 
 

@@ -24,7 +24,7 @@ from .config import Project, TargetSpec
 from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
 from .locate import find_prefix
-from .lock import describe_env_change, read_lock, render_lock
+from .lock import describe_env_change, read_lock, render_lock, write_if_changed
 from .sbom import sbom_path
 from .statcache import StatCache, file_digest
 
@@ -65,15 +65,24 @@ class BuildState:
 
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
+        self.outputs: dict[str, Doc] = self._load()
+        self._recorded: set[str] = set()
+
+    def _load(self) -> dict[str, Doc]:
+        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
         try:
             data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            data = {}
-        self.outputs: dict[str, Doc] = data.get("outputs", {}) if isinstance(data, dict) else {}
+        except (OSError, ValueError, RecursionError):
+            return {}
+        outputs = data.get("outputs") if isinstance(data, dict) else None
+        if not isinstance(outputs, dict):
+            return {}
+        return {name: entry for name, entry in outputs.items() if _valid_state(entry)}
 
     def record(self, name: str, output: Path, sha256: str) -> None:
         """Remember what was built for ``name`` by this condapack."""
         self.outputs[name] = {"stat": _stat_key(output), "sha256": sha256, "condapack": __version__}
+        self._recorded.add(name)
 
     def built_by(self, name: str) -> Optional[str]:
         """The condapack version that built ``name`` here, if known."""
@@ -81,11 +90,16 @@ class BuildState:
         return str(entry.get("condapack")) if entry else None
 
     def save(self) -> None:
-        """Write the state atomically."""
+        """Write the state atomically, merged with what other builds recorded meanwhile."""
+        outputs = {**self._load(), **{name: self.outputs[name] for name in self._recorded}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": 1, "outputs": self.outputs}, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_if_changed(self.path, json.dumps({"version": 1, "outputs": outputs}, indent=1,
+                                               sort_keys=True).encode())
+
+
+def _valid_state(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("stat"), list) and isinstance(entry.get("condapack", ""), str))
 
 
 def _stat_key(path: Path) -> list[int]:

@@ -49,11 +49,16 @@ class StatCache:
     def _load(self, path: Path) -> None:
         try:
             data = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return
-        if isinstance(data, dict) and data.get("version") == _VERSION:
-            self._old = data.get("entries", {})
-            self._old_started = int(data.get("started_ns", 0))
+        if not isinstance(data, dict) or data.get("version") != _VERSION:
+            return
+        entries, started = data.get("entries"), data.get("started_ns")
+        if isinstance(entries, dict) and isinstance(started, int):
+            # Entries of the wrong shape are dropped: they only cost a re-hash.
+            self._old = {k: v for k, v in entries.items()
+                         if isinstance(v, list) and len(v) == 2 and isinstance(v[1], str)}
+            self._old_started = started
 
     def digest(self, rel: str, path: str, st: os.stat_result,
                compute: Callable[[str], str] = file_digest) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import ArchiveError
 from ..members import Member
+from ..output import held, temp_name, umask
 
 __all__ = ["write_tree", "atomic_directory"]
 
@@ -66,16 +66,25 @@ def _write_file(path: Path, member: Member) -> None:
 @contextlib.contextmanager
 def atomic_directory(output: Path) -> Iterator[Path]:
     """Yield an empty directory beside ``output`` that replaces it on success."""
-    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part"))
+    tmp = Path(temp_name(output, ".part"))
     try:
-        yield tmp
-        old = None
-        if output.exists() or output.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".old"))
-            os.rename(output, old / "x")
-        os.rename(tmp, output)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o700)
+        with held(str(tmp)):
+            yield tmp
+            os.chmod(tmp, 0o777 & ~umask())
+            _replace_directory(tmp, output)
+    except BaseException as exc:
+        if not (isinstance(exc, FileExistsError) and exc.filename == str(tmp)):  # else: not ours
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace_directory(tmp: Path, output: Path) -> None:
+    old = None
+    if output.exists() or output.is_symlink():
+        old = Path(temp_name(output, ".old"))
+        old.mkdir(mode=0o700)
+        os.rename(output, old / "x")
+    os.rename(tmp, output)
+    if old is not None:
+        shutil.rmtree(old)
