@@ -1,0 +1,379 @@
+"""Hostile and unlucky input: no path escapes, no leaks through links, consistent records.
+
+Every case runs on a real environment and real archives, and checks that nothing
+outside the intended directory changed: a canary directory (a sticky 1777 directory
+holding a 0600 secret) sits beside the environment, and links in the environment
+point into it. Every archive produced here is extracted with GNU tar, bsdtar, Python's
+``tarfile`` with ``filter="data"`` and ``zipfile``, and none may refuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import envkit
+from condapack.cli import conda_pack_main, main
+from helpers import extract, run
+
+SECRET = b"host secret\n"
+NON_UTF8 = b"share/caf\xe9-latin1.txt"
+MAKE_HOSTILE = "share/a:b c$d#e*.txt"
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    assert path is not None, f"{tool} is needed by these tests: install it (Debian: libarchive-tools for bsdtar)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def canary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sticky world-writable directory with a private secret, outside every env."""
+    root = tmp_path_factory.mktemp("canary") / "outside"
+    root.mkdir()
+    (root / "secret").write_bytes(SECRET)
+    (root / "secret").chmod(0o600)
+    root.chmod(0o1777)
+    return root
+
+
+def assert_canary_intact(canary: Path) -> None:
+    assert stat.S_IMODE(canary.stat().st_mode) == 0o1777
+    assert sorted(p.name for p in canary.iterdir()) == ["secret"]
+    assert (canary / "secret").read_bytes() == SECRET
+    assert stat.S_IMODE((canary / "secret").stat().st_mode) == 0o600
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, canary: Path) -> Path:
+    """A real env with links out of it, link cycles and names tar, zip and make choke on."""
+    prefix = envkit.create_env("nopython", tmp_path_factory.mktemp("hostile") / "env", envkit.build_channel())
+    share = prefix / "share"
+    os.symlink(str(canary), share / "leak")  # absolute, to a directory outside
+    os.symlink("../../outside-file", share / "up")  # relative, climbing out
+    os.symlink(str(canary / "secret"), share / "secret-link")
+    (share / "cycle").mkdir()
+    os.symlink(".", share / "cycle" / "self")
+    os.symlink("..", share / "cycle" / "parent")
+    os.symlink("cpdemo-1.0/greeting.txt", share / "inside-link")
+    with open(os.path.join(os.fsencode(prefix), NON_UTF8), "wb") as fh:
+        fh.write(b"latin-1 name\n")
+    (prefix / MAKE_HOSTILE).write_text("make me\n")
+    return prefix
+
+
+def names_in(archive: Path) -> set[str]:
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            return {n.rstrip("/") for n in zf.namelist()}
+    with tarfile.open(archive) as tf:
+        return {m.name for m in tf.getmembers()}
+
+
+def extract_everywhere(archive: Path, dest: Path) -> None:
+    """Every standard extractor accepts the archive (and none writes outside ``dest``)."""
+    tools = {"bsdtar": [require("bsdtar"), "-xf", str(archive), "-C"]}
+    if archive.name.endswith(".zip"):
+        tools["unzip"] = [require("unzip"), "-q", str(archive), "-d"]
+    else:
+        tools["gnutar"] = [require("tar"), "-xf", str(archive), "-C"]
+    for name, cmd in tools.items():
+        (dest / name).mkdir(parents=True)
+        result = subprocess.run([*cmd, str(dest / name)], capture_output=True)
+        assert result.returncode == 0, f"{name} refused {archive.name}: {result.stderr!r}"
+    (dest / "python").mkdir()
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            assert zf.testzip() is None
+            zf.extractall(dest / "python")
+    else:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest / "python", filter="data")
+
+
+@pytest.mark.parametrize("output,extra", [
+    ("o.tar.gz", ()), ("o.tar", ()), ("o.zip", ()), ("o.zip", ("--zip-symlinks",)),
+    ("o.parcel", ("--parcel-version", "1.0")),
+], ids=["tar.gz", "tar", "zip", "zip-symlinks", "parcel"])
+def test_archives_of_a_hostile_env_leak_nothing_and_every_extractor_accepts_them(
+        env: Path, canary: Path, tmp_path: Path, output: str, extra: tuple[str, ...]) -> None:
+    archive = tmp_path / output
+    assert conda_pack_main(["-p", str(env), "-o", str(archive), "-q", *extra]) == 0
+    names = names_in(archive)
+    root = "env-1.0/" if output.endswith(".parcel") else ""
+    assert {f"{root}share/leak", f"{root}share/up", f"{root}share/secret-link"} & names == set()
+    assert not any(n.startswith(f"{root}share/leak/") for n in names)
+    assert f"{root}share/inside-link" in names
+    assert f"{root}{MAKE_HOSTILE}" in names
+    extract_everywhere(archive, tmp_path / "x")
+    assert [p for p in (tmp_path / "x").rglob("*") if p.is_file() and not p.is_symlink()
+            and SECRET in p.read_bytes()] == []
+    assert_canary_intact(canary)
+    raw_name = root.encode() + NON_UTF8
+    assert (tmp_path / "x" / "bsdtar" / os.fsdecode(raw_name)).read_bytes() == b"latin-1 name\n"
+    # zipfile reads names without the UTF-8 flag as cp437, as the zip specification says
+    python_name = raw_name.decode("cp437") if output.endswith(".zip") else os.fsdecode(raw_name)
+    assert (tmp_path / "x" / "python" / python_name).read_bytes() == b"latin-1 name\n"
+
+
+def test_zip_without_symlinks_copies_links_inside_the_env_and_cuts_cycles(env: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "o.zip"
+    assert conda_pack_main(["-p", str(env), "-o", str(archive), "-q"]) == 0
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.read("share/inside-link") == (env / envkit.DATA_FILE).read_bytes()
+        assert zf.read(f"{envkit.DIR_SYMLINK}/greeting.txt") == (env / envkit.DATA_FILE).read_bytes()
+        assert [n for n in zf.namelist() if n.startswith("share/cycle/")] == []
+
+
+def test_arcroot_that_climbs_out_is_refused_and_nothing_outside_changes(
+        env: Path, canary: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = canary / "sub" / "out"
+    for arcroot in ("../..", "a/../../b", "x\0y"):
+        code = conda_pack_main(["-p", str(env), "-o", str(tmp_path / "o"), "--format", "no-archive",
+                                "--arcroot", arcroot, "-q"])
+        assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["CondaPackError: --arcroot may not contain '..', got '../..'; name a directory inside the archive",
+                   "CondaPackError: --arcroot may not contain '..', got 'a/../../b'; name a directory inside "
+                   "the archive",
+                   "CondaPackError: --arcroot contains a NUL byte; name a directory inside the archive"]
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == []
+    assert_canary_intact(canary)
+
+
+def test_parcel_identity_that_names_a_path_is_refused(env: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert conda_pack_main(["-p", str(env), "-o", str(tmp_path / "p.parcel"), "--parcel-name", "../x", "-q",
+                            "--parcel-version", "1"]) == 1
+    assert conda_pack_main(["-p", str(env), "-o", str(tmp_path / "p.parcel"), "--parcel-version", "../1", "-q"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "CondaPackError: parcel name may not contain '..', got '../x'; pass --parcel-name with another value",
+        "CondaPackError: parcel version may not contain '..', got '../1'; pass --parcel-version with another value",
+    ]
+    assert os.listdir(tmp_path) == []
+
+
+def project(tmp_path: Path, env: Path, body: str) -> Path:
+    config = tmp_path / "proj" / "condapack.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(body.replace("ENV", os.path.relpath(env, config.parent)))
+    return config
+
+
+def project_error(capsys: pytest.CaptureFixture[str], config: Path, command: str = "build") -> str:
+    assert main([command, "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    return err.rstrip("\n")
+
+
+@pytest.mark.parametrize("body,message", [
+    ('[env."../../evil"]\nprefix = "ENV"\n',
+     "condapack.toml: env: environment key '../../evil' may not contain '..', got '../../evil'; "
+     "rename the [env] table"),
+    ('[env."a/b"]\nprefix = "ENV"\n',
+     "condapack.toml: env: environment key 'a/b' must be a plain name without /, got 'a/b'; rename the [env] table"),
+    ('[env."a:b"]\nprefix = "ENV"\n',
+     "condapack.toml: env: environment key 'a:b' may not contain ':', spaces at its ends or control "
+     "characters; rename the [env] table"),
+    ('[env.app]\nprefix = "ENV"\noutput = ""\n',
+     "condapack.toml: env.app.output: may not be empty, got ''; set a template such as '{env}{ext}'"),
+    ('[env.app]\nprefix = "ENV"\narcroot = "../../x"\n',
+     "condapack.toml: env.app.arcroot: may not contain '..', got '../../x'; name a directory inside the archive"),
+    ('output-dir = "../elsewhere"\n[env.app]\nprefix = "ENV"\n',
+     "condapack.toml: output-dir: may not contain '..', got '../elsewhere'; name a directory inside the project"),
+    ('[env.app]\nprefix = "ENV"\noutput = "SHA256SUMS"\n',
+     "condapack.toml: env.app.output: app:tar.gz would overwrite SHA256SUMS; choose another name"),
+    ('[env.App]\nprefix = "ENV"\n[env.app]\nprefix = "ENV"\n',
+     "condapack.toml: output: targets App:tar.gz and app:tar.gz both write app.tar.gz; put {env} and "
+     "{ext} in the output template"),
+    ('[env.app]\nprefix = "ENV"\nformat = "parcel"\nparcel = {version = "1", name = "a/b"}\n',
+     "condapack.toml: env.app.parcel.name: must be a plain name without /, got 'a/b'; set another value"),
+], ids=["env-key-dotdot", "env-key-slash", "env-key-colon", "empty-output", "arcroot", "output-dir",
+        "sums-file", "case-collision", "parcel-name"])
+def test_project_names_that_escape_or_collide_are_config_errors(
+        env: Path, canary: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
+        message: str) -> None:
+    config = project(tmp_path, env, body)
+    assert project_error(capsys, config) == f"condapack: error: {message}"
+    assert sorted(os.listdir(config.parent)) == ["condapack.toml"]
+    assert sorted(os.listdir(tmp_path)) == ["proj"]
+    assert_canary_intact(canary)
+
+
+def test_deps_escapes_names_for_make_and_make_tracks_them(env: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    config = project(tmp_path, env, '[env.app]\nprefix = "ENV"\nformat = "tar"\n')
+    root = config.parent
+    monkeypatch.chdir(root)
+    assert main(["deps", "app:tar", "-c", str(config), "-o", str(root / "app.d")]) == 0
+    (root / "Makefile").write_text("include app.d\ndist/app.tar:\n\tmkdir -p dist && touch $@\n")
+    make = [require("make"), "-s", "-C", str(root), "dist/app.tar"]
+    subprocess.run(make, check=True, capture_output=True)
+    assert subprocess.run([*make[:-1], "-q", "dist/app.tar"]).returncode == 0
+    os.utime(env / MAKE_HOSTILE)  # the file with ':', ' ', '$', '#' and '*' in its name
+    assert subprocess.run([*make[:-1], "-q", "dist/app.tar"]).returncode == 1
+
+
+def test_deps_refuses_names_make_cannot_express(env: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(env, tmp_path / "env", symlinks=True)
+    (tmp_path / "env" / "share" / "new\nline").write_text("x")
+    config = project(tmp_path, tmp_path / "env", '[env.app]\nprefix = "ENV"\nformat = "tar"\n')
+    assert main(["deps", "app:tar", "-c", str(config)]) == 1
+    err = capsys.readouterr()
+    assert err.out == ""
+    assert err.err == (f"condapack: error: make cannot name '{tmp_path}/env/share/new\\nline' in a dependency "
+                       "file (it contains '\\n'); rename that file, or list the target's dependencies another way\n")
+
+
+# -- conda-unpack -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env_archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    archive = tmp_path_factory.mktemp("archive") / "env.tar"
+    assert conda_pack_main(["-p", str(env), "-o", str(archive), "-q"]) == 0
+    return archive
+
+
+def unpacked(archive: Path, dest: Path) -> Path:
+    return extract(archive, dest)
+
+
+def conda_unpack(prefix: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(prefix / "bin" / "conda-unpack")], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+
+
+def manifest_of(prefix: Path) -> dict[str, object]:
+    return json.loads((prefix / "conda-meta/condapack/unpack.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_conda_unpack_never_writes_through_a_symlinked_directory(
+        env_archive: Path, env: Path, canary: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(prefix / "etc", outside)
+    before = (outside / "cpdemo.conf").read_bytes()
+    shutil.rmtree(prefix / "etc")
+    os.symlink(outside, prefix / "etc")
+    result = conda_unpack(prefix)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"conda-unpack: error: cannot relocate 1 files to {prefix} (etc/cpdemo.conf: "
+                                    "is below a symbolic link that leaves the environment); nothing was changed")
+    assert (outside / "cpdemo.conf").read_bytes() == before
+    assert manifest_of(prefix)["prefix"] == str(env)
+
+
+def test_conda_unpack_never_follows_a_link_at_its_temp_name_or_a_linked_file(
+        env_archive: Path, canary: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    created = tmp_path / "created-outside"
+    os.symlink(created, prefix / "etc" / "cpdemo.conf.condapack-unpack")
+    result = conda_unpack(prefix)
+    assert result.returncode == 0, result.stderr
+    assert not created.exists() and not (prefix / "etc" / "cpdemo.conf.condapack-unpack").exists()
+    assert str(prefix).encode() in (prefix / "etc" / "cpdemo.conf").read_bytes()
+    # A managed file replaced by a link to a file outside: refused, the outside file untouched.
+    prefix = unpacked(env_archive, tmp_path / "v")
+    target = tmp_path / "victim"
+    shutil.copy(prefix / envkit.CONF_FILE, target)
+    before = target.read_bytes()
+    (prefix / envkit.CONF_FILE).unlink()
+    os.symlink(target, prefix / envkit.CONF_FILE)
+    result = conda_unpack(prefix)
+    assert result.returncode == 1
+    assert (f"{envkit.CONF_FILE}: is not a regular file (conda-unpack never writes through a symbolic link)"
+            in result.stderr)
+    assert target.read_bytes() == before
+    assert_canary_intact(canary)
+
+
+@pytest.mark.parametrize("entry,problem", [
+    (["../../outside", "text", 0], "file '../../outside' may not contain '..', got '../../outside'"),
+    (["/etc/passwd", "text", 0], "file '/etc/passwd' must be a relative path, got '/etc/passwd'"),
+    (["bin/x", "text", "0"], "bad file entry ['bin/x', 'text', '0']"),
+])
+def test_conda_unpack_refuses_a_manifest_path_outside_the_prefix(
+        env_archive: Path, tmp_path: Path, entry: list[object], problem: str) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    path = prefix / "conda-meta/condapack/unpack.json"
+    doc = manifest_of(prefix)
+    doc["files"] = [entry, *doc["files"]]  # type: ignore[misc]
+    path.write_text(json.dumps(doc))
+    result = conda_unpack(prefix)
+    assert (result.returncode, result.stderr) == (
+        1, f"conda-unpack: error: {path} is malformed ({problem}); unpack the archive again\n")
+
+
+def test_conda_unpack_reports_a_broken_manifest_in_one_line(env_archive: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    path = prefix / "conda-meta/condapack/unpack.json"
+    for data in (b"[" * 100_000, b"{\"files\": 3}", b"\xff\xfe"):
+        path.write_bytes(data)
+        result = conda_unpack(prefix)
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"conda-unpack: error: ")
+        assert result.stderr.endswith("unpack the archive again\n")
+
+
+def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    procs = [subprocess.Popen([str(prefix / "bin" / "conda-unpack")], stderr=subprocess.PIPE, text=True,
+                              env={"PATH": "/usr/bin:/bin"}) for _ in range(3)]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert sorted(e.split(" ", 2)[1] for e in errors) == sorted(["relocated", str(prefix), str(prefix)])
+    run([str(prefix / envkit.C_PROGRAM)])
+    assert not list(prefix.rglob("*.condapack-unpack"))
+
+
+# -- interrupted and failing builds ------------------------------------------------------
+
+
+def sums_verify(dist: Path) -> None:
+    """Every line of SHA256SUMS verifies (an absent file has no false line either)."""
+    if (dist / "SHA256SUMS").exists():
+        subprocess.run(["sha256sum", "--check", "--quiet", "--strict", "SHA256SUMS"], cwd=dist, check=True)
+
+
+def lock_describes_disk(config: Path) -> None:
+    import hashlib
+
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    for name, entry in lock["targets"].items():
+        if "sha256" in entry:
+            output = config.parent / entry["options"]["output"]
+            assert hashlib.sha256(output.read_bytes()).hexdigest() == entry["sha256"], name
+
+
+def test_a_failing_later_target_leaves_sums_and_lock_true_for_what_was_replaced(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(env, tmp_path / "env", symlinks=True)
+    config = project(tmp_path, tmp_path / "env", '[env.a]\nprefix = "ENV"\nformat = "tar"\n'
+                     '[env.b]\nprefix = "ENV"\nformat = "squashfs"\n')
+    assert main(["build", "-q", "-c", str(config)]) == 0
+    (tmp_path / "env" / "share" / "new.txt").write_text("changes both archives\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # b:squashfs fails: no mksquashfs
+    assert main(["build", "-q", "-c", str(config)]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "condapack: error: b:squashfs: format squashfs needs the mksquashfs command; install squashfs-tools "
+        "(e.g. apt-get install squashfs-tools) or choose another format")
+    dist = config.parent / "dist"
+    sums_verify(dist)
+    assert (dist / "SHA256SUMS").read_text().split()[1::2] == ["a.tar"]
+    lock_describes_disk(config)
+    assert "share/new.txt" in names_in(dist / "a.tar")
