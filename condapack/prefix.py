@@ -8,6 +8,7 @@ whether they hold the prefix.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -124,8 +125,7 @@ def walk_prefix(prefix: Path) -> Iterator[tuple[str, Entry]]:
                 st = entry.stat(follow_symlinks=False)
                 link = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else None
             except OSError as exc:
-                raise EnvError(f"cannot read {entry.path}: {exc.strerror}; fix its permissions (or remove it) "
-                               "and pack again") from None
+                raise _unreadable(entry.path, exc) from None
             if stat.S_ISLNK(st.st_mode):
                 yield relpath, Entry("symlink", 0o777, 0, st.st_mtime_ns, link)
             elif stat.S_ISDIR(st.st_mode):
@@ -139,8 +139,13 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
         with os.scandir(path) as it:
             return list(it)
     except OSError as exc:
-        raise EnvError(f"cannot read directory {path}: {exc.strerror}; fix its permissions (or remove it) "
-                       "and pack again") from None
+        raise _unreadable(f"directory {path}", exc) from None
+
+
+def _unreadable(what: str, exc: OSError) -> EnvError:
+    fix = ("shorten or remove it (it is longer than the system allows)" if exc.errno == errno.ENAMETOOLONG
+           else "fix its permissions (or remove it)")
+    return EnvError(f"cannot read {what}: {exc.strerror}; {fix} and pack again")
 
 
 def owners_of(packages: tuple[PackageRecord, ...], disk: dict[str, Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:

@@ -377,3 +377,21 @@ def test_a_failing_later_target_leaves_sums_and_lock_true_for_what_was_replaced(
     assert (dist / "SHA256SUMS").read_text().split()[1::2] == ["a.tar"]
     lock_describes_disk(config)
     assert "share/new.txt" in names_in(dist / "a.tar")
+
+
+def test_a_path_longer_than_path_max_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    monkeypatch.chdir(prefix)
+    for _ in range(25):  # 25 * 201 bytes > PATH_MAX (4096)
+        os.mkdir("d" * 200)
+        os.chdir("d" * 200)
+    monkeypatch.chdir(tmp_path)
+    assert conda_pack_main(["-p", str(prefix), "-o", str(tmp_path / "o.tar"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"CondaPackError: cannot read {prefix}/{'d' * 200}/")
+    assert err.endswith(": File name too long; shorten or remove it (it is longer than the system allows) and "
+                        "pack again\n")
+    assert sorted(os.listdir(tmp_path)) == ["env"]
