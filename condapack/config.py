@@ -11,6 +11,7 @@ import difflib
 import os
 import string
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -367,10 +368,11 @@ def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSp
 
 
 def _check_unique_outputs(reader: _Reader, targets: list[TargetSpec]) -> None:
-    # Case-folded: on a case-insensitive file system App.tar and app.tar are one file.
+    # Case-folded and NFC-normalised: on macOS and Windows App.tar and app.tar (and the
+    # composed and decomposed spellings of a name) are one file.
     seen: dict[str, str] = {}
     for target in targets:
-        other = seen.setdefault(target.output.name.casefold(), target.name)
+        other = seen.setdefault(unicodedata.normalize("NFC", target.output.name).casefold(), target.name)
         if other != target.name:
             raise reader.fail("output", f"targets {other} and {target.name} both write "
                               f"{target.output.name}; put {{env}} and {{ext}} in the output template")

@@ -395,3 +395,85 @@ def test_a_path_longer_than_path_max_is_a_one_line_error(tmp_path: Path, capsys:
     assert err.endswith(": File name too long; shorten or remove it (it is longer than the system allows) and "
                         "pack again\n")
     assert sorted(os.listdir(tmp_path)) == ["env"]
+
+
+# -- smaller: overwrite races, directory outputs, growing files, full disks -----------------
+
+
+def test_two_packs_to_one_path_without_force_one_wins_and_the_other_says_so(env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.tar"
+    cmd = [sys.executable, "-m", "condapack", "pack", "-p", str(env), "-o", str(out), "-q"]
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = sorted((p.wait(), p.communicate()[1]) for p in procs)
+    assert [code for code, _ in results] == [0, 1, 1]
+    assert {err for _, err in results[1:]} == {
+        f"condapack: error: File '{out}' already exists; pass --force to overwrite it\n"}
+    assert sorted(os.listdir(tmp_path)) == ["o.tar"]
+
+
+def test_no_archive_output_gets_umask_modes_and_force_replaces_only_an_environment(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "copy"
+    old = os.umask(0o022)
+    try:
+        assert conda_pack_main(["-p", str(env), "-o", str(out), "--format", "no-archive", "-q"]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o755
+        (out / "share" / "stale.txt").write_text("from an older pack\n")
+        assert conda_pack_main(["-p", str(env), "-o", str(out), "--format", "no-archive", "-q", "-f"]) == 0
+        assert not (out / "share" / "stale.txt").exists() and (out / envkit.C_PROGRAM).is_file()
+    finally:
+        os.umask(old)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine\n")
+    assert conda_pack_main(["-p", str(env), "-o", str(precious), "--format", "no-archive", "-q", "-f"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"CondaPackError: Output '{precious}' is a directory that holds no environment; --force only replaces "
+        "an earlier no-archive output: choose another -o/--output")
+    assert (precious / "keep.txt").read_text() == "mine\n"
+    assert sorted(os.listdir(tmp_path)) == ["copy", "precious"]
+
+
+def test_a_file_that_grows_while_it_is_packed_is_an_error_not_a_cut(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import condapack.archive.tar as tar
+
+    prefix = tmp_path / "env"
+    shutil.copytree(env, prefix, symlinks=True)
+    growing = prefix / "share" / "growing.log"
+    growing.write_text("first line\n")
+    real_read = tar.read_exactly
+
+    def read_then_grow(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        if os.path.samefile(f"/proc/self/fd/{fd}", growing):
+            with open(growing, "a") as fh:
+                fh.write("written while packing\n")
+        return data
+
+    monkeypatch.setattr(tar, "read_exactly", read_then_grow)
+    assert conda_pack_main(["-p", str(prefix), "-o", str(tmp_path / "o.tar"), "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"CondaPackError: {growing} changed size while it was being packed; pack again when nothing is writing "
+        "to the environment")
+    assert not (tmp_path / "o.tar").exists()
+
+
+def test_a_full_disk_while_writing_the_lock_is_a_one_line_error(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    config = project(tmp_path, env, '[env.app]\nprefix = "ENV"\nformat = "tar"\n')
+    real_write = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name.startswith(".condapack.lock."):
+            real_write(self, data[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert project_error(capsys, config, "lock") == (
+        f"condapack: error: cannot write {config.parent / 'condapack.lock'}: No space left on device; free some "
+        "space (or fix the directory's permissions) and run again")
+    assert sorted(os.listdir(config.parent)) == [".condapack", "condapack.toml"]
