@@ -75,8 +75,8 @@ def one_line_or_success(capsys: pytest.CaptureFixture[str], code: int, prefix: s
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return envkit.create_env("nopython", tmp_path_factory.mktemp("fuzz") / "env", envkit.build_channel())
+def env(tmp_path_factory: pytest.TempPathFactory, conda_channel: Path) -> Path:
+    return envkit.create_env("nopython", tmp_path_factory.mktemp("fuzz") / "env", conda_channel)
 
 
 def test_damaged_conda_meta_records_give_one_line_errors(env: Path, tmp_path: Path,

@@ -55,9 +55,9 @@ def assert_canary_intact(canary: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, canary: Path) -> Path:
+def env(tmp_path_factory: pytest.TempPathFactory, canary: Path, conda_channel: Path) -> Path:
     """A real env with links out of it, link cycles and names tar, zip and make choke on."""
-    prefix = envkit.create_env("nopython", tmp_path_factory.mktemp("hostile") / "env", envkit.build_channel())
+    prefix = envkit.create_env("nopython", tmp_path_factory.mktemp("hostile") / "env", conda_channel)
     share = prefix / "share"
     os.symlink(str(canary), share / "leak")  # absolute, to a directory outside
     os.symlink("../../outside-file", share / "up")  # relative, climbing out

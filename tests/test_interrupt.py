@@ -28,9 +28,9 @@ IDS = ["SIGINT", "SIGTERM", "SIGKILL"]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def env(tmp_path_factory: pytest.TempPathFactory, conda_channel: Path) -> Path:
     """A small real env: conda-unpack has text and binary files to relocate in it."""
-    return envkit.create_env("nopython", tmp_path_factory.mktemp("kill") / "env", envkit.build_channel())
+    return envkit.create_env("nopython", tmp_path_factory.mktemp("kill") / "env", conda_channel)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,7 @@ def assert_consistent(config: Path) -> None:
                 assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,point", [
     (signal.SIGINT, "first-temp"), (signal.SIGTERM, "second-archive"), (signal.SIGHUP, "later"),
     (signal.SIGKILL, "later"),
