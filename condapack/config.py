@@ -21,7 +21,7 @@ import pathspec
 from .archive.formats import ALIASES, FORMATS, extension, max_level
 from .cache.artifacts import CacheSettings
 from .errors import ConfigError
-from .safepath import UnsafePath, absolute_path, plain_name, relative_path
+from .safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -327,10 +327,8 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
     if (prefix is None) == (name is None):
         raise reader.fail(where, "set exactly one of prefix (a path) or name (a conda environment name)")
     if prefix is not None:
-        prefix = reader.typed(prefix, str, f"{where}.prefix", "a path")
-        if "\0" in prefix:
-            raise reader.fail(f"{where}.prefix", "contains a NUL byte; fix the path")
-        prefix = reader.path.parent / prefix
+        text = reader.typed(prefix, str, f"{where}.prefix", "a path")
+        prefix = reader.path.parent / _checked(reader, host_path, text, f"{where}.prefix", "fix the path")
         prefix = Path(os.path.normpath(prefix))
     else:
         _checked(reader, plain_name, reader.typed(name, str, f"{where}.name", "an environment name"),

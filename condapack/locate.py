@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import EnvError
+from .safepath import UnsafePath, host_path
 
 __all__ = ["find_prefix", "check_env_name"]
 
@@ -17,6 +18,10 @@ def find_prefix(name: str | None = None, prefix: str | os.PathLike[str] | None =
     if name and prefix:
         raise EnvError("Cannot specify both 'name' and 'prefix'; pass only one of -n/--name and -p/--prefix")
     if prefix:
+        try:
+            host_path(os.fspath(prefix))
+        except UnsafePath as exc:
+            raise EnvError(f"--prefix {exc}; pass the path of a conda environment") from None
         return Path(os.path.abspath(prefix))
     if name:
         return _prefix_from_name(name)

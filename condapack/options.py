@@ -8,7 +8,7 @@ from typing import Optional
 import attrs
 
 from .errors import CondaPackError
-from .safepath import UnsafePath, absolute_path
+from .safepath import UnsafePath, absolute_path, host_path
 
 __all__ = ["PackOptions", "check_threads"]
 
@@ -28,14 +28,22 @@ def _dest(_inst: object, _attr: object, value: Optional[str]) -> None:
         try:
             absolute_path(value)
         except UnsafePath as exc:
-            raise CondaPackError(f"--dest-prefix {exc}") from None
+            raise CondaPackError(f"--dest-prefix {exc}; pass the final location of the environment") from None
+
+
+def _output(_inst: object, _attr: object, value: Optional[str]) -> None:
+    if value is not None:
+        try:
+            host_path(value)
+        except UnsafePath as exc:
+            raise CondaPackError(f"--output {exc}; name the archive to write") from None
 
 
 @attrs.frozen
 class PackOptions:
     """How to pack: output, format and archive settings (conda-pack's options)."""
 
-    output: Optional[str] = None
+    output: Optional[str] = attrs.field(default=None, validator=_output)
     format: str = "infer"
     arcroot: str = ""
     dest_prefix: Optional[str] = attrs.field(default=None, validator=_dest)

@@ -11,7 +11,7 @@ import os
 
 from typing import Union
 
-__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "inside", "is_utf8"]
+__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8"]
 
 
 class UnsafePath(ValueError):
@@ -44,12 +44,19 @@ def plain_name(name: object) -> str:
     return normal
 
 
-def absolute_path(name: object) -> str:
-    """An absolute path (a prefix on the target machine): a string, ``/``-rooted, no NUL."""
+def host_path(name: object) -> str:
+    """A path of this machine the user chose (an output, a prefix): a string without NUL."""
     if not isinstance(name, str):
         raise UnsafePath("must be a string, got %s" % type(name).__name__)
     if "\0" in name:
         raise UnsafePath("contains a NUL byte")
+    return name
+
+
+def absolute_path(name: object) -> str:
+    """An absolute path (a prefix on the target machine): a string, ``/``-rooted, no NUL."""
+    host_path(name)
+    assert isinstance(name, str)
     if not name.startswith("/"):
         raise UnsafePath("must be an absolute path, got %r" % name)
     return name

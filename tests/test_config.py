@@ -118,7 +118,8 @@ def test_no_project_anywhere(tmp_path: Path) -> None:
     ('[env.web]\nprefix = "w"\nexclude = ["!"]\n',
      "condapack.toml: env.web.exclude[0]: invalid pattern '!' (Invalid git pattern: '!')"),
     ('[env.web]\nprefix = "w"\ndest-prefix = "relative"\n',
-     "condapack.toml: env.web.dest-prefix: must be an absolute path, got 'relative'; set the final location of the environment"),
+     "condapack.toml: env.web.dest-prefix: must be an absolute path, got 'relative'; set the final location "
+     "of the environment"),
     ('output-dir = "d"\n',
      "condapack.toml: env: no environments declared; add an [env.NAME] table with prefix or name"),
 ])

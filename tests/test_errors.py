@@ -112,7 +112,8 @@ def test_unknown_extension(capsys: pytest.CaptureFixture[str], tiny_env: Path, t
 
 def test_relative_dest_prefix(capsys: pytest.CaptureFixture[str], tiny_env: Path, tmp_path: Path) -> None:
     line = fail(capsys, ["-p", str(tiny_env), "-o", str(tmp_path / "o.tar"), "-d", "rel/path"])
-    assert line == "CondaPackError: --dest-prefix must be an absolute path, got 'rel/path'"
+    assert line == ("CondaPackError: --dest-prefix must be an absolute path, got 'rel/path'; pass the final "
+                    "location of the environment")
 
 
 def test_bad_compress_level(capsys: pytest.CaptureFixture[str], tiny_env: Path, tmp_path: Path) -> None:

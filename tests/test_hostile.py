@@ -477,3 +477,18 @@ def test_a_full_disk_while_writing_the_lock_is_a_one_line_error(
         f"condapack: error: cannot write {config.parent / 'condapack.lock'}: No space left on device; free some "
         "space (or fix the directory's permissions) and run again")
     assert sorted(os.listdir(config.parent)) == [".condapack", "condapack.toml"]
+
+
+def test_nul_bytes_in_command_line_paths_are_one_line_errors(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    assert conda_pack_main(["-p", str(prefix), "-o", str(tmp_path / "a\0b.tar"), "-q"]) == 1
+    assert conda_pack_main(["-p", f"{prefix}\0x", "-o", str(tmp_path / "o.tar"), "-q"]) == 1
+    assert conda_pack_main(["-p", str(prefix), "-o", str(tmp_path / "o.tar"), "-d", "/opt/a\0b", "-q"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "CondaPackError: --output contains a NUL byte; name the archive to write",
+        "CondaPackError: --prefix contains a NUL byte; pass the path of a conda environment",
+        "CondaPackError: --dest-prefix contains a NUL byte; pass the final location of the environment",
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["env"]
