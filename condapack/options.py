@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import attrs
 
@@ -23,30 +23,33 @@ def _threads(_inst: object, _attr: object, value: int) -> None:
     check_threads(value)
 
 
-def _dest(_inst: object, _attr: object, value: Optional[str]) -> None:
-    if value is not None:
-        try:
-            absolute_path(value)
-        except UnsafePath as exc:
-            raise CondaPackError(f"--dest-prefix {exc}; pass the final location of the environment") from None
+Validator = Callable[[object, object, Optional[str]], None]
 
 
-def _output(_inst: object, _attr: object, value: Optional[str]) -> None:
-    if value is not None:
-        try:
-            host_path(value)
-        except UnsafePath as exc:
-            raise CondaPackError(f"--output {exc}; name the archive to write") from None
+def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
+    """An attrs validator applying a :mod:`condapack.safepath` rule to an optional path option."""
+
+    def validate(_inst: object, _attr: object, value: Optional[str]) -> None:
+        if value is not None:
+            try:
+                rule(value)
+            except UnsafePath as exc:
+                raise CondaPackError(f"{option} {exc}; {fix}") from None
+
+    return validate
 
 
 @attrs.frozen
 class PackOptions:
     """How to pack: output, format and archive settings (conda-pack's options)."""
 
-    output: Optional[str] = attrs.field(default=None, validator=_output)
+    output: Optional[str] = attrs.field(
+        default=None, validator=_path_rule("--output", host_path, "name the archive to write"))
     format: str = "infer"
     arcroot: str = ""
-    dest_prefix: Optional[str] = attrs.field(default=None, validator=_dest)
+    dest_prefix: Optional[str] = attrs.field(
+        default=None, validator=_path_rule("--dest-prefix", absolute_path,
+                                           "pass the final location of the environment"))
     force: bool = False
     compress_level: int = 4
     n_threads: int = attrs.field(default=1, validator=_threads)
