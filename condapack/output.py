@@ -14,11 +14,11 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import ArchiveError
 
-__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "held", "sweep_stale", "umask"]
+__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask"]
 
 
 def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False) -> None:
@@ -71,11 +71,32 @@ def temp_name(output: Path, suffix: str) -> str:
 
 
 @contextlib.contextmanager
-def held(path: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on a file or directory while it is being written."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
+def created_and_held(path: str, create: Callable[[str], None]) -> Iterator[None]:
+    """Create a temporary with ``create`` and hold an exclusive ``flock`` on it while it is written.
+
+    A sweep by another process cannot slip in between the two: both happen under the
+    directory's shared lock, which a sweep takes exclusively.
+    """
+    with _directory_lock(Path(path).parent, fcntl.LOCK_SH):
+        create(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path, kind: int) -> Iterator[None]:
+    """Writers hold it shared from creating a temporary until they lock it; sweeps exclusively."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # an unreadable directory: no sweep can list it either
+        yield
+        return
+    try:
+        fcntl.flock(fd, kind)
         yield
     finally:
         os.close(fd)
@@ -85,10 +106,11 @@ def sweep_stale(output: Path) -> list[str]:
     """Remove temporaries of ``output`` that no running condapack holds; return their names."""
     pattern = re.compile(re.escape(temp_prefix(output)) + r"[A-Za-z0-9_]{8}\.(part|old)\Z")
     try:
-        names = [n for n in os.listdir(output.parent) if pattern.match(n)]
+        with _directory_lock(output.parent, fcntl.LOCK_EX):
+            names = [n for n in os.listdir(output.parent) if pattern.match(n)]
+            return [name for name in sorted(names) if _remove_if_unheld(output.parent / name)]
     except OSError:
         return []
-    return [name for name in sorted(names) if _remove_if_unheld(output.parent / name)]
 
 
 def _remove_if_unheld(path: Path) -> bool:
@@ -126,8 +148,7 @@ def atomic_output(output: Path, overwrite: bool = True, executable: bool = False
     tmp = temp_name(output, ".part")
     try:
         # Named before it exists, so that an interrupt at any moment knows what to remove.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with held(tmp), os.fdopen(fd, "wb") as fh:
+        with created_and_held(tmp, _create_file), os.fdopen(os.open(tmp, os.O_RDWR | os.O_NOFOLLOW), "r+b") as fh:
             yield fh
             fh.flush()
             os.chmod(tmp, (0o777 if executable else 0o666) & ~umask())
@@ -137,6 +158,10 @@ def atomic_output(output: Path, overwrite: bool = True, executable: bool = False
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
+
+
+def _create_file(path: str) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
 
 def _publish(tmp: str, output: Path, overwrite: bool) -> None:

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from ..errors import ArchiveError
 from ..members import Member
-from ..output import held, temp_name, umask
+from ..output import created_and_held, temp_name, umask
 
 __all__ = ["write_tree", "atomic_directory"]
 
@@ -68,8 +68,7 @@ def atomic_directory(output: Path) -> Iterator[Path]:
     """Yield an empty directory beside ``output`` that replaces it on success."""
     tmp = Path(temp_name(output, ".part"))
     try:
-        tmp.mkdir(mode=0o700)
-        with held(str(tmp)):
+        with created_and_held(str(tmp), lambda path: os.mkdir(path, 0o700)):
             yield tmp
             os.chmod(tmp, 0o777 & ~umask())
             _replace_directory(tmp, output)
