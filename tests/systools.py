@@ -27,6 +27,7 @@ TOOLS = {
     "sha256sum": "coreutils",
     "mksquashfs": "squashfs-tools",
     "unsquashfs": "squashfs-tools",
+    "bsdtar": "libarchive-tools",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
 }

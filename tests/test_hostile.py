@@ -24,16 +24,11 @@ import pytest
 import envkit
 from condapack.cli import conda_pack_main, main
 from helpers import extract, run
+from systools import require
 
 SECRET = b"host secret\n"
 NON_UTF8 = b"share/caf\xe9-latin1.txt"
 MAKE_HOSTILE = "share/a:b c$d#e*.txt"
-
-
-def require(tool: str) -> str:
-    path = shutil.which(tool)
-    assert path is not None, f"{tool} is needed by these tests: install it (Debian: libarchive-tools for bsdtar)"
-    return path
 
 
 @pytest.fixture(scope="module")
