@@ -141,6 +141,8 @@ def patch_binary(target, st, entry, new):
     check_capacity(new, int(capacity))
     rendered = [(off, render_field([bytes.fromhex(p) for p in parts], length, new))
                 for off, length, parts in fields]
+    if any(off + length > st.st_size for off, length, _parts in fields):
+        raise ValueError("a recorded field lies beyond the end of the file")
     with open_target(target) as src:
         return create_beside(target, src, st.st_mode & 0o7777, rendered)
 

@@ -1,9 +1,9 @@
 # conda-unpack without Python. Sourced by bin/conda-unpack, which sets $prefix (where
 # the environment is), $dest (the location to set it up for) and $quiet.
 #
-# Needs only a POSIX sh and sed, grep, dd, cp, mv, rm, cat, tail: what busybox and every
-# minimal image have. It takes the same steps as unpack.py, on the same files, and gives
-# the same bytes:
+# Needs only a POSIX sh and sed, grep, dd, cat, tail, ls, chmod, wc, mv, rm, mkdir,
+# rmdir, sleep: what busybox and every minimal image have. It takes the same steps as
+# unpack.py, on the same files, and gives the same bytes:
 # - conda-meta/condapack/unpack.txt lists the files, escaped as printf formats (any byte
 #   can be in a name). Text files get every occurrence of the old prefix replaced (sed,
 #   with both prefixes escaped) and an interpreter line valid for the new one. Binaries
@@ -11,19 +11,82 @@
 #   its recorded length: offsets were found at pack time, so nothing is searched.
 # - All-or-nothing: changed files are written beside their targets first; the file
 #   "pending" marks the renames, so an interrupted run is finished by the next one.
+# - Like unpack.py it never writes through a symbolic link nor outside the prefix:
+#   names are checked (relative, no ".."), targets must be regular files whose directory
+#   resolves inside the prefix, temps are created with noclobber (set -C) after a check
+#   that no link sits at their name. Runs in one prefix are serialised by a lock
+#   directory; Ctrl-C, SIGTERM and SIGHUP remove the temps, or wait for the renames.
 
 LC_ALL=C
 export LC_ALL
 set -f
+set -C
 _cu_state="$prefix/conda-meta/condapack"
 _cu_list="$_cu_state/unpack.txt"
 _cu_suffix=.condapack-unpack
 _cu_nl='
 '
+_cu_lock="$_cu_state/unpack.lock"
+_cu_locked= _cu_phase=
 
 _cu_die() {
     printf 'conda-unpack: error: %s\n' "$1" >&2
+    _cu_unlock
     exit 1
+}
+
+# Hold this prefix's lock: a directory holding the owner's pid (mkdir is atomic). A lock
+# whose owner is gone (killed) is taken over, as is one that stays without a pid (its
+# owner was killed between mkdir and writing it); a live one is waited for.
+_cu_take_lock() {
+    case $(cd "$_cu_state" 2>/dev/null && pwd -P)/ in
+        "$_cu_real"*) ;;
+        *) _cu_die "$_cu_state is missing or a symbolic link out of the environment; unpack the archive again" ;;
+    esac
+    _cu_pidless=0
+    until mkdir "$_cu_lock" 2>/dev/null; do
+        [ -d "$_cu_lock" ] && [ ! -h "$_cu_lock" ] || _cu_die "cannot create $_cu_lock; check the permissions of the environment"
+        if _cu_read "$_cu_lock/pid" && [ -n "$_cu_val" ]; then
+            _cu_pidless=0
+            kill -0 "$_cu_val" 2>/dev/null || _cu_pidless=5
+        else
+            _cu_pidless=$((_cu_pidless + 1))
+        fi
+        if [ "$_cu_pidless" -ge 5 ]; then
+            rm -f "$_cu_lock/pid"
+            rmdir "$_cu_lock" 2>/dev/null
+            _cu_pidless=0
+            continue
+        fi
+        sleep 1
+    done
+    _cu_locked=1
+    printf '%s' "$$" > "$_cu_lock/pid" || _cu_die "cannot write $_cu_lock/pid; check the permissions of the environment"
+}
+
+_cu_unlock() {
+    [ -n "$_cu_locked" ] || return 0
+    _cu_locked=
+    rm -f "$_cu_lock/pid"
+    rmdir "$_cu_lock" 2>/dev/null || :
+}
+
+# Ctrl-C, SIGTERM, SIGHUP: before the renames, remove the temps and stop; during them,
+# finish them first (the trap runs between commands, so no mv is cut).
+_cu_signal() {
+    if [ "$_cu_phase" = commit ]; then
+        _cu_phase=interrupted
+        return
+    fi
+    trap '' INT TERM HUP
+    [ "$_cu_phase" != prepare ] || _cu_each_temp rm
+    _cu_interrupted
+}
+
+_cu_interrupted() {
+    _cu_unlock
+    printf 'conda-unpack: interrupted; nothing is left half done: run conda-unpack again to relocate the environment\n' >&2
+    exit 130
 }
 
 # $1: a file -> $_cu_val (its bytes, trailing newlines kept); fails if it is missing.
@@ -33,8 +96,9 @@ _cu_read() {
     _cu_val=${_cu_val%x}
 }
 
-# $1: state file name, $2: value; replaced atomically.
+# $1: state file name, $2: value; replaced atomically (a new temp, never through a link).
 _cu_write() {
+    rm -f "$_cu_state/$1$_cu_suffix"
     printf '%s' "$2" > "$_cu_state/$1$_cu_suffix" && mv -f "$_cu_state/$1$_cu_suffix" "$_cu_state/$1" \
         || _cu_die "cannot write $_cu_state/$1; check the permissions of the environment"
 }
@@ -45,18 +109,72 @@ _cu_decode() {
     _cu_path=${_cu_path%x}
 }
 
+# Every name of unpack.txt must stay below the prefix (safepath.relative_path).
+_cu_validate() {
+    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+        case $_cu_k in t|b) ;; *) _cu_bad "bad line '$_cu_k $_cu_n'" ;; esac
+        case $_cu_n in *'\000'*) _cu_bad "file '$_cu_n' contains a NUL byte" ;; esac
+        _cu_decode "$_cu_n"
+        case /$_cu_path/ in
+            //) _cu_bad "file '' may not be empty, got ''" ;;
+            //*) _cu_bad "file '$_cu_path' must be a relative path, got '$_cu_path'" ;;
+            */../*) _cu_bad "file '$_cu_path' may not contain '..', got '$_cu_path'" ;;
+        esac
+    done 3< "$_cu_list"
+    [ -z "$_cu_k$_cu_n" ] || _cu_bad "the last line is cut short"
+}
+
+_cu_bad() {
+    _cu_die "$_cu_list is malformed ($1); unpack the archive again"
+}
+
+# $1: a path -> whether its directory resolves inside the prefix (links followed).
+_cu_inside() {
+    _cu_d=${1%/*}
+    [ "$_cu_d" != "$_cu_last_dir" ] || return "$_cu_last_ok"
+    _cu_last_dir=$_cu_d _cu_last_ok=1
+    case $(cd "$_cu_d" 2>/dev/null && pwd -P)/ in
+        "$_cu_real"*) _cu_last_ok=0 ;;
+    esac
+    return "$_cu_last_ok"
+}
+
+# $1: a file -> $_cu_mode, its permission bits in octal (from ls, which every host has).
+_cu_mode_of() {
+    _cu_m=$(ls -ld "$1") || return 1
+    _cu_m=${_cu_m%% *}
+    _cu_m=${_cu_m#?}
+    _cu_mode= _cu_special=0
+    for _cu_bit in 4 2 1; do
+        _cu_digit=0
+        case $_cu_m in r*) _cu_digit=4 ;; esac
+        _cu_m=${_cu_m#?}
+        case $_cu_m in w*) _cu_digit=$((_cu_digit + 2)) ;; esac
+        _cu_m=${_cu_m#?}
+        case $_cu_m in [xst]*) _cu_digit=$((_cu_digit + 1)) ;; esac
+        case $_cu_m in [sStT]*) _cu_special=$((_cu_special + _cu_bit)) ;; esac
+        _cu_m=${_cu_m#?}
+        _cu_mode=$_cu_mode$_cu_digit
+    done
+    _cu_mode=$_cu_special$_cu_mode
+}
+
 # $1: mv or rm; applied to every temp a run left beside its target.
 _cu_each_temp() {
     while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
         _cu_decode "$_cu_n"
         _cu_t="$prefix/$_cu_path$_cu_suffix"
-        [ -f "$_cu_t" ] || continue
-        if [ "$1" = mv ]; then
+        [ -h "$_cu_t" ] || [ -e "$_cu_t" ] || continue
+        _cu_inside "$_cu_t" || continue
+        if [ "$1" = mv ] && [ -f "$_cu_t" ] && [ ! -h "$_cu_t" ]; then
             mv -f "$_cu_t" "$prefix/$_cu_path" || _cu_die "cannot rename $_cu_t; fix the cause and run conda-unpack again"
         else
             rm -f "$_cu_t"
         fi
     done 3< "$_cu_list"
+    for _cu_t in "$_cu_state/prefix$_cu_suffix" "$_cu_state/pending$_cu_suffix"; do
+        rm -f "$_cu_t"
+    done
 }
 
 # $1: text -> $_cu_r, with every occurrence of $_cu_old replaced by $_cu_new.
@@ -120,13 +238,13 @@ _cu_shebang() {
 _cu_text() {
     grep -F -q -e "$_cu_old" "$1"
     case $? in 0) ;; 1) return 1 ;; *) _cu_fail "cannot be read"; return 1 ;; esac
-    cp -p "$1" "$2" || { _cu_fail "cannot be copied"; return 1; }
+    _cu_mode_of "$1" || { _cu_fail "cannot be read"; return 1; }
     _cu_shebang "$1"
     if [ "$_cu_skip" = 0 ]; then
         sed -e "s/$_cu_old_re/$_cu_new_re/g" "$1" > "$2"
     else
         { printf '%s\n' "$_cu_head" && tail -n +$((_cu_skip + 1)) "$1" | sed -e "s/$_cu_old_re/$_cu_new_re/g"; } > "$2"
-    fi || { _cu_fail "cannot be rewritten"; return 1; }
+    fi && chmod "$_cu_mode" "$2" || { _cu_fail "cannot be rewritten"; return 1; }
 }
 
 # $1: temp copy of a binary, $2: one field OFFSET:LENGTH:FIXED:COUNT:FORMAT.
@@ -134,6 +252,7 @@ _cu_field() {
     _cu_f=$2
     _cu_off=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
     _cu_len=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
+    [ $((_cu_off + _cu_len)) -le "$_cu_size" ] || { _cu_fail "a recorded field lies beyond the end of the file"; return 1; }
     _cu_fixed=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
     _cu_count=${_cu_f%%:*}; _cu_f=${_cu_f#*:}
     _cu_body=$((_cu_fixed + _cu_count * ${#_cu_new}))
@@ -152,7 +271,8 @@ _cu_binary() {
         _cu_fail "the new prefix is ${#_cu_new} bytes long but the binary has room for $3"
         return 1
     fi
-    cp -p "$1" "$2" || { _cu_fail "cannot be copied"; return 1; }
+    { _cu_mode_of "$1" && cat "$1" > "$2" && chmod "$_cu_mode" "$2"; } || { _cu_fail "cannot be copied"; return 1; }
+    _cu_size=$(wc -c < "$2") || { _cu_fail "cannot be read"; return 1; }
     _cu_b=$2
     shift 3
     for _cu_one in "$@"; do
@@ -174,6 +294,16 @@ _cu_prepare() {
     while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
         _cu_decode "$_cu_n"
         _cu_target="$prefix/$_cu_path"
+        if ! _cu_inside "$_cu_target"; then
+            _cu_fail "is below a symbolic link that leaves the environment"
+            continue
+        elif [ -h "$_cu_target" ] || { [ -e "$_cu_target" ] && [ ! -f "$_cu_target" ]; }; then
+            _cu_fail "is not a regular file (conda-unpack never writes through a symbolic link)"
+            continue
+        elif [ -h "$_cu_target$_cu_suffix" ] || [ -e "$_cu_target$_cu_suffix" ]; then
+            _cu_fail "its temporary file $_cu_path$_cu_suffix exists; run conda-unpack again"
+            continue
+        fi
         if [ "$_cu_k" = t ]; then
             _cu_text "$_cu_target" "$_cu_target$_cu_suffix" || continue
         else
@@ -186,7 +316,12 @@ _cu_prepare() {
 
 _cu_main() {
     case $dest in *"$_cu_nl"*) _cu_die "'$dest': a location with a newline cannot hold an environment; choose another" ;; esac
-    [ -f "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
+    _cu_real=$(cd "$prefix" && pwd -P)/ || _cu_die "cannot enter $prefix"
+    _cu_last_dir= _cu_last_ok=1
+    trap _cu_signal INT TERM HUP
+    _cu_take_lock
+    [ -f "$_cu_list" ] && [ ! -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
+    _cu_validate
     if _cu_read "$_cu_state/pending"; then
         _cu_each_temp mv
         _cu_write prefix "$_cu_val"
@@ -197,20 +332,26 @@ _cu_main() {
     _cu_old=$_cu_val
     if [ "$_cu_old" = "$dest" ]; then
         [ -n "$quiet" ] || printf 'conda-unpack: %s is already set up for this location\n' "$dest" >&2
+        _cu_unlock
         exit 0
     fi
     _cu_new=$dest
     _cu_old_re=$(printf '%s\n' "$_cu_old" | sed -e 's/[]\/$*.^[]/\\&/g')
     _cu_new_re=$(printf '%s\n' "$_cu_new" | sed -e 's/[\/&]/\\&/g')
+    _cu_phase=prepare
     _cu_prepare
     if [ "$_cu_errors" -gt 0 ]; then
         _cu_each_temp rm
         _cu_die "cannot relocate $_cu_errors files to $dest ($_cu_why); nothing was changed: fix the cause (or choose a shorter path) and run conda-unpack again"
     fi
+    _cu_phase=commit
     _cu_write pending "$dest"
     _cu_each_temp mv
     _cu_write prefix "$dest"
     rm -f "$_cu_state/pending"
+    [ "$_cu_phase" = commit ] || _cu_interrupted
+    _cu_phase=
+    _cu_unlock
     [ -n "$quiet" ] || printf 'conda-unpack: relocated %d files to %s\n' "$_cu_written" "$dest" >&2
     exit 0
 }
