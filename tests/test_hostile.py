@@ -246,39 +246,53 @@ def unpacked(archive: Path, dest: Path) -> Path:
     return extract(archive, dest)
 
 
-def conda_unpack(prefix: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(prefix / "bin" / "conda-unpack")], capture_output=True, text=True,
+@pytest.fixture(params=["python", "sh"])
+def impl(request: pytest.FixtureRequest) -> str:
+    """Every conda-unpack guarantee holds for unpack.py and for the POSIX shell one."""
+    return str(request.param)
+
+
+def unpack_command(prefix: Path, impl: str) -> list[str]:
+    return [str(prefix / "bin" / "conda-unpack"), *(["--sh"] if impl == "sh" else [])]
+
+
+def conda_unpack(prefix: Path, impl: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(unpack_command(prefix, impl), capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin"})
 
 
-def manifest_of(prefix: Path) -> dict[str, object]:
-    return json.loads((prefix / "conda-meta/condapack/unpack.json").read_text())  # type: ignore[no-any-return]
+def recorded_prefix(prefix: Path) -> str:
+    return (prefix / "conda-meta/condapack/prefix").read_text()
 
 
 def test_conda_unpack_never_writes_through_a_symlinked_directory(
-        env_archive: Path, env: Path, canary: Path, tmp_path: Path) -> None:
+        env_archive: Path, env: Path, canary: Path, tmp_path: Path, impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     outside = tmp_path / "elsewhere"
     shutil.copytree(prefix / "etc", outside)
     before = (outside / "cpdemo.conf").read_bytes()
+    listing = sorted(p.relative_to(outside) for p in outside.rglob("*"))
     shutil.rmtree(prefix / "etc")
     os.symlink(outside, prefix / "etc")
-    result = conda_unpack(prefix)
+    result = conda_unpack(prefix, impl)
     assert result.returncode == 1
     assert result.stderr.startswith(f"conda-unpack: error: cannot relocate 1 files to {prefix} (etc/cpdemo.conf: "
                                     "is below a symbolic link that leaves the environment); nothing was changed")
     assert (outside / "cpdemo.conf").read_bytes() == before
-    assert manifest_of(prefix)["prefix"] == str(env)
+    assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == listing
+    assert recorded_prefix(prefix) == str(env)
 
 
 def test_conda_unpack_never_follows_a_link_at_its_temp_name_or_a_linked_file(
-        env_archive: Path, canary: Path, tmp_path: Path) -> None:
+        env_archive: Path, canary: Path, tmp_path: Path, impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     created = tmp_path / "created-outside"
     os.symlink(created, prefix / "etc" / "cpdemo.conf.condapack-unpack")
-    result = conda_unpack(prefix)
+    os.symlink(created, prefix / "conda-meta" / "condapack" / "pending.condapack-unpack")
+    result = conda_unpack(prefix, impl)
     assert result.returncode == 0, result.stderr
     assert not created.exists() and not (prefix / "etc" / "cpdemo.conf.condapack-unpack").exists()
+    assert not os.path.lexists(prefix / "conda-meta" / "condapack" / "pending.condapack-unpack")
     assert str(prefix).encode() in (prefix / "etc" / "cpdemo.conf").read_bytes()
     # A managed file replaced by a link to a file outside: refused, the outside file untouched.
     prefix = unpacked(env_archive, tmp_path / "v")
@@ -287,7 +301,7 @@ def test_conda_unpack_never_follows_a_link_at_its_temp_name_or_a_linked_file(
     before = target.read_bytes()
     (prefix / envkit.CONF_FILE).unlink()
     os.symlink(target, prefix / envkit.CONF_FILE)
-    result = conda_unpack(prefix)
+    result = conda_unpack(prefix, impl)
     assert result.returncode == 1
     assert (f"{envkit.CONF_FILE}: is not a regular file (conda-unpack never writes through a symbolic link)"
             in result.stderr)
@@ -296,43 +310,79 @@ def test_conda_unpack_never_follows_a_link_at_its_temp_name_or_a_linked_file(
 
 
 @pytest.mark.parametrize("entry,problem", [
-    (["../../outside", "text", 0], "file '../../outside' may not contain '..', got '../../outside'"),
-    (["/etc/passwd", "text", 0], "file '/etc/passwd' must be a relative path, got '/etc/passwd'"),
-    (["bin/x", "text", "0"], "bad file entry ['bin/x', 'text', '0']"),
+    (["../../outside", "text", 0, []], "file '../../outside' may not contain '..', got '../../outside'"),
+    (["/etc/passwd", "text", 0, []], "file '/etc/passwd' must be a relative path, got '/etc/passwd'"),
+    (["bin/x", "text", "0", []], "bad file entry ['bin/x', 'text', '0', []]"),
 ])
 def test_conda_unpack_refuses_a_manifest_path_outside_the_prefix(
         env_archive: Path, tmp_path: Path, entry: list[object], problem: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     path = prefix / "conda-meta/condapack/unpack.json"
-    doc = manifest_of(prefix)
-    doc["files"] = [entry, *doc["files"]]  # type: ignore[misc]
+    doc = json.loads(path.read_text())
+    doc["files"] = [entry, *doc["files"]]
     path.write_text(json.dumps(doc))
-    result = conda_unpack(prefix)
+    result = conda_unpack(prefix, "python")
     assert (result.returncode, result.stderr) == (
         1, f"conda-unpack: error: {path} is malformed ({problem}); unpack the archive again\n")
 
 
-def test_conda_unpack_reports_a_broken_manifest_in_one_line(env_archive: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("line,problem", [
+    ("t ../../outside", "file '../../outside' may not contain '..', got '../../outside'"),
+    ("t bin/../../x", "file 'bin/../../x' may not contain '..', got 'bin/../../x'"),
+    ("t /etc/passwd", "file '/etc/passwd' must be a relative path, got '/etc/passwd'"),
+    ("t bin/a\\000b", "file 'bin/a\\000b' contains a NUL byte"),
+    ("x bin/x", "bad line 'x bin/x'"),
+])
+def test_shell_conda_unpack_refuses_a_manifest_path_outside_the_prefix(
+        env_archive: Path, env: Path, tmp_path: Path, line: str, problem: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
-    path = prefix / "conda-meta/condapack/unpack.json"
+    path = prefix / "conda-meta/condapack/unpack.txt"
+    path.write_text(f"{path.read_text()}{line}\n")
+    before = (prefix / envkit.CONF_FILE).read_bytes()
+    result = conda_unpack(prefix, "sh")
+    assert (result.returncode, result.stderr) == (
+        1, f"conda-unpack: error: {path} is malformed ({problem}); unpack the archive again\n")
+    assert (prefix / envkit.CONF_FILE).read_bytes() == before and recorded_prefix(prefix) == str(env)
+    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+
+
+@pytest.mark.parametrize("manifest", ["unpack.json", "unpack.txt"])
+def test_conda_unpack_reports_a_broken_manifest_in_one_line(env_archive: Path, tmp_path: Path,
+                                                            manifest: str) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    path = prefix / "conda-meta/condapack" / manifest
     for data in (b"[" * 100_000, b"{\"files\": 3}", b"\xff\xfe"):
         path.write_bytes(data)
-        result = conda_unpack(prefix)
+        result = conda_unpack(prefix, "sh" if manifest.endswith(".txt") else "python")
         assert result.returncode == 1
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
-        assert result.stderr.startswith(f"conda-unpack: error: ")
+        assert result.stderr.startswith("conda-unpack: error: ")
         assert result.stderr.endswith("unpack the archive again\n")
 
 
-def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: Path, tmp_path: Path) -> None:
+def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: Path, tmp_path: Path,
+                                                                  impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
-    procs = [subprocess.Popen([str(prefix / "bin" / "conda-unpack")], stderr=subprocess.PIPE, text=True,
+    procs = [subprocess.Popen(unpack_command(prefix, impl), stderr=subprocess.PIPE, text=True,
                               env={"PATH": "/usr/bin:/bin"}) for _ in range(3)]
     errors = [p.communicate()[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
     assert sorted(e.split(" ", 2)[1] for e in errors) == sorted(["relocated", str(prefix), str(prefix)])
     run([str(prefix / envkit.C_PROGRAM)])
     assert not list(prefix.rglob("*.condapack-unpack"))
+    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+
+
+def test_shell_conda_unpack_takes_over_the_lock_of_a_killed_run(env_archive: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (prefix / "conda-meta/condapack/unpack.lock").mkdir()
+    (prefix / "conda-meta/condapack/unpack.lock/pid").write_text(str(dead.pid))
+    result = conda_unpack(prefix, "sh")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("conda-unpack: relocated ")
+    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
 
 
 # -- interrupted and failing builds ------------------------------------------------------
