@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -373,13 +374,30 @@ def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: P
     assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
 
 
-def test_shell_conda_unpack_takes_over_the_lock_of_a_killed_run(env_archive: Path, tmp_path: Path) -> None:
+def test_conda_unpack_waits_for_a_live_lock_of_either_implementation(env_archive: Path, env: Path,
+                                                                     tmp_path: Path, impl: str) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    owner = subprocess.Popen(["sleep", "60"])
+    lock = prefix / "conda-meta/condapack/unpack.lock"
+    lock.mkdir()
+    (lock / "pid").write_text(str(owner.pid))
+    proc = subprocess.Popen(unpack_command(prefix, impl), stderr=subprocess.PIPE, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    time.sleep(1.5)
+    assert proc.poll() is None and recorded_prefix(prefix) == str(env)
+    owner.kill()
+    owner.wait()
+    assert proc.communicate(timeout=30)[1].startswith("conda-unpack: relocated ")
+    assert proc.returncode == 0 and recorded_prefix(prefix) == str(prefix) and not lock.exists()
+
+
+def test_conda_unpack_takes_over_the_lock_of_a_killed_run(env_archive: Path, tmp_path: Path, impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     dead = subprocess.Popen(["true"])
     dead.wait()
     (prefix / "conda-meta/condapack/unpack.lock").mkdir()
     (prefix / "conda-meta/condapack/unpack.lock/pid").write_text(str(dead.pid))
-    result = conda_unpack(prefix, "sh")
+    result = conda_unpack(prefix, impl)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("conda-unpack: relocated ")
     assert not (prefix / "conda-meta/condapack/unpack.lock").exists()

@@ -14,7 +14,8 @@ the same files and gives the same bytes.
 It never writes through a symbolic link nor outside the prefix: every manifest path is
 checked with safepath (relative, no ``..``), must resolve inside the prefix and be a
 regular file; temporary files are created with ``O_EXCL | O_NOFOLLOW``. Runs in one
-prefix are serialised with a lock, and SIGTERM/SIGHUP are handled like Ctrl-C.
+prefix are serialised with a lock (the same lock directory as unpack.sh's), and
+SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
 import errno
@@ -24,6 +25,7 @@ import shutil
 import signal
 import stat
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows has no flock
 STATE = os.path.join("conda-meta", "condapack")
 MANIFEST = os.path.join(STATE, "unpack.json")
 STATE_FILES = ("prefix", "pending")
+LOCK = os.path.join(STATE, "unpack.lock")
 SUFFIX = ".condapack-unpack"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -273,11 +276,80 @@ def locked(prefix):
     return fd
 
 
+def take_lock_dir(prefix):
+    """Hold the lock directory the shell implementation takes too: mkdir, then our pid.
+
+    A lock whose owner is gone (killed), or that stays without a pid for 5 s (its owner
+    was killed between the two steps), is taken over; a live one is waited for.
+    """
+    path = os.path.join(prefix, LOCK)
+    pidless = 0
+    while True:
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                raise UnpackError("%s is not a directory; remove it and run conda-unpack again" % path)
+        except OSError as exc:
+            raise UnpackError("cannot create %s (%s); check the permissions of the environment"
+                              % (path, exc.strerror))
+        owner = lock_owner(path)
+        pidless = pidless + 1 if owner is None else 0 if alive(owner) else 5
+        if pidless >= 5:
+            release_lock_dir(path)
+            pidless = 0
+        else:
+            time.sleep(1)
+    try:
+        fd = os.open(os.path.join(path, "pid"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+    except BaseException:
+        release_lock_dir(path)
+        raise
+    return path
+
+
+def lock_owner(path):
+    try:
+        with os.fdopen(os.open(os.path.join(path, "pid"), os.O_RDONLY | _NOFOLLOW), "rb") as fh:
+            return int(fh.read().decode("ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
+def release_lock_dir(path):
+    for remove in (lambda: os.unlink(os.path.join(path, "pid")), lambda: os.rmdir(path)):
+        try:
+            remove()
+        except OSError:
+            pass
+
+
 def unpack(prefix, dest=None, quiet=False):
-    """Relocate the environment at ``prefix`` for ``dest`` (default: where it is)."""
+    """Relocate the environment at ``prefix`` for ``dest`` (default: where it is).
+
+    Python runs wait for each other on a flock; every run, shell or Python, then holds
+    the lock directory.
+    """
     fd = locked(prefix)
     try:
-        relocate(prefix, dest or prefix, quiet)
+        lock = take_lock_dir(prefix)
+        try:
+            relocate(prefix, dest or prefix, quiet)
+        finally:
+            release_lock_dir(lock)
     finally:
         os.close(fd)
 
