@@ -157,15 +157,22 @@ def test_empty_existing_directory_is_installed_into(installer: Path, tmp_path: P
     assert (tmp_path / "empty" / envkit.C_PROGRAM).is_file()
 
 
+def signal_mid_install(installer: Path, target: Path, sig: signal.Signals) -> "subprocess.Popen[bytes]":
+    """Start installing into ``target`` and send ``sig`` once its temp dir beside it exists."""
+    proc = subprocess.Popen(["sh", str(installer), "-p", str(target), "-q"], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(p.name.startswith(f".{target.name}.")
+                                                  for p in target.parent.iterdir()):
+        time.sleep(0.01)
+    time.sleep(0.2)
+    os.killpg(proc.pid, sig)
+    return proc
+
+
 def test_sigkill_during_install_leaves_no_half_env_and_the_next_install_cleans_up(
         installer: Path, tmp_path: Path) -> None:
     target = tmp_path / "killed"
-    proc = subprocess.Popen(["sh", str(installer), "-p", str(target), "-q"], start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(p.name.startswith(".killed.") for p in tmp_path.iterdir()):
-        time.sleep(0.01)
-    time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    proc = signal_mid_install(installer, target, signal.SIGKILL)
     proc.wait()
     assert not target.exists()
     leftovers = [p.name for p in tmp_path.iterdir()]
@@ -176,12 +183,7 @@ def test_sigkill_during_install_leaves_no_half_env_and_the_next_install_cleans_u
 
 def test_ctrl_c_during_install_removes_everything_it_wrote(installer: Path, tmp_path: Path) -> None:
     target = tmp_path / "stopped"
-    proc = subprocess.Popen(["sh", str(installer), "-p", str(target), "-q"], start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(p.name.startswith(".stopped.") for p in tmp_path.iterdir()):
-        time.sleep(0.01)
-    time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
+    proc = signal_mid_install(installer, target, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert os.listdir(tmp_path) == []
 
