@@ -9,7 +9,7 @@ from typing import Mapping
 
 from condapack.errors import EnvError
 
-__all__ = ["read_env_vars", "activation_files"]
+__all__ = ["read_env_vars", "activation_files", "windows_activation_files"]
 
 _TEMPLATES = pathlib.Path(__file__).parent / "scripts"
 
@@ -68,6 +68,33 @@ def activation_files(prefix: str, env_vars: Mapping[str, str]) -> dict[str, tupl
         "bin/activate.fish": (_render("activate.fish", prefix, fish_vars), SCRIPT_MODE),
         "bin/deactivate.fish": (_render("deactivate.fish", prefix, ""), SCRIPT_MODE),
     }
+
+
+def windows_activation_files(env_vars: Mapping[str, str],
+                             home: str = "") -> dict[str, tuple[bytes, int]]:
+    """Scripts\\activate.bat and deactivate.bat. They hold no prefix: they find the
+    environment from their own location. Values naming ``home`` follow it."""
+    for name, value in env_vars.items():
+        _check_env_var(name, value)
+        if '"' in value or "\n" in value or "\r" in value:
+            raise EnvError(f"environment variable {name!r} holds a quote or a line break, which cmd.exe "
+                           f"cannot set; change it with `conda env config vars set` and pack again")
+    set_vars = "".join(f'@set "_CONDAPACK_OLD_V_{name}=%{name}%"\n@set "{name}={_cmd_value(value, home)}"\n'
+                       for name, value in env_vars.items())
+    unset_vars = "".join(f'@set "{name}=%_CONDAPACK_OLD_V_{name}%"\n@set "_CONDAPACK_OLD_V_{name}="\n'
+                         for name, value in env_vars.items())
+    return {
+        "Scripts/activate.bat": (_crlf(_render("activate.bat", "", set_vars)), SCRIPT_MODE),
+        "Scripts/deactivate.bat": (_crlf(_render("deactivate.bat", "", unset_vars)), SCRIPT_MODE),
+    }
+
+
+def _cmd_value(value: str, home: str) -> str:
+    return "%CONDA_PREFIX%".join(part.replace("%", "%%") for part in _split(value, home))
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _check_env_var(name: str, value: str) -> None:

@@ -106,7 +106,7 @@ def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
     env = target_env(project, target, envs)
     try:
-        pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages)
+        pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
     except CondaPackError as exc:
         raise type(exc)(f"{target.name}: {exc}") from None
 

@@ -29,6 +29,8 @@ class CondaEnv:
     files: tuple[File, ...]
     packages: tuple[PackageRecord, ...] = ()
     excluded: tuple[File, ...] = ()
+    #: The prefix as the files spell it ("": ``prefix``); see :mod:`condapack.installed`.
+    home: str = ""
 
     @classmethod
     def from_prefix(cls, prefix: str | os.PathLike[str], *, ignore_editable_packages: bool = False,
@@ -37,7 +39,8 @@ class CondaEnv:
         path = find_prefix(prefix=prefix)
         scan = scan_prefix(path, ignore_editable_packages=ignore_editable_packages,
                            ignore_missing_files=ignore_missing_files)
-        return cls(prefix=scan.prefix, files=scan.files, packages=scan.packages)
+        home = scan.home if scan.home != str(scan.prefix) else ""
+        return cls(prefix=scan.prefix, files=scan.files, packages=scan.packages, home=home)
 
     @classmethod
     def from_name(cls, name: str, **kwargs: bool) -> CondaEnv:
@@ -100,5 +103,5 @@ class CondaEnv:
             from .report import Reporter
 
             with Reporter(enabled=True) as reporter:
-                return pack_files(self.prefix, self.files, options, reporter.progress, self.packages)
-        return pack_files(self.prefix, self.files, options, progress, self.packages)
+                return pack_files(self.prefix, self.files, options, reporter.progress, self.packages, self.home)
+        return pack_files(self.prefix, self.files, options, progress, self.packages, self.home)

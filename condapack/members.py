@@ -17,10 +17,11 @@ import attrs
 
 from . import activation, pyc
 from .errors import RelocationError
+from .layout import LAYOUT, Layout
 from .prefix import File, FileKind
 from .records import PrefixMode
 from .relocation import relocatables, unpack_files
-from .rewrite import PrefixError, replace_binary, replace_text
+from .rewrite import PrefixError, relocate, windows_prefix
 from .safepath import inside
 
 log = logging.getLogger("condapack")
@@ -47,13 +48,12 @@ class PrefixRewrite:
     new: bytes
     file_mode: PrefixMode
     capacity: int
+    windows: bool = False
 
     def apply(self, data: bytes, name: str) -> bytes:
         """Rewritten content; a binary field too short raises a RelocationError."""
-        if self.file_mode == "text":
-            return replace_text(data, self.old, self.new)
         try:
-            return replace_binary(data, self.old, self.new, self.capacity)
+            return relocate(data, self.old, self.new, self.file_mode, self.capacity, self.windows)
         except PrefixError as exc:
             raise RelocationError(f"{name}: {exc}; choose a shorter --dest-prefix") from None
 
@@ -146,17 +146,20 @@ class MemberPlan:
 def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
                  dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
                  env_vars: Mapping[str, str] = {},
-                 extra: Mapping[str, tuple[bytes, int]] = {}) -> MemberPlan:
+                 extra: Mapping[str, tuple[bytes, int]] = {},
+                 layout: Layout = LAYOUT, home: Optional[str] = None) -> MemberPlan:
     """Turn the environment's files into archive members.
 
     ``extra`` adds generated files (path relative to the environment -> content, mode).
+    ``home`` is the prefix as the files spell it (default: ``prefix``).
     """
     mtime = archive_mtime()
     files = resolve_links(prefix, files) if follow_symlinks else drop_outside_links(prefix, files)
-    generated = {**_generated(prefix, files, dest_prefix, env_vars), **extra}
+    place = _Relocation(layout, home or str(prefix), dest_prefix)
+    generated = {**_generated(files, place, env_vars), **extra}
     sources = {f.target: f for f in files}
     members = [m for f in files if f.target not in generated
-               for m in _members_of(prefix, f, dest_prefix, sources, mtime)]
+               for m in _members_of(prefix, f, place, sources, mtime)]
     members += [Member(name=path, kind="file", mode=mode, size=len(data), data=data)
                 for path, (data, mode) in generated.items()]
     root = arcroot.strip("/")
@@ -166,28 +169,40 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     return MemberPlan(tuple(members), mtime, sum(m.size for m in members))
 
 
-def _normal_mode(mode: int) -> int:
-    """0o755 for anything executable, else 0o644: the umask at install time is noise."""
-    return 0o755 if mode & 0o111 else 0o644
+@attrs.frozen
+class _Relocation:
+    """The environment's layout, the prefix its files hold, and where it will live."""
+
+    layout: Layout
+    home: str
+    dest_prefix: Optional[str]
+
+    def rewrite(self, f: File) -> Optional[PrefixRewrite]:
+        """The pack-time rewrite of a file holding the prefix, when --dest-prefix is set."""
+        if f.file_mode is None or self.dest_prefix is None:
+            return None
+        dest = windows_prefix(self.dest_prefix) if self.layout.windows else self.dest_prefix
+        return PrefixRewrite(self.home.encode(), dest.encode(), f.file_mode, f.capacity, self.layout.windows)
 
 
-def _members_of(prefix: Path, f: File, dest_prefix: Optional[str],
+def _members_of(prefix: Path, f: File, place: _Relocation,
                 sources: Mapping[str, File], mtime: int) -> list[Member]:
     if f.kind == "dir":
         return [Member(name=f.target, kind="dir", mode=0o755)]
     if f.kind == "symlink":
         return _symlink_members(prefix, f)
-    return [Member(name=f.target, kind="file", mode=_normal_mode(f.mode), size=f.size,
-                   source=f.source, transforms=_transforms(prefix, f, dest_prefix, sources, mtime))]
+    return [Member(name=f.target, kind="file", mode=place.layout.file_mode(f.target, f.mode), size=f.size,
+                   source=f.source, transforms=_transforms(f, place, sources, mtime))]
 
 
-def _transforms(prefix: Path, f: File, dest_prefix: Optional[str], sources: Mapping[str, File],
+def _transforms(f: File, place: _Relocation, sources: Mapping[str, File],
                 mtime: int) -> tuple[Transform, ...]:
     out: list[Transform] = []
     if f.target.startswith("conda-meta/") and f.target.count("/") == 1 and f.target.endswith(".json"):
         out.append(MetaScrub())
-    if f.file_mode is not None and dest_prefix is not None:
-        out.append(PrefixRewrite(str(prefix).encode(), dest_prefix.encode(), f.file_mode, f.capacity))
+    rewrite = place.rewrite(f)
+    if rewrite is not None:
+        out.append(rewrite)
     elif f.target.endswith(".pyc"):
         restamp = _pyc_restamp(f, sources, mtime)
         if restamp is not None:
@@ -305,12 +320,19 @@ def _copy_of(real: str, target: str, by_path: Mapping[str, File]) -> File:
     return File(target=target, source=real, mode=st.st_mode & 0o7777, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def _generated(prefix: Path, files: Sequence[File], dest_prefix: Optional[str],
+def _generated(files: Sequence[File], place: _Relocation,
                env_vars: Mapping[str, str]) -> dict[str, tuple[bytes, int]]:
     """Scripts and data condapack adds: activation, and conda-unpack unless relocated."""
-    embedded = dest_prefix if dest_prefix is not None else str(prefix)
-    out = dict(activation.activation_files(embedded, env_vars))
-    if dest_prefix is not None:
+    embedded = place.dest_prefix if place.dest_prefix is not None else place.home
+    if place.layout.windows:
+        out = dict(activation.windows_activation_files(env_vars, place.home))
+    else:
+        out = dict(activation.activation_files(embedded, env_vars))
+    if place.dest_prefix is not None:
         return out
-    out.update(unpack_files(prefix, relocatables(prefix, files, sorted(out))))
+    # The Windows scripts find the environment at run time and hold no prefix.
+    scripts = [] if place.layout.windows else sorted(out)
+    items = relocatables(place.home, files, scripts, windows=place.layout.windows)
+    out.update(unpack_files(place.home, items, place.layout))
     return out
+

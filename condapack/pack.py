@@ -18,6 +18,7 @@ from .archive.squashfs import write_squashfs
 from .archive.tar import write_compressed_tar
 from .archive.zip import write_zip
 from .errors import ArchiveError, CondaPackError, EnvError
+from .layout import layout_for
 from .members import MemberPlan, plan_members
 from .options import PackOptions
 from .output import atomic_output, check_output, sweep_stale
@@ -86,15 +87,20 @@ def archive_root(arcroot: str) -> str:
 
 @gc_paused
 def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
-               progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = ()) -> Packed:
-    """Pack ``files`` of the environment at ``prefix``; say where and how many members."""
+               progress: Optional[ProgressFn] = None, packages: Sequence[PackageRecord] = (),
+               home: str = "") -> Packed:
+    """Pack ``files`` of the environment at ``prefix``; say where and how many members.
+
+    ``home`` is the prefix as the files spell it, when it is not ``prefix`` (a Windows
+    environment read on another OS)."""
     r = resolve(prefix, options, packages)
     check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
                         follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
-                        env_vars=read_env_vars(prefix), extra=r.extra)
+                        env_vars=read_env_vars(prefix), extra=r.extra,
+                        layout=layout_for(p.subdir for p in packages), home=home or None)
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
     log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)

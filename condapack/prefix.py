@@ -20,9 +20,10 @@ import attrs
 from ._gc import gc_paused
 from . import editable
 from .errors import EnvError
-from .layout import CONDAPACK_DIR, LAYOUT
+from .installed import windows_home
+from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
-from .rewrite import is_binary
+from .rewrite import is_binary, is_launcher, windows_forms
 
 __all__ = ["File", "Scan", "Entry", "scan_prefix", "walk_prefix", "owners_of", "keep_unmanaged",
            "check_is_environment", "looks_modified"]
@@ -65,6 +66,9 @@ class Scan:
     prefix: Path
     files: tuple[File, ...]
     packages: tuple[PackageRecord, ...]
+    layout: Layout = LAYOUT
+    #: The prefix as the environment's files spell it (a Windows path for a Windows env).
+    home: str = ""
 
 
 @attrs.frozen
@@ -87,16 +91,36 @@ def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
     disk = dict(walk_prefix(prefix))
     owners = owners_of(packages, disk)
     _check_missing(prefix, owners, disk, ignore_missing_files)
-    managed = [_managed_file(prefix, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
-    unmanaged = [_unmanaged_file(prefix, path, entry) for path, entry in disk.items()
-                 if path not in owners and keep_unmanaged(path, owners)]
+    layout = layout_for(p.subdir for p in packages)
+    place = _Place(prefix, layout, windows_home(prefix, packages) if layout.windows else str(prefix))
+    managed = [_managed_file(place, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
+    unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()
+                 if path not in owners and keep_unmanaged(path, owners, layout)]
     _warn_modified(owners, disk)
     _warn_without_path_data(packages)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
     # The per-file package data has been folded into the files; keeping it would hold
     # every path of the environment in memory twice while packing.
     identities = tuple(attrs.evolve(p, paths=()) for p in packages)
-    return Scan(prefix=prefix, files=tuple(files), packages=identities)
+    return Scan(prefix=prefix, files=tuple(files), packages=identities, layout=layout, home=place.home)
+
+
+@attrs.frozen
+class _Place:
+    """Where the environment lies, its layout, and the prefix its files hold."""
+
+    prefix: Path
+    layout: Layout
+    home: str
+
+    @property
+    def needles(self) -> tuple[bytes, ...]:
+        """Every spelling of the prefix a file may hold."""
+        home = self.home.encode("utf-8", "surrogateescape")
+        if not self.layout.windows:
+            return (home,)
+        forms = windows_forms(home)
+        return (*forms, *(form[:1].swapcase() + form[1:] for form in forms))
 
 
 def check_is_environment(prefix: Path) -> None:
@@ -199,9 +223,10 @@ def _warn_without_path_data(packages: tuple[PackageRecord, ...]) -> None:
                     "files were checked for the prefix by content instead", len(blind), ", ".join(blind))
 
 
-def keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]]) -> bool:
+def keep_unmanaged(path: str, owners: dict[str, tuple[PackageRecord, ManagedPath]],
+                   layout: Layout = LAYOUT) -> bool:
     """Drop what is stale or regenerated: old conda's scripts, caches of managed code."""
-    if path in LAYOUT.stale_scripts or path.startswith(CONDAPACK_DIR + "/"):
+    if path in layout.stale_scripts or path.startswith(CONDAPACK_DIR + "/"):
         return False
     if path.endswith(".pyc") and "__pycache__/" in path:
         return _py_source(path) not in owners
@@ -214,23 +239,23 @@ def _py_source(pyc: str) -> str:
     return head + name.split(".", 1)[0] + ".py"
 
 
-def _managed_file(prefix: Path, path: str, owner: tuple[PackageRecord, ManagedPath], entry: Entry) -> File:
+def _managed_file(place: _Place, path: str, owner: tuple[PackageRecord, ManagedPath], entry: Entry) -> File:
     record, mp = owner
-    base = _base_file(prefix, path, entry, is_conda=True, package=record.label)
+    base = _base_file(place.prefix, path, entry, is_conda=True, package=record.label)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     if mp.file_mode is not None and mp.placeholder is not None:
-        room = max(len(mp.placeholder.encode()), len(str(prefix).encode()))
+        room = max(len(mp.placeholder.encode()), len(place.home.encode()))
         return attrs.evolve(base, file_mode=mp.file_mode, prefix_placeholder=mp.placeholder,
                             capacity=room if mp.file_mode == "binary" else 0)
-    return _sniffed(prefix, base) if _needs_sniffing(record, mp, path, entry) else base
+    return _sniffed(place, base) if _needs_sniffing(record, mp, path, entry, place.layout) else base
 
 
-def _needs_sniffing(record: PackageRecord, mp: ManagedPath, path: str, entry: Entry) -> bool:
+def _needs_sniffing(record: PackageRecord, mp: ManagedPath, path: str, entry: Entry, layout: Layout) -> bool:
     """Managed files whose prefix use the metadata does not tell: no path data, edited
     since install, or entry points written by the installer (they embed the prefix)."""
     return (record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type
-            or (record.noarch_python and path.startswith(LAYOUT.bin_dir + "/")))
+            or (record.noarch_python and path.startswith(layout.bin_dir + "/")))
 
 
 def looks_modified(mp: ManagedPath, entry: Entry) -> bool:
@@ -247,11 +272,11 @@ def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: d
                     "as they are now", len(modified), shown)
 
 
-def _unmanaged_file(prefix: Path, path: str, entry: Entry) -> File:
-    base = _base_file(prefix, path, entry, is_conda=False, package=None)
+def _unmanaged_file(place: _Place, path: str, entry: Entry) -> File:
+    base = _base_file(place.prefix, path, entry, is_conda=False, package=None)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
-    return _sniffed(prefix, base)
+    return _sniffed(place, base)
 
 
 def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
@@ -260,31 +285,39 @@ def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package
                 link_target=entry.link_target)
 
 
-def _sniff(path: str, needle: bytes) -> tuple[bool, bool]:
-    """(holds ``needle``, has a NUL byte), reading in chunks: files can be huge."""
+def _sniff(path: str, needles: tuple[bytes, ...]) -> tuple[bool, bool]:
+    """(holds one of ``needles``, has a NUL byte), reading in chunks: files can be huge."""
     found = binary = False
     carry = b""
+    keep = max(len(needle) for needle in needles) - 1
     with open(path, "rb", buffering=0) as fh:
         while True:
             chunk = fh.read(1 << 20)
             if not chunk:
                 return found, binary
             binary = binary or is_binary(chunk)
-            found = found or needle in carry + chunk
+            found = found or any(needle in carry + chunk for needle in needles)
             if found and binary:
                 return found, binary
-            carry = chunk[-(len(needle) - 1):] if len(needle) > 1 else b""
+            carry = chunk[-keep:] if keep else b""
 
 
-def _sniffed(prefix: Path, file: File) -> File:
+def _sniffed(place: _Place, file: File) -> File:
     """Read the file to learn whether (and how) it holds the prefix."""
-    needle = str(prefix).encode()
     try:
-        found, binary = _sniff(file.source, needle)
+        found, binary = _sniff(file.source, place.needles)
+        if found and binary and place.layout.windows:
+            binary = not _is_launcher(file.source)
     except OSError as exc:
         raise EnvError(f"cannot read {file.source}: {exc.strerror}; check its permissions") from None
     if not found:
         return file
     if binary:
-        return attrs.evolve(file, file_mode="binary", prefix_placeholder=str(prefix), capacity=len(needle))
-    return attrs.evolve(file, file_mode="text", prefix_placeholder=str(prefix))
+        return attrs.evolve(file, file_mode="binary", prefix_placeholder=place.home,
+                            capacity=len(place.home.encode()))
+    return attrs.evolve(file, file_mode="text", prefix_placeholder=place.home)
+
+
+def _is_launcher(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return is_launcher(fh.read())

@@ -27,6 +27,8 @@ class ManagedPath:
     file_mode: Optional[PrefixMode]
     placeholder: Optional[str]
     size: Optional[int]
+    # sha256 of the file as the package ships it (before the prefix was put in).
+    sha256: Optional[str] = None
 
 
 @attrs.frozen
@@ -46,6 +48,7 @@ class PackageRecord:
     # What an SBOM reports besides the identity (empty when the record does not say).
     md5: str = ""
     license: str = ""
+    #: The conda subdir the package was built for (``linux-64``, ``win-64``, ``noarch``).
     subdir: str = ""
 
     @property
@@ -158,6 +161,7 @@ def _managed(entry: dict[str, Any]) -> ManagedPath:
         file_mode=mode if mode in ("text", "binary") and placeholder else None,
         placeholder=str(placeholder) if placeholder else None,
         size=entry.get("size_in_bytes"),
+        sha256=entry.get("sha256"),
     )
 
 

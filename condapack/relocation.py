@@ -7,6 +7,11 @@ Decided at pack time, as plain data written into ``conda-meta/condapack/``:
   (offset, length and the bytes around the prefix of every C string holding it), found
   here once, so both implementations overwrite the same bytes and never search.
 - ``prefix``: the location the files hold now, rewritten by every run.
+
+A Windows environment gets ``unpack.json`` only (conda-unpack there is always the Python
+one, run by ``Scripts\\conda-unpack.exe``): its files hold the prefix in three spellings,
+so it is marked ``"windows": true`` and each binary field also records the spelling at
+each of its prefixes.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from typing import Mapping, Sequence
 
 import attrs
 
+from . import winlaunch
 from .errors import RelocationError
-from .layout import CONDAPACK_DIR, LAYOUT
+from .layout import CONDAPACK_DIR, Layout
 from .prefix import File
 from .records import PrefixMode
-from .rewrite import Field, binary_fields
+from .rewrite import Field, binary_fields, windows_binary_fields
 
 __all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
 
@@ -41,11 +47,14 @@ class Relocatable:
     mode: PrefixMode
     capacity: int = 0
     fields: tuple[Field, ...] = ()
+    #: Windows only: per field, the spelling (index into ``windows_forms``) at each split.
+    spellings: tuple[tuple[int, ...], ...] = ()
 
 
-def relocatables(prefix: Path, files: Sequence[File], generated: Sequence[str]) -> list[Relocatable]:
-    """The environment's files holding the prefix, plus the generated text files, sorted."""
-    old = str(prefix).encode()
+def relocatables(home: str, files: Sequence[File], generated: Sequence[str],
+                 windows: bool = False) -> list[Relocatable]:
+    """The environment's files holding the prefix ``home`` (as its files spell it), plus
+    the generated text files, sorted."""
     out = [Relocatable(path, "text") for path in generated]
     for f in files:
         if f.file_mode is None or f.kind != "file" or f.target in generated:
@@ -53,14 +62,23 @@ def relocatables(prefix: Path, files: Sequence[File], generated: Sequence[str]) 
         if f.file_mode == "text":
             out.append(Relocatable(f.target, "text"))
         else:
-            out.append(Relocatable(f.target, "binary", f.capacity, tuple(_fields(f, old))))
+            out.append(_binary(f, home.encode(), windows))
     return sorted(out, key=lambda r: r.path)
 
 
-def _fields(f: File, old: bytes) -> list[Field]:
+def _binary(f: File, old: bytes, windows: bool) -> Relocatable:
+    data = _read(f)
+    if not windows:
+        return Relocatable(f.target, "binary", f.capacity, tuple(binary_fields(data, old)))
+    found = windows_binary_fields(data, old)
+    return Relocatable(f.target, "binary", f.capacity, tuple(field for field, _ in found),
+                       tuple(tuple(spellings) for _, spellings in found))
+
+
+def _read(f: File) -> bytes:
     try:
         with open(f.source, "rb") as fh:
-            return binary_fields(fh.read(), old)
+            return fh.read()
     except OSError as exc:
         raise RelocationError(f"{f.source}: cannot be read ({exc.strerror}); fix its permissions "
                               "or exclude it") from None
@@ -71,10 +89,20 @@ def printf_escape(data: bytes) -> str:
     return "".join(chr(b) if _SAFE.match(bytes((b,))) else "%%" if b == 0x25 else f"\\{b:03o}" for b in data)
 
 
-def _json_manifest(items: Sequence[Relocatable]) -> bytes:
-    files = [[r.path, r.mode, r.capacity, [[off, length, [p.hex() for p in parts]]
-                                           for off, length, parts in r.fields]] for r in items]
-    return json.dumps({"version": 2, "files": files}, indent=1, sort_keys=True).encode()
+def _json_manifest(items: Sequence[Relocatable], windows: bool) -> bytes:
+    files = [[r.path, r.mode, r.capacity, _json_fields(r)] for r in items]
+    manifest: dict[str, object] = {"version": 2, "files": files}
+    if windows:
+        manifest["windows"] = True
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+
+def _json_fields(r: Relocatable) -> list[list[object]]:
+    """``[offset, length, parts as hex]`` per field, plus the spellings on Windows."""
+    fields: list[list[object]] = [[off, length, [p.hex() for p in parts]] for off, length, parts in r.fields]
+    for field, spellings in zip(fields, r.spellings):
+        field.append(list(spellings))
+    return fields
 
 
 def _text_manifest(items: Sequence[Relocatable]) -> bytes:
@@ -91,15 +119,26 @@ def _text_manifest(items: Sequence[Relocatable]) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-def unpack_files(prefix: Path, items: Sequence[Relocatable]) -> Mapping[str, tuple[bytes, int]]:
+def unpack_files(home: str, items: Sequence[Relocatable], layout: Layout) -> Mapping[str, tuple[bytes, int]]:
     """The generated files of conda-unpack: path relative to the env -> (content, mode)."""
-    return {
-        f"{CONDAPACK_DIR}/unpack.json": (_json_manifest(items), 0o644),
-        f"{CONDAPACK_DIR}/unpack.txt": (_text_manifest(items), 0o644),
-        f"{CONDAPACK_DIR}/prefix": (str(prefix).encode("utf-8", "surrogateescape"), 0o644),
-        f"{CONDAPACK_DIR}/unpack.py": ((_SCRIPTS / "unpack.py").read_bytes(), 0o644),
-        f"{CONDAPACK_DIR}/unpack.sh": ((_SCRIPTS / "unpack.sh").read_bytes(), 0o644),
-        **{f"{CONDAPACK_DIR}/{module}": ((Path(__file__).parent / module).read_bytes(), 0o644)
+    out = {
+        f"{CONDAPACK_DIR}/unpack.json": (_json_manifest(items, layout.windows), 0o644),
+        f"{CONDAPACK_DIR}/prefix": (home.encode("utf-8", "surrogateescape"), 0o644),
+        f"{CONDAPACK_DIR}/unpack.py": (_script_bytes(_SCRIPTS / "unpack.py"), 0o644),
+        **{f"{CONDAPACK_DIR}/{module}": (_script_bytes(Path(__file__).parent / module), 0o644)
            for module in SHIPPED_MODULES},
-        LAYOUT.unpack_script: ((_SCRIPTS / "conda-unpack.sh").read_bytes(), 0o755),
     }
+    if layout.windows:
+        (helper,) = layout.unpack_helpers
+        out[layout.unpack_script] = (winlaunch.unpack_launcher(), 0o755)
+        out[helper] = (_script_bytes(_SCRIPTS / "conda-unpack-script.py"), 0o644)
+    else:
+        out[f"{CONDAPACK_DIR}/unpack.txt"] = (_text_manifest(items), 0o644)
+        out[f"{CONDAPACK_DIR}/unpack.sh"] = (_script_bytes(_SCRIPTS / "unpack.sh"), 0o644)
+        out[layout.unpack_script] = (_script_bytes(_SCRIPTS / "conda-unpack.sh"), 0o755)
+    return out
+
+
+def _script_bytes(path: Path) -> bytes:
+    # A checkout on Windows may have CRLF line ends; the archive must not depend on it.
+    return path.read_bytes().replace(b"\r\n", b"\n")

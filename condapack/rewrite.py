@@ -6,7 +6,7 @@ compatible with Python 3.6.
 """
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Pattern, Sequence, Tuple
 
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.
@@ -18,6 +18,10 @@ _TRAMPOLINE = re.compile(
     b"\\A#!/bin/sh\n'''exec' \"(?P<interp>[^\"\n]*)\"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n"
 )
 _SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
+
+
+# How far from the end a zip's end-of-central-directory record can be (a 64 KiB comment).
+_EOCD_WINDOW = 65557
 
 
 class PrefixError(ValueError):
@@ -90,7 +94,10 @@ def binary_fields(data: bytes, old: bytes) -> List[Field]:
 
 def render_field(parts: Sequence[bytes], length: int, new: bytes) -> bytes:
     """A field's bytes with ``new`` between its parts, NUL-padded to ``length``."""
-    body = new.join(parts)
+    return _padded(new.join(parts), length)
+
+
+def _padded(body: bytes, length: int) -> bytes:
     if len(body) >= length:
         raise PrefixError("a string holding the prefix has no room to grow")
     return body + b"\0" * (length - len(body))
@@ -131,3 +138,95 @@ def fix_shebang(data: bytes, prefix: bytes) -> bytes:
     if not interp.startswith(prefix + b"/"):
         return data
     return make_shebang(interp, args) + data[end:]
+
+
+# Windows. A prefix is written into files in three spellings: C:\old\env (what the
+# OS gives), C:/old/env (conda's text placeholders on Windows) and C:\\old\\env
+# (JSON and other escaped strings). Drive letters are compared case-insensitively.
+
+
+def windows_prefix(prefix: str) -> str:
+    """The canonical (backslash) spelling of a Windows prefix."""
+    return prefix.replace("/", "\\").rstrip("\\") if len(prefix) > 3 else prefix.replace("/", "\\")
+
+
+def windows_forms(prefix: bytes) -> Tuple[bytes, bytes, bytes]:
+    """The escaped, backslash and forward-slash spellings of a backslash prefix."""
+    return prefix.replace(b"\\", b"\\\\"), prefix, prefix.replace(b"\\", b"/")
+
+
+def windows_pattern(prefix: bytes) -> "Pattern[bytes]":
+    """A regex matching any spelling of ``prefix``; group N is ``windows_forms()[N-1]``."""
+    parts = []
+    for form in windows_forms(prefix):
+        if form[1:2] == b":" and form[:1].isalpha():
+            head = b"[" + form[:1].upper() + form[:1].lower() + b"]"
+            parts.append(b"(" + head + re.escape(form[1:]) + b")")
+        else:
+            parts.append(b"(" + re.escape(form) + b")")
+    return re.compile(b"|".join(parts))
+
+
+def replace_windows_text(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace every spelling of the Windows prefix ``old`` by the same spelling of ``new``."""
+    if old == new:
+        return data
+    new_forms = windows_forms(new)
+    return windows_pattern(old).sub(lambda match: new_forms[(match.lastindex or 1) - 1], data)
+
+
+# A Windows field: a Field whose parts are split at any spelling of the prefix, and the
+# spelling (an index into windows_forms) found at each split, to be written back alike.
+WindowsField = Tuple[Field, List[int]]
+
+
+def windows_binary_fields(data: bytes, old: bytes) -> List[WindowsField]:
+    """:func:`binary_fields` for every spelling of the Windows prefix ``old``."""
+    prefixes = windows_pattern(old)
+    fields: List[WindowsField] = []
+    for m in re.finditer(b"(?:" + prefixes.pattern + b")[^\0]*(\0+)", data):
+        body = data[m.start():m.start(4)]
+        parts, spellings, at = [], [], 0
+        for p in prefixes.finditer(body):
+            parts.append(body[at:p.start()])
+            spellings.append((p.lastindex or 1) - 1)
+            at = p.end()
+        parts.append(body[at:])
+        fields.append(((m.start(), m.end() - m.start(), parts), spellings))
+    return fields
+
+
+def render_windows_field(parts: Sequence[bytes], spellings: Sequence[int], length: int, new: bytes) -> bytes:
+    """:func:`render_field` with each split's spelling of the Windows prefix ``new``."""
+    forms = windows_forms(new)
+    return _padded(parts[0] + b"".join(forms[s] + part for s, part in zip(spellings, parts[1:])), length)
+
+
+def replace_windows_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
+    """:func:`replace_binary` for every spelling of the prefix a Windows binary may hold."""
+    fields = windows_binary_fields(data, old)
+    if old == new or not fields:
+        return data
+    check_capacity(new, capacity)
+    out = bytearray(data)
+    for (offset, length, parts), spellings in fields:
+        out[offset:offset + length] = render_windows_field(parts, spellings, length, new)
+    return bytes(out)
+
+
+def is_launcher(data: bytes) -> bool:
+    """Tell a script launcher (pip/distlib: an .exe, a ``#!`` line, then a zip) from a
+    binary. Its prefix is in the shebang line, which may change length: the launcher
+    and Python locate the zip from its end."""
+    return data[:2] == b"MZ" and b"PK\x05\x06" in data[-_EOCD_WINDOW:] and b"#!" in data
+
+
+def relocate(data: bytes, old: bytes, new: bytes, mode: str, capacity: int, windows: bool) -> bytes:
+    """New content of a file holding ``old`` in ``mode`` ("text" or "binary")."""
+    if windows:
+        if mode == "binary":
+            return replace_windows_binary(data, old, new, capacity)
+        return replace_windows_text(data, old, new)
+    if mode == "binary":
+        return replace_binary(data, old, new, capacity)
+    return replace_text(data, old, new)

@@ -8,10 +8,17 @@ library only and runs on Python >= 3.6.
 """
 
 import os
+import re
 
 from typing import Union
 
-__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8"]
+__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",
+           "is_windows_absolute"]
+
+# C:\ or C:/ (a drive) or \\server (UNC): where a Windows absolute path starts.
+_WINDOWS_ABSOLUTE = re.compile(r"\A(?:[A-Za-z]:[\\/]|\\\\[^\\/])")
+# On Windows, a drive (C:x is relative to that drive's current directory) or a rooted \x.
+_WINDOWS_ROOTED = re.compile(r"\A(?:[A-Za-z]:|[\\/])")
 
 
 class UnsafePath(ValueError):
@@ -24,10 +31,10 @@ def relative_path(name: object, allow_empty: bool = False) -> str:
         raise UnsafePath("must be a string, got %s" % type(name).__name__)
     if "\0" in name:
         raise UnsafePath("contains a NUL byte")
-    if name.startswith("/"):
+    if name.startswith("/") or (os.name == "nt" and _WINDOWS_ROOTED.match(name)):
         raise UnsafePath("must be a relative path, got %r" % name)
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
+    if ".." in parts or ".." in re.split(r"[\\/]", name):  # Windows also splits at \
         raise UnsafePath("may not contain '..', got %r" % name)
     if not parts and not allow_empty:
         raise UnsafePath("may not be empty, got %r" % name)
@@ -53,19 +60,25 @@ def host_path(name: object) -> str:
     return name
 
 
+def is_windows_absolute(path: str) -> bool:
+    """True for ``C:\\x``, ``C:/x`` and ``\\\\server\\share``: absolute on Windows."""
+    return _WINDOWS_ABSOLUTE.match(path) is not None
+
+
 def absolute_path(name: object) -> str:
-    """An absolute path (a prefix on the target machine): a string, ``/``-rooted, no NUL."""
+    """An absolute path (a prefix on the target machine): a string without NUL, ``/``-rooted
+    or a Windows absolute path."""
     host_path(name)
     assert isinstance(name, str)
-    if not name.startswith("/"):
+    if not (name.startswith("/") or is_windows_absolute(name)):
         raise UnsafePath("must be an absolute path, got %r" % name)
     return name
 
 
 def inside(root: "Union[str, os.PathLike[str]]", path: "Union[str, os.PathLike[str]]") -> bool:
     """True when ``path`` resolves (symlinks followed) to ``root`` or below it."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
+    real_root = os.path.normcase(os.path.realpath(root))
+    real = os.path.normcase(os.path.realpath(path))
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import condapack
+from condapack.layout import POSIX
 from condapack.relocation import Relocatable, unpack_files
 from condapack.rewrite import binary_fields, replace_binary
 from helpers import minimal_host
@@ -34,7 +35,7 @@ def _make_prefix(root: Path, extra: tuple[str, ...] = ()) -> Path:
     items = [Relocatable("bin/tool", "text"),
              Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))),
              *(Relocatable(name, "text") for name in extra)]
-    for path, (data, mode) in unpack_files(Path(OLD), items).items():
+    for path, (data, mode) in unpack_files(OLD, items, POSIX).items():
         (prefix / path).parent.mkdir(parents=True, exist_ok=True)
         (prefix / path).write_bytes(data)
         (prefix / path).chmod(mode)

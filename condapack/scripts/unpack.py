@@ -29,8 +29,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from rewrite import PrefixError, check_capacity, render_field, replace_text  # noqa: E402
-from safepath import UnsafePath, inside, relative_path  # noqa: E402
+from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
+from rewrite import relocate as relocate_bytes  # noqa: E402
+from safepath import UnsafePath, absolute_path, inside, relative_path  # noqa: E402
 
 try:
     import fcntl
@@ -42,7 +43,9 @@ MANIFEST = os.path.join(STATE, "unpack.json")
 STATE_FILES = ("prefix", "pending")
 LOCK = os.path.join(STATE, "unpack.lock")
 SUFFIX = ".condapack-unpack"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none: there lstat is the check
+# Windows opens descriptors in text mode (CRLF translation) unless told otherwise.
+O_BINARY = getattr(os, "O_BINARY", 0)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -50,11 +53,27 @@ class UnpackError(Exception):
     """A failure reported to the user as one line."""
 
 
+def io_path(path):
+    """The path to open: on Windows, long paths need the extended-length form
+    (never written into a file; it only reaches the OS)."""
+    if os.name == "nt" and len(path) >= 240 and not path.startswith("\\\\"):
+        return "\\\\?\\" + path
+    return path
+
+
+def same_place(a, b):
+    return os.path.normcase(a) == os.path.normcase(b)
+
+
+def open_read(path):
+    """``path`` opened for reading in binary, never through a final symbolic link."""
+    return os.fdopen(os.open(io_path(path), os.O_RDONLY | _NOFOLLOW | O_BINARY), "rb")
+
+
 def load_manifest(prefix):
     path = os.path.join(prefix, MANIFEST)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-        with os.fdopen(fd, "rb") as fh:
+        with open_read(path) as fh:
             manifest = json.loads(fh.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc))
@@ -68,19 +87,26 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _field_ok(field):
-    return (isinstance(field, list) and len(field) == 3 and _is_int(field[0]) and _is_int(field[1])
-            and isinstance(field[2], list) and len(field[2]) >= 2
-            and all(isinstance(p, str) for p in field[2]))
+def _field_ok(field, windows):
+    """[offset, length, parts as hex], and on Windows the spelling (0-2) at each split."""
+    if not (isinstance(field, list) and len(field) == 3 + windows and _is_int(field[0]) and _is_int(field[1])
+            and isinstance(field[2], list) and len(field[2]) >= 2 and all(isinstance(p, str) for p in field[2])):
+        return False
+    return not windows or (isinstance(field[3], list) and len(field[3]) == len(field[2]) - 1
+                           and all(_is_int(s) and s < 3 for s in field[3]))
 
 
 def manifest_problem(manifest):
     """What is wrong with a manifest's structure, or None."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         return "not an object with a list of files"
+    windows = manifest.get("windows", False)
+    if not isinstance(windows, bool):
+        return "windows is not true or false"
     for entry in manifest["files"]:
         if not (isinstance(entry, list) and len(entry) == 4 and entry[1] in ("text", "binary")
-                and _is_int(entry[2]) and isinstance(entry[3], list) and all(map(_field_ok, entry[3]))):
+                and _is_int(entry[2]) and isinstance(entry[3], list)
+                and all(_field_ok(field, windows) for field in entry[3])):
             return "bad file entry %.60r" % (entry,)
         try:
             relative_path(entry[0])
@@ -93,21 +119,22 @@ def read_state(prefix, name):
     """The prefix recorded in the state file ``name`` ('prefix' or 'pending'), or None."""
     path = os.path.join(prefix, STATE, name)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-        with os.fdopen(fd, "rb") as fh:
+        with open_read(path) as fh:
             value = fh.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc.strerror))
-    if not value.startswith("/") or "\0" in value:
+    try:
+        absolute_path(value)
+    except UnsafePath:
         raise UnpackError("%s is malformed (not an absolute path); unpack the archive again" % path)
     return value
 
 
 def write_state(prefix, name, value):
     path = os.path.join(prefix, STATE, name)
-    os.rename(create_beside(path, value.encode("utf-8", "surrogateescape"), 0o644), path)
+    os.replace(io_path(create_beside(path, value.encode("utf-8", "surrogateescape"), 0o644)), io_path(path))
 
 
 def checked_target(prefix, rel):
@@ -115,38 +142,41 @@ def checked_target(prefix, rel):
     target = os.path.join(prefix, relative_path(rel))
     if not inside(prefix, os.path.dirname(target)):
         raise UnsafePath("is below a symbolic link that leaves the environment")
-    st = os.lstat(target)
+    st = os.lstat(io_path(target))
     if not stat.S_ISREG(st.st_mode):
         raise UnsafePath("is not a regular file (conda-unpack never writes through a symbolic link)")
     return target, st
 
 
-def open_target(target):
-    return os.fdopen(os.open(target, os.O_RDONLY | _NOFOLLOW), "rb")
-
-
-def prepare_one(prefix, entry, old, new):
+def prepare_one(prefix, entry, old, new, windows):
     """Write one file's new content beside it; return the temp, or None if unchanged."""
     target, st = checked_target(prefix, entry[0])
     if entry[1] == "binary":
-        return patch_binary(target, st, entry, new)
-    with open_target(target) as fh:
+        return patch_binary(target, st, entry, new, windows)
+    with open_read(target) as fh:
         data = fh.read()
-    result = replace_text(data, old, new)
+    result = relocate_bytes(data, old, new, "text", 0, windows)
     return create_beside(target, result, st.st_mode & 0o7777) if result != data else None
 
 
-def patch_binary(target, st, entry, new):
+def render(field, new, windows):
+    """A field's new bytes: [offset, length, parts as hex] (+ the spellings on Windows)."""
+    parts = [bytes.fromhex(p) for p in field[2]]
+    if windows:
+        return render_windows_field(parts, field[3], field[1], new)
+    return render_field(parts, field[1], new)
+
+
+def patch_binary(target, st, entry, new, windows):
     """A copy of a binary with each recorded field overwritten: never read whole."""
     _path, _mode, capacity, fields = entry
     if not fields:
         return None
     check_capacity(new, int(capacity))
-    rendered = [(off, render_field([bytes.fromhex(p) for p in parts], length, new))
-                for off, length, parts in fields]
-    if any(off + length > st.st_size for off, length, _parts in fields):
+    rendered = [(field[0], render(field, new, windows)) for field in fields]
+    if any(field[0] + field[1] > st.st_size for field in fields):
         raise ValueError("a recorded field lies beyond the end of the file")
-    with open_target(target) as src:
+    with open_read(target) as src:
         return create_beside(target, src, st.st_mode & 0o7777, rendered)
 
 
@@ -154,11 +184,12 @@ def prepare(prefix, manifest, old, new):
     """Write every changed file beside its target; return the (temp, target) pairs."""
     old = old.encode("utf-8", "surrogateescape")
     new_b = new.encode("utf-8", "surrogateescape")
+    windows = manifest.get("windows", False)
     written, errors = [], []
     try:
         for entry in manifest["files"]:
             try:
-                tmp = prepare_one(prefix, entry, old, new_b)
+                tmp = prepare_one(prefix, entry, old, new_b, windows)
                 if tmp is not None:
                     written.append((tmp, os.path.join(prefix, entry[0])))
             except (OSError, PrefixError, UnsafePath, ValueError) as exc:
@@ -179,7 +210,7 @@ def prepare(prefix, manifest, old, new):
 def discard(written):
     for tmp, _ in written:
         try:
-            os.unlink(tmp)
+            os.unlink(io_path(tmp))
         except OSError:
             pass
 
@@ -189,7 +220,7 @@ def create_beside(target, data, mode, patches=()):
     file beside ``target``, never through a link; return its path."""
     tmp = target + SUFFIX
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        fd = os.open(io_path(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | O_BINARY, 0o600)
         with os.fdopen(fd, "wb") as fh:
             if isinstance(data, bytes):
                 fh.write(data)
@@ -197,14 +228,27 @@ def create_beside(target, data, mode, patches=()):
                 shutil.copyfileobj(data, fh)
             fh.flush()
             for off, chunk in patches:
-                os.pwrite(fh.fileno(), chunk, off)
+                write_at(fh.fileno(), chunk, off)
             os.fsync(fh.fileno())
-            os.fchmod(fh.fileno(), mode)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)
+        if not hasattr(os, "fchmod"):  # Windows before 3.13: the read-only bit only
+            os.chmod(io_path(tmp), mode)
     except BaseException as exc:
         if not (isinstance(exc, OSError) and exc.errno == errno.EEXIST):  # else: not ours
             discard([(tmp, target)])
         raise
     return tmp
+
+
+def write_at(fd, data, offset):
+    # Windows has no os.pwrite.
+    if hasattr(os, "pwrite"):
+        os.pwrite(fd, data, offset)
+        return
+    os.lseek(fd, offset, os.SEEK_SET)
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def commit(prefix, manifest, new, written):
@@ -216,9 +260,9 @@ def commit(prefix, manifest, new, written):
     with signals_deferred():
         write_state(prefix, "pending", new)
         for tmp, target in written:
-            os.rename(tmp, target)
+            os.replace(io_path(tmp), io_path(target))
         write_state(prefix, "prefix", new)
-        os.unlink(os.path.join(prefix, STATE, "pending"))
+        os.unlink(io_path(os.path.join(prefix, STATE, "pending")))
 
 
 class signals_deferred(object):
@@ -238,7 +282,7 @@ def leftovers(prefix, manifest):
     for path in paths:
         target = os.path.join(prefix, path)
         tmp = target + SUFFIX
-        if inside(prefix, os.path.dirname(tmp)) and os.path.lexists(tmp):
+        if inside(prefix, os.path.dirname(tmp)) and os.path.lexists(io_path(tmp)):
             found.append((tmp, target))
     return found
 
@@ -250,11 +294,11 @@ def resume(prefix, manifest):
         return
     state = [os.path.join(prefix, STATE, name) for name in STATE_FILES]
     for tmp, target in leftovers(prefix, manifest):
-        if stat.S_ISREG(os.lstat(tmp).st_mode) and target not in state:
-            os.rename(tmp, target)
+        if stat.S_ISREG(os.lstat(io_path(tmp)).st_mode) and target not in state:
+            os.replace(io_path(tmp), io_path(target))
     clean_stale(prefix, manifest)
     write_state(prefix, "prefix", pending)
-    os.unlink(os.path.join(prefix, STATE, "pending"))
+    os.unlink(io_path(os.path.join(prefix, STATE, "pending")))
 
 
 def clean_stale(prefix, manifest):
@@ -267,12 +311,13 @@ def locked(prefix):
     directory = os.path.join(prefix, STATE)
     if not inside(prefix, directory):
         raise UnpackError("%s is a symbolic link out of the environment; unpack the archive again" % directory)
+    if fcntl is None:  # Windows: no flock (nor a descriptor of a directory); the lock directory serialises
+        return None
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError as exc:
         raise UnpackError("cannot open %s (%s); unpack the archive again" % (directory, exc.strerror))
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
 
@@ -286,10 +331,10 @@ def take_lock_dir(prefix):
     pidless = 0
     while True:
         try:
-            os.mkdir(path)
+            os.mkdir(io_path(path))
             break
         except FileExistsError:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
+            if not stat.S_ISDIR(os.lstat(io_path(path)).st_mode):
                 raise UnpackError("%s is not a directory; remove it and run conda-unpack again" % path)
         except OSError as exc:
             raise UnpackError("cannot create %s (%s); check the permissions of the environment"
@@ -302,7 +347,7 @@ def take_lock_dir(prefix):
         else:
             time.sleep(1)
     try:
-        fd = os.open(os.path.join(path, "pid"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        fd = os.open(io_path(os.path.join(path, "pid")), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
         with os.fdopen(fd, "w") as fh:
             fh.write(str(os.getpid()))
     except BaseException:
@@ -313,13 +358,15 @@ def take_lock_dir(prefix):
 
 def lock_owner(path):
     try:
-        with os.fdopen(os.open(os.path.join(path, "pid"), os.O_RDONLY | _NOFOLLOW), "rb") as fh:
+        with open_read(os.path.join(path, "pid")) as fh:
             return int(fh.read().decode("ascii"))
     except (OSError, ValueError):
         return None
 
 
 def alive(pid):
+    if os.name == "nt":
+        return windows_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -329,8 +376,24 @@ def alive(pid):
     return True
 
 
+def windows_alive(pid):
+    # Not os.kill(pid, 0): on Windows that terminates the process.
+    import ctypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: another user's live process
+    try:
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(ctypes.c_void_p(handle), ctypes.byref(code))
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(ctypes.c_void_p(handle))
+
+
 def release_lock_dir(path):
-    for remove in (lambda: os.unlink(os.path.join(path, "pid")), lambda: os.rmdir(path)):
+    for remove in (lambda: os.unlink(io_path(os.path.join(path, "pid"))), lambda: os.rmdir(io_path(path))):
         try:
             remove()
         except OSError:
@@ -351,7 +414,8 @@ def unpack(prefix, dest=None, quiet=False):
         finally:
             release_lock_dir(lock)
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def relocate(prefix, dest, quiet):
@@ -365,7 +429,7 @@ def relocate(prefix, dest, quiet):
     old = read_state(prefix, "prefix")
     if old is None:
         raise UnpackError("%s is missing; unpack the archive again" % os.path.join(prefix, STATE, "prefix"))
-    if old == dest:
+    if old == dest or (manifest.get("windows") and same_place(old, dest)):
         if not quiet:
             sys.stderr.write("conda-unpack: %s is already set up for this location\n" % dest)
         return
