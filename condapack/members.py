@@ -22,7 +22,7 @@ from .prefix import File, FileKind
 from .records import PrefixMode
 from .relocation import relocatables, unpack_files
 from .rewrite import PrefixError, relocate, windows_prefix
-from .safepath import inside
+from .safepath import inside, is_windows_absolute
 
 log = logging.getLogger("condapack")
 
@@ -155,7 +155,7 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     """
     mtime = archive_mtime()
     files = resolve_links(prefix, files) if follow_symlinks else drop_outside_links(prefix, files)
-    place = _Relocation(layout, home or str(prefix), dest_prefix)
+    place = _Relocation(layout, home or str(prefix), _dest_for(layout, dest_prefix))
     generated = {**_generated(files, place, env_vars), **extra}
     sources = {f.target: f for f in files}
     members = [m for f in files if f.target not in generated
@@ -181,8 +181,19 @@ class _Relocation:
         """The pack-time rewrite of a file holding the prefix, when --dest-prefix is set."""
         if f.file_mode is None or self.dest_prefix is None:
             return None
-        dest = windows_prefix(self.dest_prefix) if self.layout.windows else self.dest_prefix
+        dest = self.dest_prefix
         return PrefixRewrite(self.home.encode(), dest.encode(), f.file_mode, f.capacity, self.layout.windows)
+
+
+def _dest_for(layout: Layout, dest_prefix: Optional[str]) -> Optional[str]:
+    """The --dest-prefix as the environment's OS spells it; the other OS's kind is an error."""
+    if dest_prefix is None:
+        return None
+    if layout.windows != is_windows_absolute(dest_prefix):
+        kind, example = ("a Windows", "C:\\opt\\app") if layout.windows else ("a POSIX", "/opt/app")
+        raise RelocationError(f"--dest-prefix {dest_prefix!r}: this environment is for "
+                              f"{'Windows' if layout.windows else 'POSIX'}; give {kind} path such as {example}")
+    return windows_prefix(dest_prefix) if layout.windows else dest_prefix
 
 
 def _members_of(prefix: Path, f: File, place: _Relocation,

@@ -151,6 +151,8 @@ def channel_key(spec: ChannelSpec | None = None) -> str:
     digest.update(sys.base_prefix.encode())
     digest.update(json.dumps(_tool_versions(), sort_keys=True).encode())
     extra = [list(spec.order), [c.name for c in spec.channels], spec.package_format, spec.key_extra]
+    if spec.target_platform:
+        extra.append(spec.target_platform)
     if spec != TEST_CHANNEL:  # keep the tests' key (and cached channel) as it always was
         digest.update(json.dumps(extra).encode())
     return digest.hexdigest()[:16]
@@ -222,6 +224,8 @@ class ChannelSpec:
     package_format: str | None = None
     #: Anything else the packages' content depends on, for the cache key.
     key_extra: str = ""
+    #: conda subdir the packages are built for (None: this machine's).
+    target_platform: str | None = None
 
 
 #: The test suite's channel: ``tests/recipes/``.
@@ -294,6 +298,8 @@ def _build_args(output_dir: Path, spec: ChannelSpec) -> list[str]:
     args += [f"--channel={channel.resolve()}" for channel in spec.channels]
     if spec.package_format:
         args.append(f"--package-format={spec.package_format}")
+    if spec.target_platform:
+        args.append(f"--target-platform={spec.target_platform}")
     return args
 
 
@@ -481,14 +487,30 @@ def create_env(scenario: str, prefix: Path, channel: Path) -> Path:
     return prefix
 
 
-def install_packages(prefix: Path, specs: Sequence[str], channels: Sequence[Path], cache: Path) -> Path:
+def install_packages(
+    prefix: Path,
+    specs: Sequence[str],
+    channels: Sequence[Path],
+    cache: Path,
+    *,
+    platform: str | None = None,
+    installed_as: str | None = None,
+) -> Path:
     """Solve ``specs`` against ``channels`` and install them into the new
     prefix ``prefix``, copying every file from the package cache ``cache``;
-    rattler's ``CACHEDIR.TAG`` is removed, as conda leaves none."""
+    rattler's ``CACHEDIR.TAG`` is removed, as conda leaves none.
+
+    ``platform`` (e.g. ``win-64``) installs for another OS, and ``installed_as``
+    is the prefix written into the files instead of ``prefix`` (the path the
+    environment has on that OS, e.g. ``Z:\\...`` under wine)."""
     prefix = Path(prefix).resolve()
     if prefix.exists() and any(prefix.iterdir()):
         raise FileExistsError(f"prefix not empty: {prefix}")
     args = ["install", str(prefix), str(Path(cache).resolve()), *specs]
+    if platform:
+        args.append(f"--platform={platform}")
+    if installed_as:
+        args.append(f"--installed-as={installed_as}")
     _run_child(args + [f"--channel={Path(c).resolve()}" for c in channels])
     _check_installed(prefix, tuple(specs))
     (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
@@ -514,10 +536,16 @@ def _child_build(
     order: Sequence[str],
     channels: Sequence[Path],
     package_format: str | None,
+    target_platform: str | None = None,
 ) -> None:
     """Build the recipes, in order, into ``output_dir`` (also the channel,
-    searched before ``channels``)."""
-    from rattler_build import Stage0Recipe, ToolConfiguration
+    searched before ``channels``), for ``target_platform`` (default: this machine)."""
+    from rattler_build import PlatformConfig, RenderConfig, Stage0Recipe, ToolConfiguration
+
+    render = None
+    if target_platform:
+        platform = PlatformConfig(target_platform=target_platform, host_platform=target_platform)
+        render = RenderConfig(platform=platform)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     urls = [output_dir.resolve().as_uri(), *(c.resolve().as_uri() for c in channels)]
@@ -526,7 +554,8 @@ def _child_build(
         recipe = Stage0Recipe.from_file(recipes_dir / name / "recipe.yaml")
         try:
             recipe.run_build(
-                tool_config=tool_config, output_dir=output_dir, channels=urls, package_format=package_format
+                tool_config=tool_config, output_dir=output_dir, channels=urls, package_format=package_format,
+                render_config=render,
             )
         except Exception:
             _print_build_log(output_dir)
@@ -541,15 +570,24 @@ def _print_build_log(output_dir: Path, lines: int = 60) -> None:
         print("\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:]))
 
 
-def _child_install(channels: list[Path], prefix: Path, cache: Path, specs: list[str]) -> None:
+def _child_install(
+    channels: list[Path],
+    prefix: Path,
+    cache: Path,
+    specs: list[str],
+    platform: str | None = None,
+    installed_as: str | None = None,
+) -> None:
     """Solve ``specs`` against ``channels`` and install them into ``prefix``,
     copying every file (no hard, soft or reflinks)."""
-    from rattler import Config, MatchSpec, PackageCache, install, solve
+    from rattler import Config, MatchSpec, PackageCache, Platform, install, solve
 
     config = Config.from_toml("allow-hard-links = false\nallow-ref-links = false\n")
+    target = {} if platform is None else {"platform": Platform(platform)}
+    platforms = {} if platform is None else {"platforms": [platform, "noarch"]}
 
     async def run() -> None:
-        records = await solve(sources=[channel.as_uri() for channel in channels], specs=specs)
+        records = await solve(sources=[channel.as_uri() for channel in channels], specs=specs, **platforms)
         await install(
             records,
             target_prefix=prefix,
@@ -559,6 +597,8 @@ def _child_install(channels: list[Path], prefix: Path, cache: Path, specs: list[
             # py-rattler 0.28's wrapper forwards these unconverted; the native
             # side wants the inner PyMatchSpec objects.
             requested_specs=[MatchSpec(spec)._match_spec for spec in specs],
+            alternative_target_prefix=installed_as,
+            **target,
         )
 
     asyncio.run(run())
@@ -576,17 +616,22 @@ def _main(argv: list[str]) -> None:
     build.add_argument("--recipe", dest="order", action="append", default=[])
     build.add_argument("--channel", dest="channels", type=Path, action="append", default=[])
     build.add_argument("--package-format")
+    build.add_argument("--target-platform")
     inst = sub.add_parser("install")
     inst.add_argument("prefix", type=Path)
     inst.add_argument("cache", type=Path)
     inst.add_argument("specs", nargs="+")
     inst.add_argument("--channel", dest="channels", type=Path, action="append", required=True)
+    inst.add_argument("--platform")
+    inst.add_argument("--installed-as")
     args = parser.parse_args(argv)
     if args.command == "build":
         order = args.order or list(RECIPE_ORDER)
-        _child_build(args.output_dir, args.recipes_dir, order, args.channels, args.package_format)
+        _child_build(
+            args.output_dir, args.recipes_dir, order, args.channels, args.package_format, args.target_platform
+        )
     else:
-        _child_install(args.channels, args.prefix, args.cache, args.specs)
+        _child_install(args.channels, args.prefix, args.cache, args.specs, args.platform, args.installed_as)
     print(MARKER, flush=True)
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown, where rattler may complain

@@ -30,6 +30,8 @@ TOOLS = {
     "bsdtar": "libarchive-tools",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
+    # Debian's wine depends on wine64 (the 64-bit loader) on amd64.
+    "wine": "wine",
 }
 
 

@@ -9,11 +9,17 @@ from condapack.rewrite import (
     PrefixError,
     binary_fields,
     fix_shebang,
+    is_launcher,
     make_shebang,
     parse_shebang,
     replace_binary,
     render_field,
     replace_text,
+    replace_windows_binary,
+    replace_windows_text,
+    render_windows_field,
+    windows_binary_fields,
+    windows_prefix,
 )
 
 OLD = b"/opt/envs/old"
@@ -135,3 +141,54 @@ def test_a_field_without_room_for_the_new_prefix_is_refused() -> None:
     (offset, length, parts), = binary_fields(data, OLD)
     with pytest.raises(PrefixError, match="a string holding the prefix has no room to grow"):
         render_field(parts, length, OLD + b"x")
+
+
+WIN_OLD = b"C:\\old\\env"
+
+
+def test_windows_text_rewrites_all_three_spellings_in_their_own_spelling() -> None:
+    data = b"a=C:\\old\\env\\x\nb=C:/old/env/y\nc={\"p\": \"C:\\\\old\\\\env\\\\z\"}\n"
+    assert replace_windows_text(data, WIN_OLD, b"D:\\new place") == (
+        b"a=D:\\new place\\x\nb=D:/new place/y\nc={\"p\": \"D:\\\\new place\\\\z\"}\n"
+    )
+
+
+def test_windows_text_compares_the_drive_letter_case_insensitively() -> None:
+    assert replace_windows_text(b"c:\\old\\env c:/old/env", WIN_OLD, b"E:\\e") == b"E:\\e E:/e"
+
+
+def test_windows_text_leaves_other_paths_and_other_case_elsewhere_alone() -> None:
+    data = b"C:\\Old\\env C:\\other\\env"
+    assert replace_windows_text(data, WIN_OLD, b"E:\\e") == data
+
+
+def test_windows_binary_keeps_the_size_and_pads_with_nuls() -> None:
+    data = b"\0C:/old/env/lib\0\0\0\0\0C:\\old\\env\0\0"
+    out = replace_windows_binary(data, WIN_OLD, b"D:\\n", capacity=10)
+    assert out == b"\0D:/n/lib\0\0\0\0\0\0\0\0\0\0\0D:\\n\0\0\0\0\0\0\0\0"
+    assert len(out) == len(data)
+
+
+def test_windows_fields_keep_each_spelling_and_give_what_replace_windows_binary_gives() -> None:
+    data = b"\0c:/old/env/lib;C:\\old\\env\\bin" + b"\0" * 12 + b"C:\\\\old\\\\env\0" + b"\0" * 20
+    fields = windows_binary_fields(data, WIN_OLD)
+    assert [(parts, spellings) for (_, _, parts), spellings in fields] == [
+        ([b"", b"/lib;", b"\\bin"], [2, 1]), ([b"", b""], [0])]
+    current, old = data, WIN_OLD
+    for new in (b"D:\\n", b"E:\\a longer\\x", b"C:\\old\\env"):
+        out = bytearray(current)
+        for (offset, length, parts), spellings in fields:
+            out[offset:offset + length] = render_windows_field(parts, spellings, length, new)
+        assert bytes(out) == replace_windows_binary(current, old, new, capacity=len(WIN_OLD) + 8)
+        current, old = bytes(out), new
+    assert current == data.replace(b"c:/", b"C:/")
+
+
+def test_windows_prefix_spelling_is_backslashes_without_a_trailing_one() -> None:
+    assert windows_prefix("Z:/tmp/env/") == "Z:\\tmp\\env"
+    assert windows_prefix("C:/") == "C:\\"
+
+
+def test_a_launcher_is_an_exe_with_a_shebang_and_a_zip() -> None:
+    assert is_launcher(b"MZ\0\0" + b"#!C:\\env\\python.exe\r\n" + b"PK\x03\x04...PK\x05\x06" + b"\0" * 18)
+    assert not is_launcher(b"MZ\0\0 C:\\env\\python.exe \0")

@@ -1,0 +1,140 @@
+"""Windows environments: packed on Linux (cross), unpacked and run under wine."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import winkit
+
+import condapack
+from condapack.rewrite import windows_forms
+
+#: A path over 100 characters, with spaces and more than one level.
+LONG_DIR = "a long place with spaces/" + "deeper directory with spaces " * 3 + "env"
+
+
+@pytest.fixture(scope="session")
+def win_channel() -> Path:
+    return winkit.build_win_channel()
+
+
+@pytest.fixture(scope="session")
+def wine() -> winkit.Wine:
+    return winkit.wine()
+
+
+@pytest.fixture
+def win_env(win_channel: Path, conda_channel: Path, tmp_path: Path) -> Path:
+    return winkit.create_win_env(tmp_path / "built" / "env", win_channel, conda_channel)
+
+
+def _extract(archive: Path, target: Path) -> Path:
+    target.mkdir(parents=True)
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(target)
+    else:
+        with tarfile.open(archive) as tf:
+            tf.extractall(target, filter="data")
+    return target
+
+
+def _old_prefix_hits(env: Path, old: Path) -> list[str]:
+    """Files holding ``old`` (its Linux path, or any Windows spelling, any drive case)."""
+    forms = [str(old).encode(), *windows_forms(winkit.wine_path(old).encode())]
+    pattern = re.compile(b"|".join(re.escape(f) for f in forms), re.IGNORECASE)
+    # Bytecode Python wrote while running from the old place records the source path it
+    # was compiled from; Python puts in the real one when it loads it (as on Linux).
+    files = (p for p in env.rglob("*") if p.is_file() and p.parent.name != "__pycache__")
+    return sorted(str(p.relative_to(env)) for p in files if pattern.search(p.read_bytes()))
+
+
+def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> None:
+    """One cmd.exe session (wine starts slowly): the interpreter and both entry points
+    without activation, then activate.bat and deactivate.bat."""
+    where = winkit.wine_path(env)
+    driver = tmp_path / "check.bat"
+    driver.write_bytes(
+        "@set \"PATH=C:\\windows\\system32;C:\\windows\"\r\n"
+        f"@\"{where}\\python.exe\" -c \"import sys; print(sys.prefix)\"\r\n"
+        f"@\"{where}\\Scripts\\cpdemo-hello.exe\"\r\n"
+        f"@\"{where}\\Scripts\\cpextra-hello.exe\"\r\n"
+        f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
+        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo ACTIVE=%CPWIN_ACTIVE%\r\n@echo HOME=%CPWIN_HOME%\r\n@echo PATH=%PATH%\r\n"
+        f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
+        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo ACTIVE=%CPWIN_ACTIVE%\r\n@echo PATH=%PATH%\r\n".encode()
+    )
+    bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
+                                           "\\Library\\bin", "\\Scripts", "\\bin"))
+    assert wine.run("cmd", "/c", winkit.wine_path(driver)).stdout.splitlines() == [
+        where,  # python.exe: sys.prefix
+        where, f"{where}\\Lib\\site-packages\\cpdemo\\__init__.py",  # conda-style entry point
+        where,  # pip's distlib launcher
+        f"PREFIX={where}", "ACTIVE=1", f"HOME={where}\\Library\\share\\cpwin",
+        f"PATH={bins};C:\\windows\\system32;C:\\windows",
+        "PREFIX=", "ACTIVE=", "PATH=C:\\windows\\system32;C:\\windows",
+    ]
+    forward = where.replace("\\", "/")
+    assert (env / winkit.WIN_TEXT_FILES[1]).read_bytes().decode() == f"data={forward}/Library/share/cpwin\r\n"
+    assert (env / winkit.WIN_BACKSLASH_FILE).read_bytes().decode() == f"[paths]\r\ndata={where}\\Library\\share\r\n"
+    assert json.loads((env / winkit.WIN_JSON_FILE).read_text()) == {"home": f"{where}\\etc"}
+    assert _old_prefix_hits(env, old) == []
+
+
+def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_path: Path) -> None:
+    out = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("conda-meta/condapack/unpack.json"))
+    assert {"Scripts/activate.bat", "Scripts/deactivate.bat", "Scripts/conda-unpack.exe",
+            "Scripts/conda-unpack-script.py"} <= names
+    assert not any(name.startswith("bin/") for name in names)
+    assert manifest["prefix"] == winkit.wine_path(win_env)
+    assert manifest["windows"] is True
+    assert [entry[0] for entry in manifest["files"]] == sorted(
+        [*winkit.WIN_TEXT_FILES, winkit.WIN_PIP_SCRIPT, winkit.WIN_BACKSLASH_FILE, winkit.WIN_JSON_FILE])
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_windows_env_unpacks_runs_and_moves_under_wine(
+    fmt: str, win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / f"env.{fmt}"))
+    for place in ("short", LONG_DIR):
+        env = _extract(Path(archive), tmp_path / place)
+        unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
+        assert unpacked.stderr == f"conda-unpack: relocated 5 files to {winkit.wine_path(env)}\n"
+        _check_runs_at(wine, env, win_env, tmp_path)
+    moved = tmp_path / "moved again"
+    shutil.move(str(tmp_path / "short"), moved)
+    wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"), "-q")
+    _check_runs_at(wine, moved, tmp_path / "short", tmp_path)
+    again = wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"))
+    assert again.stderr == f"conda-unpack: {winkit.wine_path(moved)} is already set up for this location\n"
+
+
+def test_windows_dest_prefix_is_written_in_every_spelling(win_env: Path, tmp_path: Path) -> None:
+    out = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"), dest_prefix="C:/opt/app")
+    env = _extract(Path(out), tmp_path / "x")
+    assert (env / winkit.WIN_TEXT_FILES[0]).read_bytes().decode() == "prefix=C:/opt/app\r\n"
+    assert (env / winkit.WIN_BACKSLASH_FILE).read_bytes().decode() == "[paths]\r\ndata=C:\\opt\\app\\Library\\share\r\n"
+    assert json.loads((env / winkit.WIN_JSON_FILE).read_text()) == {"home": "C:\\opt\\app\\etc"}
+    assert b"#!C:\\opt\\app\\python.exe\r\n" in (env / winkit.WIN_PIP_SCRIPT).read_bytes()
+    assert not (env / "Scripts" / "conda-unpack.exe").exists()
+    assert _old_prefix_hits(env, win_env) == []
+
+
+
+def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) -> None:
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"), dest_prefix="/opt/app")
+    assert str(err.value) == (
+        "--dest-prefix '/opt/app': this environment is for Windows; give a Windows path such as C:\\opt\\app"
+    )
+    assert not (tmp_path / "env.zip").exists()

@@ -1,0 +1,2 @@
+@set "CPWIN_ACTIVE="
+@set "CPWIN_HOME="
