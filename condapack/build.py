@@ -8,7 +8,7 @@ merging with what is on disk, so no process loses another's results.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import sys
 import time
 from typing import Any, Iterator, Literal, Optional, Sequence
 
@@ -62,11 +62,34 @@ def check_locked(plan: Plan) -> None:
 def _project_lock(project: Project) -> Iterator[None]:
     project.state_dir.mkdir(parents=True, exist_ok=True)
     with open(project.state_dir / "build.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock(handle.fileno())
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle.fileno())
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        while True:
+            try:  # LK_LOCK itself gives up after 10 seconds; builds may take longer
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+
+    def _unlock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def write_lock(plan: Plan) -> bool:

@@ -2,23 +2,34 @@
 
 Temporary files are named ``.NAME.XXXXXXXX.part`` (``.old`` for a directory output
 being replaced) and locked with ``flock`` while in use, so the next pack to the same
-output can tell the ones a killed run left behind and remove them.
+output can tell the ones a killed run left behind and remove them. Windows has no
+``flock``, but a file held open there cannot be deleted: a temp file is held open from
+its creation on and a sweep removes only what it can delete; temp directories, which
+cannot be held, are left for the user there. Windows cannot rename a file that is open
+either, so the output is published after it is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import secrets
 import shutil
+import sys
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Optional
 
 from .errors import ArchiveError
 
 __all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask"]
+
+WINDOWS = sys.platform == "win32"
+if not WINDOWS:
+    import fcntl
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none (nor symbolic links a user makes by default)
+# Windows opens descriptors in text mode (CRLF translation) unless told otherwise.
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False) -> None:
@@ -71,20 +82,26 @@ def temp_name(output: Path, suffix: str) -> str:
 
 
 @contextlib.contextmanager
-def created_and_held(path: str, create: Callable[[str], None]) -> Iterator[None]:
+def created_and_held(path: str, create: Callable[[str], Optional[int]]) -> Iterator[None]:
     """Create a temporary with ``create`` and hold an exclusive ``flock`` on it while it is written.
 
-    A sweep by another process cannot slip in between the two: both happen under the
-    directory's shared lock, which a sweep takes exclusively.
+    ``create`` may return a descriptor of what it made, held from then on. A sweep by
+    another process cannot slip in between the two: both happen under the directory's
+    shared lock, which a sweep takes exclusively. On Windows the open descriptor is the
+    hold (a directory, which cannot be opened there, is not held).
     """
-    with _directory_lock(Path(path).parent, fcntl.LOCK_SH):
-        create(path)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    if WINDOWS:
+        fd = create(path)
+    else:
+        with _directory_lock(Path(path).parent, fcntl.LOCK_SH):
+            made = create(path)
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW) if made is None else made
+            fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -106,6 +123,9 @@ def sweep_stale(output: Path) -> list[str]:
     """Remove temporaries of ``output`` that no running condapack holds; return their names."""
     pattern = re.compile(re.escape(temp_prefix(output)) + r"[A-Za-z0-9_]{8}\.(part|old)\Z")
     try:
+        if WINDOWS:
+            names = [n for n in os.listdir(output.parent) if pattern.match(n)]
+            return [name for name in sorted(names) if _remove_if_closed(output.parent / name)]
         with _directory_lock(output.parent, fcntl.LOCK_EX):
             names = [n for n in os.listdir(output.parent) if pattern.match(n)]
             return [name for name in sorted(names) if _remove_if_unheld(output.parent / name)]
@@ -113,9 +133,20 @@ def sweep_stale(output: Path) -> list[str]:
         return []
 
 
+def _remove_if_closed(path: Path) -> bool:
+    """Windows: a temp file is deleted unless a live condapack holds it open."""
+    if path.is_symlink() or not path.is_file():
+        return False  # a directory cannot be held there: it may be in use
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
 def _remove_if_unheld(path: Path) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except OSError:
         return False
     try:
@@ -140,7 +171,8 @@ def atomic_output(output: Path, overwrite: bool = True, executable: bool = False
     The rename happens only when the block finishes without an exception, so a failing
     writer, Ctrl-C, a crash or a full disk never leave a partial archive at ``output``.
     Without ``overwrite`` the file is linked into place, which fails if ``output`` was
-    created meanwhile (two packs to one path: one wins, the other says so).
+    created meanwhile (two packs to one path: one wins, the other says so; NTFS has hard
+    links too).
     The data is not fsynced: that doubled the time of large packs, and a rename over a
     file is already flushed first by ext4, XFS and btrfs. An ``executable`` output gets
     the execute bits the umask allows.
@@ -148,10 +180,13 @@ def atomic_output(output: Path, overwrite: bool = True, executable: bool = False
     tmp = temp_name(output, ".part")
     try:
         # Named before it exists, so that an interrupt at any moment knows what to remove.
-        with created_and_held(tmp, _create_file), os.fdopen(os.open(tmp, os.O_RDWR | os.O_NOFOLLOW), "r+b") as fh:
+        with created_and_held(tmp, _create_file), os.fdopen(os.open(tmp, os.O_RDWR | _NOFOLLOW | _BINARY), "r+b") as fh:
             yield fh
             fh.flush()
             os.chmod(tmp, (0o777 if executable else 0o666) & ~umask())
+            if not WINDOWS:
+                _publish(tmp, output, overwrite)
+        if WINDOWS:  # only a closed file can be renamed there
             _publish(tmp, output, overwrite)
     except BaseException as exc:
         if not (isinstance(exc, FileExistsError) and exc.filename == str(tmp)):  # else: not ours
@@ -160,19 +195,29 @@ def atomic_output(output: Path, overwrite: bool = True, executable: bool = False
         raise
 
 
-def _create_file(path: str) -> None:
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+def _create_file(path: str) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o600)
 
 
 def _publish(tmp: str, output: Path, overwrite: bool) -> None:
     if overwrite:
-        os.replace(tmp, output)
+        _replace(tmp, output)
         return
     try:
         os.link(tmp, output)
     except FileExistsError:
         raise ArchiveError(f"File '{output}' already exists; pass --force to overwrite it") from None
     except OSError:  # no hard links on this file system: the check before packing must do
-        os.replace(tmp, output)
+        _replace(tmp, output)
         return
     os.unlink(tmp)
+
+
+def _replace(tmp: str, output: Path) -> None:
+    try:
+        os.replace(tmp, output)
+    except PermissionError:
+        # Windows refuses to replace a file another program holds open; the OS's text
+        # for it differs between versions, so the message names both possible causes.
+        raise ArchiveError(f"cannot replace '{output}': it is open in another program or not writable; "
+                           "close it or fix its permissions, then pack again") from None

@@ -138,3 +138,42 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
         "--dest-prefix '/opt/app': this environment is for Windows; give a Windows path such as C:\\opt\\app"
     )
     assert not (tmp_path / "env.zip").exists()
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_windows_env_packed_under_wine_is_byte_identical_to_the_linux_cross_pack(
+    fmt: str, win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    # The same bytes behave the same: what the test above proves of the Linux-packed
+    # archive holds for this one.
+    linux = Path(condapack.pack(prefix=str(win_env), output=str(tmp_path / f"linux.{fmt}")))
+    target = tmp_path / "out dir" / f"windows.{fmt}"
+    target.parent.mkdir()
+    target.write_bytes(b"an older archive, replaced atomically")
+    packed = winkit.run_condapack_on_windows(
+        wine, "-p", winkit.wine_path(win_env), "-o", winkit.wine_path(target), "--force", "--quiet")
+    assert packed.stderr == ""
+    assert target.read_bytes() == linux.read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == [f"windows.{fmt}"]
+
+
+def test_windows_output_held_open_by_another_program_is_a_clear_error(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    target = tmp_path / "env.zip"
+    target.write_bytes(b"the previous archive")
+    code = (
+        "import condapack\n"
+        "with open(sys.argv[2], 'rb'):\n"  # Windows' default sharing: no delete, no rename over
+        "    try:\n"
+        "        condapack.pack(prefix=sys.argv[1], output=sys.argv[2], force=True)\n"
+        "    except condapack.CondaPackError as exc:\n"
+        "        print(exc)\n"
+    )
+    result = winkit.run_windows_python(wine, code, winkit.wine_path(win_env), winkit.wine_path(target))
+    assert result.stdout == (
+        f"cannot replace '{winkit.wine_path(target)}': it is open in another program or not writable; "
+        "close it or fix its permissions, then pack again\n"
+    )
+    assert target.read_bytes() == b"the previous archive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "env.zip"]

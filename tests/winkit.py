@@ -15,14 +15,18 @@ wine is an error that names the Debian package, never a skip.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import envkit
@@ -207,3 +211,69 @@ def wine() -> Wine:
                 ready.touch()
     return Wine(wineprefix)
 
+
+
+# --------------------------------------------------------------------------
+# condapack itself on Windows
+# --------------------------------------------------------------------------
+
+#: condapack's dependencies, at the versions this interpreter has (the archive's bytes
+#: depend on the compression libraries' versions, so both sides must use the same).
+CONDAPACK_DEPS = ("attrs", "isal", "zlib-ng", "zstandard", "pathspec", "distlib")
+
+
+def windows_python_for_condapack() -> Path:
+    """An embeddable CPython for Windows with condapack's dependencies' win_amd64
+    wheels (``pip download --platform win_amd64``) unpacked into its site-packages;
+    made once per set of versions, in the test cache."""
+    root = envkit.default_cache_root().resolve()
+    pins = [f"{name}=={metadata.version(name)}" for name in CONDAPACK_DEPS]
+    key = hashlib.sha256(json.dumps([EMBED_SDIST, pins]).encode()).hexdigest()[:16]
+    final = root / f"win-cpython-{key}"
+    if final.is_dir():
+        return final
+    with envkit._file_lock(root / f"win-cpython-{key}.lock"):
+        if final.is_dir():
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f".win-cpython-{key}-", dir=root))
+        try:
+            _install_windows_python(tmp, _embed_zip(root), pins)
+            tmp.chmod(0o755)
+            tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _install_windows_python(target: Path, embed_zip: Path, pins: list[str]) -> None:
+    with zipfile.ZipFile(embed_zip) as archive:
+        for info in archive.infolist():
+            if info.filename.startswith("cp313/") and not info.is_dir():
+                (target / info.filename[len("cp313/"):]).write_bytes(archive.read(info))
+    site = target / "Lib" / "site-packages"
+    site.mkdir(parents=True)
+    (target / "python313._pth").write_text("python313.zip\n.\nLib\\site-packages\nimport site\n")
+    wheels = target / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+         "--only-binary=:all:", "--platform", "win_amd64", "--python-version", "3.13",
+         "--implementation", "cp", "-d", str(wheels), *pins],
+        check=True,
+    )
+    for wheel in sorted(wheels.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+    shutil.rmtree(wheels)
+
+
+def run_condapack_on_windows(wine: Wine, *args: str) -> Result:
+    """``conda-pack ARGS`` run by Windows CPython under wine, from this checkout."""
+    return run_windows_python(wine, "from condapack.cli import conda_pack_entry; conda_pack_entry()", *args)
+
+
+def run_windows_python(wine: Wine, code: str, *args: str, check: bool = True) -> Result:
+    """``python -c CODE ARGS`` in Windows CPython under wine, with this checkout's condapack."""
+    python = windows_python_for_condapack() / "python.exe"
+    source = Path(__file__).resolve().parent.parent
+    prelude = f"import sys; sys.path.insert(0, {wine_path(source)!r})\n"
+    return wine.run(wine_path(python), "-c", prelude + code, *args, check=check, timeout=600)

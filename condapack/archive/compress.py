@@ -131,6 +131,8 @@ class RawSink:
             data = read_exactly(fd, size)
             self.write(data)
             return len(data)
+        if not hasattr(os, "copy_file_range"):  # Windows
+            return copy_by_reading(self.write, fd, size)
         self._flush()
         copied = 0
         try:

@@ -86,12 +86,14 @@ def header(name: str, kind: str, mode: int, size: int, mtime: int, link: str = "
 
 
 _SMALL = 1 << 20
+#: Windows opens descriptors in text mode (CRLF translation) unless told otherwise.
+_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 def _read_small(member: Member) -> bytes:
     """A small file's bytes in one read (with its .pyc header restamped if asked)."""
     assert member.source is not None
-    fd = os.open(member.source, os.O_RDONLY)
+    fd = os.open(member.source, _READ)
     try:
         data = read_exactly(fd, member.size)
         _check_unchanged(fd, member)
@@ -104,7 +106,7 @@ def _read_small(member: Member) -> bytes:
 def _stream(sink: Sink, member: Member) -> int:
     """Copy a large file's bytes into the sink (restamping a .pyc's 16-byte header)."""
     assert member.source is not None
-    fd = os.open(member.source, os.O_RDONLY)
+    fd = os.open(member.source, _READ)
     try:
         copied = 0
         restamp = member.restamp
