@@ -66,9 +66,9 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         f"@\"{where}\\Scripts\\cpdemo-hello.exe\"\r\n"
         f"@\"{where}\\Scripts\\cpextra-hello.exe\"\r\n"
         f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo ACTIVE=%CPWIN_ACTIVE%\r\n@echo HOME=%CPWIN_HOME%\r\n@echo PATH=%PATH%\r\n"
+        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_\r\n"
         f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo ACTIVE=%CPWIN_ACTIVE%\r\n@echo PATH=%PATH%\r\n".encode()
+        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n@exit /b 0\r\n".encode()
     )
     bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
                                            "\\Library\\bin", "\\Scripts", "\\bin"))
@@ -76,15 +76,19 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         where,  # python.exe: sys.prefix
         where, f"{where}\\Lib\\site-packages\\cpdemo\\__init__.py",  # conda-style entry point
         where,  # pip's distlib launcher
-        f"PREFIX={where}", "ACTIVE=1", f"HOME={where}\\Library\\share\\cpwin",
-        f"PATH={bins};C:\\windows\\system32;C:\\windows",
-        "PREFIX=", "ACTIVE=", "PATH=C:\\windows\\system32;C:\\windows",
+        f"PREFIX={where}", f"PATH={bins};C:\\windows\\system32;C:\\windows",
+        "CPWIN_ACTIVE=1",  # from etc\\conda\\activate.d\\cpwin.bat
+        f"CPWIN_DATA={where}\\Library\\share\\cpwin",  # from conda-meta\\state
+        f"CPWIN_HOME={where}\\Library\\share\\cpwin",
+        "CPWIN_RATIO=100%",
+        "PREFIX=", "PATH=C:\\windows\\system32;C:\\windows", "no CPWIN_ variables",
     ]
     forward = where.replace("\\", "/")
     assert (env / winkit.WIN_TEXT_FILES[1]).read_bytes().decode() == f"data={forward}/Library/share/cpwin\r\n"
     assert (env / winkit.WIN_BACKSLASH_FILE).read_bytes().decode() == f"[paths]\r\ndata={where}\\Library\\share\r\n"
     assert json.loads((env / winkit.WIN_JSON_FILE).read_text()) == {"home": f"{where}\\etc"}
     assert _old_prefix_hits(env, old) == []
+    assert not (env / "conda-meta" / "condapack" / "__pycache__").exists()
 
 
 def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_path: Path) -> None:
@@ -98,7 +102,8 @@ def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_
     assert manifest["prefix"] == winkit.wine_path(win_env)
     assert manifest["windows"] is True
     assert [entry[0] for entry in manifest["files"]] == sorted(
-        [*winkit.WIN_TEXT_FILES, winkit.WIN_PIP_SCRIPT, winkit.WIN_BACKSLASH_FILE, winkit.WIN_JSON_FILE])
+        [*winkit.WIN_TEXT_FILES, winkit.WIN_PIP_SCRIPT, winkit.WIN_BACKSLASH_FILE, winkit.WIN_JSON_FILE,
+         "conda-meta/state"])
 
 
 @pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
@@ -109,7 +114,7 @@ def test_windows_env_unpacks_runs_and_moves_under_wine(
     for place in ("short", LONG_DIR):
         env = _extract(Path(archive), tmp_path / place)
         unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
-        assert unpacked.stderr == f"conda-unpack: relocated 5 files to {winkit.wine_path(env)}\n"
+        assert unpacked.stderr == f"conda-unpack: relocated 6 files to {winkit.wine_path(env)}\n"
         _check_runs_at(wine, env, win_env, tmp_path)
     moved = tmp_path / "moved again"
     shutil.move(str(tmp_path / "short"), moved)
@@ -117,6 +122,26 @@ def test_windows_env_unpacks_runs_and_moves_under_wine(
     _check_runs_at(wine, moved, tmp_path / "short", tmp_path)
     again = wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"))
     assert again.stderr == f"conda-unpack: {winkit.wine_path(moved)} is already set up for this location\n"
+
+
+def test_windows_env_unpacks_at_a_path_over_260_characters_with_non_ascii_names(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    env = _extract(Path(archive), tmp_path.joinpath(*["ünïcødé directory " + "x" * 50] * 4, "env"))
+    where = winkit.wine_path(env)
+    assert len(where) > 260
+    # CPython cannot start from a path that long under wine (nor on Windows without
+    # LongPathsEnabled), so a Python elsewhere on the host runs the script, as it may.
+    host_python = winkit.wine_path(winkit.windows_python_for_condapack() / "python.exe")
+    unpacked = wine.run(host_python, "-X", "utf8", winkit.wine_path(env / "Scripts" / "conda-unpack-script.py"))
+    assert unpacked.stderr == f"conda-unpack: relocated 6 files to {where}\n"
+    assert (env / winkit.WIN_BACKSLASH_FILE).read_bytes().decode() == f"[paths]\r\ndata={where}\\Library\\share\r\n"
+    assert b"#!" + where.encode() + b"\\python.exe\r\n" in (env / winkit.WIN_PIP_SCRIPT).read_bytes()
+    assert _old_prefix_hits(env, win_env) == []
+    manifest = json.loads((env / "conda-meta" / "condapack" / "unpack.json").read_text())
+    assert manifest["prefix"] == where
+    assert [path for path, _, _ in manifest["files"] if b"\\\\?\\" in (env / path).read_bytes()] == []
 
 
 def test_windows_dest_prefix_is_written_in_every_spelling(win_env: Path, tmp_path: Path) -> None:

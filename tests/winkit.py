@@ -148,6 +148,9 @@ def _user_files(prefix: Path) -> None:
     (prefix / WIN_BACKSLASH_FILE).write_text(f"[paths]\r\ndata={where}\\Library\\share\r\n")
     escaped = where.replace("\\", "\\\\")
     (prefix / WIN_JSON_FILE).write_text(f'{{"home": "{escaped}\\\\etc"}}\n')
+    # `conda env config vars set`: one value naming the environment, one with a percent sign.
+    state = {"env_vars": {"CPWIN_DATA": f"{where}\\Library\\share\\cpwin", "CPWIN_RATIO": "100%"}}
+    (prefix / "conda-meta" / "state").write_text(json.dumps(state))
 
 
 # --------------------------------------------------------------------------

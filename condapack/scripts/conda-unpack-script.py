@@ -18,6 +18,7 @@ if not os.path.isfile(script):
     sys.stderr.write("conda-unpack: error: %s is missing; unpack the archive again\n" % script)
     sys.exit(1)
 sys.path.insert(0, os.path.dirname(script))
+sys.dont_write_bytecode = True  # leave no __pycache__ of ours in the environment
 import unpack  # noqa: E402
 
 sys.exit(unpack.main([script, prefix] + sys.argv[1:]))

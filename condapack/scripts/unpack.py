@@ -57,7 +57,8 @@ def io_path(path):
     """The path to open: on Windows, long paths need the extended-length form
     (never written into a file; it only reaches the OS)."""
     if os.name == "nt" and len(path) >= 240 and not path.startswith("\\\\"):
-        return "\\\\?\\" + path
+        # The OS takes that form literally: no "/" -> "\\" nor ".." folding for it.
+        return "\\\\?\\" + os.path.normpath(path)
     return path
 
 
