@@ -202,3 +202,27 @@ def test_windows_output_held_open_by_another_program_is_a_clear_error(
     )
     assert target.read_bytes() == b"the previous archive"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "env.zip"]
+
+
+def test_windows_env_whose_install_location_cannot_be_recovered_is_a_clear_error(
+    win_env: Path, tmp_path: Path
+) -> None:
+    for name in winkit.WIN_TEXT_FILES:  # the only files with a text placeholder, edited
+        (win_env / name).write_text("edited by hand\n")
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    assert str(err.value) == (
+        f"{win_env}: cannot tell where this Windows environment was installed (no file with a "
+        "text prefix placeholder still holds it); pack it on Windows"
+    )
+
+
+def test_windows_env_var_cmd_cannot_set_is_a_clear_error(win_env: Path, tmp_path: Path) -> None:
+    (win_env / "conda-meta" / "state").write_text(json.dumps({"env_vars": {"GREETING": 'say "hi"'}}))
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    assert str(err.value) == (
+        "environment variable 'GREETING' holds a quote or a line break, which cmd.exe cannot set; "
+        "change it with `conda env config vars set` and pack again"
+    )
+    assert not (tmp_path / "env.zip").exists()
