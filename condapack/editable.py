@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import EnvError
-from .layout import LAYOUT
+from .layout import layout_for
 from .records import PackageRecord
 
 __all__ = ["find_editable", "check_no_editable"]
@@ -39,7 +39,7 @@ def _site_packages(prefix: Path, packages: tuple[PackageRecord, ...]) -> Path | 
     if len(pythons) != 1:
         return None
     major_minor = ".".join(pythons[0].version.split(".")[:2])
-    return prefix / LAYOUT.site_packages(major_minor)
+    return prefix / layout_for(p.subdir for p in packages).site_packages(major_minor)
 
 
 def _pep660(site: Path) -> Iterator[str]:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import attrs
 
 from ._gc import gc_paused
+from .layout import layout_for
 from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
 from .records import PackageRecord, read_records
 from .statcache import StatCache
@@ -122,12 +123,13 @@ def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFinge
     packages = read_records(prefix)
     disk = dict(walk_prefix(prefix))
     owners = owners_of(packages, disk)
+    layout = layout_for(p.subdir for p in packages)
     files: list[tuple[str, str]] = []
     for rel, entry in sorted(disk.items()):
         owner = owners.get(rel)
         if owner is not None and not looks_modified(owner[1], entry):
             continue
-        if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners)):
+        if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners, layout)):
             continue
         files.append((rel, _entry_digest(prefix, rel, entry, cache)))
     missing = sorted(rel for rel in owners if rel not in disk)

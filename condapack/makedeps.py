@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import Project, TargetSpec
 from .errors import EnvError
 from .plan import env_prefix
+from .layout import layout_for
 from .prefix import keep_unmanaged, owners_of, walk_prefix
 from .records import read_records
 
@@ -26,6 +27,7 @@ def dependencies(project: Project, target: TargetSpec) -> list[Path]:
     packages = read_records(prefix)
     disk = dict(walk_prefix(prefix))
     owners = owners_of(packages, disk)
+    layout = layout_for(p.subdir for p in packages)
     deps = {project.path, prefix, prefix / "conda-meta"}
     deps.update(prefix / "conda-meta" / p.name for p in (prefix / "conda-meta").glob("*.json"))
     for rel, entry in disk.items():
@@ -33,7 +35,7 @@ def dependencies(project: Project, target: TargetSpec) -> list[Path]:
         while parent:
             deps.add(prefix / parent)
             parent = os.path.dirname(parent)
-        if rel not in owners and entry.kind == "file" and keep_unmanaged(rel, owners):
+        if rel not in owners and entry.kind == "file" and keep_unmanaged(rel, owners, layout):
             deps.add(prefix / rel)
     return sorted(deps)
 

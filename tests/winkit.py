@@ -275,8 +275,13 @@ def run_condapack_on_windows(wine: Wine, *args: str) -> Result:
 
 
 def run_windows_python(wine: Wine, code: str, *args: str, check: bool = True) -> Result:
-    """``python -c CODE ARGS`` in Windows CPython under wine, with this checkout's condapack."""
+    """``python -c CODE ARGS`` in Windows CPython under wine, with a copy of the
+    condapack the tests import (the one packing on Linux), alone on its path entry."""
+    import condapack
+
     python = windows_python_for_condapack() / "python.exe"
-    source = Path(__file__).resolve().parent.parent
-    prelude = f"import sys; sys.path.insert(0, {wine_path(source)!r})\n"
-    return wine.run(wine_path(python), "-c", prelude + code, *args, check=check, timeout=600)
+    with tempfile.TemporaryDirectory(prefix="condapack-for-windows-") as tmp:
+        shutil.copytree(Path(condapack.__file__).parent, Path(tmp) / "condapack",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        prelude = f"import sys; sys.path.insert(0, {wine_path(Path(tmp))!r})\n"
+        return wine.run(wine_path(python), "-c", prelude + code, *args, check=check, timeout=600)
