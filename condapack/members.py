@@ -346,4 +346,3 @@ def _generated(files: Sequence[File], place: _Relocation,
     items = relocatables(place.home, files, scripts, windows=place.layout.windows)
     out.update(unpack_files(place.home, items, place.layout))
     return out
-

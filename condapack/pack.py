@@ -65,6 +65,9 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     if fmt in INSTALLERS and (dest or arcroot):
         raise ArchiveError(f"--dest-prefix and --arcroot cannot be used with format {fmt}: the installer sets "
                            "the environment up wherever it is installed (sh FILE --prefix DIR)")
+    if fmt in INSTALLERS and layout_for(p.subdir for p in packages).windows:
+        raise ArchiveError(f"format {fmt} makes a POSIX shell installer, and this is a Windows environment; "
+                           "use zip or tar.gz and run Scripts\\conda-unpack.exe after extracting")
     output = Path(os.path.abspath(options.output or default_name))
     return Resolved(fmt, output, arcroot, dest, extra)
 

@@ -13,7 +13,10 @@ import pytest
 import winkit
 
 import condapack
-from condapack.rewrite import windows_forms
+from condapack.layout import WINDOWS
+from condapack.prefix import File
+from condapack.relocation import relocatables, unpack_files
+from condapack.rewrite import replace_windows_binary, windows_forms
 
 #: A path over 100 characters, with spaces and more than one level.
 LONG_DIR = "a long place with spaces/" + "deeper directory with spaces " * 3 + "env"
@@ -96,10 +99,14 @@ def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("conda-meta/condapack/unpack.json"))
+        recorded = zf.read("conda-meta/condapack/prefix").decode()
     assert {"Scripts/activate.bat", "Scripts/deactivate.bat", "Scripts/conda-unpack.exe",
-            "Scripts/conda-unpack-script.py"} <= names
+            "Scripts/conda-unpack-script.py", "conda-meta/condapack/unpack.py"} <= names
     assert not any(name.startswith("bin/") for name in names)
-    assert manifest["prefix"] == winkit.wine_path(win_env)
+    # Only the Python conda-unpack runs on Windows: no shell one, no manifest for it.
+    assert not {"conda-meta/condapack/unpack.sh", "conda-meta/condapack/unpack.txt"} & names
+    assert recorded == winkit.wine_path(win_env)
+    assert manifest["version"] == 2
     assert manifest["windows"] is True
     assert [entry[0] for entry in manifest["files"]] == sorted(
         [*winkit.WIN_TEXT_FILES, winkit.WIN_PIP_SCRIPT, winkit.WIN_BACKSLASH_FILE, winkit.WIN_JSON_FILE,
@@ -140,8 +147,43 @@ def test_windows_env_unpacks_at_a_path_over_260_characters_with_non_ascii_names(
     assert b"#!" + where.encode() + b"\\python.exe\r\n" in (env / winkit.WIN_PIP_SCRIPT).read_bytes()
     assert _old_prefix_hits(env, win_env) == []
     manifest = json.loads((env / "conda-meta" / "condapack" / "unpack.json").read_text())
-    assert manifest["prefix"] == where
-    assert [path for path, _, _ in manifest["files"] if b"\\\\?\\" in (env / path).read_bytes()] == []
+    assert (env / "conda-meta" / "condapack" / "prefix").read_text() == where
+    assert [entry[0] for entry in manifest["files"] if b"\\\\?\\" in (env / entry[0]).read_bytes()] == []
+
+
+def _binary_with_the_prefix(prefix: str) -> bytes:
+    escaped, backslash, forward = windows_forms(prefix.encode())
+    return (b"MZ\0" + backslash + b"\\bin;" + forward + b"/lib\0" + b"\0" * 40 + b"x" + escaped + b"\0" * 250
+            + b"tail")
+
+
+def test_conda_unpack_on_windows_patches_binary_fields_in_their_own_spelling_after_every_move(
+    wine: winkit.Wine, tmp_path: Path
+) -> None:
+    # No package of the test environments has a binary placeholder on Windows: a
+    # hand-made prefix holds one, with the manifest condapack writes for it.
+    old = "C:\\placeholder\\" + "_" * 180 + "\\env"
+    env = tmp_path / "env"
+    (env / "Library" / "bin").mkdir(parents=True)
+    (env / "Library" / "bin" / "tool.dll").write_bytes(_binary_with_the_prefix(old))
+    size = len(_binary_with_the_prefix(old))
+    files = [File("Library/bin/tool.dll", str(env / "Library" / "bin" / "tool.dll"), file_mode="binary",
+                  capacity=len(old))]
+    for path, (data, _mode) in unpack_files(old, relocatables(old, files, [], windows=True), WINDOWS).items():
+        (env / path).parent.mkdir(parents=True, exist_ok=True)
+        (env / path).write_bytes(data)
+    python = winkit.wine_path(winkit.windows_python_for_condapack() / "python.exe")
+    for place in (env, tmp_path / "moved"):
+        if place != env:
+            shutil.move(str(env), place)
+        where = winkit.wine_path(place)
+        script = winkit.wine_path(place / "conda-meta" / "condapack" / "unpack.py")
+        assert wine.run(python, "-X", "utf8", script, where).stderr == f"conda-unpack: relocated 1 files to {where}\n"
+        patched = (place / "Library" / "bin" / "tool.dll").read_bytes()
+        assert len(patched) == size
+        assert all(form in patched for form in windows_forms(where.encode()))
+        assert patched == replace_windows_binary(_binary_with_the_prefix(old), old.encode(), where.encode(), len(old))
+        assert (place / "conda-meta" / "condapack" / "prefix").read_text() == where
 
 
 def test_windows_dest_prefix_is_written_in_every_spelling(win_env: Path, tmp_path: Path) -> None:
@@ -163,6 +205,16 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
         "--dest-prefix '/opt/app': this environment is for Windows; give a Windows path such as C:\\opt\\app"
     )
     assert not (tmp_path / "env.zip").exists()
+
+
+def test_windows_env_refuses_the_sh_installer_format(win_env: Path, tmp_path: Path) -> None:
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.sh"), format="sh")
+    assert str(err.value) == (
+        "format sh makes a POSIX shell installer, and this is a Windows environment; "
+        "use zip or tar.gz and run Scripts\\conda-unpack.exe after extracting"
+    )
+    assert not (tmp_path / "env.sh").exists()
 
 
 @pytest.mark.parametrize("fmt", ["zip", "tar.gz"])

@@ -1,8 +1,10 @@
 """conda-unpack: rewrite this environment's prefixes to where it now is.
 
 Shipped inside every archive (as conda-meta/condapack/unpack.py) and run by
-bin/conda-unpack with the environment's own Python or any Python >= 3.6 on the host,
-so it uses the standard library only.
+bin/conda-unpack (Scripts\\conda-unpack.exe on Windows) with the environment's own
+Python or any Python >= 3.6 on the host, so it uses the standard library only. A
+Windows manifest says ``"windows": true``: the prefix is then rewritten in each of its
+three spellings, and the files are opened by their long-path form when needed.
 
 All-or-nothing: every rewritten file is first written beside its target; only when all
 of them were written are they renamed into place. The file ``prefix`` records the
