@@ -402,8 +402,9 @@ def _interrupted(signum: int, frame: object) -> None:
 
 def _exit(run: Callable[[], int]) -> None:
     # What `timeout`, `docker stop` and CI cancellation send: clean up as for Ctrl-C.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupted)
+    for name in ("SIGTERM", "SIGHUP"):  # Windows has no SIGHUP
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupted)
     try:
         code = run()
         sys.stdout.flush()

@@ -9,11 +9,17 @@ library only and runs on Python >= 3.6.
 
 import os
 import re
+import stat
 
 from typing import Union
 
 __all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",
-           "is_windows_absolute"]
+           "is_windows_absolute", "io_path"]
+
+#: Where a path needs the extended-length form on Windows (MAX_PATH is 260, less room to grow).
+_LONG = 240
+_EXTENDED = "\\\\?\\"
+_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: symbolic links and junctions
 
 # C:\ or C:/ (a drive) or \\server (UNC): where a Windows absolute path starts.
 _WINDOWS_ABSOLUTE = re.compile(r"\A(?:[A-Za-z]:[\\/]|\\\\[^\\/])")
@@ -75,11 +81,48 @@ def absolute_path(name: object) -> str:
     return name
 
 
+def io_path(path: str) -> str:
+    """The path to hand to the OS: on Windows, long paths need the extended-length form
+    (never written into a file; it only reaches the OS)."""
+    if os.name == "nt" and len(path) >= _LONG and not path.startswith("\\\\"):
+        # The OS takes that form literally: no "/" -> "\\" nor ".." folding for it.
+        return _EXTENDED + os.path.normpath(path)
+    return path
+
+
+def _real(path: "Union[str, os.PathLike[str]]") -> str:
+    real = os.path.realpath(io_path(os.fspath(path)))
+    if real.startswith(_EXTENDED) and not real.startswith(_EXTENDED + "UNC\\"):
+        real = real[len(_EXTENDED):]
+    return os.path.normcase(real)
+
+
 def inside(root: "Union[str, os.PathLike[str]]", path: "Union[str, os.PathLike[str]]") -> bool:
     """True when ``path`` resolves (symlinks followed) to ``root`` or below it."""
-    real_root = os.path.normcase(os.path.realpath(root))
-    real = os.path.normcase(os.path.realpath(path))
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+    try:
+        real_root, real = _real(root), _real(path)
+    except OSError:  # wine cannot resolve a path over MAX_PATH
+        return _inside_without_links(os.fspath(root), os.fspath(path))
+    return _below(real_root, real)
+
+
+def _below(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _inside_without_links(root: str, path: str) -> bool:
+    """Lexically below ``root``, and no component below it is a link or a junction."""
+    root, path = os.path.normcase(os.path.abspath(root)), os.path.normcase(os.path.abspath(path))
+    if not _below(root, path):
+        return False
+    at = root
+    for part in path[len(root):].split(os.sep):
+        if part:
+            at = os.path.join(at, part)
+            st = os.lstat(io_path(at))
+            if stat.S_ISLNK(st.st_mode) or getattr(st, "st_file_attributes", 0) & _REPARSE_POINT:
+                return False
+    return True
 
 
 def is_utf8(data: bytes) -> bool:

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
 from rewrite import relocate as relocate_bytes  # noqa: E402
-from safepath import UnsafePath, absolute_path, inside, relative_path  # noqa: E402
+from safepath import UnsafePath, absolute_path, inside, io_path, relative_path  # noqa: E402
 
 try:
     import fcntl
@@ -53,15 +53,6 @@ _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP
 
 class UnpackError(Exception):
     """A failure reported to the user as one line."""
-
-
-def io_path(path):
-    """The path to open: on Windows, long paths need the extended-length form
-    (never written into a file; it only reaches the OS)."""
-    if os.name == "nt" and len(path) >= 240 and not path.startswith("\\\\"):
-        # The OS takes that form literally: no "/" -> "\\" nor ".." folding for it.
-        return "\\\\?\\" + os.path.normpath(path)
-    return path
 
 
 def same_place(a, b):
