@@ -234,24 +234,33 @@ def test_windows_env_packed_under_wine_is_byte_identical_to_the_linux_cross_pack
     assert sorted(p.name for p in target.parent.iterdir()) == [f"windows.{fmt}"]
 
 
+def _packs_under_wine(wine: winkit.Wine, env: Path, target: Path, forces: tuple[bool, ...],
+                      held_open: bool = False) -> list[str]:
+    """condapack.pack by wine's CPython, once per ``forces`` entry: what each said
+    ('packed' or its error), while the program holds ``target`` open if ``held_open``."""
+    code = (
+        "import condapack\n"
+        # Windows' default sharing: no delete, no rename over
+        + ("with open(sys.argv[2], 'rb'):\n" if held_open else "if True:\n")
+        + f"    for force in {forces!r}:\n"
+        "        try:\n"
+        "            condapack.pack(prefix=sys.argv[1], output=sys.argv[2], force=force)\n"
+        "            print('packed')\n"
+        "        except condapack.CondaPackError as exc:\n"
+        "            print(exc)\n"
+    )
+    return winkit.run_windows_python(wine, code, winkit.wine_path(env), winkit.wine_path(target)).stdout.splitlines()
+
+
 def test_windows_output_held_open_by_another_program_is_a_clear_error(
     win_env: Path, wine: winkit.Wine, tmp_path: Path
 ) -> None:
     target = tmp_path / "env.zip"
     target.write_bytes(b"the previous archive")
-    code = (
-        "import condapack\n"
-        "with open(sys.argv[2], 'rb'):\n"  # Windows' default sharing: no delete, no rename over
-        "    try:\n"
-        "        condapack.pack(prefix=sys.argv[1], output=sys.argv[2], force=True)\n"
-        "    except condapack.CondaPackError as exc:\n"
-        "        print(exc)\n"
-    )
-    result = winkit.run_windows_python(wine, code, winkit.wine_path(win_env), winkit.wine_path(target))
-    assert result.stdout == (
+    assert _packs_under_wine(wine, win_env, target, (True,), held_open=True) == [
         f"cannot replace '{winkit.wine_path(target)}': it is open in another program or not writable; "
-        "close it or fix its permissions, then pack again\n"
-    )
+        "close it or fix its permissions, then pack again"
+    ]
     assert target.read_bytes() == b"the previous archive"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "env.zip"]
 
@@ -278,3 +287,55 @@ def test_windows_env_var_cmd_cannot_set_is_a_clear_error(win_env: Path, tmp_path
         "change it with `conda env config vars set` and pack again"
     )
     assert not (tmp_path / "env.zip").exists()
+
+
+def test_windows_pack_under_wine_sweeps_a_killed_runs_temp_and_never_overwrites_without_force(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    target = tmp_path / "out" / "env.zip"
+    target.parent.mkdir()
+    stale = target.parent / ".env.zip.0123abcd.part"  # what a killed pack leaves
+    stale.write_bytes(b"half an archive")
+    # The first is published by a hard link (no overwrite), which NTFS has too.
+    assert _packs_under_wine(wine, win_env, target, (False, False, True)) == [
+        "packed", f"File '{winkit.wine_path(target)}' already exists; pass --force to overwrite it", "packed"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["env.zip"]
+    assert target.read_bytes() == Path(condapack.pack(prefix=str(win_env), output=str(tmp_path / "l.zip"))).read_bytes()
+
+
+def _unpacked(win_env: Path, tmp_path: Path) -> Path:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    return _extract(Path(archive), tmp_path / "unpacked")
+
+
+def test_windows_conda_unpack_refuses_a_manifest_path_out_of_the_environment(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    env = _unpacked(win_env, tmp_path)
+    manifest_path = env / "conda-meta" / "condapack" / "unpack.json"
+    manifest = json.loads(manifest_path.read_text())
+    canary = tmp_path / "canary.txt"
+    canary.write_text(winkit.wine_path(win_env))
+    manifest["files"][0][0] = "..\\canary.txt"
+    manifest_path.write_text(json.dumps(manifest))
+    result = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), check=False)
+    assert (result.returncode, result.stderr) == (1, (
+        f"conda-unpack: error: {winkit.wine_path(manifest_path)} is malformed (file '..\\\\canary.txt' may not "
+        "contain '..', got '..\\\\canary.txt'); unpack the archive again\n"))
+    assert canary.read_text() == winkit.wine_path(win_env)
+    assert _old_prefix_hits(env, win_env)  # nothing was relocated
+
+
+def test_windows_conda_unpack_takes_over_a_dead_runs_lock_and_removes_its_temps(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    env = _unpacked(win_env, tmp_path)
+    lock = env / "conda-meta" / "condapack" / "unpack.lock"
+    lock.mkdir()
+    (lock / "pid").write_text("4000000")  # no such process (Windows pids are multiples of 4)
+    temp = env / (winkit.WIN_TEXT_FILES[0] + ".condapack-unpack")
+    temp.write_text("half written by a killed run")
+    result = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
+    assert result.stderr == f"conda-unpack: relocated 6 files to {winkit.wine_path(env)}\n"
+    assert not lock.exists() and not temp.exists()
+    assert _old_prefix_hits(env, win_env) == []
