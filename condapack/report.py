@@ -31,9 +31,12 @@ class Reporter:
         self._last = 0.0
         self._drawn = False
         self._tty = enabled and self.stream.isatty()
+        self._saved = (logging.NOTSET, True)
 
     def __enter__(self) -> Reporter:
         logger = logging.getLogger("condapack")
+        # A library caller's logging setup is put back on exit (pack(verbose=True) uses this).
+        self._saved = (logger.level, logger.propagate)
         logger.addHandler(self._handler)
         logger.setLevel(logging.DEBUG if self.verbose else logging.INFO if self.enabled else logging.WARNING)
         logger.propagate = False
@@ -43,7 +46,10 @@ class Reporter:
                  tb: Optional[TracebackType]) -> None:
         if self._drawn:
             self.stream.write("\n")
-        logging.getLogger("condapack").removeHandler(self._handler)
+        logger = logging.getLogger("condapack")
+        logger.removeHandler(self._handler)
+        logger.setLevel(self._saved[0])
+        logger.propagate = self._saved[1]
 
     def progress(self, done: int, total: int) -> None:
         """Redraw the bar at most ten times a second, after the first second."""
