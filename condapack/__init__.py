@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from ._version import __version__
 from .environment import CondaEnv
@@ -12,28 +12,21 @@ from .prefix import File
 __all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "__version__"]
 
 
-def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
-         format: str = "infer", arcroot: str = "", dest_prefix: Optional[str] = None,
-         verbose: bool = False, force: bool = False, compress_level: int = 4, n_threads: int = 1,
-         zip_symlinks: bool = False, zip_64: bool = True, parcel_root: Optional[str] = None,
-         parcel_name: Optional[str] = None, parcel_version: Optional[str] = None,
-         parcel_distro: Optional[str] = None,
-         filters: Optional[Sequence[Tuple[str, str]]] = None,
-         ignore_editable_packages: bool = False, ignore_missing_files: bool = False) -> str:
+def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: bool = False,
+         filters: Optional[Sequence[Tuple[str, str]]] = None, **options: Any) -> str:
     """Pack a conda environment into an archive and return the archive's path.
 
     Select the environment by ``name``, ``prefix`` or (neither) the active one.
     ``filters`` is a list of ``("exclude" | "include", pattern)`` applied in order.
+    ``options`` are conda-pack's keyword arguments (``output``, ``format``, ``arcroot``,
+    ``dest_prefix``, ``compress_level``, ``n_threads``, ...): the fields of
+    :class:`condapack.options.PackOptions`.
     """
     from .locate import find_prefix
+    from .options import PackOptions
 
-    checks = {"ignore_editable_packages": ignore_editable_packages,
-              "ignore_missing_files": ignore_missing_files}
-    env = CondaEnv.from_prefix(find_prefix(name=name, prefix=prefix), **checks)
+    checked = PackOptions(**options)
+    env = CondaEnv.read(find_prefix(name=name, prefix=prefix), checked)
     if filters:
         env = env.filtered(filters)
-    return env.pack(output=output, format=format, arcroot=arcroot, dest_prefix=dest_prefix,
-                    force=force, compress_level=compress_level, n_threads=n_threads,
-                    zip_symlinks=zip_symlinks, zip_64=zip_64, parcel_root=parcel_root,
-                    parcel_name=parcel_name, parcel_version=parcel_version, parcel_distro=parcel_distro,
-                    verbose=verbose)
+    return str(env.pack_with(checked, verbose=verbose).output)

@@ -102,12 +102,10 @@ def write_lock(plan: Plan) -> bool:
 
 def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
     """The environment of a target with its excludes applied (read once per build via ``envs``)."""
-    key = (target.env, target.ignore_editable_packages, target.ignore_missing_files)
+    key = (target.env, target.options.ignore_editable_packages, target.options.ignore_missing_files)
     cache_key = ":".join(map(str, key))
     if cache_key not in envs:
-        envs[cache_key] = CondaEnv.from_prefix(env_prefix(project, target.env),
-                                               ignore_editable_packages=target.ignore_editable_packages,
-                                               ignore_missing_files=target.ignore_missing_files)
+        envs[cache_key] = CondaEnv.read(env_prefix(project, target.env), target.options)
     env = envs[cache_key]
     if not target.exclude:
         return env
@@ -117,12 +115,7 @@ def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) 
 
 
 def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
-    parcel = dict(target.parcel)
-    return PackOptions(output=str(target.output), format=target.format, arcroot=target.arcroot,
-                       dest_prefix=target.dest_prefix, force=True, compress_level=target.compress_level,
-                       n_threads=target.threads if threads is None else threads, zip_symlinks=target.zip_symlinks, zip_64=target.zip_64,
-                       parcel_root=parcel.get("root"), parcel_name=parcel.get("name"),
-                       parcel_version=parcel.get("version"), parcel_distro=parcel.get("distro"))
+    return target.options if threads is None else attrs.evolve(target.options, n_threads=threads)
 
 
 def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],

@@ -21,12 +21,11 @@ from typing import Callable, Mapping, Optional, Sequence
 import attrs
 
 from ._version import __version__
-from .archive.formats import CHOICES
 from .environment import CondaEnv
 from .envvars import ENV_VARS, env_flag, env_text, env_threads
 from .errors import CondaPackError
 from .locate import find_prefix
-from .options import PackOptions, check_threads
+from .options import OptionSpec, PackOptions, check_threads, schema
 from .pack import Packed
 from .plan import content_digest, content_size
 from .report import Reporter
@@ -79,8 +78,6 @@ class PackArgs:
     name: Optional[str]
     prefix: Optional[str]
     filters: Filters
-    ignore_editable_packages: bool
-    ignore_missing_files: bool
     options: PackOptions
     terminal: Terminal
     sbom: bool = False
@@ -88,14 +85,10 @@ class PackArgs:
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> PackArgs:
         """Check and type the parsed flags (bad values raise :class:`CondaPackError`)."""
+        given = {spec.name: getattr(ns, spec.name) for spec in schema()}
         threads = ns.n_threads if ns.n_threads is not None else env_threads(environ)
-        options = PackOptions(
-            output=ns.output, format=ns.format, arcroot=ns.arcroot, dest_prefix=ns.dest_prefix,
-            force=ns.force, compress_level=ns.compress_level, n_threads=1 if threads is None else threads,
-            zip_symlinks=ns.zip_symlinks, zip_64=not ns.no_zip_64, parcel_root=ns.parcel_root,
-            parcel_name=ns.parcel_name, parcel_version=ns.parcel_version, parcel_distro=ns.parcel_distro)
-        return cls(ns.name, ns.prefix, tuple(ns.filters or ()), ns.ignore_editable_packages,
-                   ns.ignore_missing_files, options, Terminal.of(ns, environ), sbom=ns.sbom)
+        options = PackOptions(**{**given, "n_threads": 1 if threads is None else threads})
+        return cls(ns.name, ns.prefix, tuple(ns.filters or ()), options, Terminal.of(ns, environ), sbom=ns.sbom)
 
 
 @attrs.frozen
@@ -148,49 +141,29 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--name", "-n", metavar="ENV", help="Name of existing environment. Default is current environment.")
     add("--prefix", "-p", metavar="PATH", help="Full path to environment prefix.")
-    add("--output", "-o", metavar="PATH",
-        help="The path of the output file. Defaults to the environment name with a .tar.gz suffix (e.g. my_env.tar.gz).")
-    add("--arcroot", metavar="PATH", default="",
-        help="The relative path in the archive to the conda environment. Defaults to ''.")
-    add("--dest-prefix", "-d", metavar="PATH",
-        help="If present, prefixes will be rewritten to this path before packaging. "
-             "In this case the conda-unpack script will not be generated.")
-    add("--parcel-root", metavar="PATH",
-        help="(Parcels only) Where parcels are unpacked on the cluster (default: /opt/cloudera/parcels).")
-    add("--parcel-name", metavar="NAME",
-        help="(Parcels only) The parcel name, without dashes (default: the environment's name).")
-    add("--parcel-version", metavar="VERSION",
-        help="(Parcels only) The parcel version (default: today's date as YYYY.MM.DD, from "
-             "SOURCE_DATE_EPOCH when set).")
-    add("--parcel-distro", metavar="DISTRO",
-        help="(Parcels only) The distribution of the parcel, without dashes (default: el7).")
-    add("--format", choices=CHOICES, default="infer",
-        help="The archival format to use. By default this is inferred by the output file extension.")
-    add("--compress-level", metavar="LEVEL", type=int, default=4,
-        help="The compression level to use, from 0 to 9 (up to 22 for tar.zst). Higher numbers decrease "
-             "output file size at the expense of compression time. Default is 4.")
-    add("--n-threads", "-j", metavar="N", type=int, default=None,
-        help="The number of threads to use. Set to -1 to use the number of cpus on this machine. "
-             "If a file format doesn't support threaded packaging, this option will be ignored. "
-             "Default is 1 (or CONDAPACK_THREADS).")
-    add("--zip-symlinks", action="store_true",
-        help="Symbolic links aren't supported by the Zip standard, but are supported by many common "
-             "Zip implementations. If set, store symbolic links in the archive, instead of the file "
-             "referred to by the link. Ignored if format isn't zip.")
-    add("--no-zip-64", action="store_true", help="Disable ZIP64 extensions.")
-    add("--ignore-editable-packages", action="store_true", help="Skips checks for editable packages.")
-    add("--ignore-missing-files", action="store_true", help="Skip checks for missing package files.")
+    for spec in schema():
+        _add_option(parser, spec)
     add("--exclude", action=_FilterAction, metavar="PATTERN", dest="filters",
         help="Exclude files matching this pattern")
     add("--include", action=_FilterAction, metavar="PATTERN", dest="filters",
         help="Re-add excluded files matching this pattern")
-    add("--force", "-f", action="store_true",
-        help="Overwrite any existing archive at the output path, or create the output directory if it's missing.")
     add("--quiet", "-q", action="store_true", help="Do not report progress")
     add("--sbom", action="store_true",
         help="Also write a CycloneDX 1.6 JSON SBOM of the archive beside it (OUTPUT.cdx.json).")
     _add_json(parser, "Print the output path, sha256, size, member count and seconds as JSON on stdout.")
     _add_verbose(parser)
+
+
+def _add_option(parser: argparse.ArgumentParser, spec: OptionSpec) -> None:
+    """One packing option's flags, as :mod:`condapack.options` declares them."""
+    if spec.kind is bool:
+        action = "store_false" if spec.negate else "store_true"
+        parser.add_argument(*spec.flags, dest=spec.name, action=action, help=spec.help)
+        return
+    # None: not given (the thread count then comes from CONDAPACK_THREADS, the rest from the default)
+    parser.add_argument(*spec.flags, dest=spec.name, metavar=spec.metavar, type=spec.kind,
+                        default=None if spec.name == "n_threads" else spec.default,
+                        choices=spec.choices or None, help=spec.help)
 
 
 def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
@@ -338,8 +311,7 @@ def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
         prefix = locate(args.name, args.prefix)
         if not quiet:
             print("Collecting packages...", file=sys.stderr)
-        env = CondaEnv.from_prefix(prefix, ignore_editable_packages=args.ignore_editable_packages,
-                                   ignore_missing_files=args.ignore_missing_files)
+        env = CondaEnv.read(prefix, args.options)
         if args.filters:
             env = env.filtered(args.filters)
         packed = env.pack_with(args.options, progress=reporter.progress)

@@ -21,6 +21,7 @@ import pathspec
 from .archive.formats import ALIASES, FORMATS, extension, max_level
 from .cache.artifacts import CacheSettings
 from .errors import ConfigError
+from .options import OptionSpec, PackOptions, schema
 from .safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
@@ -35,24 +36,25 @@ PROJECT_FILE = "condapack.toml"
 SUMS_FILE = "SHA256SUMS"
 _PLACEHOLDERS = ("env", "format", "ext")
 
+#: Packing options that condapack.toml sets: toml key -> option (``parcel.root``: in a sub-table).
+_OPTIONS: dict[str, OptionSpec] = {spec.toml: spec for spec in schema() if spec.toml}
+#: Sub-tables of packing options (``[defaults.parcel]``) -> their keys.
+_TABLES: dict[str, tuple[str, ...]] = {}
+for _key in _OPTIONS:
+    if "." in _key:
+        _table, _sub = _key.split(".", 1)
+        _TABLES[_table] = (*_TABLES.get(_table, ()), _sub)
 # Settings allowed in [defaults] and in every [env.NAME] table, with their defaults.
 _SETTINGS: dict[str, Any] = {
     "formats": ["tar.gz"],
     "format": None,
     "output": "{env}{ext}",
-    "arcroot": "",
-    "dest-prefix": None,
-    "compress-level": 4,
-    "threads": 1,
     "exclude": [],
-    "zip-symlinks": False,
-    "zip-64": True,
-    "ignore-editable-packages": False,
-    "ignore-missing-files": False,
-    "parcel": {},
     "sbom": False,
+    **{key: spec.default for key, spec in _OPTIONS.items() if "." not in key},
+    **{table: {} for table in _TABLES},
 }
-_PARCEL_KEYS = ("root", "name", "version", "distro")
+_KINDS: dict[type, str] = {bool: "true or false", int: "an integer", str: "a string"}
 _ENV_ONLY = ("prefix", "name")
 _TOP = ("output-dir", "defaults", "env", "cache")
 _CACHE_KEYS = ("url", "write", "timeout")
@@ -69,21 +71,13 @@ class EnvSpec:
 
 @attrs.frozen
 class TargetSpec:
-    """One archive to build: an environment in one format with resolved settings."""
+    """One archive to build: an environment in one format with resolved packing options."""
 
     env: str
     format: str
     output: Path
-    arcroot: str
-    dest_prefix: Optional[str]
-    compress_level: int
-    threads: int
+    options: PackOptions
     exclude: tuple[str, ...]
-    zip_symlinks: bool
-    zip_64: bool
-    ignore_editable_packages: bool
-    ignore_missing_files: bool
-    parcel: tuple[tuple[str, str], ...]
     sbom: bool = False
 
     @property
@@ -244,16 +238,16 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "exclude":
         items = reader.typed(value, list, where, "a list of gitignore-style patterns")
         return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
-    if key in ("compress-level", "threads"):
+    if key == "threads":
         number = reader.typed(value, int, where, "an integer")
-        if key == "threads" and (number == 0 or number < -1):
+        if number == 0 or number < -1:
             raise reader.fail(where, f"must be a positive number or -1 (all cpus), got {number}")
         return number
-    if key in ("zip-symlinks", "zip-64", "ignore-editable-packages", "ignore-missing-files", "sbom"):
+    if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
-        reader.check_keys(table, _PARCEL_KEYS, where)
+        reader.check_keys(table, _TABLES[key], where)
         rules = {"root": absolute_path}
         return {k: _checked(reader, rules.get(k, plain_name), reader.typed(v, str, _join(where, k), "a string"),
                             _join(where, k), "set another value") for k, v in table.items()}
@@ -264,7 +258,8 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "arcroot":
         return _checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
-    return reader.typed(value, str, where, "a string")
+    spec = _OPTIONS[key]
+    return reader.typed(value, spec.kind, where, _KINDS[spec.kind])
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
@@ -355,14 +350,17 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
 
 
 def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSpec:
-    output = s["output"].format(env=env, format=fmt, ext=extension(fmt))
-    return TargetSpec(
-        env=env, format=fmt, output=output_dir / output, arcroot=s["arcroot"], dest_prefix=s["dest-prefix"],
-        compress_level=s["compress-level"], threads=s["threads"], exclude=tuple(s["exclude"]),
-        zip_symlinks=s["zip-symlinks"], zip_64=s["zip-64"],
-        ignore_editable_packages=s["ignore-editable-packages"], ignore_missing_files=s["ignore-missing-files"],
-        parcel=tuple(sorted(s["parcel"].items())), sbom=s["sbom"],
-    )
+    output = output_dir / s["output"].format(env=env, format=fmt, ext=extension(fmt))
+    values = {spec.name: _option_value(key, s) for key, spec in _OPTIONS.items()}
+    options = PackOptions(output=str(output), format=fmt, force=True, **values)
+    return TargetSpec(env=env, format=fmt, output=output, options=options, exclude=tuple(s["exclude"]),
+                      sbom=s["sbom"])
+
+
+def _option_value(key: str, settings: dict[str, Any]) -> Any:
+    """The value of a packing option's toml key (``parcel.root``: from its sub-table, None if unset)."""
+    table, _, sub = key.partition(".")
+    return settings[table].get(sub) if sub else settings[table]
 
 
 def _check_unique_outputs(reader: _Reader, targets: list[TargetSpec]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import attrs
 
@@ -41,6 +41,12 @@ class CondaEnv:
                            ignore_missing_files=ignore_missing_files)
         home = scan.home if scan.home != str(scan.prefix) else ""
         return cls(prefix=scan.prefix, files=scan.files, packages=scan.packages, home=home)
+
+    @classmethod
+    def read(cls, prefix: str | os.PathLike[str], options: PackOptions) -> CondaEnv:
+        """Read the environment at ``prefix`` with the checks ``options`` asks for."""
+        return cls.from_prefix(prefix, ignore_editable_packages=options.ignore_editable_packages,
+                               ignore_missing_files=options.ignore_missing_files)
 
     @classmethod
     def from_name(cls, name: str, **kwargs: bool) -> CondaEnv:
@@ -82,19 +88,13 @@ class CondaEnv:
         kept, dropped = apply_filters(self.files, self.excluded, filters, key=lambda f: f.target)
         return attrs.evolve(self, files=tuple(sorted(kept, key=lambda f: f.target)), excluded=tuple(dropped))
 
-    def pack(self, output: Optional[str] = None, format: str = "infer", arcroot: str = "",
-             dest_prefix: Optional[str] = None, force: bool = False, compress_level: int = 4,
-             n_threads: int = 1, zip_symlinks: bool = False, zip_64: bool = True,
-             parcel_root: Optional[str] = None, parcel_name: Optional[str] = None,
-             parcel_version: Optional[str] = None, parcel_distro: Optional[str] = None,
-             verbose: bool = False, progress: Optional[ProgressFn] = None) -> str:
-        """Pack into an archive; return its path (see :func:`condapack.pack`)."""
-        options = PackOptions(output=output, format=format, arcroot=arcroot, dest_prefix=dest_prefix,
-                              force=force, compress_level=compress_level, n_threads=n_threads,
-                              zip_symlinks=zip_symlinks, zip_64=zip_64, parcel_root=parcel_root,
-                              parcel_name=parcel_name, parcel_version=parcel_version,
-                              parcel_distro=parcel_distro)
-        return str(self.pack_with(options, progress=progress, verbose=verbose).output)
+    def pack(self, *, verbose: bool = False, progress: Optional[ProgressFn] = None, **options: Any) -> str:
+        """Pack into an archive; return its path.
+
+        ``options`` are the fields of :class:`condapack.options.PackOptions` (conda-pack's
+        keyword arguments: ``output``, ``format``, ``compress_level``, ...).
+        """
+        return str(self.pack_with(PackOptions(**options), progress=progress, verbose=verbose).output)
 
     def pack_with(self, options: PackOptions, *, progress: Optional[ProgressFn] = None,
                   verbose: bool = False) -> Packed:

@@ -14,9 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .archive.formats import compresses
 from .config import Project, TargetSpec
 from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint
+from .options import schema
 
 __all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
            "write_if_changed", "describe_env_change", "describe_lock_drift"]
@@ -31,21 +33,26 @@ def _rel(project: Project, path: Path) -> str:
 
 
 def target_options(project: Project, target: TargetSpec) -> dict[str, Any]:
-    """The settings that decide a target's bytes (threads do not, so they are left out)."""
-    return {
-        "format": target.format,
-        "output": _rel(project, target.output),
-        "arcroot": target.arcroot,
-        "dest-prefix": target.dest_prefix,
-        # an uncompressed format's bytes do not depend on the level
-        "compress-level": None if target.format in ("tar", "no-archive") else target.compress_level,
-        "exclude": list(target.exclude),
-        "zip-symlinks": target.zip_symlinks,
-        "zip-64": target.zip_64,
-        "ignore-editable-packages": target.ignore_editable_packages,
-        "ignore-missing-files": target.ignore_missing_files,
-        "parcel": dict(target.parcel),
-    }
+    """The settings that decide a target's bytes: the locked options under their toml keys.
+
+    Threads never change the bytes, so they are left out; an uncompressed format's bytes
+    do not depend on the level, so it is None there.
+    """
+    doc: dict[str, Any] = {"format": target.format, "output": _rel(project, target.output),
+                           "exclude": list(target.exclude)}
+    for spec in schema():
+        if spec.locked and spec.toml:
+            table, _, key = spec.toml.partition(".")
+            value = getattr(target.options, spec.name)
+            if not key:
+                doc[table] = value
+            elif value is not None:
+                doc.setdefault(table, {})[key] = value
+            else:
+                doc.setdefault(table, {})
+    if not compresses(target.format):
+        doc["compress-level"] = None
+    return doc
 
 
 def input_digest(env: EnvFingerprint, options: Mapping[str, Any]) -> str:

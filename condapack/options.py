@@ -1,16 +1,25 @@
-"""The one options object that flows through packing."""
+"""The one options object that flows through packing, and the schema it is declared in.
+
+Each packing option is declared once, as a field of :class:`PackOptions` made by
+:func:`option`: its type and default, its help, its command-line spelling (conda-pack's),
+its ``condapack.toml`` key and whether it changes the archive's bytes (then the lock
+records it). The command line (:func:`condapack.cli.add_pack_arguments`), the project
+file (:mod:`condapack.project.config`), ``pack(**options)`` and the lock's options entry
+are all read from :func:`schema`.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
+from .archive.formats import CHOICES
 from .errors import CondaPackError
 from .safepath import UnsafePath, absolute_path, host_path
 
-__all__ = ["PackOptions", "check_threads"]
+__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads"]
 
 
 def check_threads(value: int) -> None:
@@ -23,7 +32,7 @@ def _threads(_inst: object, _attr: object, value: int) -> None:
     check_threads(value)
 
 
-Validator = Callable[[object, object, Optional[str]], None]
+Validator = Callable[[object, object, Any], None]
 
 
 def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
@@ -40,27 +49,105 @@ def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validato
 
 
 @attrs.frozen
-class PackOptions:
-    """How to pack: output, format and archive settings (conda-pack's options)."""
+class OptionSpec:
+    """How one packing option appears outside Python.
 
-    output: Optional[str] = attrs.field(
-        default=None, validator=_path_rule("--output", host_path, "name the archive to write"))
-    format: str = "infer"
-    arcroot: str = ""
-    dest_prefix: Optional[str] = attrs.field(
-        default=None, validator=_path_rule("--dest-prefix", absolute_path,
-                                           "pass the final location of the environment"))
-    force: bool = False
-    compress_level: int = 4
-    n_threads: int = attrs.field(default=1, validator=_threads)
-    zip_symlinks: bool = False
-    zip_64: bool = True
-    parcel_root: Optional[str] = None
-    parcel_name: Optional[str] = None
-    parcel_version: Optional[str] = None
-    parcel_distro: Optional[str] = None
+    ``flags``: the command-line spellings (none: not on the command line); ``negate``: a
+    true default that a ``--no-...`` flag turns off. ``toml``: the key in ``[defaults]``
+    and ``[env.NAME]`` (``"parcel.root"``: the key ``root`` of the ``parcel`` table;
+    None: not in the project file). ``locked``: it changes the archive's bytes, so the
+    lock records it under the toml key.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    flags: tuple[str, ...]
+    metavar: Optional[str]
+    toml: Optional[str]
+    locked: bool
+    negate: bool
+    choices: tuple[str, ...] = ()
+
+    @property
+    def optional(self) -> bool:
+        """Whether None is a valid value (an unset path or name)."""
+        return self.default is None
+
+
+def option(default: Any, help: str, *flags: str, kind: type = str, metavar: Optional[str] = None,
+           toml: Optional[str] = None, locked: bool = False, negate: bool = False,
+           validator: Optional[Validator] = None, choices: tuple[str, ...] = ()) -> Any:
+    """Declare one packing option: a :class:`PackOptions` field carrying its :class:`OptionSpec`."""
+    spec = {"help": help, "flags": flags, "kind": kind, "metavar": metavar, "toml": toml, "locked": locked,
+            "negate": negate, "choices": choices}
+    return attrs.field(default=default, validator=validator, metadata={"option": spec})
+
+
+@attrs.frozen(kw_only=True)
+class PackOptions:
+    """How to pack: output, format and archive settings (conda-pack's options), in ``--help`` order."""
+
+    output: Optional[str] = option(
+        None, "The path of the output file. Defaults to the environment name with a .tar.gz suffix "
+        "(e.g. my_env.tar.gz).", "--output", "-o", metavar="PATH",
+        validator=_path_rule("--output", host_path, "name the archive to write"))
+    arcroot: str = option(
+        "", "The relative path in the archive to the conda environment. Defaults to ''.", "--arcroot",
+        metavar="PATH", toml="arcroot", locked=True)
+    dest_prefix: Optional[str] = option(
+        None, "If present, prefixes will be rewritten to this path before packaging. In this case the "
+        "conda-unpack script will not be generated.", "--dest-prefix", "-d", metavar="PATH",
+        toml="dest-prefix", locked=True,
+        validator=_path_rule("--dest-prefix", absolute_path, "pass the final location of the environment"))
+    parcel_root: Optional[str] = option(
+        None, "(Parcels only) Where parcels are unpacked on the cluster (default: /opt/cloudera/parcels).",
+        "--parcel-root", metavar="PATH", toml="parcel.root", locked=True)
+    parcel_name: Optional[str] = option(
+        None, "(Parcels only) The parcel name, without dashes (default: the environment's name).",
+        "--parcel-name", metavar="NAME", toml="parcel.name", locked=True)
+    parcel_version: Optional[str] = option(
+        None, "(Parcels only) The parcel version (default: today's date as YYYY.MM.DD, from "
+        "SOURCE_DATE_EPOCH when set).", "--parcel-version", metavar="VERSION", toml="parcel.version",
+        locked=True)
+    parcel_distro: Optional[str] = option(
+        None, "(Parcels only) The distribution of the parcel, without dashes (default: el7).",
+        "--parcel-distro", metavar="DISTRO", toml="parcel.distro", locked=True)
+    format: str = option(
+        "infer", "The archival format to use. By default this is inferred by the output file extension.",
+        "--format", choices=CHOICES)
+    compress_level: int = option(
+        4, "The compression level to use, from 0 to 9 (up to 22 for tar.zst). Higher numbers decrease "
+        "output file size at the expense of compression time. Default is 4.", "--compress-level",
+        kind=int, metavar="LEVEL", toml="compress-level", locked=True)
+    n_threads: int = option(
+        1, "The number of threads to use. Set to -1 to use the number of cpus on this machine. If a file "
+        "format doesn't support threaded packaging, this option will be ignored. Default is 1 (or "
+        "CONDAPACK_THREADS).", "--n-threads", "-j", kind=int, metavar="N", toml="threads", validator=_threads)
+    zip_symlinks: bool = option(
+        False, "Symbolic links aren't supported by the Zip standard, but are supported by many common Zip "
+        "implementations. If set, store symbolic links in the archive, instead of the file referred to by "
+        "the link. Ignored if format isn't zip.", "--zip-symlinks", kind=bool, toml="zip-symlinks", locked=True)
+    zip_64: bool = option(True, "Disable ZIP64 extensions.", "--no-zip-64", kind=bool, toml="zip-64",
+                          locked=True, negate=True)
+    ignore_editable_packages: bool = option(
+        False, "Skips checks for editable packages.", "--ignore-editable-packages", kind=bool,
+        toml="ignore-editable-packages", locked=True)
+    ignore_missing_files: bool = option(
+        False, "Skip checks for missing package files.", "--ignore-missing-files", kind=bool,
+        toml="ignore-missing-files", locked=True)
+    force: bool = option(
+        False, "Overwrite any existing archive at the output path, or create the output directory if it's "
+        "missing.", "--force", "-f", kind=bool)
 
     @property
     def threads(self) -> int:
         """The thread count with -1 resolved to the number of cpus."""
         return (os.cpu_count() or 1) if self.n_threads == -1 else self.n_threads
+
+
+def schema() -> tuple[OptionSpec, ...]:
+    """Every packing option, in ``--help`` order."""
+    return tuple(OptionSpec(name=f.name, default=f.default, **f.metadata["option"])
+                 for f in attrs.fields(PackOptions))

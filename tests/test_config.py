@@ -43,7 +43,7 @@ def test_minimal_project_gets_the_defaults(tmp_path: Path) -> None:
     assert target.name == "web:tar.gz"
     assert target.output == tmp_path / "dist" / "web.tar.gz"
     assert project.env("web").prefix == tmp_path / "envs" / "web"
-    assert (target.compress_level, target.threads, target.exclude) == (4, 1, ())
+    assert (target.options.compress_level, target.options.n_threads, target.exclude) == (4, 1, ())
 
 
 def test_env_settings_override_defaults_and_excludes_accumulate(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ exclude = ["!keep.a"]
 output = "{env}-{format}{ext}"
 compress-level = 9
 """))
-    names = [(t.name, t.output.name, t.exclude, t.compress_level) for t in project.targets]
+    names = [(t.name, t.output.name, t.exclude, t.options.compress_level) for t in project.targets]
     assert names == [("web:tar.gz", "web-tar.gz.tar.gz", ("*.a", "!keep.a"), 9),
                      ("web:tar.zst", "web-tar.zst.tar.zst", ("*.a", "!keep.a"), 9)]
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..errors import ArchiveError
 
-__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "max_level", "check_level"]
+__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "compresses", "max_level", "check_level"]
 
 #: Canonical format name -> file name suffixes that select it (first is the default).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -62,6 +62,11 @@ def compression_of(fmt: str) -> str:
     if fmt in INSTALLERS:
         return INSTALLERS[fmt]
     return fmt[len("tar."):] if fmt.startswith("tar.") else ""
+
+
+def compresses(fmt: str) -> bool:
+    """Whether the level changes a format's bytes (``tar`` and ``no-archive`` store files as they are)."""
+    return fmt not in ("tar", "no-archive")
 
 
 def max_level(fmt: str) -> int:

@@ -1,0 +1,58 @@
+"""The option schema: every packing option is declared once and read everywhere else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+import condapack
+from condapack.cli import build_conda_pack_parser
+from condapack.config import _OPTIONS, _SETTINGS
+from condapack.errors import CondaPackError
+from condapack.options import PackOptions, schema
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_flags() -> set[str]:
+    """The flags in the README's options table (the rows after ``| option | meaning |``)."""
+    text = README.read_text(encoding="utf-8")
+    table = text.split("| option | meaning |", 1)[1].split("\n\n", 1)[0]
+    flags = set()
+    for row in table.splitlines()[2:]:
+        for chunk in re.findall(r"`([^`]+)`", row.split("|")[1]):
+            flags.update(f for f in chunk.split()[0].split("/") if f.startswith("-"))
+    return flags
+
+
+def test_readme_options_table_lists_exactly_the_command_line_flags() -> None:
+    parser = build_conda_pack_parser()
+    flags = {f for action in parser._actions for f in action.option_strings} - {"-h", "--help"}
+    assert _readme_flags() == flags
+
+
+def test_every_declared_option_is_a_flag_a_toml_key_or_both() -> None:
+    for spec in schema():
+        assert spec.flags or spec.toml, spec.name
+        assert spec.kind in (bool, int, str), spec.name
+
+
+def test_project_file_keys_come_from_the_schema() -> None:
+    assert set(_OPTIONS) == {spec.toml for spec in schema() if spec.toml}
+    assert {k for k in _OPTIONS if "." not in k} <= set(_SETTINGS)
+    assert _SETTINGS["compress-level"] == 4 and _SETTINGS["zip-64"] is True and _SETTINGS["parcel"] == {}
+
+
+def test_pack_keywords_are_the_options_fields() -> None:
+    names = [f.name for f in attrs.fields(PackOptions)]
+    assert names == [spec.name for spec in schema()]
+    with pytest.raises(TypeError, match="compres_level"):
+        condapack.pack(prefix="/nonexistent", compres_level=3)
+
+
+def test_bad_option_values_are_one_line_errors() -> None:
+    with pytest.raises(CondaPackError, match=r"^--n-threads must be a positive number or -1 \(all cpus\), got 0$"):
+        PackOptions(n_threads=0)
