@@ -12,7 +12,7 @@ import attrs
 from ._gc import gc_paused
 from .activation import read_env_vars
 from .archive.directory import atomic_directory, write_tree
-from .archive.formats import INSTALLERS, check_level, compression_of, extension, infer_format
+from .archive.formats import INSTALLERS, check_level, compression_of, extension, get_format, infer_format
 from .archive.installer import write_installer
 from .archive.squashfs import write_squashfs
 from .archive.tar import write_compressed_tar
@@ -109,7 +109,7 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)
     advance = _counter(plan, progress)
     try:
-        if r.fmt == "no-archive":
+        if get_format(r.fmt).writer == "directory":
             with atomic_directory(r.output) as tmp:
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
@@ -142,17 +142,34 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
     return advance
 
 
+def _write_zip(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
+               name: str) -> None:
+    write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
+              threads=options.threads)
+
+
+def _write_squashfs(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
+                    name: str) -> None:
+    write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level, threads=options.threads)
+
+
+def _write_installer(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
+                     name: str) -> None:
+    write_installer(fh, plan, advance, name=name, compression=compression_of(fmt), level=options.compress_level,
+                    threads=options.threads)
+
+
+def _write_tar(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
+               name: str) -> None:
+    write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,
+                         threads=options.threads)
+
+
+#: The writer of each kind of :class:`condapack.archive.formats.Format` that is one file.
+_WRITERS: dict[str, Callable[[BinaryIO, str, MemberPlan, PackOptions, Advance, str], None]] = {
+    "zip": _write_zip, "squashfs": _write_squashfs, "installer": _write_installer, "tar": _write_tar}
+
+
 def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
            name: str) -> None:
-    if fmt == "zip":
-        write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
-                  threads=options.threads)
-    elif fmt == "squashfs":
-        write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level,
-                       threads=options.threads)
-    elif fmt in INSTALLERS:
-        write_installer(fh, plan, advance, name=name, compression=compression_of(fmt),
-                        level=options.compress_level, threads=options.threads)
-    else:
-        write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,
-                             threads=options.threads)
+    _WRITERS[get_format(fmt).writer](fh, fmt, plan, options, advance, name)

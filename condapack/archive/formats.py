@@ -1,34 +1,79 @@
-"""Archive formats: names, aliases, inference from the output name, level ranges."""
+"""Archive formats as a registry: names, aliases, suffixes, writer, compression, levels, threads.
+
+Adding a format is one :class:`Format` entry in :data:`REGISTRY` plus its writer (see
+``_WRITERS`` in :mod:`condapack.pack`); inference from the output name, the
+``--format`` choices, the level check and the project file's format names read it.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
+
+import attrs
 
 from ..errors import ArchiveError
 
-__all__ = ["FORMATS", "CHOICES", "INSTALLERS", "infer_format", "extension", "compression_of", "compresses", "max_level", "check_level"]
+__all__ = ["Format", "REGISTRY", "FORMATS", "ALIASES", "CHOICES", "INSTALLERS", "get_format", "infer_format",
+           "extension", "compression_of", "compresses", "max_level", "check_level"]
 
+#: Which writer produces a format's bytes.
+Writer = Literal["tar", "zip", "squashfs", "installer", "directory"]
+
+
+@attrs.frozen
+class Format:
+    """One archive format.
+
+    ``suffixes``: output names that select it (the first is the default; none for a
+    directory). ``compression``: the stream compression of a tar payload ('', gz, bz2,
+    xz, zst). ``threads``: what ``-j`` does for it.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    writer: Writer
+    threads: str
+    compression: str = ""
+    aliases: tuple[str, ...] = ()
+    top_level: int = 9
+
+    @property
+    def compresses(self) -> bool:
+        """Whether the level changes the bytes (``tar`` and ``no-archive`` store files as they are)."""
+        return self.writer != "directory" and (self.writer != "tar" or bool(self.compression))
+
+
+_BLOCKS = "compresses blocks of the stream in parallel"
+_MEMBERS = "compresses members in parallel"
+
+#: Every format, in the order output names are matched (``.xz.sh`` before ``.sh``).
+REGISTRY: dict[str, Format] = {f.name: f for f in (
+    Format("tar.gz", (".tar.gz", ".tgz"), "tar", _BLOCKS, "gz", ("tgz",)),
+    Format("tar.bz2", (".tar.bz2", ".tbz2"), "tar", _BLOCKS, "bz2", ("tbz2",)),
+    Format("tar.xz", (".tar.xz", ".txz"), "tar", _BLOCKS, "xz", ("txz",)),
+    Format("tar.zst", (".tar.zst", ".tzst"), "tar", _BLOCKS, "zst", ("tzst",), top_level=22),
+    Format("tar", (".tar",), "tar", "ignored: nothing is compressed"),
+    Format("zip", (".zip",), "zip", _MEMBERS),
+    Format("squashfs", (".squashfs",), "squashfs", "mksquashfs's processors"),
+    Format("parcel", (".parcel",), "tar", _BLOCKS, "gz"),
+    Format("sh.xz", (".xz.sh",), "installer", _BLOCKS, "xz"),
+    Format("sh.zst", (".zst.sh",), "installer", _BLOCKS, "zst", top_level=22),
+    Format("sh", (".sh",), "installer", _BLOCKS, "gz"),
+    Format("no-archive", (), "directory", "ignored: files are copied"),
+)}
 #: Canonical format name -> file name suffixes that select it (first is the default).
-FORMATS: dict[str, tuple[str, ...]] = {
-    "tar.gz": (".tar.gz", ".tgz"),
-    "tar.bz2": (".tar.bz2", ".tbz2"),
-    "tar.xz": (".tar.xz", ".txz"),
-    "tar.zst": (".tar.zst", ".tzst"),
-    "tar": (".tar",),
-    "zip": (".zip",),
-    "squashfs": (".squashfs",),
-    "parcel": (".parcel",),
-    "sh.xz": (".xz.sh",),
-    "sh.zst": (".zst.sh",),
-    "sh": (".sh",),
-    "no-archive": (),
-}
+FORMATS: dict[str, tuple[str, ...]] = {name: f.suffixes for name, f in REGISTRY.items()}
 #: Self-installing formats (a sh header and a tar payload) -> the payload's compression.
-INSTALLERS = {"sh": "gz", "sh.xz": "xz", "sh.zst": "zst"}
+INSTALLERS = {name: f.compression for name, f in REGISTRY.items() if f.writer == "installer"}
 #: Alternative spellings accepted by ``--format``.
-ALIASES = {"tgz": "tar.gz", "tbz2": "tar.bz2", "txz": "tar.xz", "tzst": "tar.zst"}
+ALIASES = {alias: name for name, f in REGISTRY.items() for alias in f.aliases}
 #: Values ``--format`` accepts.
 CHOICES = ("infer", *FORMATS, *ALIASES)
+
+
+def get_format(fmt: str) -> Format:
+    """The registry entry of a canonical format name."""
+    return REGISTRY[fmt]
 
 
 def infer_format(output: Optional[str], fmt: str = "infer") -> str:
@@ -51,27 +96,23 @@ def infer_format(output: Optional[str], fmt: str = "infer") -> str:
 
 def extension(fmt: str) -> str:
     """The default file name suffix of a format ('' for a directory)."""
-    suffixes = FORMATS[fmt]
+    suffixes = REGISTRY[fmt].suffixes
     return suffixes[0] if suffixes else ""
 
 
 def compression_of(fmt: str) -> str:
     """The stream compression of a tar-based format: '', 'gz', 'bz2', 'xz' or 'zst'."""
-    if fmt == "parcel":
-        return "gz"
-    if fmt in INSTALLERS:
-        return INSTALLERS[fmt]
-    return fmt[len("tar."):] if fmt.startswith("tar.") else ""
+    return REGISTRY[fmt].compression
 
 
 def compresses(fmt: str) -> bool:
-    """Whether the level changes a format's bytes (``tar`` and ``no-archive`` store files as they are)."""
-    return fmt not in ("tar", "no-archive")
+    """Whether the level changes a format's bytes."""
+    return REGISTRY[fmt].compresses
 
 
 def max_level(fmt: str) -> int:
     """The highest compression level of a format: 22 for zstd, else 9."""
-    return 22 if compression_of(fmt) == "zst" else 9
+    return REGISTRY[fmt].top_level
 
 
 def check_level(fmt: str, level: int) -> None:
