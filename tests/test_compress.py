@@ -12,6 +12,7 @@ import random
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import zstandard
@@ -36,8 +37,8 @@ def compress(data: bytes, compression: str, level: int, threads: int) -> bytes:
     return out.getvalue()
 
 
-DECOMPRESS = {"gz": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress,
-              "zst": lambda d: zstandard.ZstdDecompressor().decompressobj().decompress(d)}
+DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {"gz": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress,
+              "zst": lambda d: bytes(zstandard.ZstdDecompressor().decompressobj().decompress(d))}
 
 
 @pytest.mark.parametrize("compression, level", [

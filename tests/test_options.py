@@ -21,7 +21,7 @@ def _readme_flags() -> set[str]:
     """The flags in the README's options table (the rows after ``| option | meaning |``)."""
     text = README.read_text(encoding="utf-8")
     table = text.split("| option | meaning |", 1)[1].split("\n\n", 1)[0]
-    flags = set()
+    flags: set[str] = set()
     for row in table.splitlines()[2:]:
         for chunk in re.findall(r"`([^`]+)`", row.split("|")[1]):
             flags.update(f for f in chunk.split()[0].split("/") if f.startswith("-"))

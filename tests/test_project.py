@@ -63,9 +63,9 @@ def own_project(real_env: EnvFactory, tmp_path: Path) -> Path:
     return write_project(tmp_path / "proj", real_env("basic"), real_env("nopython"))
 
 
-def built(config: Path, *names: str, **kwargs: bool) -> list[str]:
+def built(config: Path, *names: str, force: bool = False, locked: bool = False) -> list[str]:
     """Build and return the names of the targets that were (re)built."""
-    return [r.target.name for r in build(load_project(config), names, **kwargs) if r.built]
+    return [r.target.name for r in build(load_project(config), names, force=force, locked=locked) if r.built]
 
 
 def env_of(config: Path, key: str) -> Path:

@@ -21,7 +21,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *hidden: str) -> None:
     def which(cmd: str, *args: object, **kwargs: object) -> Optional[str]:
         return None if cmd in hidden else real(cmd)
 
-    monkeypatch.setattr(systools.shutil, "which", which)
+    monkeypatch.setattr(shutil, "which", which)
 
 
 def test_without_root_it_names_the_packages_on_one_line_and_fails(
