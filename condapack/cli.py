@@ -27,7 +27,7 @@ from .errors import CondaPackError
 from .locate import find_prefix
 from .options import OptionSpec, PackOptions, check_threads, schema
 from .pack import Packed
-from .plan import content_digest, content_size
+from .project.plan import content_digest, content_size
 from .report import Reporter
 from .sbom import write_sbom
 
@@ -362,7 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if ns.command == "pack":
         return _guarded("condapack", "condapack: error: ", ns,
                         lambda: run_pack(PackArgs.of(ns, os.environ), "condapack"))
-    from . import project_cli
+    from .project import project_cli
 
     return _guarded("condapack", "condapack: error: ", ns,
                     lambda: project_cli.run(ProjectArgs.of(ns, os.environ)))

@@ -19,8 +19,8 @@ from typing import Any, Iterable, Optional
 from urllib.parse import quote
 
 from ._version import __version__
-from .fingerprint import channel_name
-from .lock import write_if_changed
+from .project.fingerprint import channel_name
+from .project.lock import write_if_changed
 from .members import archive_mtime
 from .prefix import File
 from .records import PackageRecord

@@ -20,11 +20,11 @@ from typing import Iterator
 import pytest
 
 import envkit
-from condapack.build import build
+from condapack.project.build import build
 from condapack.cache import CacheMiss, CacheSettings, artifact_key, open_cache
 from condapack.cache.key import codec_versions
 from condapack.cache.stores import open_store
-from condapack.config import load_project
+from condapack.project.config import load_project
 from condapack.errors import ConfigError
 from s3server import BUCKET, CutProxy, S3Server
 

@@ -64,7 +64,7 @@ def missing_flags(help_text: str) -> list[str]:
 
 def test_importing_condapack_never_imports_conda(tmp_path: Path) -> None:
     stub = condastub.write_stub(tmp_path / "stub", "26.7")
-    code = ("import sys, condapack, condapack.cli, condapack.project_cli, condapack.build\n"
+    code = ("import sys, condapack, condapack.cli, condapack.project.project_cli, condapack.project.build\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'conda'))\n"
             "import condapack.conda_plugin\n"
             "print('conda.plugins' in sys.modules)\n")

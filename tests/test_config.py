@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from condapack.config import find_project, load_project
+from condapack.project.config import find_project, load_project
 from condapack.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

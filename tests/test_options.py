@@ -10,7 +10,7 @@ import pytest
 
 import condapack
 from condapack.cli import build_conda_pack_parser
-from condapack.config import _OPTIONS, _SETTINGS
+from condapack.project.config import _OPTIONS, _SETTINGS
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
 

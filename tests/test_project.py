@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import envkit
-from condapack.build import build
+from condapack.project.build import build
 from condapack.cli import main
-from condapack.config import load_project
+from condapack.project.config import load_project
 from envkit import EnvFactory
 
 PROJECT = """\

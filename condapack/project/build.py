@@ -15,15 +15,15 @@ from typing import Any, Iterator, Literal, Optional, Sequence
 import attrs
 import pathspec
 
-from .cache import ArtifactCache, CacheSettings, artifact_key, open_cache
+from ..cache import ArtifactCache, CacheSettings, artifact_key, open_cache
 from .config import SUMS_FILE, Project, TargetSpec
-from .environment import CondaEnv
-from .errors import CondaPackError, ConfigError
+from ..environment import CondaEnv
+from ..errors import CondaPackError, ConfigError
 from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
-from .options import PackOptions
-from .pack import ProgressFn, pack_files
+from ..options import PackOptions
+from ..pack import ProgressFn, pack_files
 from .plan import BuildState, Plan, content_digest, content_size, env_prefix, make_plan
-from .sbom import sbom_path, write_sbom
+from ..sbom import sbom_path, write_sbom
 from .statcache import file_digest
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]

@@ -17,15 +17,15 @@ from typing import Any
 import attrs
 
 from .build import BuildResult, build, check_locked, target_env, write_lock
-from .cache import CacheSettings
-from .cli import ProjectArgs
+from ..cache import CacheSettings
+from ..cli import ProjectArgs
 from .config import Project, TargetSpec, find_project, load_project
 from .makedeps import render_deps
-from .errors import ConfigError
+from ..errors import ConfigError
 from .lock import dump_lock, write_if_changed
-from .pack import ProgressFn
+from ..pack import ProgressFn
 from .plan import Plan, content_digest, make_plan, select_targets
-from .sbom import write_sbom
+from ..sbom import write_sbom
 
 __all__ = ["run"]
 

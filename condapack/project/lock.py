@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .archive.formats import compresses
+from ..archive.formats import compresses
 from .config import Project, TargetSpec
-from .errors import CondaPackError, ConfigError
+from ..errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint
-from .options import schema
+from ..options import schema
 
 __all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
            "write_if_changed", "describe_env_change", "describe_lock_drift"]

@@ -3,7 +3,7 @@
 Conda-managed files are identified by their packages (name, version, build, channel,
 package hash) as recorded in ``conda-meta``, without reading them; a managed file whose
 size no longer matches its record is hashed like an unmanaged one. Unmanaged files are
-hashed through a :class:`~condapack.statcache.StatCache`, with the environment's own
+hashed through a :class:`~condapack.project.statcache.StatCache`, with the environment's own
 prefix replaced by a marker, so the same environment at another path (another checkout,
 another machine) has the same fingerprint.
 """
@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 
 import attrs
 
-from ._gc import gc_paused
-from .layout import layout_for
-from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
-from .records import PackageRecord, read_records
+from .._gc import gc_paused
+from ..layout import layout_for
+from ..prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
+from ..records import PackageRecord, read_records
 from .statcache import StatCache
 
 __all__ = ["EnvFingerprint", "fingerprint_env", "package_ids", "channel_name"]

@@ -18,14 +18,14 @@ from typing import Any, Mapping, Optional, Sequence
 
 import attrs
 
-from ._version import __version__
-from .archive.formats import ALIASES
+from .._version import __version__
+from ..archive.formats import ALIASES
 from .config import Project, TargetSpec
-from .errors import CondaPackError, ConfigError
+from ..errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
-from .locate import find_prefix
+from ..locate import find_prefix
 from .lock import describe_env_change, read_lock, render_lock, write_if_changed
-from .sbom import sbom_path
+from ..sbom import sbom_path
 from .statcache import StatCache, file_digest
 
 __all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest",

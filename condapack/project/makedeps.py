@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 from .config import Project, TargetSpec
-from .errors import EnvError
+from ..errors import EnvError
 from .plan import env_prefix
-from .layout import layout_for
-from .prefix import keep_unmanaged, owners_of, walk_prefix
-from .records import read_records
+from ..layout import layout_for
+from ..prefix import keep_unmanaged, owners_of, walk_prefix
+from ..records import read_records
 
 __all__ = ["dependencies", "render_deps"]
 

@@ -18,11 +18,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import attrs
 import pathspec
 
-from .archive.formats import ALIASES, FORMATS, extension, max_level
-from .cache.artifacts import CacheSettings
-from .errors import ConfigError
-from .options import OptionSpec, PackOptions, schema
-from .safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
+from ..archive.formats import ALIASES, FORMATS, extension, max_level
+from ..cache.artifacts import CacheSettings
+from ..errors import ConfigError
+from ..options import OptionSpec, PackOptions, schema
+from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
     import tomllib
