@@ -27,7 +27,7 @@ from .errors import CondaPackError
 from .locate import find_prefix
 from .options import OptionSpec, PackOptions, check_threads, schema
 from .pack import Packed
-from .project.plan import content_digest, content_size
+from .digest import content_digest, content_size
 from .report import Reporter
 from .sbom import write_sbom
 

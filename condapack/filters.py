@@ -1,13 +1,15 @@
-"""conda-pack's ordered ``--exclude``/``--include`` filters over archive paths."""
+"""Filters over archive paths: conda-pack's ordered ``--exclude``/``--include``, and gitignore patterns."""
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
 from typing import Callable, Iterable, Sequence, Tuple, TypeVar
 
+import pathspec
+
 from .errors import CondaPackError
 
-__all__ = ["Filter", "apply_filters"]
+__all__ = ["Filter", "apply_filters", "gitignore_filter"]
 
 Filter = Tuple[str, str]
 T = TypeVar("T")
@@ -36,3 +38,9 @@ def apply_filters(items: Sequence[T], excluded: Sequence[T], filters: Iterable[F
         else:
             raise CondaPackError(f"Unknown filter of kind {kind!r}; use 'exclude' or 'include'")
     return kept, dropped
+
+
+def gitignore_filter(items: Sequence[T], patterns: Sequence[str], key: Callable[[T], str]) -> tuple[T, ...]:
+    """The items whose path matches none of the gitignore-style ``patterns`` (``exclude`` in condapack.toml)."""
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    return tuple(item for item in items if not spec.match_file(key(item)))

@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Optional
 
-from .errors import ArchiveError
+from .errors import ArchiveError, CondaPackError
 
-__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask"]
+__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask",
+           "write_if_changed"]
 
 WINDOWS = sys.platform == "win32"
 if not WINDOWS:
@@ -221,3 +222,24 @@ def _replace(tmp: str, output: Path) -> None:
         # for it differs between versions, so the message names both possible causes.
         raise ArchiveError(f"cannot replace '{output}': it is open in another program or not writable; "
                            "close it or fix its permissions, then pack again") from None
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically unless the file already holds ``data``; return True if written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise CondaPackError(f"cannot write {path}: {exc.strerror or exc}; free some space (or fix the "
+                                 "directory's permissions) and run again") from None
+        raise
+    return True

@@ -25,7 +25,7 @@ from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 
-__all__ = ["File", "Scan", "Entry", "scan_prefix", "walk_prefix", "owners_of", "keep_unmanaged",
+__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix", "owners_of", "keep_unmanaged",
            "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
@@ -80,18 +80,50 @@ class Entry:
     link_target: Optional[str]
 
 
+@attrs.frozen
+class Reading:
+    """One read of a prefix: its records, what is on disk, and which package owns each path.
+
+    The fingerprint, the make dependencies and the scan for packing all start from it, so
+    a build reads each environment once.
+    """
+
+    prefix: Path
+    packages: tuple[PackageRecord, ...]
+    disk: dict[str, Entry]
+    owners: dict[str, tuple[PackageRecord, ManagedPath]]
+
+    @property
+    def layout(self) -> Layout:
+        """The layout (POSIX or Windows) of the platform the packages were built for."""
+        return layout_for(p.subdir for p in self.packages)
+
+
 @gc_paused
+def read_prefix(prefix: Path) -> Reading:
+    """Read the records of the environment at ``prefix`` and walk it."""
+    check_is_environment(prefix)
+    packages = read_records(prefix)
+    disk = dict(walk_prefix(prefix))
+    return Reading(prefix, packages, disk, owners_of(packages, disk))
+
+
 def scan_prefix(prefix: Path, *, ignore_editable_packages: bool = False,
                 ignore_missing_files: bool = False) -> Scan:
     """Read the environment at ``prefix`` into an immutable :class:`Scan`."""
-    check_is_environment(prefix)
-    packages = read_records(prefix)
+    return scan_reading(read_prefix(prefix), ignore_editable_packages=ignore_editable_packages,
+                        ignore_missing_files=ignore_missing_files)
+
+
+@gc_paused
+def scan_reading(reading: Reading, *, ignore_editable_packages: bool = False,
+                 ignore_missing_files: bool = False) -> Scan:
+    """Classify every file of a :class:`Reading` for packing (after the editable and missing checks)."""
+    prefix, packages, disk, owners = reading.prefix, reading.packages, reading.disk, reading.owners
     if not ignore_editable_packages:
         editable.check_no_editable(prefix, packages)
-    disk = dict(walk_prefix(prefix))
-    owners = owners_of(packages, disk)
     _check_missing(prefix, owners, disk, ignore_missing_files)
-    layout = layout_for(p.subdir for p in packages)
+    layout = reading.layout
     place = _Place(prefix, layout, windows_home(prefix, packages) if layout.windows else str(prefix))
     managed = [_managed_file(place, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()

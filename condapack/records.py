@@ -7,13 +7,14 @@ import os
 import shlex
 from pathlib import Path
 from typing import Any, Literal, Optional
+from urllib.parse import urlparse
 
 import attrs
 
 from .errors import EnvError
 from .safepath import UnsafePath, relative_path
 
-__all__ = ["PackageRecord", "ManagedPath", "read_records"]
+__all__ = ["PackageRecord", "ManagedPath", "read_records", "channel_name"]
 
 PrefixMode = Literal["text", "binary"]
 
@@ -244,3 +245,14 @@ def _has_prefix_paths(pkg: Path) -> list[ManagedPath]:
             file_mode: Optional[PrefixMode] = mode if mode in ("text", "binary") else None  # type: ignore[assignment]
             out.append(ManagedPath(f, "hardlink", file_mode, placeholder, None))
     return out
+
+
+def channel_name(value: str) -> str:
+    """A channel name without host-specific parts (local file channels by basename)."""
+    parsed = urlparse(value)
+    if parsed.scheme == "file" or value.startswith("/"):
+        parts = [p for p in (parsed.path or value).rstrip("/").split("/") if p]
+        if parts and parts[-1] in ("noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"):
+            parts = parts[:-1]
+        return parts[-1] if parts else value
+    return value.rstrip("/")

@@ -19,11 +19,10 @@ from typing import Any, Iterable, Optional
 from urllib.parse import quote
 
 from ._version import __version__
-from .project.fingerprint import channel_name
-from .project.lock import write_if_changed
+from .output import write_if_changed
 from .members import archive_mtime
 from .prefix import File
-from .records import PackageRecord
+from .records import PackageRecord, channel_name
 
 __all__ = ["SBOM_SUFFIX", "sbom_path", "render_sbom", "write_sbom"]
 

@@ -13,7 +13,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 import envkit
 from condapack.cli import conda_pack_main, main
-from condapack.project.statcache import file_digest
+from condapack.digest import file_digest
 
 PROJECT = """\
 output-dir = "dist"

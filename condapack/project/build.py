@@ -10,21 +10,24 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Any, Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Mapping, Optional, Sequence
 
 import attrs
-import pathspec
 
 from ..cache import ArtifactCache, CacheSettings, artifact_key, open_cache
 from .config import SUMS_FILE, Project, TargetSpec
 from ..environment import CondaEnv
 from ..errors import CondaPackError, ConfigError
-from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
+from ..digest import content_digest, content_size, file_digest
+from ..filters import gitignore_filter
+from .lock import describe_lock_drift, dump_lock, read_lock, render_lock
 from ..options import PackOptions
+from ..output import write_if_changed
 from ..pack import ProgressFn, pack_files
-from .plan import BuildState, Plan, content_digest, content_size, env_prefix, make_plan
+from .plan import BuildPlan, env_prefix, make_plan
+from ..prefix import Reading, read_prefix, scan_reading
 from ..sbom import sbom_path, write_sbom
-from .statcache import file_digest
+from .state import BuildState
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
 
@@ -47,7 +50,7 @@ class BuildResult:
         return self.status != "up to date"
 
 
-def check_locked(plan: Plan) -> None:
+def check_locked(plan: BuildPlan) -> None:
     """``--locked``: the lock on disk must be exactly the one planned."""
     if plan.previous is None:
         raise ConfigError(f"{plan.project.lock_path.name} is missing and --locked forbids creating it; "
@@ -92,7 +95,7 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def write_lock(plan: Plan) -> bool:
+def write_lock(plan: BuildPlan) -> bool:
     """``condapack lock``: write the planned lock unless it is unchanged."""
     with _project_lock(plan.project):
         for cache in plan.caches.values():
@@ -100,27 +103,33 @@ def write_lock(plan: Plan) -> bool:
         return write_if_changed(plan.project.lock_path, dump_lock(plan.lock))
 
 
-def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
-    """The environment of a target with its excludes applied (read once per build via ``envs``)."""
-    key = (target.env, target.options.ignore_editable_packages, target.options.ignore_missing_files)
-    cache_key = ":".join(map(str, key))
+def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
+               readings: Mapping[str, Reading] = {}) -> CondaEnv:
+    """The environment of a target with its excludes applied.
+
+    It is scanned from ``readings`` (what the plan read) when given, else read; ``envs``
+    keeps each scan for the other targets of the build.
+    """
+    options = target.options
+    cache_key = ":".join(map(str, (target.env, options.ignore_editable_packages, options.ignore_missing_files)))
     if cache_key not in envs:
-        envs[cache_key] = CondaEnv.read(env_prefix(project, target.env), target.options)
+        reading = readings.get(target.env) or read_prefix(env_prefix(project, target.env))
+        scan = scan_reading(reading, ignore_editable_packages=options.ignore_editable_packages,
+                            ignore_missing_files=options.ignore_missing_files)
+        envs[cache_key] = CondaEnv(prefix=scan.prefix, files=scan.files, packages=scan.packages)
     env = envs[cache_key]
     if not target.exclude:
         return env
-    spec = pathspec.GitIgnoreSpec.from_lines(target.exclude)
-    kept = tuple(f for f in env.files if not spec.match_file(f.target))
-    return attrs.evolve(env, files=kept)
+    return attrs.evolve(env, files=gitignore_filter(env.files, target.exclude, key=lambda f: f.target))
 
 
 def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
     return target.options if threads is None else attrs.evolve(target.options, n_threads=threads)
 
 
-def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
+def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
-    env = target_env(project, target, envs)
+    env = target_env(plan.project, target, envs, plan.readings)
     try:
         pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
     except CondaPackError as exc:
@@ -173,7 +182,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         uploaded = how == "built" and artifacts is not None and key is not None and \
             artifacts.upload(target.name, key, target.output, digest, size)
         if target.sbom:
-            env = target_env(project, target, envs)
+            env = target_env(project, target, envs, plan.readings)
             write_sbom(env.packages, env.files, target.output, digest)
         built[target.name] = (digest, size)
         state.record(target.name, target.output, digest)
@@ -186,7 +195,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     return results
 
 
-def _produce(plan: Plan, target: TargetSpec, envs: dict[str, CondaEnv], progress: Optional[ProgressFn],
+def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], progress: Optional[ProgressFn],
              threads: Optional[int],
              artifacts: Optional[ArtifactCache]) -> tuple[Optional[str], Literal["fetched", "built"]]:
     """Fetch the target from the cache, else pack it; return its cache key and which it was."""
@@ -196,11 +205,11 @@ def _produce(plan: Plan, target: TargetSpec, envs: dict[str, CondaEnv], progress
     target.output.parent.mkdir(parents=True, exist_ok=True)
     if artifacts is not None and key is not None and artifacts.fetch(target.name, key, target.output) is not None:
         return key, "fetched"
-    _build_one(plan.project, target, envs, progress, threads)
+    _build_one(plan, target, envs, progress, threads)
     return key, "built"
 
 
-def _record(plan: Plan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool,
+def _record(plan: BuildPlan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool,
             forget: Optional[str] = None) -> None:
     """Bring the lock, the state and ``SHA256SUMS`` in line with what is on disk now.
 
@@ -240,7 +249,7 @@ def _without_output(lock: dict[str, Any], name: str) -> dict[str, Any]:
     return {**lock, "targets": targets}
 
 
-def _verify_reproduced(plan: Plan, built: dict[str, tuple[str, int]]) -> None:
+def _verify_reproduced(plan: BuildPlan, built: dict[str, tuple[str, int]]) -> None:
     for name, (digest, _size) in built.items():
         expected = plan.lock["targets"][name].get("sha256")
         if expected is not None and expected != digest:

@@ -15,17 +15,15 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlparse
 
 import attrs
 
 from .._gc import gc_paused
-from ..layout import layout_for
-from ..prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, walk_prefix
-from ..records import PackageRecord, read_records
+from ..prefix import Entry, Reading, keep_unmanaged, looks_modified
+from ..records import PackageRecord, channel_name
 from .statcache import StatCache
 
-__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids", "channel_name"]
+__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids"]
 
 _MARKER = b"\0condapack-prefix\0"
 
@@ -48,17 +46,6 @@ class EnvFingerprint:
     def packages_json(self) -> list[dict[str, str]]:
         """Packages as lock entries."""
         return [dict(p) for p in self.packages]
-
-
-def channel_name(value: str) -> str:
-    """A channel name without host-specific parts (local file channels by basename)."""
-    parsed = urlparse(value)
-    if parsed.scheme == "file" or value.startswith("/"):
-        parts = [p for p in (parsed.path or value).rstrip("/").split("/") if p]
-        if parts and parts[-1] in ("noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"):
-            parts = parts[:-1]
-        return parts[-1] if parts else value
-    return value.rstrip("/")
 
 
 def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -116,14 +103,11 @@ def _is_record(rel: str) -> bool:
 
 
 @gc_paused
-def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
-    """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
-    check_is_environment(prefix)
+def fingerprint_env(reading: Reading, cache: Optional[StatCache] = None) -> EnvFingerprint:
+    """Fingerprint an environment as read (re-hashing only changed files)."""
     cache = cache or StatCache(None)
-    packages = read_records(prefix)
-    disk = dict(walk_prefix(prefix))
-    owners = owners_of(packages, disk)
-    layout = layout_for(p.subdir for p in packages)
+    prefix, packages, disk, owners = reading.prefix, reading.packages, reading.disk, reading.owners
+    layout = reading.layout
     files: list[tuple[str, str]] = []
     for rel, entry in sorted(disk.items()):
         owner = owners.get(rel)

@@ -21,7 +21,7 @@ from .fingerprint import EnvFingerprint
 from ..options import schema
 
 __all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
-           "write_if_changed", "describe_env_change", "describe_lock_drift"]
+           "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
 Doc = dict[str, Any]
@@ -127,27 +127,6 @@ def _lock_problem(doc: Doc) -> Optional[str]:
                 and isinstance(entry.get("input", ""), str) and isinstance(entry.get("sha256", ""), str)):
             return f"target {name!r:.40} is malformed"
     return None
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write atomically unless the file already holds ``data``; return True if written."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise CondaPackError(f"cannot write {path}: {exc.strerror or exc}; free some space (or fix the "
-                                 "directory's permissions) and run again") from None
-        raise
-    return True
 
 
 def _label(p: Mapping[str, str]) -> str:

@@ -9,9 +9,7 @@ from pathlib import Path
 from .config import Project, TargetSpec
 from ..errors import EnvError
 from .plan import env_prefix
-from ..layout import layout_for
-from ..prefix import keep_unmanaged, owners_of, walk_prefix
-from ..records import read_records
+from ..prefix import keep_unmanaged, read_prefix
 
 __all__ = ["dependencies", "render_deps"]
 
@@ -24,10 +22,8 @@ def dependencies(project: Project, target: TargetSpec) -> list[Path]:
     their edits. Managed files are covered by their packages' records.
     """
     prefix = env_prefix(project, target.env)
-    packages = read_records(prefix)
-    disk = dict(walk_prefix(prefix))
-    owners = owners_of(packages, disk)
-    layout = layout_for(p.subdir for p in packages)
+    reading = read_prefix(prefix)
+    disk, owners, layout = reading.disk, reading.owners, reading.layout
     deps = {project.path, prefix, prefix / "conda-meta"}
     deps.update(prefix / "conda-meta" / p.name for p in (prefix / "conda-meta").glob("*.json"))
     for rel, entry in disk.items():

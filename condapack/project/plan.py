@@ -10,8 +10,6 @@ of condapack.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -24,12 +22,13 @@ from .config import Project, TargetSpec
 from ..errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
 from ..locate import find_prefix
-from .lock import describe_env_change, read_lock, render_lock, write_if_changed
+from .lock import describe_env_change, read_lock, render_lock
+from ..prefix import Reading, read_prefix
 from ..sbom import sbom_path
-from .statcache import StatCache, file_digest
+from .state import BuildState, output_digest
+from .statcache import StatCache
 
-__all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest",
-           "content_digest", "content_size"]
+__all__ = ["TargetStatus", "BuildPlan", "make_plan", "select_targets", "env_prefix"]
 
 Doc = dict[str, Any]
 
@@ -44,8 +43,12 @@ class TargetStatus:
 
 
 @attrs.frozen
-class Plan:
-    """The planned lock and the status of each selected target."""
+class BuildPlan:
+    """The planned lock and the status of each selected target.
+
+    ``readings`` are the environments as read to fingerprint them: a build packs from
+    them instead of reading each environment again.
+    """
 
     project: Project
     envs: Mapping[str, EnvFingerprint]
@@ -53,97 +56,12 @@ class Plan:
     lock: Doc
     targets: tuple[TargetStatus, ...]
     caches: Mapping[str, StatCache]
+    readings: Mapping[str, Reading] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def to_build(self) -> list[TargetStatus]:
         """Targets that are out of date."""
         return [t for t in self.targets if t.build]
-
-
-class BuildState:
-    """Local record of built outputs (stat + digest), kept under ``.condapack/``."""
-
-    def __init__(self, project: Project) -> None:
-        self.path = project.state_dir / "state.json"
-        self.outputs: dict[str, Doc] = self._load()
-        self._recorded: set[str] = set()
-
-    def _load(self) -> dict[str, Doc]:
-        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
-        try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return {}
-        outputs = data.get("outputs") if isinstance(data, dict) else None
-        if not isinstance(outputs, dict):
-            return {}
-        return {name: entry for name, entry in outputs.items() if _valid_state(entry)}
-
-    def record(self, name: str, output: Path, sha256: str) -> None:
-        """Remember what was built for ``name`` by this condapack."""
-        self.outputs[name] = {"stat": _stat_key(output), "sha256": sha256, "condapack": __version__}
-        self._recorded.add(name)
-
-    def built_by(self, name: str) -> Optional[str]:
-        """The condapack version that built ``name`` here, if known."""
-        entry = self.outputs.get(name)
-        return str(entry.get("condapack")) if entry else None
-
-    def save(self) -> None:
-        """Write the state atomically, merged with what other builds recorded meanwhile."""
-        outputs = {**self._load(), **{name: self.outputs[name] for name in self._recorded}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_if_changed(self.path, json.dumps({"version": 1, "outputs": outputs}, indent=1,
-                                               sort_keys=True).encode())
-
-
-def _valid_state(entry: object) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
-            and isinstance(entry.get("stat"), list) and isinstance(entry.get("condapack", ""), str))
-
-
-def _stat_key(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def tree_digest(root: Path) -> str:
-    """A digest of a directory output: every path, kind, mode bit and content."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            digest.update(f"L {rel} {os.readlink(path)}\n".encode())
-        elif path.is_file():
-            mode = "x" if os.access(path, os.X_OK) else "-"
-            digest.update(f"F {rel} {mode} {file_digest(str(path))}\n".encode())
-        else:
-            digest.update(f"D {rel}\n".encode())
-    return digest.hexdigest()
-
-
-def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
-    """The sha256 of an output (trusting the recorded one while its stat is unchanged)."""
-    if not path.exists():
-        return None
-    entry = state.outputs.get(name)
-    if entry and entry.get("stat") == _stat_key(path):
-        return str(entry["sha256"])
-    return content_digest(path)
-
-
-def content_digest(path: Path) -> str:
-    """The sha256 of an output file, or :func:`tree_digest` of an output directory."""
-    return tree_digest(path) if path.is_dir() else file_digest(str(path))
-
-
-def content_size(path: Path) -> Optional[int]:
-    """Bytes of an output file, or of the regular files in an output directory; None if missing."""
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    return None
 
 
 def env_prefix(project: Project, key: str) -> Path:
@@ -209,21 +127,24 @@ def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[s
     return []
 
 
-def _fingerprint(project: Project, key: str, cache: StatCache) -> EnvFingerprint:
+def _read(project: Project, key: str, cache: StatCache) -> tuple[Reading, EnvFingerprint]:
     try:
-        return fingerprint_env(env_prefix(project, key), cache)
+        reading = read_prefix(env_prefix(project, key))
+        return reading, fingerprint_env(reading, cache)
     except CondaPackError as exc:
         raise type(exc)(f"{project.path.name}: env.{key}: {exc}") from None
 
 
 def make_plan(project: Project, names: Sequence[str] = (), *, force: bool = False,
-              state: Optional[BuildState] = None) -> Plan:
+              state: Optional[BuildState] = None) -> BuildPlan:
     """Fingerprint every environment, render the lock in memory, and judge targets."""
     selected = select_targets(project, names)
     caches = {e.key: StatCache(project.state_dir / "statcache" / f"{e.key}.json") for e in project.envs}
-    envs = {e.key: _fingerprint(project, e.key, caches[e.key]) for e in project.envs}
+    read = {e.key: _read(project, e.key, caches[e.key]) for e in project.envs}
+    envs = {key: fingerprint for key, (_reading, fingerprint) in read.items()}
     previous = read_lock(project.lock_path)
     lock = render_lock(project, envs, previous)
     state = state or BuildState(project)
     statuses = tuple(_status(lock, previous, t, state, force) for t in selected)
-    return Plan(project, envs, previous, lock, statuses, caches)
+    return BuildPlan(project, envs, previous, lock, statuses, caches,
+                     readings={key: reading for key, (reading, _fp) in read.items()})

@@ -22,9 +22,11 @@ from ..cli import ProjectArgs
 from .config import Project, TargetSpec, find_project, load_project
 from .makedeps import render_deps
 from ..errors import ConfigError
-from .lock import dump_lock, write_if_changed
+from .lock import dump_lock
+from ..output import write_if_changed
 from ..pack import ProgressFn
-from .plan import Plan, content_digest, make_plan, select_targets
+from ..digest import content_digest
+from .plan import BuildPlan, make_plan, select_targets
 from ..sbom import write_sbom
 
 __all__ = ["run"]
@@ -78,7 +80,7 @@ def _plan(project: Project, args: ProjectArgs) -> int:
     return WOULD_BUILD if args.exit_code and plan.to_build else 0
 
 
-def _lock_changes(plan: Plan) -> bool:
+def _lock_changes(plan: BuildPlan) -> bool:
     return plan.previous is None or dump_lock(plan.previous) != dump_lock(plan.lock)
 
 

@@ -15,18 +15,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["StatCache", "file_digest"]
+from ..digest import file_digest
+
+__all__ = ["StatCache"]
 
 _VERSION = 1
-
-
-def file_digest(path: str) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _key(st: os.stat_result) -> list[int]:
