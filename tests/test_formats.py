@@ -12,6 +12,7 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -47,19 +48,38 @@ def basic_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return envkit.create_env("basic", tmp_path_factory.mktemp("fmt") / "env-basic", conda_channel)
 
 
+#: ``packed(fmt, threads)``: the module's environment packed in ``fmt`` with ``-j threads``.
+Packed = Callable[[str, int], Path]
+
+
+@pytest.fixture(scope="module")
+def packed(basic_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Packed:
+    """Each (format, thread count) packed once for the tests that only read the archive."""
+    root = tmp_path_factory.mktemp("packed")
+    made: dict[tuple[str, int], Path] = {}
+
+    def get(fmt: str, threads: int) -> Path:
+        if (fmt, threads) not in made:
+            output = root / f"j{threads}" / out_name(fmt)
+            pack(basic_env, output, "--format", fmt, "-j", str(threads), "-f")
+            made[fmt, threads] = output
+        return made[fmt, threads]
+
+    return get
+
+
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
-def test_each_format_unpacks_with_standard_tools_and_relocates(basic_env: Path, tmp_path: Path, fmt: str) -> None:
-    archive = tmp_path / out_name(fmt)
-    pack(basic_env, archive, "--format", fmt, "-j", "2")
+def test_each_format_unpacks_with_standard_tools_and_relocates(basic_env: Path, packed: Packed, tmp_path: Path,
+                                                              fmt: str) -> None:
+    archive = packed(fmt, 2)
     prefix = extract(archive, tmp_path / "unpacked" / "at-a-new-place")
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(basic_env))
 
 
 @pytest.mark.parametrize("fmt", ["tar", "tar.gz", "tar.bz2", "tar.xz"])
-def test_python_tarfile_reads_the_tar_formats(basic_env: Path, tmp_path: Path, fmt: str) -> None:
-    pack(basic_env, tmp_path / out_name(fmt))
-    with tarfile.open(tmp_path / out_name(fmt)) as tf:
+def test_python_tarfile_reads_the_tar_formats(packed: Packed, fmt: str) -> None:
+    with tarfile.open(packed(fmt, 1)) as tf:
         members = tf.getmembers()
     names = [m.name for m in members]
     assert names == sorted(names)
@@ -68,10 +88,8 @@ def test_python_tarfile_reads_the_tar_formats(basic_env: Path, tmp_path: Path, f
 
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
-def test_thread_count_does_not_change_the_bytes(basic_env: Path, tmp_path: Path, fmt: str) -> None:
-    pack(basic_env, tmp_path / "one" / out_name(fmt), "--format", fmt, "-j", "1", "-f")
-    pack(basic_env, tmp_path / "two" / out_name(fmt), "--format", fmt, "-j", "2", "-f")
-    assert sha256(tmp_path / "one" / out_name(fmt)) == sha256(tmp_path / "two" / out_name(fmt))
+def test_thread_count_does_not_change_the_bytes(packed: Packed, fmt: str) -> None:
+    assert sha256(packed(fmt, 1)) == sha256(packed(fmt, 2))
 
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip", "tar.zst"])
