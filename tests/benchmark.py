@@ -171,7 +171,7 @@ def build_bench_env(cache_root: Path, variant: Variant) -> BenchEnv:
     cache = envkit.package_cache_for(channel)
     done = prefix.with_name(prefix.name + ".done")
     start = time.perf_counter()
-    with envkit._file_lock(prefix.with_name(prefix.name + ".lock")):
+    with envkit.file_lock(prefix.with_name(prefix.name + ".lock")):
         if not done.is_file():
             shutil.rmtree(prefix, ignore_errors=True)
             envkit.install_packages(prefix, variant.specs, [channel, test_channel], cache)

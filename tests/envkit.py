@@ -168,7 +168,7 @@ def package_cache_for(channel: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
@@ -274,7 +274,7 @@ def build_channel(cache_root: Path | None = None, spec: ChannelSpec | None = Non
     final = root / f"{spec.name}-{key}"
     if final.is_dir():
         return final
-    with _file_lock(root / f"{spec.name}-{key}.lock"):
+    with file_lock(root / f"{spec.name}-{key}.lock"):
         if final.is_dir():
             return final
         for stale in root.glob(f".{spec.name}-{key}-*"):  # left by a killed build

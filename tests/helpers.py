@@ -6,6 +6,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
+
+import pytest
 
 import envkit
 from condapack.cli import conda_pack_main
@@ -87,3 +90,21 @@ def minimal_host(directory: Path) -> Path:
     subprocess.run([busybox, "--install", "-s", str(directory)], check=True)
     assert not (directory / "python3").exists()
     return directory
+
+
+def shared_path(factory: pytest.TempPathFactory, name: str, create: Callable[[Path], object]) -> Path:
+    """``name`` in a directory every pytest-xdist worker of this run shares, made once by ``create``.
+
+    For what tests only read (an environment, an archive): the first worker to ask makes
+    it under a lock, the others wait and reuse it. Without xdist it is made in the run's
+    own temporary directory.
+    """
+    base = factory.getbasetemp()
+    root = (base.parent if base.name.startswith("popen-gw") else base) / "shared"
+    path, done = root / name, root / f"{name}.done"
+    with envkit.file_lock(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # what a failed attempt left
+            create(path)
+            done.touch()
+    return path

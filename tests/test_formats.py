@@ -20,7 +20,7 @@ import condapack
 import envkit
 from condapack.cli import conda_pack_main
 from envkit import EnvFactory
-from helpers import assert_works_at, extract, files_mentioning, pack, run
+from helpers import assert_works_at, extract, files_mentioning, pack, run, shared_path
 
 TAR_FORMATS = ["tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst"]
 ALL_FORMATS = [*TAR_FORMATS, "zip", "squashfs", "no-archive"]
@@ -44,8 +44,9 @@ def out_name(fmt: str) -> str:
 
 @pytest.fixture(scope="module")
 def basic_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real env shared by the read-only tests of this module."""
-    return envkit.create_env("basic", tmp_path_factory.mktemp("fmt") / "env-basic", conda_channel)
+    """One real env shared by the read-only tests of this module (and by every xdist worker)."""
+    return shared_path(tmp_path_factory, "fmt-env-basic",
+                       lambda path: envkit.create_env("basic", path, conda_channel))
 
 
 #: ``packed(fmt, threads)``: the module's environment packed in ``fmt`` with ``-j threads``.
@@ -54,16 +55,12 @@ Packed = Callable[[str, int], Path]
 
 @pytest.fixture(scope="module")
 def packed(basic_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Packed:
-    """Each (format, thread count) packed once for the tests that only read the archive."""
-    root = tmp_path_factory.mktemp("packed")
-    made: dict[tuple[str, int], Path] = {}
+    """Each (format, thread count) packed once (across xdist workers) for the tests that only read it."""
 
     def get(fmt: str, threads: int) -> Path:
-        if (fmt, threads) not in made:
-            output = root / f"j{threads}" / out_name(fmt)
-            pack(basic_env, output, "--format", fmt, "-j", str(threads), "-f")
-            made[fmt, threads] = output
-        return made[fmt, threads]
+        directory = shared_path(tmp_path_factory, f"fmt-packed-{fmt}-j{threads}", lambda path: pack(
+            basic_env, path / out_name(fmt), "--format", fmt, "-j", str(threads), "-f"))
+        return directory / out_name(fmt)
 
     return get
 

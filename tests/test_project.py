@@ -20,6 +20,7 @@ from condapack.project.build import build
 from condapack.cli import main
 from condapack.project.config import load_project
 from envkit import EnvFactory
+from helpers import shared_path
 
 PROJECT = """\
 output-dir = "dist"
@@ -42,10 +43,11 @@ def write_project(root: Path, a: Path, b: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def shared_envs(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One basic and one nopython env for the tests that never change an environment."""
-    base = tmp_path_factory.mktemp("shared-envs")
-    return (envkit.create_env("basic", base / "env-basic", conda_channel),
-            envkit.create_env("nopython", base / "env-nopython", conda_channel))
+    """One basic and one nopython env for the tests that never change an environment (all xdist workers')."""
+    return (shared_path(tmp_path_factory, "project-env-basic",
+                        lambda path: envkit.create_env("basic", path, conda_channel)),
+            shared_path(tmp_path_factory, "project-env-nopython",
+                        lambda path: envkit.create_env("nopython", path, conda_channel)))
 
 
 @pytest.fixture
