@@ -25,8 +25,8 @@ from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 
-__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix", "owners_of", "keep_unmanaged",
-           "check_is_environment", "looks_modified"]
+__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
+           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
 

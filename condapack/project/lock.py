@@ -7,7 +7,6 @@ itself names (relative to it). Writing an unchanged lock leaves the file untouch
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 from ..archive.formats import compresses
 from .config import Project, TargetSpec
-from ..errors import CondaPackError, ConfigError
+from ..errors import ConfigError
 from .fingerprint import EnvFingerprint
 from ..options import schema
 

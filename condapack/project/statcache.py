@@ -8,7 +8,6 @@ always hashed again (git's index uses the same rule).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
