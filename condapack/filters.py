@@ -5,8 +5,6 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Callable, Iterable, Sequence, Tuple, TypeVar
 
-import pathspec
-
 from .errors import CondaPackError
 
 __all__ = ["Filter", "apply_filters", "gitignore_filter"]
@@ -42,5 +40,7 @@ def apply_filters(items: Sequence[T], excluded: Sequence[T], filters: Iterable[F
 
 def gitignore_filter(items: Sequence[T], patterns: Sequence[str], key: Callable[[T], str]) -> tuple[T, ...]:
     """The items whose path matches none of the gitignore-style ``patterns`` (``exclude`` in condapack.toml)."""
+    import pathspec  # only a build with excludes pays for importing it
+
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     return tuple(item for item in items if not spec.match_file(key(item)))
