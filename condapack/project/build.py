@@ -136,10 +136,9 @@ def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv],
         raise type(exc)(f"{target.name}: {exc}") from None
 
 
-def _sums(project: Project, lock: dict[str, object]) -> bytes:
+def _sums(project: Project, lock: dict[str, Any]) -> bytes:
     lines = []
     targets = lock["targets"]
-    assert isinstance(targets, dict)
     for target in project.targets:
         entry = targets.get(target.name, {})
         if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
