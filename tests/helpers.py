@@ -93,7 +93,8 @@ def minimal_host(directory: Path) -> Path:
 
 
 def shared_path(factory: pytest.TempPathFactory, name: str, create: Callable[[Path], object]) -> Path:
-    """``name`` in a directory every pytest-xdist worker of this run shares, made once by ``create``.
+    """``name`` (``dir/name`` keeps the last part as the file name, as an env's name matters) in a
+    directory every pytest-xdist worker of this run shares, made once by ``create``.
 
     For what tests only read (an environment, an archive): the first worker to ask makes
     it under a lock, the others wait and reuse it. Without xdist it is made in the run's
@@ -105,6 +106,7 @@ def shared_path(factory: pytest.TempPathFactory, name: str, create: Callable[[Pa
     with envkit.file_lock(root / f"{name}.lock"):
         if not done.exists():
             shutil.rmtree(path, ignore_errors=True)  # what a failed attempt left
+            path.parent.mkdir(parents=True, exist_ok=True)
             create(path)
             done.touch()
     return path

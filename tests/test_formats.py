@@ -45,7 +45,7 @@ def out_name(fmt: str) -> str:
 @pytest.fixture(scope="module")
 def basic_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real env shared by the read-only tests of this module (and by every xdist worker)."""
-    return shared_path(tmp_path_factory, "fmt-env-basic",
+    return shared_path(tmp_path_factory, "fmt/env-basic",
                        lambda path: envkit.create_env("basic", path, conda_channel))
 
 
@@ -58,7 +58,7 @@ def packed(basic_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Packed:
     """Each (format, thread count) packed once (across xdist workers) for the tests that only read it."""
 
     def get(fmt: str, threads: int) -> Path:
-        directory = shared_path(tmp_path_factory, f"fmt-packed-{fmt}-j{threads}", lambda path: pack(
+        directory = shared_path(tmp_path_factory, f"fmt/packed-{fmt}-j{threads}", lambda path: pack(
             basic_env, path / out_name(fmt), "--format", fmt, "-j", str(threads), "-f"))
         return directory / out_name(fmt)
 

@@ -44,9 +44,9 @@ def write_project(root: Path, a: Path, b: Path) -> Path:
 @pytest.fixture(scope="module")
 def shared_envs(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One basic and one nopython env for the tests that never change an environment (all xdist workers')."""
-    return (shared_path(tmp_path_factory, "project-env-basic",
+    return (shared_path(tmp_path_factory, "project/env-basic",
                         lambda path: envkit.create_env("basic", path, conda_channel)),
-            shared_path(tmp_path_factory, "project-env-nopython",
+            shared_path(tmp_path_factory, "project/env-nopython",
                         lambda path: envkit.create_env("nopython", path, conda_channel)))
 
 
