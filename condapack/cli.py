@@ -21,13 +21,13 @@ from typing import Callable, Mapping, Optional, Sequence
 import attrs
 
 from ._version import __version__
+from .digest import content_digest, content_size
 from .environment import CondaEnv
 from .envvars import ENV_VARS, env_flag, env_text, env_threads
 from .errors import CondaPackError
 from .locate import find_prefix
 from .options import OptionSpec, PackOptions, check_threads, schema
 from .pack import Packed
-from .digest import content_digest, content_size
 from .report import Reporter
 from .sbom import write_sbom
 

@@ -17,8 +17,8 @@ from typing import Iterator, Literal, Optional
 
 import attrs
 
-from ._gc import gc_paused
 from . import editable
+from ._gc import gc_paused
 from .errors import EnvError
 from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
@@ -204,7 +204,8 @@ def _unreadable(what: str, exc: OSError) -> EnvError:
     return EnvError(f"cannot read {what}: {exc.strerror}; {fix} and pack again")
 
 
-def owners_of(packages: tuple[PackageRecord, ...], disk: dict[str, Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:
+def owners_of(packages: tuple[PackageRecord, ...],
+              disk: dict[str, Entry]) -> dict[str, tuple[PackageRecord, ManagedPath]]:
     """Map each managed path to the one package that owns it.
 
     When two packages claim a path, the one whose recorded size matches the file on

@@ -10,7 +10,6 @@ library only and runs on Python >= 3.6.
 import os
 import re
 import stat
-
 from typing import Union
 
 __all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",

@@ -19,8 +19,8 @@ from typing import Any, Iterable, Optional
 from urllib.parse import quote
 
 from ._version import __version__
-from .output import write_if_changed
 from .members import archive_mtime
+from .output import write_if_changed
 from .prefix import File
 from .records import PackageRecord, channel_name
 

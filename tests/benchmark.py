@@ -626,7 +626,9 @@ def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool) 
     shutil.rmtree(workdir / "installed", ignore_errors=True)
     rows.append(("sh env.sh (verify, extract, conda-unpack)", statistics.median(t for t, _ in installs),
                  max(rss for _, rss in installs)))
-    for label, flags in (("condapack conda-unpack (Python)", []), ("condapack conda-unpack --sh (no Python)", ["--sh"])):
+    unpackers: tuple[tuple[str, list[str]], ...] = (
+        ("condapack conda-unpack (Python)", []), ("condapack conda-unpack --sh (no Python)", ["--sh"]))
+    for label, flags in unpackers:
         samples = [run_small([str(_extracted(workdir / "env.tar", workdir / "u") / "bin/conda-unpack"), *flags],
                                 workdir) for _ in range(runs)]
         rows.append((label, statistics.median(t for t, _ in samples), max(rss for _, rss in samples)))

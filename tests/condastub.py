@@ -147,7 +147,6 @@ def write_stub(root: Path, api: str) -> Path:
 def subcommands(plugin: object) -> list[Any]:
     """Register ``plugin`` with a pluggy manager for ``conda``; collect its subcommands."""
     import pluggy
-
     from conda.plugins.hookspec import CondaSpecs  # the stand-in's hook specification
 
     manager = pluggy.PluginManager("conda")

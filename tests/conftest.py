@@ -6,8 +6,9 @@ import itertools
 from pathlib import Path
 from typing import Iterator
 
-import envkit
 import pytest
+
+import envkit
 from envkit import EnvFactory
 from s3server import S3Server
 

@@ -15,17 +15,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
 import envkit
-from condapack.project.build import build
 from condapack.cache import CacheMiss, CacheSettings, artifact_key, open_cache
 from condapack.cache.key import codec_versions
 from condapack.cache.stores import open_store
-from condapack.project.config import load_project
 from condapack.errors import ConfigError
+from condapack.project.build import build
+from condapack.project.config import load_project
 from s3server import BUCKET, CutProxy, S3Server
 
 PROJECT = """\
@@ -51,12 +51,12 @@ def checkout(root: Path, channel: Path, extra: str = "") -> Path:
     return config
 
 
-def cli(config: Path, *argv: str, env: dict[str, str] = {}) -> tuple[int, str, str]:
+def cli(config: Path, *argv: str, env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
     """``condapack build -c CONFIG ARGV`` in a subprocess with extra environment variables."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONDAPACK_CACHE"))}
     full["AWS_EC2_METADATA_DISABLED"] = "true"
     proc = subprocess.run([sys.executable, "-m", "condapack", "build", "-c", str(config), *argv],
-                          capture_output=True, text=True, cwd=config.parent, env={**full, **env})
+                          capture_output=True, text=True, cwd=config.parent, env={**full, **(env or {})})
     return proc.returncode, proc.stdout, proc.stderr
 
 

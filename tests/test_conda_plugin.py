@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conda_pack import cli as conda_pack_cli  # the reference, pinned in tox.ini
 
 import condastub
 import envkit
-from conda_pack import cli as conda_pack_cli  # the reference, pinned in tox.ini
 from helpers import assert_works_at, extract, run
 
 VERSION_LINE = "conda-pack 0.1.0 (condapack)\n"

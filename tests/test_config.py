@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from condapack.project.config import find_project, load_project
 from condapack.errors import ConfigError
+from condapack.project.config import find_project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,5 +151,6 @@ def test_cache_table_errors_name_the_key(tmp_path: Path, table: str, message: st
 
 
 def test_sbom_setting_must_be_a_boolean(tmp_path: Path) -> None:
-    assert error(tmp_path, MINIMAL + 'sbom = "yes"\n') == "condapack.toml: env.web.sbom: must be true or false, got 'yes'"
+    assert error(tmp_path, MINIMAL + 'sbom = "yes"\n') == \
+        "condapack.toml: env.web.sbom: must be true or false, got 'yes'"
     assert load_project(write(tmp_path, "[defaults]\nsbom = true\n" + MINIMAL)).targets[0].sbom

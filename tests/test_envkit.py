@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import envkit
 import pytest
+
+import envkit
 from envkit import EnvFactory
 
 Record = dict[str, Any]

@@ -200,7 +200,8 @@ def test_help_list_and_check(installer: Path) -> None:
 
 def test_unknown_argument_is_one_line(installer: Path) -> None:
     result = install(installer, "--prefx", "x")
-    assert (result.returncode, result.stderr) == (1, "env.sh: error: unknown argument '--prefx'; see sh env.sh --help\n")
+    assert (result.returncode, result.stderr) == (
+        1, "env.sh: error: unknown argument '--prefx'; see sh env.sh --help\n")
 
 
 def test_without_a_sha256_tool_it_says_so_and_no_verify_installs(installer: Path, busybox_path: Path,

@@ -140,7 +140,8 @@ def test_killed_build_leaves_sums_and_lock_consistent(big_env: Path, tmp_path: P
 @pytest.fixture(scope="module")
 def archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("kill-archive") / "env.tar"
-    assert subprocess.run([sys.executable, "-m", "condapack", "pack", "-p", str(env), "-o", str(out), "-q"]).returncode == 0
+    command = [sys.executable, "-m", "condapack", "pack", "-p", str(env), "-o", str(out), "-q"]
+    assert subprocess.run(command).returncode == 0
     return out
 
 

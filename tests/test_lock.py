@@ -11,8 +11,15 @@ from condapack.errors import ConfigError
 from condapack.prefix import read_prefix
 from condapack.project.config import load_project
 from condapack.project.fingerprint import fingerprint_env
-from condapack.project.lock import (LOCK_VERSION, describe_env_change, describe_lock_drift, dump_lock, read_lock,
-                                    render_lock, target_options)
+from condapack.project.lock import (
+    LOCK_VERSION,
+    describe_env_change,
+    describe_lock_drift,
+    dump_lock,
+    read_lock,
+    render_lock,
+    target_options,
+)
 
 
 def project_of(tmp_path: Path, tiny_env: Path, extra: str = "") -> Path:

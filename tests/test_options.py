@@ -10,9 +10,9 @@ import pytest
 
 import condapack
 from condapack.cli import build_conda_pack_parser
-from condapack.project.config import _OPTIONS, _SETTINGS
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
+from condapack.project.config import _OPTIONS, _SETTINGS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

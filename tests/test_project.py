@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import envkit
-from condapack.project.build import build
 from condapack.cli import main
+from condapack.project.build import build
 from condapack.project.config import load_project
 from envkit import EnvFactory
 from helpers import shared_path

@@ -12,12 +12,12 @@ from condapack.rewrite import (
     is_launcher,
     make_shebang,
     parse_shebang,
-    replace_binary,
     render_field,
+    render_windows_field,
+    replace_binary,
     replace_text,
     replace_windows_binary,
     replace_windows_text,
-    render_windows_field,
     windows_binary_fields,
     windows_prefix,
 )
@@ -90,7 +90,8 @@ def test_binary_may_grow_into_installer_padding_up_to_capacity() -> None:
 
 def test_binary_rewrites_several_prefixes_in_one_string() -> None:
     data = OLD + b"/lib:" + OLD + b"/lib64\0\0\0"
-    assert replace_binary(data, OLD, b"/n", capacity=len(OLD)) == b"/n/lib:/n/lib64\0" + b"\0" * (2 * (len(OLD) - 2) + 2)
+    padding = b"\0" * (2 * (len(OLD) - 2) + 2)
+    assert replace_binary(data, OLD, b"/n", capacity=len(OLD)) == b"/n/lib:/n/lib64\0" + padding
 
 
 def test_binary_prefix_longer_than_capacity_is_an_error() -> None:

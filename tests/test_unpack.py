@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import condapack
 from condapack.layout import POSIX
 from condapack.relocation import Relocatable, unpack_files
 from condapack.rewrite import binary_fields, replace_binary

@@ -71,7 +71,8 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
         "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_\r\n"
         f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n@exit /b 0\r\n".encode()
+        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
+        "@exit /b 0\r\n".encode()
     )
     bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
                                            "\\Library\\bin", "\\Scripts", "\\bin"))

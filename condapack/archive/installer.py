@@ -65,7 +65,8 @@ def _sha256(fd: int, start: int, end: int) -> str:
     return digest.hexdigest()
 
 
-def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name: str, compression: str, level: int, threads: int) -> None:
+def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name: str, compression: str, level: int,
+                    threads: int) -> None:
     """Header, then the tar payload, then the header again with the payload's digest."""
     need_kib = plan.total_bytes // 1024 + _PER_MEMBER_KIB * len(plan.members)
     head = render_header(name, compression, "", 0, need_kib)

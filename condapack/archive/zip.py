@@ -21,8 +21,8 @@ import attrs
 from isal import isal_zlib
 
 from ..errors import ArchiveError
-from ..safepath import is_utf8
 from ..members import Member
+from ..safepath import is_utf8
 from .compress import deflate, deflate_job
 
 __all__ = ["write_zip"]
@@ -68,7 +68,8 @@ class _Entry:
 
 def _dos(mtime: int) -> tuple[int, int]:
     t = time.gmtime(max(mtime, _ZIP_EPOCH))
-    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
+    dostime = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
+    return dostime, ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
 
 
 def _external(member: Member) -> int:

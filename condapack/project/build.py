@@ -15,18 +15,18 @@ from typing import Any, Iterator, Literal, Mapping, Optional, Sequence
 import attrs
 
 from ..cache import ArtifactCache, CacheSettings, artifact_key, open_cache
-from .config import SUMS_FILE, Project, TargetSpec
+from ..digest import content_digest, content_size, file_digest
 from ..environment import CondaEnv
 from ..errors import CondaPackError, ConfigError
-from ..digest import content_digest, content_size, file_digest
 from ..filters import gitignore_filter
-from .lock import describe_lock_drift, dump_lock, read_lock, render_lock
 from ..options import PackOptions
 from ..output import write_if_changed
 from ..pack import ProgressFn, pack_files
-from .plan import BuildPlan, env_prefix, make_plan
 from ..prefix import Reading, read_prefix, scan_reading
 from ..sbom import sbom_path, write_sbom
+from .config import SUMS_FILE, Project, TargetSpec
+from .lock import describe_lock_drift, dump_lock, read_lock, render_lock
+from .plan import BuildPlan, env_prefix, make_plan
 from .state import BuildState
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..archive.formats import compresses
-from .config import Project, TargetSpec
 from ..errors import ConfigError
-from .fingerprint import EnvFingerprint
 from ..options import schema
+from .config import Project, TargetSpec
+from .fingerprint import EnvFingerprint
 
 __all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
            "describe_env_change", "describe_lock_drift"]

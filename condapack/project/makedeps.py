@@ -6,10 +6,10 @@ import os
 import re
 from pathlib import Path
 
-from .config import Project, TargetSpec
 from ..errors import EnvError
-from .plan import env_prefix
 from ..prefix import keep_unmanaged, read_prefix
+from .config import Project, TargetSpec
+from .plan import env_prefix
 
 __all__ = ["dependencies", "render_deps"]
 

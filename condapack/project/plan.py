@@ -18,15 +18,15 @@ import attrs
 
 from .._version import __version__
 from ..archive.formats import ALIASES
-from .config import Project, TargetSpec
 from ..errors import CondaPackError, ConfigError
-from .fingerprint import EnvFingerprint, fingerprint_env
 from ..locate import find_prefix
-from .lock import describe_env_change, read_lock, render_lock
 from ..prefix import Reading, read_prefix
 from ..sbom import sbom_path
-from .state import BuildState, output_digest
+from .config import Project, TargetSpec
+from .fingerprint import EnvFingerprint, fingerprint_env
+from .lock import describe_env_change, read_lock, render_lock
 from .statcache import StatCache
+from .state import BuildState, output_digest
 
 __all__ = ["TargetStatus", "BuildPlan", "make_plan", "select_targets", "env_prefix"]
 

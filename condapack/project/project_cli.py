@@ -16,18 +16,18 @@ from typing import Any
 
 import attrs
 
-from .build import BuildResult, build, check_locked, target_env, write_lock
 from ..cache import CacheSettings
 from ..cli import ProjectArgs
-from .config import Project, TargetSpec, find_project, load_project
-from .makedeps import render_deps
+from ..digest import content_digest
 from ..errors import ConfigError
-from .lock import dump_lock
 from ..output import write_if_changed
 from ..pack import ProgressFn
-from ..digest import content_digest
-from .plan import BuildPlan, make_plan, select_targets
 from ..sbom import write_sbom
+from .build import BuildResult, build, check_locked, target_env, write_lock
+from .config import Project, TargetSpec, find_project, load_project
+from .lock import dump_lock
+from .makedeps import render_deps
+from .plan import BuildPlan, make_plan, select_targets
 
 __all__ = ["run"]
 
