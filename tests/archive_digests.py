@@ -3,10 +3,11 @@
 Run it with the code before and after a change and compare the output: archives are
 byte-reproducible, so a change that keeps behaviour keeps every digest::
 
-    python tests/archive_digests.py WORKDIR > before.json
+    python tests/archive_digests.py WORKDIR [OUTDIR] > before.json
 
 ``WORKDIR`` must be the same path for both runs (prefixes are written into files); the
 environment (the ``basic`` scenario of :mod:`envkit`) is installed there once and reused.
+The archives go to ``OUTDIR`` (default ``WORKDIR/out``), emptied first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,15 +44,16 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def main(workdir: Path) -> dict[str, str]:
-    """Pack every format and variant; return name -> sha256."""
+def main(workdir: Path, out_dir: Path) -> dict[str, str]:
+    """Pack every format and variant into ``out_dir``; return name -> sha256."""
+    shutil.rmtree(out_dir, ignore_errors=True)
     prefix = workdir / "env"
     if not (prefix / "conda-meta").is_dir():
         envkit.create_env("basic", prefix, envkit.build_channel())
     out: dict[str, str] = {}
     for fmt in FORMATS:
         for variant, options in VARIANTS.items():
-            output = workdir / "out" / variant / f"env-{fmt}"
+            output = out_dir / variant / f"env-{fmt}"
             kwargs: dict[str, Any] = {**options, "parcel_version": "1.0"} if fmt == "parcel" else dict(options)
             try:
                 pack(prefix=str(prefix), output=str(output), format=fmt, force=True, **kwargs)
@@ -62,4 +65,6 @@ def main(workdir: Path) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]).resolve()), indent=1, sort_keys=True))
+    work = Path(sys.argv[1]).resolve()
+    print(json.dumps(main(work, Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else work / "out"), indent=1,
+                     sort_keys=True))
