@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 from ._version import __version__
-from .environment import CondaEnv
 from .errors import CondaPackError, CondaPackException
-from .prefix import File
+
+if TYPE_CHECKING:
+    from .environment import CondaEnv
+    from .prefix import File
 
 __all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``CondaEnv`` and ``File`` on first use: ``condapack`` commands that never pack start faster."""
+    if name == "CondaEnv":
+        from .environment import CondaEnv
+
+        return CondaEnv
+    if name == "File":
+        from .prefix import File
+
+        return File
+    raise AttributeError(f"module 'condapack' has no attribute {name!r}")
 
 
 def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
@@ -25,6 +40,7 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optio
     Select the environment by ``name``, ``prefix`` or (neither) the active one.
     ``filters`` is a list of ``("exclude" | "include", pattern)`` applied in order.
     """
+    from .environment import CondaEnv
     from .locate import find_prefix
 
     checks = {"ignore_editable_packages": ignore_editable_packages,

@@ -10,21 +10,24 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Any, Iterator, Literal, Optional, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Sequence
 
 import attrs
-import pathspec
 
-from .cache import ArtifactCache, CacheSettings, artifact_key, open_cache
 from .config import SUMS_FILE, Project, TargetSpec
-from .environment import CondaEnv
 from .errors import CondaPackError, ConfigError
 from .lock import describe_lock_drift, dump_lock, read_lock, render_lock, write_if_changed
 from .options import PackOptions
-from .pack import ProgressFn, pack_files
 from .plan import BuildState, Plan, content_digest, content_size, env_prefix, make_plan
-from .sbom import sbom_path, write_sbom
 from .statcache import file_digest
+
+# Packing, the artifact cache and SBOMs are imported when a target is built: a no-op
+# build's start-up does not pay for them.
+if TYPE_CHECKING:
+    from .cache import ArtifactCache, CacheSettings
+    from .environment import CondaEnv
+    from .pack import ProgressFn
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
 
@@ -102,6 +105,10 @@ def write_lock(plan: Plan) -> bool:
 
 def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv]) -> CondaEnv:
     """The environment of a target with its excludes applied (read once per build via ``envs``)."""
+    import pathspec
+
+    from .environment import CondaEnv
+
     key = (target.env, target.ignore_editable_packages, target.ignore_missing_files)
     cache_key = ":".join(map(str, key))
     if cache_key not in envs:
@@ -127,6 +134,8 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
+    from .pack import pack_files
+
     env = target_env(project, target, envs)
     try:
         pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
@@ -142,10 +151,16 @@ def _sums(project: Project, lock: dict[str, object]) -> bytes:
         entry = targets.get(target.name, {})
         if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
             lines.append(f"{entry['sha256']}  {target.output.name}\n")
-            sbom = sbom_path(target.output)
-            if target.sbom and sbom.is_file():
+            sbom = _sbom_path(target.output) if target.sbom else None
+            if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
+
+
+def _sbom_path(output: Path) -> Path:
+    from .sbom import sbom_path
+
+    return sbom_path(output)
 
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
@@ -161,7 +176,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     plan = make_plan(project, names, force=force, state=state)
     if locked:
         check_locked(plan)
-    artifacts = open_cache(cache if cache is not None else project.cache)
+    artifacts = _open_cache(cache if cache is not None else project.cache)
     built: dict[str, tuple[str, int]] = {}
     results: list[BuildResult] = []
     envs: dict[str, CondaEnv] = {}
@@ -180,6 +195,8 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         uploaded = how == "built" and artifacts is not None and key is not None and \
             artifacts.upload(target.name, key, target.output, digest, size)
         if target.sbom:
+            from .sbom import write_sbom
+
             env = target_env(project, target, envs)
             write_sbom(env.packages, env.files, target.output, digest)
         built[target.name] = (digest, size)
@@ -193,10 +210,20 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     return results
 
 
+def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:
+    if not settings.url:
+        return None
+    from .cache import open_cache
+
+    return open_cache(settings)
+
+
 def _produce(plan: Plan, target: TargetSpec, envs: dict[str, CondaEnv], progress: Optional[ProgressFn],
              threads: Optional[int],
              artifacts: Optional[ArtifactCache]) -> tuple[Optional[str], Literal["fetched", "built"]]:
     """Fetch the target from the cache, else pack it; return its cache key and which it was."""
+    from .cache.key import artifact_key
+
     entry = plan.lock["targets"][target.name]
     key = None if target.format == "no-archive" else \
         artifact_key(entry["input"], target.format, entry["options"]["compress-level"])

@@ -25,7 +25,6 @@ from .errors import CondaPackError, ConfigError
 from .fingerprint import EnvFingerprint, fingerprint_env
 from .locate import find_prefix
 from .lock import describe_env_change, read_lock, render_lock, write_if_changed
-from .sbom import sbom_path
 from .statcache import StatCache, file_digest
 
 __all__ = ["TargetStatus", "Plan", "BuildState", "make_plan", "select_targets", "env_prefix", "output_digest",
@@ -201,12 +200,18 @@ def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[s
         return ["output missing"]
     if digest != entry["sha256"]:
         return ["output modified"]
-    if target.sbom and not sbom_path(target.output).is_file():
+    if target.sbom and not _sbom_exists(target.output):
         return ["SBOM missing"]
     built_by = state.built_by(target.name)
     if built_by is not None and built_by != __version__:
         return [f"built by condapack {built_by}"]
     return []
+
+
+def _sbom_exists(output: Path) -> bool:
+    from .sbom import sbom_path  # with packing's modules: a project without SBOMs does not import them
+
+    return sbom_path(output).is_file()
 
 
 def _fingerprint(project: Project, key: str, cache: StatCache) -> EnvFingerprint:

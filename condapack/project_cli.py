@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -23,9 +23,10 @@ from .config import Project, TargetSpec, find_project, load_project
 from .makedeps import render_deps
 from .errors import ConfigError
 from .lock import dump_lock, write_if_changed
-from .pack import ProgressFn
 from .plan import Plan, content_digest, make_plan, select_targets
-from .sbom import write_sbom
+
+if TYPE_CHECKING:
+    from .pack import ProgressFn
 
 __all__ = ["run"]
 
@@ -161,6 +162,8 @@ def _one_target(project: Project, args: ProjectArgs) -> TargetSpec:
 
 
 def _sbom(project: Project, args: ProjectArgs) -> int:
+    from .sbom import write_sbom
+
     target = _one_target(project, args)
     if not target.output.exists():
         raise ConfigError(f"{target.name}: {_shown(target.output)} is not built; run condapack build "
