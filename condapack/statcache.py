@@ -2,7 +2,8 @@
 
 Two files per environment under the project's ``.condapack/statcache/``:
 
-- ``KEY.json``: path -> (stat key, content digest) of the files that must be hashed. An
+- ``KEY.json``: path -> ``"size:mtime:ctime:inode:digest"`` of the files that must be
+  hashed (one string per file: a big environment's cache stays small in memory). An
   entry is trusted when size, mtime, ctime and inode all match what was recorded and the
   file was not changed "racily": a ctime close to (or after) the moment the previous scan
   started could hide a later write within the same timestamp tick, so such entries are
@@ -52,8 +53,8 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def _key(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+def _key(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:"
 
 
 class StatCache:
@@ -62,9 +63,10 @@ class StatCache:
     def __init__(self, path: Optional[Path]) -> None:
         self.path = path
         self.started_ns = time.time_ns()
-        self._old: Optional[dict[str, list[object]]] = None
+        self._old: Optional[dict[str, str]] = None
         self._old_started = 0
-        self._new: dict[str, list[object]] = {}
+        self._new: dict[str, str] = {}
+        self._saved = False
         self._tree: Optional[Doc] = None
         self.hashed = 0
 
@@ -90,7 +92,7 @@ class StatCache:
             self._tree = {"version": _VERSION, "condapack": __version__, "signature": signature.digest,
                           "fingerprint": fingerprint}
 
-    def _entries(self) -> dict[str, list[object]]:
+    def _entries(self) -> dict[str, str]:
         if self._old is None:
             self._old = {}
             doc = _read(self.path)
@@ -100,8 +102,7 @@ class StatCache:
             elif doc is not None:
                 assert isinstance(entries, dict) and isinstance(started, int)
                 # Entries of the wrong shape are dropped: they only cost a re-hash.
-                self._old = {k: v for k, v in entries.items()
-                             if isinstance(v, list) and len(v) == 2 and isinstance(v[1], str)}
+                self._old = {k: v for k, v in entries.items() if isinstance(v, str)}
                 self._old_started = started
         return self._old
 
@@ -109,23 +110,29 @@ class StatCache:
                compute: Callable[[str], str] = file_digest) -> str:
         """The content digest of ``path``, from the cache when its stat is unchanged."""
         key = _key(st)
-        old = self._entries().get(rel)
-        if old is not None and old[0] == key and st.st_ctime_ns < self._old_started - RACY_NS:
-            value = str(old[1])
-        else:
-            value = compute(path)
-            self.hashed += 1
-        self._new[rel] = [key, value]
+        # taken out of the old entries as it joins the new ones: one copy in memory
+        old = self._entries().pop(rel, None)
+        if old is not None and old.startswith(key) and st.st_ctime_ns < self._old_started - RACY_NS:
+            self._new[rel] = old
+            return old[len(key):]
+        value = compute(path)
+        self.hashed += 1
+        self._new[rel] = key + value
         return value
 
     def save(self) -> None:
-        """Write what this run learnt (atomically); a failure only costs speed."""
-        if self.path is None:
+        """Write what this run learnt (atomically), once; a failure only costs speed.
+
+        The entries are then dropped from memory: a build saves before it packs.
+        """
+        if self.path is None or self._saved:
             return
         if self._old is not None:
             self._write(self.path, {"version": _VERSION, "started_ns": self.started_ns, "entries": self._new})
         if self._tree is not None and self.tree_path is not None:
             self._write(self.tree_path, self._tree)
+        self._saved = True
+        self._old, self._new = {}, {}
 
     @staticmethod
     def _write(path: Path, doc: Doc) -> None:
