@@ -23,7 +23,8 @@ import attrs
 
 from ._gc import gc_paused
 from .layout import layout_for
-from .prefix import Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, tree_signature, walk_prefix
+from .prefix import (Entry, check_is_environment, keep_unmanaged, looks_modified, owners_of, tree_signature,
+                     walk_prefix)
 from .records import PackageRecord, read_records
 from .statcache import StatCache
 
@@ -52,7 +53,8 @@ class EnvFingerprint:
 
     def to_doc(self) -> dict[str, Any]:
         """As JSON, for the stat cache."""
-        return {"packages": self.packages_json(), "files_count": self.files_count, "files_digest": self.files_digest}
+        return {"packages": self.packages_json(), "files_count": self.files_count,
+                "files_digest": self.files_digest}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Optional[EnvFingerprint]:

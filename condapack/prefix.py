@@ -27,8 +27,8 @@ from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 
-__all__ = ["File", "Scan", "Entry", "TreeSignature", "scan_prefix", "walk_prefix", "tree_signature", "owners_of",
-           "keep_unmanaged", "check_is_environment", "looks_modified"]
+__all__ = ["File", "Scan", "Entry", "TreeSignature", "scan_prefix", "walk_prefix", "tree_signature",
+           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
 
@@ -192,7 +192,8 @@ def tree_signature(prefix: Path) -> TreeSignature:
         path = stack.pop()
         names, numbers = _listed(path, stack, top=path == root)
         listing = "\0".join(names).encode("utf-8", "surrogateescape")
-        digest.update(b"%d:%s\0%d:%s" % (len(path), os.fsencode(path), len(listing), listing) + numbers.tobytes())
+        head = b"%d:%s\0%d:%s" % (len(path), os.fsencode(path), len(listing), listing)
+        digest.update(head + numbers.tobytes())
         newest = max(newest, max(numbers[3::5], default=0))
     return TreeSignature(digest.hexdigest(), newest)
 

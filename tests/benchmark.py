@@ -562,11 +562,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
     parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
     parser.add_argument("--scale", action="store_true",
-                        help="also run the scale series: pack, first and no-op condapack build of the environment "
-                             "plus 1..3 hard-linked copies of its lib/ as unmanaged files (up to ~200k files)")
-    parser.add_argument("--scale-only", action="store_true", help="run only the scale series (implies --scale)")
+                        help="also run the scale series: pack, first and no-op condapack build of the "
+                             "environment plus 1..3 hard-linked copies of its lib/ as unmanaged files "
+                             "(up to ~200k files)")
+    parser.add_argument("--scale-only", action="store_true",
+                        help="run only the scale series (implies --scale)")
     parser.add_argument("--scale-format", default="tar.gz", help="the scale series' format (default tar.gz)")
-    parser.add_argument("--scale-copies", type=lambda v: tuple(int(c) for c in v.split(",")), default=SCALE_COPIES,
+    parser.add_argument("--scale-copies", type=lambda v: tuple(int(c) for c in v.split(",")),
+                        default=SCALE_COPIES,
                         help="copies of lib/ per point, comma-separated (default 0,1,2,3)")
     return parser.parse_args(argv)
 
@@ -747,8 +750,8 @@ def scale_lines(prefix: Path, workdir: Path, runs: int, fmt: str, copies: Sequen
              "| --- | --: | --: |" + " --: | --: |" * len(kinds)]
     for point in points:
         cells = " | ".join(f"{point.rows[k][0]:.2f} | {point.rows[k][1] / MIB:.0f} MiB" for k in kinds)
-        lines.append(f"| env + {point.copies} copies of lib/ | {point.stats.files} | {point.stats.bytes / 1e9:.2f} "
-                     f"| {cells} |")
+        lines.append(f"| env + {point.copies} copies of lib/ | {point.stats.files} "
+                     f"| {point.stats.bytes / 1e9:.2f} | {cells} |")
     return lines
 
 

@@ -100,8 +100,8 @@ def test_a_tree_changed_just_before_the_scan_is_not_trusted(env: Path, tmp_path:
 
 
 @pytest.mark.parametrize("damage", [b"", b"{", b"[" * 100_000, b"[1, 2]", b"\xff\xfe"])
-def test_damaged_tree_cache_warns_once_and_rescans(env: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                   damage: bytes) -> None:
+def test_damaged_tree_cache_warns_once_and_rescans(env: Path, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture, damage: bytes) -> None:
     first = fresh(env, tmp_path)
     tree = tmp_path / "statcache" / "env.tree.json"
     tree.write_bytes(damage)

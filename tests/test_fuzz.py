@@ -128,9 +128,9 @@ def test_damaged_locks_give_one_line_errors(env: Path, tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize("cache", ["state.json", "statcache/a.json", "statcache/a.tree.json"])
-def test_damaged_caches_cost_at_most_a_warning_and_a_rescan(env: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str],
-                                                            monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
+def test_damaged_caches_cost_at_most_a_warning_and_a_rescan(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        cache: str) -> None:
     monkeypatch.setattr(statcache, "RACY_NS", 0)  # the env was just made: trust its tree at once
     config = project(env, tmp_path / "p")
     (env / "share" / "unmanaged.txt").write_text("hashed through the stat cache\n")
