@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+import sys
+import types
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 from ._version import __version__
-from .environment import CondaEnv
 from .errors import CondaPackError, CondaPackException
-from .prefix import File
+
+if TYPE_CHECKING:
+    from .environment import CondaEnv
+    from .prefix import File
 
 __all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``CondaEnv`` and ``File`` on first use: ``condapack`` commands that never pack start faster."""
+    if name == "CondaEnv":
+        from .environment import CondaEnv
+
+        return CondaEnv
+    if name == "File":
+        from .prefix import File
+
+        return File
+    raise AttributeError(f"module 'condapack' has no attribute {name!r}")
 
 
 def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: bool = False,
@@ -22,6 +39,7 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: b
     ``dest_prefix``, ``compress_level``, ``n_threads``, ...): the fields of
     :class:`condapack.options.PackOptions`.
     """
+    from .environment import CondaEnv
     from .locate import find_prefix
     from .options import PackOptions
 
@@ -30,3 +48,19 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: b
     if filters:
         env = env.filtered(filters)
     return str(env.pack_with(checked, verbose=verbose).output)
+
+
+class _Package(types.ModuleType):
+    """``condapack.pack`` stays the function when the ``condapack.pack`` module is imported.
+
+    Importing a submodule sets it as an attribute of its package; the modules here are
+    imported on first use, after :func:`pack` is defined, so that assignment is refused.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "pack" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -16,20 +16,19 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 import attrs
 
 from ._version import __version__
-from .digest import content_digest, content_size
-from .environment import CondaEnv
 from .envvars import ENV_VARS, env_flag, env_text, env_threads
 from .errors import CondaPackError
 from .locate import find_prefix
 from .options import OptionSpec, PackOptions, check_threads, schema
-from .pack import Packed
 from .report import Reporter
-from .sbom import write_sbom
+
+if TYPE_CHECKING:
+    from .pack import Packed
 
 __all__ = ["conda_pack_main", "main", "EXIT_CODES", "PackArgs", "ProjectArgs", "Terminal", "SUBCOMMANDS"]
 
@@ -305,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
     """Pack as the arguments say; report on stderr, and with --json describe the archive on stdout."""
+    # Imported here: the project commands' start-up (a no-op build) does not need them.
+    from .digest import content_digest
+    from .environment import CondaEnv
+    from .sbom import write_sbom
+
     start = time.monotonic()
     quiet = args.terminal.quiet
     with args.terminal.reporter(prog) as reporter:
@@ -328,6 +332,8 @@ def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
 
 def pack_doc(packed: Packed, seconds: float) -> dict[str, object]:
     """The ``--json`` description of one written archive."""
+    from .digest import content_digest, content_size
+
     return {"output": str(packed.output), "sha256": content_digest(packed.output),
             "size": content_size(packed.output), "members": packed.members, "seconds": round(seconds, 3)}
 

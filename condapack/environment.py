@@ -12,7 +12,7 @@ from .filters import Filter, apply_filters
 from .locate import find_prefix
 from .options import PackOptions
 from .pack import Packed, ProgressFn, pack_files
-from .prefix import File, scan_prefix
+from .prefix import File, Scan, scan_prefix
 from .records import PackageRecord
 
 __all__ = ["CondaEnv"]
@@ -37,8 +37,12 @@ class CondaEnv:
                     ignore_missing_files: bool = False) -> CondaEnv:
         """Read the environment at ``prefix``."""
         path = find_prefix(prefix=prefix)
-        scan = scan_prefix(path, ignore_editable_packages=ignore_editable_packages,
-                           ignore_missing_files=ignore_missing_files)
+        return cls.from_scan(scan_prefix(path, ignore_editable_packages=ignore_editable_packages,
+                                         ignore_missing_files=ignore_missing_files))
+
+    @classmethod
+    def from_scan(cls, scan: Scan) -> CondaEnv:
+        """The environment as :func:`condapack.prefix.scan_reading` classified it."""
         home = scan.home if scan.home != str(scan.prefix) else ""
         return cls(prefix=scan.prefix, files=scan.files, packages=scan.packages, home=home)
 

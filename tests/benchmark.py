@@ -561,6 +561,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
     parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
     parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
+    parser.add_argument("--scale", action="store_true",
+                        help="also run the scale series: pack, first and no-op condapack build of the "
+                             "environment plus 1..3 hard-linked copies of its lib/ as unmanaged files "
+                             "(up to ~200k files)")
+    parser.add_argument("--scale-only", action="store_true",
+                        help="run only the scale series (implies --scale)")
+    parser.add_argument("--scale-format", default="tar.gz", help="the scale series' format (default tar.gz)")
+    parser.add_argument("--scale-copies", type=lambda v: tuple(int(c) for c in v.split(",")),
+                        default=SCALE_COPIES,
+                        help="copies of lib/ per point, comma-separated (default 0,1,2,3)")
     return parser.parse_args(argv)
 
 
@@ -668,6 +678,85 @@ def cache_lines(project: Path, build: list[str], workdir: Path, runs: int) -> li
             f"{statistics.median(fetches):.2f} |"]
 
 
+# --------------------------------------------------------------------------
+# Scale: the environment plus hard-linked copies of its lib/ as unmanaged files
+# --------------------------------------------------------------------------
+
+#: Copies of ``lib/`` added for each point of the scale series (0: the environment alone).
+SCALE_COPIES = (0, 1, 2, 3)
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    """One size of the scale series: pack, first build and no-op build (median seconds, peak RSS)."""
+
+    copies: int
+    stats: EnvStats
+    rows: dict[str, tuple[float, int]]
+
+
+def _grow(scaled: Path, prefix: Path, copies: int) -> None:
+    """Make ``scaled`` the environment (hard links) plus ``copies`` copies of its lib/ under share/."""
+    if not scaled.exists():
+        subprocess.run(["cp", "-al", str(prefix), str(scaled)], check=True)
+    for index in range(1, copies + 1):
+        copy = scaled / "share" / f"bench-copy-{index}"
+        if not copy.exists():
+            subprocess.run(["cp", "-al", str(prefix / "lib"), str(copy)], check=True)
+
+
+def _median_run(command: list[str], cwd: Path, runs: int, before: Callable[[], None]) -> tuple[float, int]:
+    """Median seconds and largest peak RSS of ``runs`` runs, calling ``before`` ahead of each."""
+    samples = []
+    for _ in range(runs):
+        before()
+        samples.append(run_small(command, cwd))
+    return statistics.median(t for t, _ in samples), max(rss for _, rss in samples)
+
+
+def scale_point(scaled: Path, workdir: Path, fmt: str, runs: int) -> dict[str, tuple[float, int]]:
+    """Pack, first ``condapack build`` (fresh project each run) and no-op build of ``scaled``."""
+    output = workdir / f"scaled.{fmt}"
+    pack = [sys.executable, "-m", "condapack", "pack", "-p", str(scaled), "-o", str(output), "-f", "-q",
+            "--format", fmt, "-j", "2"]
+    project = workdir / "scale-project"
+
+    def fresh_project() -> None:
+        shutil.rmtree(project, ignore_errors=True)
+        project.mkdir()
+        (project / "condapack.toml").write_text(
+            f'[env.big]\nprefix = "{scaled}"\nformats = ["{fmt}"]\nthreads = 2\n')
+
+    build = [sys.executable, "-m", "condapack", "build", "-q"]
+    rows = {"pack": _median_run(pack, workdir, runs, lambda: output.unlink(missing_ok=True))}
+    output.unlink(missing_ok=True)
+    rows["first build"] = _median_run(build, project, runs, fresh_project)
+    rows["no-op build"] = _median_run(build, project, runs, lambda: None)
+    shutil.rmtree(project, ignore_errors=True)
+    return rows
+
+
+def scale_lines(prefix: Path, workdir: Path, runs: int, fmt: str, copies: Sequence[int]) -> list[str]:
+    """The scale series: each point adds a hard-linked copy of ``lib/`` (unmanaged files)."""
+    scaled = workdir / "scaled-env"
+    points = []
+    for count in copies:
+        _grow(scaled, prefix, count)
+        stats = env_stats(scaled)
+        print(f"scale: {stats.files} files, {stats.bytes / 1e9:.2f} GB; {_load()}", flush=True)
+        points.append(ScalePoint(count, stats, scale_point(scaled, workdir, fmt, runs)))
+    shutil.rmtree(scaled, ignore_errors=True)
+    kinds = ("pack", "first build", "no-op build")
+    header = " | ".join(f"{k} s | {k} peak RSS" for k in kinds)
+    lines = [f"| scale ({fmt} -j2, median of {runs}) | files | GB | {header} |",
+             "| --- | --: | --: |" + " --: | --: |" * len(kinds)]
+    for point in points:
+        cells = " | ".join(f"{point.rows[k][0]:.2f} | {point.rows[k][1] / MIB:.0f} MiB" for k in kinds)
+        lines.append(f"| env + {point.copies} copies of lib/ | {point.stats.files} "
+                     f"| {point.stats.bytes / 1e9:.2f} | {cells} |")
+    return lines
+
+
 def _available_references(references: Sequence[Reference]) -> list[Reference]:
     """The references whose compressor is installed; say which are skipped."""
     found = []
@@ -731,18 +820,24 @@ def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
     print(f"page cache warmed in {warm_page_cache(env.prefix, env.package_cache):.1f} s", flush=True)
     print(_load(), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="condapack-bench-", dir=args.workdir))
+    only_scale = args.scale_only
     try:
-        samples, failures = run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
-        project = [] if args.skip_project else project_lines(env.prefix, workdir, args.runs)
-        unpack = [] if args.skip_unpack else unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
+        samples, failures = ({}, {}) if only_scale else \
+            run_benchmark(env.prefix, workdir, configs, references, tools, args.runs)
+        project = [] if args.skip_project or only_scale else project_lines(env.prefix, workdir, args.runs)
+        unpack = [] if args.skip_unpack or only_scale else \
+            unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
+        scale = scale_lines(env.prefix, workdir, args.runs, args.scale_format, args.scale_copies) \
+            if args.scale or only_scale else []
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
-    print("\n".join(comparison_table(samples, configs)))
-    if references:
+    if not only_scale:
+        print("\n".join(comparison_table(samples, configs)))
+    if references and not only_scale:
         print()
         print("\n".join(reference_table(samples, references)))
-    for table in (project, unpack):
+    for table in (project, unpack, scale):
         if table:
             print()
             print("\n".join(table))

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from condapack.errors import ConfigError
-from condapack.prefix import read_prefix
 from condapack.project.config import load_project
 from condapack.project.fingerprint import fingerprint_env
 from condapack.project.lock import (
@@ -43,7 +42,7 @@ def test_target_options_record_the_byte_changing_settings_under_their_toml_keys(
 
 def test_lock_is_canonical_and_reads_back(tmp_path: Path, tiny_env: Path) -> None:
     project = load_project(project_of(tmp_path, tiny_env))
-    envs = {"tiny": fingerprint_env(read_prefix(tiny_env))}
+    envs = {"tiny": fingerprint_env(tiny_env)}
     lock = render_lock(project, envs, None, {"tiny:zip": ("ab" * 32, 10)})
     data = dump_lock(lock)
     assert data == (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()
@@ -56,11 +55,11 @@ def test_lock_is_canonical_and_reads_back(tmp_path: Path, tiny_env: Path) -> Non
 
 def test_an_unchanged_input_carries_the_recorded_output_over(tmp_path: Path, tiny_env: Path) -> None:
     project = load_project(project_of(tmp_path, tiny_env))
-    envs = {"tiny": fingerprint_env(read_prefix(tiny_env))}
+    envs = {"tiny": fingerprint_env(tiny_env)}
     first = render_lock(project, envs, None, {"tiny:tar": ("cd" * 32, 20)})
     assert render_lock(project, envs, first)["targets"]["tiny:tar"]["sha256"] == "cd" * 32
     (tiny_env / "share" / "data.txt").write_text("changed\n")
-    changed = render_lock(project, {"tiny": fingerprint_env(read_prefix(tiny_env))}, first)
+    changed = render_lock(project, {"tiny": fingerprint_env(tiny_env)}, first)
     assert "sha256" not in changed["targets"]["tiny:tar"]
     assert describe_env_change(first["environments"]["tiny"], changed["environments"]["tiny"]) == [
         "unmanaged files changed (2 -> 2 files)"]

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .artifacts import ArtifactCache, CacheMiss, CacheSettings
-from .key import artifact_key
 from .stores import StoreError, open_store
+
+if TYPE_CHECKING:
+    from .key import artifact_key
 
 log = logging.getLogger("condapack")
 
 __all__ = ["ArtifactCache", "CacheMiss", "CacheSettings", "artifact_key", "open_cache"]
+
+
+def __getattr__(name: str) -> Any:
+    """``artifact_key`` on first use: it asks every compression library for its version."""
+    if name == "artifact_key":
+        from .key import artifact_key
+
+        return artifact_key
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:

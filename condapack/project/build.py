@@ -10,24 +10,27 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Any, Iterator, Literal, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Optional, Sequence
 
 import attrs
 
-from ..cache import ArtifactCache, CacheSettings, artifact_key, open_cache
 from ..digest import content_digest, content_size, file_digest
-from ..environment import CondaEnv
 from ..errors import CondaPackError, ConfigError
-from ..filters import gitignore_filter
 from ..options import PackOptions
 from ..output import write_if_changed
-from ..pack import ProgressFn, pack_files
-from ..prefix import Reading, read_prefix, scan_reading
-from ..sbom import sbom_path, write_sbom
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import describe_lock_drift, dump_lock, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
 from .state import BuildState
+
+# Packing, the artifact cache and SBOMs are imported when a target is built: a no-op
+# build's start-up does not pay for them.
+if TYPE_CHECKING:
+    from ..cache import ArtifactCache, CacheSettings
+    from ..environment import CondaEnv
+    from ..pack import ProgressFn
+    from ..prefix import Reading
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
 
@@ -107,16 +110,20 @@ def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
                readings: Mapping[str, Reading] = {}) -> CondaEnv:
     """The environment of a target with its excludes applied.
 
-    It is scanned from ``readings`` (what the plan read) when given, else read; ``envs``
+    It is scanned from ``readings`` (what the plan read) when there, else read; ``envs``
     keeps each scan for the other targets of the build.
     """
+    from ..environment import CondaEnv
+    from ..filters import gitignore_filter
+    from ..prefix import read_prefix, scan_reading
+
     options = target.options
     cache_key = ":".join(map(str, (target.env, options.ignore_editable_packages, options.ignore_missing_files)))
     if cache_key not in envs:
         reading = readings.get(target.env) or read_prefix(env_prefix(project, target.env))
         scan = scan_reading(reading, ignore_editable_packages=options.ignore_editable_packages,
                             ignore_missing_files=options.ignore_missing_files)
-        envs[cache_key] = CondaEnv(prefix=scan.prefix, files=scan.files, packages=scan.packages)
+        envs[cache_key] = CondaEnv.from_scan(scan)
     env = envs[cache_key]
     if not target.exclude:
         return env
@@ -129,6 +136,8 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
+    from ..pack import pack_files
+
     env = target_env(plan.project, target, envs, plan.readings)
     try:
         pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
@@ -143,10 +152,16 @@ def _sums(project: Project, lock: dict[str, Any]) -> bytes:
         entry = targets.get(target.name, {})
         if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
             lines.append(f"{entry['sha256']}  {target.output.name}\n")
-            sbom = sbom_path(target.output)
-            if target.sbom and sbom.is_file():
+            sbom = _sbom_path(target.output) if target.sbom else None
+            if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
+
+
+def _sbom_path(output: Path) -> Path:
+    from ..sbom import sbom_path
+
+    return sbom_path(output)
 
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
@@ -162,7 +177,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     plan = make_plan(project, names, force=force, state=state)
     if locked:
         check_locked(plan)
-    artifacts = open_cache(cache if cache is not None else project.cache)
+    artifacts = _open_cache(cache if cache is not None else project.cache)
     built: dict[str, tuple[str, int]] = {}
     results: list[BuildResult] = []
     envs: dict[str, CondaEnv] = {}
@@ -181,6 +196,8 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         uploaded = how == "built" and artifacts is not None and key is not None and \
             artifacts.upload(target.name, key, target.output, digest, size)
         if target.sbom:
+            from ..sbom import write_sbom
+
             env = target_env(project, target, envs, plan.readings)
             write_sbom(env.packages, env.files, target.output, digest)
         built[target.name] = (digest, size)
@@ -194,10 +211,20 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     return results
 
 
+def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:
+    if not settings.url:
+        return None
+    from ..cache import open_cache
+
+    return open_cache(settings)
+
+
 def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], progress: Optional[ProgressFn],
              threads: Optional[int],
              artifacts: Optional[ArtifactCache]) -> tuple[Optional[str], Literal["fetched", "built"]]:
     """Fetch the target from the cache, else pack it; return its cache key and which it was."""
+    from ..cache.key import artifact_key
+
     entry = plan.lock["targets"][target.name]
     key = None if target.format == "no-archive" else \
         artifact_key(entry["input"], target.format, entry["options"]["compress-level"])

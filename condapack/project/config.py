@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
-import pathspec
 
 from ..archive.formats import ALIASES, FORMATS, extension, max_level
 from ..cache.artifacts import CacheSettings
@@ -283,6 +282,8 @@ def _env_key(reader: _Reader, key: str) -> None:
 
 def _pattern(reader: _Reader, value: Any, where: str) -> str:
     pattern = str(reader.typed(value, str, where, "a pattern string"))
+    import pathspec  # only projects with patterns pay for importing it
+
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (ValueError, TypeError) as exc:

@@ -5,7 +5,9 @@ package hash) as recorded in ``conda-meta``, without reading them; a managed fil
 size no longer matches its record is hashed like an unmanaged one. Unmanaged files are
 hashed through a :class:`~condapack.project.statcache.StatCache`, with the environment's own
 prefix replaced by a marker, so the same environment at another path (another checkout,
-another machine) has the same fingerprint.
+another machine) has the same fingerprint. When the prefix's tree signature is the one
+the cache stored with a fingerprint, that fingerprint is reused without reading a
+record or a file: a no-op build is one ``lstat`` per entry.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any, Optional
 import attrs
 
 from .._gc import gc_paused
-from ..prefix import Entry, Reading, keep_unmanaged, looks_modified
+from ..prefix import Entry, Reading, check_is_environment, keep_unmanaged, looks_modified, read_prefix, tree_signature
 from ..records import PackageRecord, channel_name
 from .statcache import StatCache
 
-__all__ = ["EnvFingerprint", "fingerprint_env", "package_ids"]
+__all__ = ["EnvFingerprint", "fingerprint_env", "read_and_fingerprint", "package_ids"]
 
 _MARKER = b"\0condapack-prefix\0"
 
@@ -35,7 +37,6 @@ class EnvFingerprint:
     packages: tuple[tuple[tuple[str, str], ...], ...]
     files_count: int
     files_digest: str
-    files: tuple[tuple[str, str], ...] = attrs.field(eq=False, repr=False)
 
     @property
     def digest(self) -> str:
@@ -46,6 +47,21 @@ class EnvFingerprint:
     def packages_json(self) -> list[dict[str, str]]:
         """Packages as lock entries."""
         return [dict(p) for p in self.packages]
+
+    def to_doc(self) -> dict[str, Any]:
+        """As JSON, for the stat cache."""
+        return {"packages": self.packages_json(), "files_count": self.files_count,
+                "files_digest": self.files_digest}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Optional[EnvFingerprint]:
+        """The fingerprint :meth:`to_doc` wrote, or None if ``doc`` is not one."""
+        packages, count, digest = doc.get("packages"), doc.get("files_count"), doc.get("files_digest")
+        if not (isinstance(packages, list) and all(isinstance(p, dict) for p in packages)
+                and all(isinstance(v, str) for p in packages for v in p.values())
+                and isinstance(count, int) and isinstance(digest, str)):
+            return None
+        return cls(tuple(tuple(sorted(p.items())) for p in packages), count, digest)
 
 
 def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -102,22 +118,80 @@ def _is_record(rel: str) -> bool:
     return rel.startswith("conda-meta/") and rel.count("/") == 1 and rel.endswith(".json")
 
 
-@gc_paused
-def fingerprint_env(reading: Reading, cache: Optional[StatCache] = None) -> EnvFingerprint:
-    """Fingerprint an environment as read (re-hashing only changed files)."""
+def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
+    """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
+    return read_and_fingerprint(prefix, cache)[0]
+
+
+def read_and_fingerprint(prefix: Path, cache: Optional[StatCache] = None) -> tuple[EnvFingerprint, Optional[Reading]]:
+    """The fingerprint, and the :class:`Reading` it was made from when the environment had to be read.
+
+    None: the fingerprint the cache stored for this tree signature still holds, and nothing
+    was read. A build packs from the reading instead of reading the environment again.
+    """
+    check_is_environment(prefix)
     cache = cache or StatCache(None)
-    prefix, packages, disk, owners = reading.prefix, reading.packages, reading.disk, reading.owners
-    layout = reading.layout
-    files: list[tuple[str, str]] = []
+    # Taken before the files are read: a change made meanwhile makes the next one differ.
+    signature = tree_signature(prefix)
+    known = cache.remembered(signature, EnvFingerprint.from_doc)
+    if known is not None:
+        return known, None
+    reading = read_prefix(prefix)
+    fingerprint = _scanned(reading, cache)
+    # Path data read from a package cache can change without the prefix changing.
+    if all(p.source == "env" for p in reading.packages):
+        cache.remember(signature, fingerprint.to_doc())
+    return fingerprint, reading
+
+
+@gc_paused
+def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
+    """The fingerprint from the records and every file (through the stat cache)."""
+    prefix, packages, disk, owners, layout = reading.prefix, reading.packages, reading.disk, reading.owners, \
+        reading.layout
+    digest = _ListDigest()
     for rel, entry in sorted(disk.items()):
         owner = owners.get(rel)
         if owner is not None and not looks_modified(owner[1], entry):
             continue
         if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners, layout)):
             continue
-        files.append((rel, _entry_digest(prefix, rel, entry, cache)))
-    missing = sorted(rel for rel in owners if rel not in disk)
-    files += [(rel, "missing") for rel in missing]
-    summary: dict[str, Any] = {"files": files}
-    digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
-    return EnvFingerprint(package_ids(packages), len(files), digest, tuple(files))
+        digest.add(rel, _entry_digest(prefix, rel, entry, cache))
+    for rel in sorted(rel for rel in owners if rel not in disk):
+        digest.add(rel, "missing")
+    return EnvFingerprint(package_ids(packages), digest.count, digest.hexdigest())
+
+
+class _ListDigest:
+    """sha256 of ``json.dumps({"files": [[path, digest], ...]})``, fed a pair at a time.
+
+    The same bytes as dumping the whole list, without holding it: a big environment's
+    list of pairs would be the largest object of a scan.
+    """
+
+    _BATCH = 4096
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256(b'{"files": [')
+        self._pending: list[tuple[str, str]] = []
+        self.count = 0
+
+    def add(self, path: str, digest: str) -> None:
+        """Append one pair."""
+        self._pending.append((path, digest))
+        self.count += 1
+        if len(self._pending) == self._BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            separator = ", " if self.count > len(self._pending) else ""
+            self._sha.update((separator + json.dumps(self._pending)[1:-1]).encode())
+            self._pending = []
+
+    def hexdigest(self) -> str:
+        """The digest of the list so far."""
+        self._flush()
+        sha = self._sha.copy()
+        sha.update(b"]}")
+        return sha.hexdigest()

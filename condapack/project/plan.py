@@ -20,10 +20,9 @@ from .._version import __version__
 from ..archive.formats import ALIASES
 from ..errors import CondaPackError, ConfigError
 from ..locate import find_prefix
-from ..prefix import Reading, read_prefix
-from ..sbom import sbom_path
+from ..prefix import Reading
 from .config import Project, TargetSpec
-from .fingerprint import EnvFingerprint, fingerprint_env
+from .fingerprint import EnvFingerprint, read_and_fingerprint
 from .lock import describe_env_change, read_lock, render_lock
 from .statcache import StatCache
 from .state import BuildState, output_digest
@@ -46,7 +45,7 @@ class TargetStatus:
 class BuildPlan:
     """The planned lock and the status of each selected target.
 
-    ``readings`` are the environments as read to fingerprint them: a build packs from
+    ``readings`` are the environments that had to be read to fingerprint them: a build packs from
     them instead of reading each environment again.
     """
 
@@ -119,7 +118,7 @@ def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[s
         return ["output missing"]
     if digest != entry["sha256"]:
         return ["output modified"]
-    if target.sbom and not sbom_path(target.output).is_file():
+    if target.sbom and not _sbom_exists(target.output):
         return ["SBOM missing"]
     built_by = state.built_by(target.name)
     if built_by is not None and built_by != __version__:
@@ -127,10 +126,16 @@ def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[s
     return []
 
 
-def _read(project: Project, key: str, cache: StatCache) -> tuple[Reading, EnvFingerprint]:
+def _sbom_exists(output: Path) -> bool:
+    from ..sbom import sbom_path  # with packing's modules: a project without SBOMs does not import them
+
+    return sbom_path(output).is_file()
+
+
+def _read(project: Project, key: str, cache: StatCache) -> tuple[Optional[Reading], EnvFingerprint]:
     try:
-        reading = read_prefix(env_prefix(project, key))
-        return reading, fingerprint_env(reading, cache)
+        fingerprint, reading = read_and_fingerprint(env_prefix(project, key), cache)
+        return reading, fingerprint
     except CondaPackError as exc:
         raise type(exc)(f"{project.path.name}: env.{key}: {exc}") from None
 
@@ -147,4 +152,4 @@ def make_plan(project: Project, names: Sequence[str] = (), *, force: bool = Fals
     state = state or BuildState(project)
     statuses = tuple(_status(lock, previous, t, state, force) for t in selected)
     return BuildPlan(project, envs, previous, lock, statuses, caches,
-                     readings={key: reading for key, (reading, _fp) in read.items()})
+                     readings={key: reading for key, (reading, _fp) in read.items() if reading is not None})

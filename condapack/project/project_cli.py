@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,13 +21,14 @@ from ..cli import ProjectArgs
 from ..digest import content_digest
 from ..errors import ConfigError
 from ..output import write_if_changed
-from ..pack import ProgressFn
-from ..sbom import write_sbom
 from .build import BuildResult, build, check_locked, target_env, write_lock
 from .config import Project, TargetSpec, find_project, load_project
 from .lock import dump_lock
 from .makedeps import render_deps
 from .plan import BuildPlan, make_plan, select_targets
+
+if TYPE_CHECKING:
+    from ..pack import ProgressFn
 
 __all__ = ["run"]
 
@@ -163,6 +164,8 @@ def _one_target(project: Project, args: ProjectArgs) -> TargetSpec:
 
 
 def _sbom(project: Project, args: ProjectArgs) -> int:
+    from ..sbom import write_sbom
+
     target = _one_target(project, args)
     if not target.output.exists():
         raise ConfigError(f"{target.name}: {_shown(target.output)} is not built; run condapack build "

@@ -1,79 +1,158 @@
-"""Content digests of files, re-hashing only what changed since the last run.
+"""What the last scan of an environment saw, so the next one re-reads only what changed.
 
-An entry is trusted when size, mtime, ctime and inode all match what was recorded and
-the file was not modified "racily": an mtime at or after the moment the previous scan
-started could hide a later write within the same timestamp tick, so such entries are
-always hashed again (git's index uses the same rule).
+Two files per environment under the project's ``.condapack/statcache/``:
+
+- ``KEY.json``: path -> ``"size:mtime:ctime:inode:digest"`` of the files that must be
+  hashed (one string per file: a big environment's cache stays small in memory). An
+  entry is trusted when size, mtime, ctime and inode all match what was recorded and the
+  file was not changed "racily": a ctime close to (or after) the moment the previous scan
+  started could hide a later write within the same timestamp tick, so such entries are
+  always hashed again (git's index uses the same rule). Loaded only when a file must be
+  digested.
+- ``KEY.tree.json``: the :class:`~condapack.prefix.TreeSignature` of the whole prefix and
+  the fingerprint computed from it. A no-op run takes the signature (one ``lstat`` per
+  entry, no per-file state) and, when it matches, reuses the fingerprint without
+  reading a record or a file.
+
+A damaged file costs one warning and a full rescan; it never stops a build.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
+from .._version import __version__
 from ..digest import file_digest
+from ..prefix import TreeSignature
 
-__all__ = ["StatCache"]
+__all__ = ["StatCache", "RACY_NS"]
 
-_VERSION = 1
+log = logging.getLogger("condapack")
+
+_VERSION = 2
+#: Changes this close to a scan's start are not trusted to be seen by the next one:
+#: the kernel stamps files with a clock that lags by a tick, and some filesystems round
+#: times to 2 seconds.
+RACY_NS = 3_000_000_000
+
+Doc = dict[str, Any]
+T = TypeVar("T")
 
 
-def _key(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+def _key(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:"
 
 
 class StatCache:
-    """A per-environment map of path -> (stat key, digest), stored as JSON."""
+    """One environment's file digests by stat, and its last tree signature and fingerprint."""
 
     def __init__(self, path: Optional[Path]) -> None:
         self.path = path
         self.started_ns = time.time_ns()
-        self._old: dict[str, list[object]] = {}
+        self._old: Optional[dict[str, str]] = None
         self._old_started = 0
-        self._new: dict[str, list[object]] = {}
+        self._new: dict[str, str] = {}
+        self._saved = False
+        self._tree: Optional[Doc] = None
         self.hashed = 0
-        if path is not None:
-            self._load(path)
 
-    def _load(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return
-        if not isinstance(data, dict) or data.get("version") != _VERSION:
-            return
-        entries, started = data.get("entries"), data.get("started_ns")
-        if isinstance(entries, dict) and isinstance(started, int):
-            # Entries of the wrong shape are dropped: they only cost a re-hash.
-            self._old = {k: v for k, v in entries.items()
-                         if isinstance(v, list) and len(v) == 2 and isinstance(v[1], str)}
-            self._old_started = started
+    @property
+    def tree_path(self) -> Optional[Path]:
+        """The file holding the tree signature and fingerprint."""
+        return None if self.path is None else self.path.with_name(self.path.stem + ".tree.json")
+
+    def remembered(self, signature: TreeSignature, parse: Callable[[Doc], Optional[T]]) -> Optional[T]:
+        """The fingerprint stored with ``signature`` by an earlier run (read by ``parse``), if any."""
+        doc = _read(self.tree_path)
+        if doc is None or doc.get("signature") != signature.digest or doc.get("condapack") != __version__:
+            return None
+        fingerprint = doc.get("fingerprint")
+        parsed = parse(fingerprint) if isinstance(fingerprint, dict) else None
+        if parsed is None:
+            _warn_damaged(self.tree_path, "no valid fingerprint")
+        return parsed
+
+    def remember(self, signature: TreeSignature, fingerprint: Doc) -> None:
+        """Store ``fingerprint`` for ``signature`` (at :meth:`save`), unless a change was racy."""
+        if signature.newest_ctime_ns < self.started_ns - RACY_NS:
+            self._tree = {"version": _VERSION, "condapack": __version__, "signature": signature.digest,
+                          "fingerprint": fingerprint}
+
+    def _entries(self) -> dict[str, str]:
+        if self._old is None:
+            self._old = {}
+            doc = _read(self.path)
+            entries, started = (doc or {}).get("entries"), (doc or {}).get("started_ns")
+            if doc is not None and not (isinstance(entries, dict) and isinstance(started, int)):
+                _warn_damaged(self.path, "no entries")
+            elif doc is not None:
+                assert isinstance(entries, dict) and isinstance(started, int)
+                # Entries of the wrong shape are dropped: they only cost a re-hash.
+                self._old = {k: v for k, v in entries.items() if isinstance(v, str)}
+                self._old_started = started
+        return self._old
 
     def digest(self, rel: str, path: str, st: os.stat_result,
                compute: Callable[[str], str] = file_digest) -> str:
         """The content digest of ``path``, from the cache when its stat is unchanged."""
         key = _key(st)
-        old = self._old.get(rel)
-        if old is not None and old[0] == key and st.st_mtime_ns < self._old_started:
-            value = str(old[1])
-        else:
-            value = compute(path)
-            self.hashed += 1
-        self._new[rel] = [key, value]
+        # taken out of the old entries as it joins the new ones: one copy in memory
+        old = self._entries().pop(rel, None)
+        if old is not None and old.startswith(key) and st.st_ctime_ns < self._old_started - RACY_NS:
+            self._new[rel] = old
+            return old[len(key):]
+        value = compute(path)
+        self.hashed += 1
+        self._new[rel] = key + value
         return value
 
     def save(self) -> None:
-        """Write the entries seen in this run (atomically); a failure only costs speed."""
-        if self.path is None:
+        """Write what this run learnt (atomically), once; a failure only costs speed.
+
+        The entries are then dropped from memory: a build saves before it packs.
+        """
+        if self.path is None or self._saved:
             return
-        doc = {"version": _VERSION, "started_ns": self.started_ns, "entries": self._new}
+        if self._old is not None:
+            self._write(self.path, {"version": _VERSION, "started_ns": self.started_ns, "entries": self._new})
+        if self._tree is not None and self.tree_path is not None:
+            self._write(self.tree_path, self._tree)
+        self._saved = True
+        self._old, self._new = {}, {}
+
+    @staticmethod
+    def _write(path: Path, doc: Doc) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(doc, separators=(",", ":")))
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except OSError:
             pass
+
+
+def _read(path: Optional[Path]) -> Optional[Doc]:
+    """A cache file of this version; None when missing, old, or damaged (with a warning)."""
+    if path is None:
+        return None
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as exc:
+        _warn_damaged(path, "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__)
+        return None
+    if not isinstance(doc, dict):
+        _warn_damaged(path, "not an object")
+        return None
+    return doc if doc.get("version") == _VERSION else None
+
+
+def _warn_damaged(path: Optional[Path], detail: str) -> None:
+    log.warning("%s: damaged stat cache (%s); rescanning the environment (it is rewritten after this run)",
+                path, detail)

@@ -1,0 +1,47 @@
+"""Start-up: what a command imports, and the public names that are resolved lazily."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import condapack
+
+#: Modules only packing needs: a no-op build must not pay for importing them.
+PACKING = ("condapack.pack", "condapack.members", "condapack.archive.tar", "condapack.archive.compress",
+           "condapack.sbom", "condapack.cache.key", "condapack.environment", "pathspec")
+
+SHOW_IMPORTS = """\
+import json, sys
+from condapack.cli import main
+code = main(sys.argv[1:])
+print(json.dumps([code, sorted(sys.modules)]))
+"""
+
+
+def run(argv: list[str], cwd: Path) -> tuple[int, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", SHOW_IMPORTS, *argv], cwd=cwd, capture_output=True, text=True,
+                          check=True)
+    code, modules = json.loads(proc.stdout.splitlines()[-1])
+    return code, modules
+
+
+def test_noop_build_imports_no_packing_module(tiny_env: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "condapack.toml").write_text(f'[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
+    code, modules = run(["build", "-q"], project)
+    assert code == 0 and "condapack.pack" in modules
+    code, modules = run(["build", "-q"], project)
+    assert code == 0 and [m for m in PACKING if m in modules] == []
+
+
+def test_pack_stays_the_function_after_the_pack_module_is_imported() -> None:
+    importlib.import_module("condapack.pack")  # what packing does on first use
+    from condapack.environment import CondaEnv
+
+    assert callable(condapack.pack) and condapack.pack.__module__ == "condapack"
+    assert condapack.CondaEnv is CondaEnv and condapack.File.__name__ == "File"
