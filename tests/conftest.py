@@ -63,3 +63,9 @@ def s3_server(tmp_path: Path) -> Iterator[S3Server]:
         yield server
     finally:
         server.kill()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """tox's ``-m serial`` pass selects nothing when the tests it is given have no serial one: that is fine."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.getoption("markexpr") == "serial":
+        session.exitstatus = pytest.ExitCode.OK

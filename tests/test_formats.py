@@ -284,6 +284,7 @@ def test_disk_full_is_a_one_line_error_and_leaves_nothing(basic_env: Path, tmp_p
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.serial
 def test_interrupt_leaves_no_partial_archive(real_env: EnvFactory, tmp_path: Path) -> None:
     env = real_env("basic")
     out = tmp_path / "out"

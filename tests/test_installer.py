@@ -169,6 +169,7 @@ def signal_mid_install(installer: Path, target: Path, sig: signal.Signals) -> "s
     return proc
 
 
+@pytest.mark.serial
 def test_sigkill_during_install_leaves_no_half_env_and_the_next_install_cleans_up(
         installer: Path, tmp_path: Path) -> None:
     target = tmp_path / "killed"
@@ -181,6 +182,7 @@ def test_sigkill_during_install_leaves_no_half_env_and_the_next_install_cleans_u
     assert sorted(os.listdir(tmp_path)) == ["killed"]
 
 
+@pytest.mark.serial
 def test_ctrl_c_during_install_removes_everything_it_wrote(installer: Path, tmp_path: Path) -> None:
     target = tmp_path / "stopped"
     proc = signal_mid_install(installer, target, signal.SIGINT)
