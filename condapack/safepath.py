@@ -10,6 +10,7 @@ library only and runs on Python >= 3.6.
 import os
 import re
 import stat
+
 from typing import Union
 
 __all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",
