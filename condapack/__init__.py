@@ -31,7 +31,8 @@ def __getattr__(name: str) -> Any:
 
 def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
          format: str = "infer", arcroot: str = "", dest_prefix: Optional[str] = None,
-         verbose: bool = False, force: bool = False, compress_level: int = 4, n_threads: int = 1,
+         verbose: bool = False, force: bool = False, compress_level: int = 4,
+         n_threads: Optional[int] = None,
          zip_symlinks: bool = False, zip_64: bool = True, parcel_root: Optional[str] = None,
          parcel_name: Optional[str] = None, parcel_version: Optional[str] = None,
          parcel_distro: Optional[str] = None,

@@ -90,7 +90,7 @@ class PackArgs:
         threads = ns.n_threads if ns.n_threads is not None else env_threads(environ)
         options = PackOptions(
             output=ns.output, format=ns.format, arcroot=ns.arcroot, dest_prefix=ns.dest_prefix,
-            force=ns.force, compress_level=ns.compress_level, n_threads=1 if threads is None else threads,
+            force=ns.force, compress_level=ns.compress_level, n_threads=threads,
             zip_symlinks=ns.zip_symlinks, zip_64=not ns.no_zip_64, parcel_root=ns.parcel_root,
             parcel_name=ns.parcel_name, parcel_version=ns.parcel_version, parcel_distro=ns.parcel_distro)
         return cls(ns.name, ns.prefix, tuple(ns.filters or ()), ns.ignore_editable_packages,
@@ -171,7 +171,7 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
     add("--n-threads", "-j", metavar="N", type=int, default=None,
         help="The number of threads to use. Set to -1 to use the number of cpus on this machine. "
              "If a file format doesn't support threaded packaging, this option will be ignored. "
-             "Default is 1 (or CONDAPACK_THREADS).")
+             "Default: CONDAPACK_THREADS, else every cpu up to 8 (threads never change the bytes).")
     add("--zip-symlinks", action="store_true",
         help="Symbolic links aren't supported by the Zip standard, but are supported by many common "
              "Zip implementations. If set, store symbolic links in the archive, instead of the file "

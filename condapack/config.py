@@ -42,7 +42,7 @@ _SETTINGS: dict[str, Any] = {
     "arcroot": "",
     "dest-prefix": None,
     "compress-level": 4,
-    "threads": 1,
+    "threads": None,
     "exclude": [],
     "zip-symlinks": False,
     "zip-64": True,
@@ -76,7 +76,7 @@ class TargetSpec:
     arcroot: str
     dest_prefix: Optional[str]
     compress_level: int
-    threads: int
+    threads: Optional[int]
     exclude: tuple[str, ...]
     zip_symlinks: bool
     zip_64: bool

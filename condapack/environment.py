@@ -84,7 +84,7 @@ class CondaEnv:
 
     def pack(self, output: Optional[str] = None, format: str = "infer", arcroot: str = "",
              dest_prefix: Optional[str] = None, force: bool = False, compress_level: int = 4,
-             n_threads: int = 1, zip_symlinks: bool = False, zip_64: bool = True,
+             n_threads: Optional[int] = None, zip_symlinks: bool = False, zip_64: bool = True,
              parcel_root: Optional[str] = None, parcel_name: Optional[str] = None,
              parcel_version: Optional[str] = None, parcel_distro: Optional[str] = None,
              verbose: bool = False, progress: Optional[ProgressFn] = None) -> str:
