@@ -281,6 +281,8 @@ CONFIGS = (
     Config("tar.gz-j2", "tar.gz", 2),
     Config("tar.zst-j2", "tar.zst", 2),
     Config("zip", "zip", 1),
+    # conda-pack's zip is single-threaded whatever -j says; condapack's uses the threads
+    Config("zip-j2", "zip", 2),
     Config("tar.zst-l9", "tar.zst", 2, level=9, size_only=True),
 )
 REFERENCES = (
