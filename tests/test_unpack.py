@@ -233,7 +233,7 @@ def test_a_running_program_is_relocated(tmp_path: Path, impl: str) -> None:
     program = Path(shutil.which("sleep") or "/bin/sleep").read_bytes() + b"\0" + OLD.encode() + b"/lib\0" + b"\0" * 200
     (prefix / "lib.so").write_bytes(program)  # a real executable holding the prefix
     (prefix / "lib.so").chmod(0o755)
-    _rewrite_manifest(prefix, {"lib.so": program})
+    _write_manifest(prefix)
     running = subprocess.Popen([str(prefix / "lib.so"), "60"])
     try:
         result = _unpack(prefix, impl)
@@ -244,16 +244,6 @@ def test_a_running_program_is_relocated(tmp_path: Path, impl: str) -> None:
         running.wait()
     assert (prefix / "lib.so").read_bytes() == replace_binary(program, OLD.encode(), str(prefix).encode(),
                                                               PLACEHOLDER_ROOM)
-
-
-def _rewrite_manifest(prefix: Path, binaries: dict[str, bytes], texts: tuple[str, ...] = ()) -> None:
-    """The manifest of ``_make_prefix`` with other binaries (their pack-time bytes) and more texts."""
-    items = [Relocatable("bin/tool", "text"), *(Relocatable(t, "text") for t in texts),
-             *(Relocatable(p, "binary", PLACEHOLDER_ROOM, tuple(binary_fields(data, OLD.encode())))
-               for p, data in binaries.items())]
-    for path, (data, _mode) in unpack_files(Path(OLD), items).items():
-        if path.endswith(("unpack.json", "unpack.txt")):
-            (prefix / path).write_bytes(data)
 
 
 def _assert_relocated(prefix: Path) -> None:
@@ -289,7 +279,7 @@ def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
     lib = (prefix / "lib.so").read_bytes()
     items = [Relocatable("bin/tool", "text"),
              Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))), *extra]
-    for path, (data, _mode) in unpack_files(Path(OLD), items).items():
+    for path, (data, _mode) in unpack_files(OLD, items, POSIX).items():
         if path.endswith(("unpack.json", "unpack.txt")):
             (prefix / path).write_bytes(data)
 
