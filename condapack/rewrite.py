@@ -84,7 +84,8 @@ def _replaced_pieces(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterato
         buf = carry + chunk
         cut = max(0, len(buf) - (len(old) - 1))
         if bordered:  # occurrences may overlap (/a/b/a): find the ones bytes.replace takes
-            out, pos = [], 0
+            out: List[bytes] = []
+            pos = 0
             found = buf.find(old)
             while 0 <= found < cut:
                 out += (buf[pos:found], new)
