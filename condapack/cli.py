@@ -86,7 +86,7 @@ class PackArgs:
         """Check and type the parsed flags (bad values raise :class:`CondaPackError`)."""
         given = {spec.name: getattr(ns, spec.name) for spec in schema()}
         threads = ns.n_threads if ns.n_threads is not None else env_threads(environ)
-        options = PackOptions(**{**given, "n_threads": 1 if threads is None else threads})
+        options = PackOptions(**{**given, "n_threads": threads})
         return cls(ns.name, ns.prefix, tuple(ns.filters or ()), options, Terminal.of(ns, environ), sbom=ns.sbom)
 
 

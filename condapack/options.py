@@ -19,7 +19,14 @@ from .archive.formats import CHOICES
 from .errors import CondaPackError
 from .safepath import UnsafePath, absolute_path, host_path
 
-__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads"]
+__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "resolve_threads", "DEFAULT_MAX_THREADS"]
+
+
+#: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
+#: cpu this process may run on, as pigz does, since the bytes never depend on the count;
+#: but at most this many, because each thread keeps blocks in flight (memory grows with
+#: it) and beyond it writing the archive, not compressing, is what takes the time.
+DEFAULT_MAX_THREADS = 8
 
 
 def check_threads(value: int) -> None:
@@ -28,8 +35,25 @@ def check_threads(value: int) -> None:
         raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
 
 
-def _threads(_inst: object, _attr: object, value: int) -> None:
-    check_threads(value)
+def _threads(_inst: object, _attr: object, value: Optional[int]) -> None:
+    if value is not None:
+        check_threads(value)
+
+
+def _usable_cpus() -> int:
+    """The cpus this process may run on (its affinity mask: taskset, cgroup cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(n_threads: Optional[int]) -> int:
+    """The thread count to run: ``None`` is the default (all cpus, at most
+    ``DEFAULT_MAX_THREADS``), -1 all cpus (conda-pack's meaning), else as given."""
+    if n_threads is None:
+        return min(_usable_cpus(), DEFAULT_MAX_THREADS)
+    return _usable_cpus() if n_threads == -1 else n_threads
 
 
 Validator = Callable[[object, object, Any], None]
@@ -121,10 +145,11 @@ class PackOptions:
         4, "The compression level to use, from 0 to 9 (up to 22 for tar.zst). Higher numbers decrease "
         "output file size at the expense of compression time. Default is 4.", "--compress-level",
         kind=int, metavar="LEVEL", toml="compress-level", locked=True)
-    n_threads: int = option(
-        1, "The number of threads to use. Set to -1 to use the number of cpus on this machine. If a file "
-        "format doesn't support threaded packaging, this option will be ignored. Default is 1 (or "
-        "CONDAPACK_THREADS).", "--n-threads", "-j", kind=int, metavar="N", toml="threads", validator=_threads)
+    n_threads: Optional[int] = option(
+        None, "The number of threads to use. Set to -1 to use the number of cpus on this machine. If a file "
+        "format doesn't support threaded packaging, this option will be ignored. Default: CONDAPACK_THREADS, "
+        "else every cpu up to 8 (threads never change the bytes).", "--n-threads", "-j", kind=int, metavar="N",
+        toml="threads", validator=_threads)
     zip_symlinks: bool = option(
         False, "Symbolic links aren't supported by the Zip standard, but are supported by many common Zip "
         "implementations. If set, store symbolic links in the archive, instead of the file referred to by "
@@ -143,8 +168,8 @@ class PackOptions:
 
     @property
     def threads(self) -> int:
-        """The thread count with -1 resolved to the number of cpus."""
-        return (os.cpu_count() or 1) if self.n_threads == -1 else self.n_threads
+        """The thread count to run (see :func:`resolve_threads`)."""
+        return resolve_threads(self.n_threads)
 
 
 def schema() -> tuple[OptionSpec, ...]:

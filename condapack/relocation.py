@@ -35,6 +35,8 @@ __all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIP
 _SCRIPTS = Path(__file__).parent / "scripts"
 #: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
 SHIPPED_MODULES = ("rewrite.py", "safepath.py")
+#: The modules of conda-unpack beside unpack.py (in scripts/).
+_UNPACK_MODULES = ("inplace.py", "journal.py")
 # Bytes a printf format (and a word split by the shell) may hold as they are.
 _SAFE = re.compile(rb"[A-Za-z0-9._/+=@,~]")
 
@@ -125,6 +127,7 @@ def unpack_files(home: str, items: Sequence[Relocatable], layout: Layout) -> Map
         f"{CONDAPACK_DIR}/unpack.json": (_json_manifest(items, layout.windows), 0o644),
         f"{CONDAPACK_DIR}/prefix": (home.encode("utf-8", "surrogateescape"), 0o644),
         f"{CONDAPACK_DIR}/unpack.py": (_script_bytes(_SCRIPTS / "unpack.py"), 0o644),
+        **{f"{CONDAPACK_DIR}/{script}": (_script_bytes(_SCRIPTS / script), 0o644) for script in _UNPACK_MODULES},
         **{f"{CONDAPACK_DIR}/{module}": (_script_bytes(Path(__file__).parent / module), 0o644)
            for module in SHIPPED_MODULES},
     }

@@ -6,7 +6,7 @@ compatible with Python 3.6.
 """
 
 import re
-from typing import List, Optional, Pattern, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.
@@ -38,6 +38,69 @@ def replace_text(data: bytes, old: bytes, new: bytes) -> bytes:
     if old == new or old not in data:
         return data
     return fix_shebang(data.replace(old, new), new)
+
+
+# A text file too big to hold in memory is rewritten in chunks; its interpreter line (the
+# /bin/sh trampoline is three lines) is fixed when it lies within this many bytes.
+HEAD = 1 << 20
+
+
+def holds(chunks: Iterable[bytes], old: bytes) -> bool:
+    """Tell whether a file read in ``chunks`` contains ``old`` (it may span two chunks)."""
+    carry = b""
+    for chunk in chunks:
+        if old in carry + chunk[: len(old) - 1] or old in chunk:
+            return True
+        joined = carry + chunk[-len(old):]
+        carry = joined[max(0, len(joined) - (len(old) - 1)):]
+    return False
+
+
+def replace_chunks(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[bytes]:
+    """``replace_text`` of a file that holds ``old``, read and written in chunks.
+
+    The output is the same bytes whenever the interpreter line lies within ``HEAD``
+    bytes: memory stays bounded by the chunk size, whatever the file's size.
+    """
+    head: Optional[bytes] = b""
+    for piece in _replaced_pieces(chunks, old, new):
+        if head is None:
+            yield piece
+            continue
+        head += piece
+        if len(head) >= HEAD:
+            yield fix_shebang(head, new)
+            head = None
+    if head is not None:
+        yield fix_shebang(head, new)
+
+
+def _replaced_pieces(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[bytes]:
+    # Like bytes.replace, scanning left to right; an occurrence starting in the last
+    # len(old) - 1 bytes of the buffer may be cut short, so those wait for the next chunk.
+    bordered = any(old[:k] == old[-k:] for k in range(1, len(old)))
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk
+        cut = max(0, len(buf) - (len(old) - 1))
+        if bordered:  # occurrences may overlap (/a/b/a): find the ones bytes.replace takes
+            out: List[bytes] = []
+            pos = 0
+            found = buf.find(old)
+            while 0 <= found < cut:
+                out += (buf[pos:found], new)
+                pos = found + len(old)
+                found = buf.find(old, pos)
+            split = max(pos, cut)
+            out.append(buf[pos:split])
+            piece = b"".join(out)
+        else:  # occurrences never overlap: the last one starting before the cut ends the piece
+            last = buf.rfind(old, 0, cut + len(old) - 1)
+            split = cut if last < 0 else max(cut, last + len(old))
+            piece = buf[:split].replace(old, new)
+        carry = buf[split:]
+        yield piece
+    yield carry
 
 
 def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:

@@ -39,6 +39,8 @@ def relative_path(name: object, allow_empty: bool = False) -> str:
         raise UnsafePath("contains a NUL byte")
     if name.startswith("/") or (os.name == "nt" and _WINDOWS_ROOTED.match(name)):
         raise UnsafePath("must be a relative path, got %r" % name)
+    if name and "//" not in name and "/." not in "/" + name and not name.endswith("/") and "\\" not in name:
+        return name  # already normal: no empty, "." or ".." part, no "\\" (the common case, kept fast)
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts or ".." in re.split(r"[\\/]", name):  # Windows also splits at \
         raise UnsafePath("may not contain '..', got %r" % name)

@@ -281,6 +281,8 @@ CONFIGS = (
     Config("tar.gz-j2", "tar.gz", 2),
     Config("tar.zst-j2", "tar.zst", 2),
     Config("zip", "zip", 1),
+    # conda-pack's zip is single-threaded whatever -j says; condapack's uses the threads
+    Config("zip-j2", "zip", 2),
     Config("tar.zst-l9", "tar.zst", 2, level=9, size_only=True),
 )
 REFERENCES = (
@@ -571,6 +573,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--scale-copies", type=lambda v: tuple(int(c) for c in v.split(",")),
                         default=SCALE_COPIES,
                         help="copies of lib/ per point, comma-separated (default 0,1,2,3)")
+    parser.add_argument("--unpack-only", action="store_true",
+                        help="only the conda-unpack rows (after extracting a tar), ours and conda-pack's")
     return parser.parse_args(argv)
 
 
@@ -620,22 +624,24 @@ def run_small(command: list[str], cwd: Path) -> tuple[float, int]:
         return seconds, int(report.read().split()[-1]) * 1024
 
 
-def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool) -> list[str]:
+def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool, install: bool = True) -> list[str]:
     """Installing ``env.sh`` (time, peak RSS) and conda-unpack with and without Python."""
     if not os.access("/usr/bin/time", os.X_OK):
         print("/usr/bin/time not found: skipping the install/unpack rows (apt-get install time)", file=sys.stderr)
         return []
     pack = [sys.executable, "-m", "condapack", "pack", "-p", str(prefix), "-f", "-q", "-j", "2", "-o"]
-    subprocess.run([*pack, str(workdir / "env.sh")], check=True, cwd=workdir)
     subprocess.run([*pack, str(workdir / "env.tar")], check=True, cwd=workdir)
     rows = []
-    installs = []
-    for _ in range(runs):
+    if install:
+        subprocess.run([*pack, str(workdir / "env.sh")], check=True, cwd=workdir)
+        installs = []
+        for _ in range(runs):
+            shutil.rmtree(workdir / "installed", ignore_errors=True)
+            installs.append(run_small(["sh", str(workdir / "env.sh"), "-p", str(workdir / "installed"), "-q"],
+                                      workdir))
         shutil.rmtree(workdir / "installed", ignore_errors=True)
-        installs.append(run_small(["sh", str(workdir / "env.sh"), "-p", str(workdir / "installed"), "-q"], workdir))
-    shutil.rmtree(workdir / "installed", ignore_errors=True)
-    rows.append(("sh env.sh (verify, extract, conda-unpack)", statistics.median(t for t, _ in installs),
-                 max(rss for _, rss in installs)))
+        rows.append(("sh env.sh (verify, extract, conda-unpack)", statistics.median(t for t, _ in installs),
+                     max(rss for _, rss in installs)))
     unpackers: tuple[tuple[str, list[str]], ...] = (
         ("condapack conda-unpack (Python)", []), ("condapack conda-unpack --sh (no Python)", ["--sh"]))
     for label, flags in unpackers:
@@ -820,6 +826,12 @@ def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
     print(f"page cache warmed in {warm_page_cache(env.prefix, env.package_cache):.1f} s", flush=True)
     print(_load(), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="condapack-bench-", dir=args.workdir))
+    if args.unpack_only:
+        try:
+            print("\n".join(["", *unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack, False)]))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return False
     only_scale = args.scale_only
     try:
         samples, failures = ({}, {}) if only_scale else \

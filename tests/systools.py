@@ -28,6 +28,9 @@ TOOLS = {
     "mksquashfs": "squashfs-tools",
     "unsquashfs": "squashfs-tools",
     "bsdtar": "libarchive-tools",
+    # multi-member gzip (condapack's tar.gz) must read with the standard tools
+    "gzip": "gzip",
+    "pigz": "pigz",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
     # Debian's wine depends on wine64 (the 64-bit loader) on amd64.

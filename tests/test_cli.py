@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from condapack.cli import EXIT_CODES, build_conda_pack_parser, build_parser, conda_pack_main, main
 from condapack.envvars import ENV_VARS
+from condapack.options import resolve_threads
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +82,8 @@ def test_verbose_adds_debug_detail(tiny_env: Path, tmp_path: Path, capsys: pytes
     assert conda_pack_main(["-p", str(tiny_env), "-o", str(tmp_path / "t.tar"), "-v"]) == 0
     debug = [line for line in capsys.readouterr().err.splitlines() if ": debug: " in line]
     assert len(debug) == 1
-    assert debug[0].startswith("conda-pack: debug: format tar, level 4, 1 thread(s), ")
+    threads = min(len(os.sched_getaffinity(0)), 8)
+    assert debug[0].startswith(f"conda-pack: debug: format tar, level 4, {threads} thread(s), ")
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -115,6 +118,19 @@ def test_condapack_threads_sets_the_default_and_j_wins(tiny_env: Path, tmp_path:
     assert ", level 4, 2 thread(s), " in capsys.readouterr().err
     assert conda_pack_main(["-p", str(tiny_env), "-o", str(tmp_path / "b.tar"), "-v", "-j", "1"]) == 0
     assert ", level 4, 1 thread(s), " in capsys.readouterr().err
+
+
+def test_default_threads_are_every_usable_cpu_up_to_8_and_j1_is_one(tiny_env: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("CONDAPACK_THREADS", raising=False)
+    cpus = len(os.sched_getaffinity(0))
+    assert conda_pack_main(["-p", str(tiny_env), "-o", str(tmp_path / "a.tar"), "-v"]) == 0
+    assert f", level 4, {min(cpus, 8)} thread(s), " in capsys.readouterr().err
+    assert conda_pack_main(["-p", str(tiny_env), "-o", str(tmp_path / "b.tar"), "-v", "-j", "-1"]) == 0
+    assert f", level 4, {cpus} thread(s), " in capsys.readouterr().err
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert (resolve_threads(None), resolve_threads(-1), resolve_threads(1), resolve_threads(12)) == (8, 64, 1, 12)
 
 
 def _epilog_lines() -> list[str]:

@@ -9,6 +9,8 @@ import io
 import lzma
 import os
 import random
+import subprocess
+import sysconfig
 import tarfile
 import zlib
 from pathlib import Path
@@ -17,8 +19,9 @@ from typing import Callable
 import pytest
 import zstandard
 
-from condapack.archive.compress import GZIP_LEVELS, deflate, estimated_ratio, open_sink
+from condapack.archive.compress import LEVELS, deflate, deflate_job, estimated_ratio, open_sink
 from condapack.archive.tar import header
+from systools import require
 
 
 def sample() -> bytes:
@@ -42,7 +45,7 @@ DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {"gz": gzip.decompress, "bz2":
 
 
 @pytest.mark.parametrize("compression, level", [
-    ("gz", 0), ("gz", 1), ("gz", 4), ("gz", 9), pytest.param("bz2", 4, marks=pytest.mark.slow),
+    ("gz", 0), ("gz", 1), ("gz", 4), ("gz", 6), ("gz", 9), pytest.param("bz2", 4, marks=pytest.mark.slow),
     pytest.param("xz", 1, marks=pytest.mark.slow), ("zst", 4), pytest.param("zst", 19, marks=pytest.mark.slow)])
 def test_output_is_standard_and_the_same_for_any_thread_count(compression: str, level: int) -> None:
     data = sample()
@@ -59,9 +62,9 @@ def test_top_gzip_level_is_smaller_than_the_fastest() -> None:
 
 def test_text_blocks_are_told_from_incompressible_ones_before_compressing() -> None:
     data = sample()
-    threshold = GZIP_LEVELS[4][2]
-    assert estimated_ratio(data[:1 << 20]) < threshold  # source code: goes to zlib-ng
-    assert estimated_ratio(data[len(data) - 1_600_000:][:1 << 20]) > threshold  # mostly random bytes
+    threshold = LEVELS[4].isal_above
+    assert estimated_ratio(data[:1 << 20]) < threshold  # source code: goes to libdeflate
+    assert estimated_ratio(data[len(data) - 1_600_000:][:1 << 20]) > threshold  # mostly random bytes: ISA-L
     assert estimated_ratio(b"x" * 100) < threshold  # short blocks are sampled whole
     assert estimated_ratio(b"") == 1.0
 
@@ -78,11 +81,96 @@ def stdlib_source() -> bytes:
     return b"".join(path.read_bytes() for path in sorted(stdlib.glob("*.py")))[:1_200_000]
 
 
-def test_high_zip_levels_use_zlib_ng_and_shrink_source_code() -> None:
+def shared_libraries() -> bytes:
+    """3 MB of the interpreter's own extension modules (real compiled code)."""
+    dynload = Path(sysconfig.get_config_var("DESTSHARED"))
+    return b"".join(path.read_bytes() for path in sorted(dynload.glob("*.so")))[:3_000_000]
+
+
+def zlib4(data: bytes) -> int:
+    """The size conda-pack gets at its default level: zlib 4, one stream."""
+    cobj = zlib.compressobj(4, zlib.DEFLATED, -15)
+    return len(cobj.compress(data) + cobj.flush())
+
+
+@pytest.mark.parametrize("content", [stdlib_source, shared_libraries])
+def test_default_level_is_no_larger_than_conda_packs_zlib_4(content: Callable[[], bytes]) -> None:
+    data = content()
+    gz = compress(data, "gz", 4, 2)
+    assert gzip.decompress(gz) == data
+    assert len(gz) <= zlib4(data) + 18 * 3  # a gzip header and trailer per 1 MiB block
+    member = deflate(data, 4)
+    assert zlib.decompress(member, -15) == data
+    assert len(member) <= zlib4(data)
+
+
+def streamed(data: bytes, level: int) -> bytes:
+    """A deflate stream of 1 MiB blocks as a big zip member is written."""
+    blocks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+    job = deflate_job(level)
+    return b"".join(job(block, blocks[i - 1][-(1 << 15):] if i else b"", i == len(blocks) - 1)
+                    for i, block in enumerate(blocks))
+
+
+@pytest.mark.parametrize("level", [0, 1, 4, 9])
+def test_big_zip_members_are_one_deflate_stream_over_blocks(level: int) -> None:
+    data = sample()
+    assert zlib.decompress(streamed(data, level), -15) == data
+
+
+def test_big_zip_members_at_the_default_level_are_no_larger_than_zlib_4() -> None:
+    data = stdlib_source() + shared_libraries()
+    assert len(streamed(data, 4)) <= zlib4(data)
+
+
+def test_higher_levels_shrink_source_code() -> None:
     text = stdlib_source()
     sizes = {level: len(deflate(text, level)) for level in (1, 4, 9)}
     assert zlib.decompress(deflate(text, 9), -15) == text
-    assert sizes[9] < 0.9 * sizes[4] <= 0.9 * sizes[1]
+    assert sizes[9] < 0.93 * sizes[4] < 0.93 * sizes[1]
+
+
+def gzip_members(data: bytes) -> int:
+    """How many gzip members follow each other in ``data``."""
+    count = 0
+    while data:
+        decompressor = zlib.decompressobj(31)
+        decompressor.decompress(data)
+        assert decompressor.eof
+        data = decompressor.unused_data
+        count += 1
+    return count
+
+
+def test_gzip_blocks_are_one_member_each_and_an_empty_stream_is_one_empty_member() -> None:
+    data = sample()
+    assert gzip_members(compress(data, "gz", 4, 2)) == -(-len(data) // (1 << 20))
+    assert gzip_members(compress(data[:2 << 20], "gz", 4, 2)) == 2  # no empty member after a full block
+    empty = compress(b"", "gz", 4, 1)
+    assert gzip_members(empty) == 1 and gzip.decompress(empty) == b""
+    assert empty[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time
+
+
+def test_multi_member_tar_gz_reads_with_gzip_pigz_gnu_tar_and_bsdtar(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    payload = sample() + stdlib_source()
+    (tmp_path / "src" / "data.bin").write_bytes(payload)
+    head = header("data.bin", "file", 0o644, len(payload), 0)
+    tar = head + payload + b"\0" * (-len(payload) % 512) + b"\0" * 1024
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(compress(tar, "gz", 4, 2))
+    assert gzip_members(archive.read_bytes()) > 1
+    for tool in ("gzip", "pigz"):
+        out = subprocess.run([require(tool), "-dc", str(archive)], capture_output=True, check=True).stdout
+        assert out == tar, tool
+    for tool in ("tar", "bsdtar"):
+        dest = tmp_path / tool
+        dest.mkdir()
+        subprocess.run([require(tool), "-xzf", str(archive), "-C", str(dest)], check=True)
+        assert (dest / "data.bin").read_bytes() == payload, tool
+    with tarfile.open(archive) as tf:
+        extracted = tf.extractfile("data.bin")
+        assert extracted is not None and extracted.read() == payload
 
 
 def test_empty_streams_are_valid() -> None:

@@ -43,7 +43,7 @@ def test_minimal_project_gets_the_defaults(tmp_path: Path) -> None:
     assert target.name == "web:tar.gz"
     assert target.output == tmp_path / "dist" / "web.tar.gz"
     assert project.env("web").prefix == tmp_path / "envs" / "web"
-    assert (target.options.compress_level, target.options.n_threads, target.exclude) == (4, 1, ())
+    assert (target.options.compress_level, target.options.n_threads, target.exclude) == (4, None, ())
 
 
 def test_env_settings_override_defaults_and_excludes_accumulate(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def forbid_scanning(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_: object) -> None:
         raise AssertionError("the records were read")
 
-    monkeypatch.setattr(fingerprint, "read_records", fail)
+    monkeypatch.setattr(prefix, "read_records", fail)  # what read_prefix, the one read, calls
 
 
 def test_unchanged_environment_reuses_its_fingerprint_without_reading_a_record(

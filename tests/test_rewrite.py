@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from condapack.rewrite import (
+    HEAD,
     SHEBANG_LIMIT,
     PrefixError,
     binary_fields,
     fix_shebang,
+    holds,
     is_launcher,
     make_shebang,
     parse_shebang,
     render_field,
     render_windows_field,
     replace_binary,
+    replace_chunks,
     replace_text,
     replace_windows_binary,
     replace_windows_text,
@@ -193,3 +198,30 @@ def test_windows_prefix_spelling_is_backslashes_without_a_trailing_one() -> None
 def test_a_launcher_is_an_exe_with_a_shebang_and_a_zip() -> None:
     assert is_launcher(b"MZ\0\0" + b"#!C:\\env\\python.exe\r\n" + b"PK\x03\x04...PK\x05\x06" + b"\0" * 18)
     assert not is_launcher(b"MZ\0\0 C:\\env\\python.exe \0")
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_text_rewritten_in_chunks_gives_the_bytes_of_replace_text(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(500):
+        old = rng.choice([OLD, b"/x/x", b"aa", b"/a/b/c"])  # also prefixes that overlap themselves
+        new = rng.choice([b"/n", b"/a/much/longer/new/prefix", b"aaa"])
+        pieces = [b"/", b"x", b"a", b"\n", b" ", b"q", old]
+        data = b"#!" + old + b"/bin/python\n" * rng.randrange(2) + b"".join(
+            rng.choice(pieces) for _ in range(rng.randrange(1, 80)))
+        size = rng.randrange(1, 16)
+        assert holds(_chunks(data, size), old) == (old in data)
+        if old in data:
+            assert b"".join(replace_chunks(_chunks(data, size), old, new)) == replace_text(data, old, new)
+
+
+def test_a_long_text_file_gets_its_interpreter_line_fixed_once() -> None:
+    long_new = b"/" + b"n" * 150
+    data = b"#!" + OLD + b"/bin/python3\n" + (b"x = '" + OLD + b"'\n") * (HEAD // 10)
+    out = b"".join(replace_chunks(_chunks(data, 65536), OLD, long_new))
+    assert out == replace_text(data, OLD, long_new)
+    assert out.startswith(b"#!/bin/sh\n'''exec' \"" + long_new + b"/bin/python3\"")

@@ -6,6 +6,8 @@ twice, moving twice, all-or-nothing failure and resuming an interrupted commit.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from condapack.layout import POSIX
 from condapack.relocation import Relocatable, unpack_files
-from condapack.rewrite import binary_fields, replace_binary
+from condapack.rewrite import binary_fields, holds, replace_binary
 from helpers import minimal_host
 
 OLD = "/opt/old/env"
@@ -153,3 +155,192 @@ def test_conda_unpack_without_any_python_uses_the_shell_implementation(tmp_path:
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"conda-unpack: relocated 2 files to {prefix}\n"
     assert (prefix / "bin/tool").read_text() == f"#!{prefix}/bin/python\nprint('{prefix}')\n"
+
+
+# -- in place, journaled -----------------------------------------------------------------
+
+# Runs unpack.py with os-level writes counted: at the AT-th one it is killed (MODE kill)
+# or the write fails with ENOSPC (MODE fail); MODE none only counts. Then it prints its
+# peak RSS (VmHWM, the memory of this process only) on stdout.
+HARNESS = """
+import os, runpy, signal, sys
+mode, at = sys.argv[1], int(sys.argv[2])
+calls = [0]
+def hooked(real):
+    def call(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == at and mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if calls[0] == at and mode == "fail":
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+    return call
+for name in ("pwrite", "write", "ftruncate", "link", "replace", "rename", "unlink", "utime"):
+    setattr(os, name, hooked(getattr(os, name)))
+sys.argv = sys.argv[3:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    with open("/proc/self/status") as fh:
+        print([line.split()[1] for line in fh if line.startswith("VmHWM:")][0], calls[0])
+"""
+
+
+def _harness(prefix: Path, mode: str = "none", at: int = 0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", HARNESS, mode, str(at), str(prefix / "conda-meta/condapack/unpack.py"),
+                           str(prefix)], capture_output=True, text=True)
+
+
+def _snapshot(prefix: Path) -> dict[str, tuple[bytes, int]]:
+    """Content and mtime of every file but conda-unpack's own state."""
+    return {p.relative_to(prefix).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(prefix.rglob("*"))
+            if p.is_file() and "conda-meta/condapack" not in p.as_posix()}
+
+
+def _contents(prefix: Path) -> dict[str, bytes]:
+    return {p.relative_to(prefix).as_posix(): p.read_bytes() for p in sorted(prefix.rglob("*")) if p.is_file()
+            and not p.name.endswith(".pyc")}
+
+
+def test_files_change_in_place_and_files_without_the_prefix_are_not_touched(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path, extra=("share/plain.txt",))
+    (prefix / "share/plain.txt").write_text("no prefix here\n")
+    before = {p: os.stat(prefix / p) for p in ("bin/tool", "lib.so", "share/plain.txt")}
+    assert _unpack(prefix, "python").stderr == f"conda-unpack: relocated 2 files to {prefix}\n"
+    after = {p: os.stat(prefix / p) for p in before}
+    assert all(after[p].st_ino == before[p].st_ino for p in before)
+    assert after["share/plain.txt"].st_mtime_ns == before["share/plain.txt"].st_mtime_ns
+    assert sorted(set(os.listdir(prefix / "conda-meta/condapack")) - {"__pycache__"}) == [
+        "inplace.py", "journal.py", "prefix", "rewrite.py", "safepath.py", "unpack.json", "unpack.py", "unpack.sh",
+        "unpack.txt"]
+
+
+def test_a_file_hard_linked_outside_the_environment_is_replaced_not_written_through(tmp_path: Path,
+                                                                                    impl: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    outside = tmp_path / "outside.so"
+    os.link(prefix / "lib.so", outside)
+    before = outside.read_bytes()
+    assert _unpack(prefix, impl).returncode == 0
+    assert outside.read_bytes() == before
+    assert (prefix / "lib.so").read_bytes().startswith(b"\x7fELF" + str(prefix).encode() + b"/lib\0")
+    assert not list(prefix.rglob("*.condapack-*"))
+
+
+def test_a_running_program_is_relocated(tmp_path: Path, impl: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    program = Path(shutil.which("sleep") or "/bin/sleep").read_bytes() + b"\0" + OLD.encode() + b"/lib\0" + b"\0" * 200
+    (prefix / "lib.so").write_bytes(program)  # a real executable holding the prefix
+    (prefix / "lib.so").chmod(0o755)
+    _write_manifest(prefix)
+    running = subprocess.Popen([str(prefix / "lib.so"), "60"])
+    try:
+        result = _unpack(prefix, impl)
+        assert result.returncode == 0, result.stderr
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait()
+    assert (prefix / "lib.so").read_bytes() == replace_binary(program, OLD.encode(), str(prefix).encode(),
+                                                              PLACEHOLDER_ROOM)
+
+
+def _assert_relocated(prefix: Path) -> None:
+    assert (prefix / "bin/tool").read_text() == f"#!{prefix}/bin/python\nprint('{prefix}')\n"
+    lib = b"\x7fELF" + OLD.encode() + b"/lib\0" + b"\0" * PLACEHOLDER_ROOM + b"end"
+    assert (prefix / "lib.so").read_bytes() == replace_binary(lib, OLD.encode(), str(prefix).encode(), PLACEHOLDER_ROOM)
+    assert _recorded(prefix) == str(prefix)
+    assert sorted(p.name for p in prefix.rglob("*.condapack-*")) == []
+    assert not (prefix / "conda-meta/condapack/journal").exists()
+
+
+@pytest.mark.parametrize("mode", ["fail", "kill"])
+def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finished_by_the_next_run(
+        tmp_path: Path, mode: str) -> None:
+    writes = int(_harness(_make_prefix(tmp_path / "count")).stdout.split()[1])
+    assert writes >= 8  # journal, two files, state, clean-up
+    for at in range(1, writes + 1):
+        prefix = _make_prefix(tmp_path / f"run{at}")
+        original = _snapshot(prefix)
+        result = _harness(prefix, mode, at)
+        assert "Traceback" not in result.stderr, (at, result.stderr)
+        if "nothing was changed" in result.stderr:
+            assert (result.returncode, _snapshot(prefix)) == (1, original), at
+        if at % 2 == 0:  # the next run after a move
+            prefix = prefix.rename(tmp_path / f"run{at}" / "moved")
+        again = _unpack(prefix, "python")
+        assert again.returncode == 0, (at, again.stderr)
+        _assert_relocated(prefix)
+
+
+def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
+    """``_make_prefix``'s manifest with more files."""
+    lib = (prefix / "lib.so").read_bytes()
+    items = [Relocatable("bin/tool", "text"),
+             Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))), *extra]
+    for path, (data, _mode) in unpack_files(OLD, items, POSIX).items():
+        if path.endswith(("unpack.json", "unpack.txt")):
+            (prefix / path).write_bytes(data)
+
+
+def test_a_2_gib_sparse_library_and_a_120_mib_text_file_are_relocated_in_under_100_mib(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    string = OLD.encode() + b"/lib\0" + b"\0" * PLACEHOLDER_ROOM
+    far = (2 << 30) + 12345
+    (prefix / "lib").mkdir()
+    (prefix / "share").mkdir()
+    with open(prefix / "lib/big.so", "wb") as fh:
+        fh.write(b"\x7fELF" + string)
+        fh.seek(far)
+        fh.write(string + b"end")
+    fields = tuple((at + off, length, parts) for at in (4, far)
+                   for off, length, parts in binary_fields(string, OLD.encode()))
+    line = f"x = '{OLD}/lib'  # {OLD}\n".encode()
+    with open(prefix / "share/big.txt", "wb") as fh:
+        fh.write(f"#!{OLD}/bin/python\n".encode())
+        for _ in range(120):
+            fh.write(line * ((1 << 20) // len(line)))
+    _write_manifest(prefix, Relocatable("lib/big.so", "binary", PLACEHOLDER_ROOM, fields),
+                    Relocatable("share/big.txt", "text"))
+    result = _harness(prefix)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"conda-unpack: relocated 4 files to {prefix}\n"
+    assert int(result.stdout.split()[0]) * 1024 < 100 << 20  # VmHWM, kB
+    new_string = str(prefix).encode() + b"/lib\0"
+    with open(prefix / "lib/big.so", "rb") as fh:
+        assert fh.read(4 + len(new_string)) == b"\x7fELF" + new_string
+        fh.seek(far)
+        assert fh.read(len(string) + 3) == new_string + b"\0" * (len(string) - len(new_string)) + b"end"
+    st = os.stat(prefix / "lib/big.so")
+    assert (st.st_size, st.st_blocks * 512 < 1 << 20) == (far + len(string) + 3, True)  # still sparse
+    new_line = line.replace(OLD.encode(), str(prefix).encode())
+    with open(prefix / "share/big.txt", "rb") as fh:
+        assert fh.readline() == f"#!{prefix}/bin/python\n".encode()
+        assert not holds(iter(lambda: fh.read(1 << 20), b""), OLD.encode())
+        fh.seek(-len(new_line), os.SEEK_END)
+        assert fh.read() == new_line
+    assert os.path.getsize(prefix / "share/big.txt") == len(f"#!{prefix}/bin/python\n") + 120 * (
+        (1 << 20) // len(line)) * len(new_line)
+
+
+def test_a_damaged_journal_is_reported_in_one_line(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    journal = prefix / "conda-meta/condapack/journal"
+    journal.write_bytes(b'["journal", 1, "/opt/old/env", "/elsewhere"]\n["w", "bin/tool", -1]\n')
+    result = _unpack(prefix, "python")
+    assert (result.returncode, result.stderr) == (
+        1, f"conda-unpack: error: {journal} is damaged (bad record b'[\"w\", \"bin/tool\", -1]\\n'); "
+           "unpack the archive again\n")
+
+
+def test_the_shell_implementation_leaves_a_python_journal_to_python(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    assert _harness(prefix, "kill", 5).returncode == -9
+    state = prefix / "conda-meta/condapack"
+    result = _unpack(prefix, "sh")
+    assert (result.returncode, result.stderr) == (
+        1, f"conda-unpack: error: {state}/journal was left by an interrupted conda-unpack that used Python; "
+           "run conda-unpack without --sh (a Python is needed) to restore the files, then again\n")
+    assert not (state / "unpack.lock").exists()
+    assert _unpack(prefix, "python").returncode == 0
+    _assert_relocated(prefix)

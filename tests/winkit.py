@@ -222,7 +222,7 @@ def wine() -> Wine:
 
 #: condapack's dependencies, at the versions this interpreter has (the archive's bytes
 #: depend on the compression libraries' versions, so both sides must use the same).
-CONDAPACK_DEPS = ("attrs", "isal", "zlib-ng", "zstandard", "pathspec", "distlib")
+CONDAPACK_DEPS = ("attrs", "isal", "deflate", "zlib-ng", "zstandard", "pathspec", "distlib")
 
 
 def windows_python_for_condapack() -> Path:

@@ -1,6 +1,6 @@
 """A deterministic, parallel zip writer.
 
-Every file is deflated (ISA-L, the same level mapping as gzip), rewritten ones too.
+Every file is deflated (libdeflate or ISA-L, the level mapping of gzip), rewritten ones too.
 Small files are read and compressed on a thread pool a little ahead of the writer;
 large ones are deflated in fixed-size blocks on the same pool, pigz-style, so a single
 big library still uses every thread. Output bytes do not depend on the thread count.

@@ -46,7 +46,8 @@ def _c_version(module_name: str, symbol: str) -> str:
 def _deflate() -> dict[str, str]:
     from zlib_ng import zlib_ng
 
-    return {"isal": _dist("isal"), "zlib-ng": str(zlib_ng.ZLIBNG_RUNTIME_VERSION), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    return {"isal": _dist("isal"), "deflate": _dist("deflate"), "zlib-ng": str(zlib_ng.ZLIBNG_RUNTIME_VERSION),
+            "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
 def _zstd() -> dict[str, str]:

@@ -41,15 +41,25 @@ if [ ! -f "$script" ]; then
     echo "conda-unpack: error: $script is missing; unpack the archive again" >&2
     exit 1
 fi
+# The environment's own Python, when its conda-meta record says it is 3.6 or newer (no
+# trial run: starting an interpreter costs more than relocating a few hundred files).
+own_python() {
+    [ -x "$prefix/bin/python" ] || return 1
+    for record in "$prefix"/conda-meta/python-3.[6-9].*.json "$prefix"/conda-meta/python-3.[1-9][0-9].*.json; do
+        [ -f "$record" ] && return 0
+    done
+    return 1
+}
 if [ -z "$use_sh" ]; then
     set -- "$prefix" --dest "$dest"
     [ -z "$quiet" ] || set -- "$@" -q
     for py in "$prefix/bin/python" python3 python; do
-        if "$py" -B -E -s -c 'import sys; sys.exit(sys.version_info < (3, 6))' >/dev/null 2>&1; then
+        if { [ "$py" = "$prefix/bin/python" ] && own_python; } \
+                || "$py" -B -E -s -S -c 'import sys; sys.exit(sys.version_info < (3, 6))' >/dev/null 2>&1; then
             # Interrupts are ignored until unpack.py installs its handlers (it then cleans
             # up on Ctrl-C, SIGTERM and SIGHUP instead of dying in Python's start-up).
             trap '' INT TERM HUP
-            exec "$py" -B -E -s "$script" "$@"
+            exec "$py" -B -E -s -S "$script" "$@"
         fi
     done
 fi

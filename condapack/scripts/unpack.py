@@ -6,24 +6,27 @@ Python or any Python >= 3.6 on the host, so it uses the standard library only. A
 Windows manifest says ``"windows": true``: the prefix is then rewritten in each of its
 three spellings, and the files are opened by their long-path form when needed.
 
-All-or-nothing: every rewritten file is first written beside its target; only when all
-of them were written are they renamed into place. The file ``prefix`` records the
-location the files hold now, so the environment can be moved and unpacked again any
-number of times, and running it twice in place does nothing the second time. The POSIX
-shell implementation (unpack.sh, for hosts without Python) follows the same steps on
-the same files and gives the same bytes.
+Files change in place: a binary gets each C string holding the prefix overwritten at
+the offsets recorded at pack time, a text file is rewritten where it is (streamed when
+large), so only the files holding the prefix are touched and memory stays small
+whatever their size. All-or-nothing: everything is checked before anything changes,
+and the bytes each change replaces go to a journal first (journal.py), so a failure or
+an interrupt restores them and a run killed outright is rolled back by the next one.
+The file ``prefix`` records the location the files hold now, so the environment can be
+moved and unpacked again any number of times, and running it twice in place does
+nothing the second time. The POSIX shell implementation (unpack.sh, for hosts without
+Python) changes the same files and gives the same bytes.
 
 It never writes through a symbolic link nor outside the prefix: every manifest path is
 checked with safepath (relative, no ``..``), must resolve inside the prefix and be a
-regular file; temporary files are created with ``O_EXCL | O_NOFOLLOW``. Runs in one
+regular file, opened with ``O_NOFOLLOW``; temporary files are created with
+``O_EXCL | O_NOFOLLOW``. Runs in one
 prefix are serialised with a lock (the same lock directory as unpack.sh's), and
 SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
-import errno
 import json
 import os
-import shutil
 import signal
 import stat
 import sys
@@ -31,8 +34,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from inplace import SUFFIX, O_BINARY, change, create_beside, discard_temps, open_target  # noqa: E402
+from journal import Journal, JournalError, discard, read_at, recover, records, replaced_paths, roll_back  # noqa: E402
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
-from rewrite import relocate as relocate_bytes  # noqa: E402
 from safepath import UnsafePath, absolute_path, inside, io_path, relative_path  # noqa: E402
 
 try:
@@ -44,10 +48,8 @@ STATE = os.path.join("conda-meta", "condapack")
 MANIFEST = os.path.join(STATE, "unpack.json")
 STATE_FILES = ("prefix", "pending")
 LOCK = os.path.join(STATE, "unpack.lock")
-SUFFIX = ".condapack-unpack"
+JOURNAL = os.path.join(STATE, "journal")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none: there lstat is the check
-# Windows opens descriptors in text mode (CRLF translation) unless told otherwise.
-O_BINARY = getattr(os, "O_BINARY", 0)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -128,13 +130,13 @@ def read_state(prefix, name):
 
 def write_state(prefix, name, value):
     path = os.path.join(prefix, STATE, name)
-    os.replace(io_path(create_beside(path, value.encode("utf-8", "surrogateescape"), 0o644)), io_path(path))
+    os.replace(io_path(create_beside(path, [value.encode("utf-8", "surrogateescape")], 0o644)), io_path(path))
 
 
-def checked_target(prefix, rel):
+def checked_target(prefix, rel, dirs=None):
     """The path of a manifest file, refused unless it is a regular file inside ``prefix``."""
     target = os.path.join(prefix, relative_path(rel))
-    if not inside(prefix, os.path.dirname(target)):
+    if not (dirs or Dirs(prefix)).inside(os.path.dirname(target)):
         raise UnsafePath("is below a symbolic link that leaves the environment")
     st = os.lstat(io_path(target))
     if not stat.S_ISREG(st.st_mode):
@@ -142,15 +144,72 @@ def checked_target(prefix, rel):
     return target, st
 
 
-def prepare_one(prefix, entry, old, new, windows):
-    """Write one file's new content beside it; return the temp, or None if unchanged."""
-    target, st = checked_target(prefix, entry[0])
-    if entry[1] == "binary":
-        return patch_binary(target, st, entry, new, windows)
-    with open_read(target) as fh:
-        data = fh.read()
-    result = relocate_bytes(data, old, new, "text", 0, windows)
-    return create_beside(target, result, st.st_mode & 0o7777) if result != data else None
+class Dirs(object):
+    """Which directories below a prefix resolve inside it, each found once: one lstat
+    per directory, a realpath only for symbolic links."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.known = {prefix: True}
+
+    def inside(self, directory):
+        ok = self.known.get(directory)
+        if ok is None:
+            parent = os.path.dirname(directory)
+            if parent == directory or not self.inside(parent):
+                ok = False
+            else:
+                ok = os.path.isdir(io_path(directory)) and (not os.path.islink(io_path(directory))
+                                                                or inside(self.prefix, directory))
+            self.known[directory] = ok
+        return ok
+
+
+def prepare(prefix, manifest, old, new):
+    """Check every file before anything changes; return the work: (rel, target, stat,
+    patches) with the binaries' new fields, None for text. Nothing is written."""
+    work, errors, dirs = [], [], Dirs(prefix)
+    windows = manifest.get("windows", False)
+    for entry in manifest["files"]:
+        try:
+            target, st = checked_target(prefix, entry[0], dirs)
+            patches = binary_patches(target, st, entry, old, new, windows) if entry[1] == "binary" else None
+            if patches != []:
+                work.append((entry[0], target, st, patches))
+        except (OSError, PrefixError, UnsafePath, ValueError) as exc:
+            errors.append("%s: %s" % (entry[0], getattr(exc, "strerror", None) or exc))
+    if errors:
+        raise UnpackError(
+            "cannot relocate %d files to %s (%s); nothing was changed: fix the cause "
+            "(or choose a shorter path) and run conda-unpack again"
+            % (len(errors), new.decode("utf-8", "surrogateescape"),
+               "; ".join(errors[:3]) + (" ..." if len(errors) > 3 else ""))
+        )
+    return work
+
+
+def binary_patches(target, st, entry, old, new, windows):
+    """(offset, new bytes) of each recorded field, checked against the file: it must hold
+    the recorded prefix there (else it changed since it was packed; on Windows, where a
+    drive letter may be spelled in either case, only the length is checked)."""
+    _path, _mode, capacity, fields = entry
+    if not fields:
+        return []
+    check_capacity(new, int(capacity))
+    if any(field[0] + field[1] > st.st_size for field in fields):
+        raise ValueError("a recorded field lies beyond the end of the file")
+    fd = open_target(target, st)
+    try:
+        patches = []
+        for field in fields:
+            current = read_at(fd, field[1], field[0])
+            if len(current) != field[1] or not windows and current != render(field, old, windows):
+                raise ValueError("does not hold the recorded prefix at offset %d (it changed since it was "
+                                 "packed); unpack the archive again" % field[0])
+            patches.append((field[0], render(field, new, windows)))
+        return patches
+    finally:
+        os.close(fd)
 
 
 def render(field, new, windows):
@@ -161,102 +220,37 @@ def render(field, new, windows):
     return render_field(parts, field[1], new)
 
 
-def patch_binary(target, st, entry, new, windows):
-    """A copy of a binary with each recorded field overwritten: never read whole."""
-    _path, _mode, capacity, fields = entry
-    if not fields:
-        return None
-    check_capacity(new, int(capacity))
-    rendered = [(field[0], render(field, new, windows)) for field in fields]
-    if any(field[0] + field[1] > st.st_size for field in fields):
-        raise ValueError("a recorded field lies beyond the end of the file")
-    with open_read(target) as src:
-        return create_beside(target, src, st.st_mode & 0o7777, rendered)
+def apply(journal, work, old, new, windows):
+    """Change every file, its original bytes journaled first; return how many changed."""
+    return sum(change(journal, rel, target, st, patches, old, new, windows) for rel, target, st, patches in work)
 
 
-def prepare(prefix, manifest, old, new):
-    """Write every changed file beside its target; return the (temp, target) pairs."""
-    old = old.encode("utf-8", "surrogateescape")
-    new_b = new.encode("utf-8", "surrogateescape")
-    windows = manifest.get("windows", False)
-    written, errors = [], []
+def undo(prefix, manifest, exc):
+    """Restore what a failed or interrupted run changed, then report the failure."""
+    path = os.path.join(prefix, JOURNAL)
     try:
-        for entry in manifest["files"]:
-            try:
-                tmp = prepare_one(prefix, entry, old, new_b, windows)
-                if tmp is not None:
-                    written.append((tmp, os.path.join(prefix, entry[0])))
-            except (OSError, PrefixError, UnsafePath, ValueError) as exc:
-                errors.append("%s: %s" % (entry[0], getattr(exc, "strerror", None) or exc))
-    except BaseException:
-        clean_stale(prefix, manifest)  # by name: also a temp created as the interrupt came
-        raise
-    if errors:
+        _header, found = records(path) if os.path.lexists(io_path(path)) else (None, [])
+        roll_back(path, found, target_finder(prefix))
+        if os.path.lexists(io_path(path)):
+            discard(path, replaced_paths(found), target_finder(prefix))
+    except (OSError, ValueError, JournalError) as failure:
+        raise UnpackError("%s, and restoring the files failed (%s): fix the cause and run conda-unpack again "
+                          "to restore them" % (describe(exc), getattr(failure, "strerror", None) or failure))
+    finally:
         clean_stale(prefix, manifest)
-        raise UnpackError(
-            "cannot relocate %d files to %s (%s); nothing was changed: fix the cause "
-            "(or choose a shorter path) and run conda-unpack again"
-            % (len(errors), new, "; ".join(errors[:3]) + (" ..." if len(errors) > 3 else ""))
-        )
-    return written
+    if isinstance(exc, (OSError, PrefixError, UnsafePath, ValueError)):
+        raise UnpackError("%s; nothing was changed: fix the cause and run conda-unpack again" % describe(exc))
 
 
-def discard(written):
-    for tmp, _ in written:
-        try:
-            os.unlink(io_path(tmp))
-        except OSError:
-            pass
+def describe(exc):
+    where = getattr(exc, "filename", None)
+    return "cannot relocate %s(%s)" % (where + " " if where else "", getattr(exc, "strerror", None) or exc)
 
 
-def create_beside(target, data, mode, patches=()):
-    """Write ``data`` (bytes or a file to copy), then ``patches`` (offset, bytes), to a new
-    file beside ``target``, never through a link; return its path."""
-    tmp = target + SUFFIX
-    try:
-        fd = os.open(io_path(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | O_BINARY, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, bytes):
-                fh.write(data)
-            else:
-                shutil.copyfileobj(data, fh)
-            fh.flush()
-            for off, chunk in patches:
-                write_at(fh.fileno(), chunk, off)
-            os.fsync(fh.fileno())
-            if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), mode)
-        if not hasattr(os, "fchmod"):  # Windows before 3.13: the read-only bit only
-            os.chmod(io_path(tmp), mode)
-    except BaseException as exc:
-        if not (isinstance(exc, OSError) and exc.errno == errno.EEXIST):  # else: not ours
-            discard([(tmp, target)])
-        raise
-    return tmp
-
-
-def write_at(fd, data, offset):
-    # Windows has no os.pwrite.
-    if hasattr(os, "pwrite"):
-        os.pwrite(fd, data, offset)
-        return
-    os.lseek(fd, offset, os.SEEK_SET)
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def commit(prefix, manifest, new, written):
-    """Rename the prepared files into place, recording progress for a resume.
-
-    Ctrl-C, SIGTERM and SIGHUP wait until the renames are done: they take moments, and
-    stopping half-way would leave the environment half relocated until the next run.
-    """
-    with signals_deferred():
-        write_state(prefix, "pending", new)
-        for tmp, target in written:
-            os.replace(io_path(tmp), io_path(target))
-        write_state(prefix, "prefix", new)
-        os.unlink(io_path(os.path.join(prefix, STATE, "pending")))
+def target_finder(prefix):
+    """``checked_target`` for the journal's paths, with one directory cache."""
+    dirs = Dirs(prefix)
+    return lambda rel: checked_target(prefix, rel, dirs)
 
 
 class signals_deferred(object):
@@ -272,11 +266,11 @@ class signals_deferred(object):
 def leftovers(prefix, manifest):
     """Temporary files of an earlier run that stopped: (temp, target) pairs, files first."""
     paths = [entry[0] for entry in manifest["files"]] + [os.path.join(STATE, name) for name in STATE_FILES]
-    found = []
+    found, dirs = [], Dirs(prefix)
     for path in paths:
         target = os.path.join(prefix, path)
         tmp = target + SUFFIX
-        if inside(prefix, os.path.dirname(tmp)) and os.path.lexists(io_path(tmp)):
+        if os.path.lexists(io_path(tmp)) and dirs.inside(os.path.dirname(tmp)):
             found.append((tmp, target))
     return found
 
@@ -297,7 +291,7 @@ def resume(prefix, manifest):
 
 def clean_stale(prefix, manifest):
     """Remove temps left by a run that failed before committing (links themselves, not targets)."""
-    discard(leftovers(prefix, manifest))
+    discard_temps(leftovers(prefix, manifest))
 
 
 def locked(prefix):
@@ -414,12 +408,7 @@ def unpack(prefix, dest=None, quiet=False):
 
 def relocate(prefix, dest, quiet):
     manifest = load_manifest(prefix)
-    try:
-        resume(prefix, manifest)
-        clean_stale(prefix, manifest)
-    except OSError as exc:
-        raise UnpackError("cannot finish an earlier run in %s (%s); fix the cause and run conda-unpack again"
-                          % (prefix, exc))
+    finish_earlier_run(prefix, manifest)
     old = read_state(prefix, "prefix")
     if old is None:
         raise UnpackError("%s is missing; unpack the archive again" % os.path.join(prefix, STATE, "prefix"))
@@ -427,14 +416,41 @@ def relocate(prefix, dest, quiet):
         if not quiet:
             sys.stderr.write("conda-unpack: %s is already set up for this location\n" % dest)
         return
-    written = prepare(prefix, manifest, old, dest)
+    old_b, new_b = (p.encode("utf-8", "surrogateescape") for p in (old, dest))
+    work = prepare(prefix, manifest, old_b, new_b)
     try:
-        commit(prefix, manifest, dest, written)
-    except OSError as exc:
-        raise UnpackError("cannot rename files into place in %s (%s); fix the cause and run conda-unpack "
-                          "again to finish" % (prefix, exc))
+        journal = Journal(os.path.join(prefix, JOURNAL), old, dest)
+        try:
+            changed = apply(journal, work, old_b, new_b, manifest.get("windows", False))
+        finally:
+            journal.close()
+        with signals_deferred():
+            write_state(prefix, "prefix", dest)  # the run is done once this is renamed into place
+    except BaseException as exc:
+        with signals_deferred():
+            undo(prefix, manifest, exc)
+        raise
+    with signals_deferred():
+        try:
+            discard(journal.path, journal.replaced_paths, target_finder(prefix))
+        except OSError:
+            pass  # the next run sees that this one completed, and removes it
     if not quiet:
-        sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (len(written), dest))
+        sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (changed, dest))
+
+
+def finish_earlier_run(prefix, manifest):
+    """Roll back a run that was killed (its journal), finish the shell implementation's
+    renames (its ``pending``), and remove temporaries left behind."""
+    try:
+        recover(os.path.join(prefix, JOURNAL), read_state(prefix, "prefix"), target_finder(prefix))
+        resume(prefix, manifest)
+        clean_stale(prefix, manifest)
+    except JournalError as exc:
+        raise UnpackError("%s; unpack the archive again" % exc)
+    except (OSError, ValueError) as exc:
+        raise UnpackError("cannot finish an earlier run in %s (%s); fix the cause and run conda-unpack again"
+                          % (prefix, getattr(exc, "strerror", None) or exc))
 
 
 USAGE = "usage: unpack.py PREFIX [-q] [--dest FINAL]\n"

@@ -322,6 +322,11 @@ _cu_main() {
     _cu_take_lock
     [ -f "$_cu_list" ] && [ ! -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
     _cu_validate
+    # unpack.py changes files in place and journals their original bytes; only it rolls
+    # a journal back.
+    if [ -e "$_cu_state/journal" ] || [ -h "$_cu_state/journal" ]; then
+        _cu_die "$_cu_state/journal was left by an interrupted conda-unpack that used Python; run conda-unpack without --sh (a Python is needed) to restore the files, then again"
+    fi
     if _cu_read "$_cu_state/pending"; then
         _cu_each_temp mv
         _cu_write prefix "$_cu_val"
