@@ -11,7 +11,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Optional, Sequence
 
 import attrs
 
@@ -20,7 +20,7 @@ from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
 from ..output import write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
-from .lock import describe_lock_drift, dump_lock, read_lock, render_lock
+from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
 from .state import BuildState
 
@@ -58,7 +58,7 @@ def check_locked(plan: BuildPlan) -> None:
     if plan.previous is None:
         raise ConfigError(f"{plan.project.lock_path.name} is missing and --locked forbids creating it; "
                           "run condapack lock and commit the lock file")
-    if dump_lock(plan.previous) != dump_lock(plan.lock):
+    if plan.previous.to_json() != plan.lock.to_json():
         drift = "; ".join(describe_lock_drift(plan.previous, plan.lock))
         raise ConfigError(f"{plan.project.lock_path.name} does not match the project and environments "
                           f"({drift}); run condapack lock to update it")
@@ -103,7 +103,7 @@ def write_lock(plan: BuildPlan) -> bool:
     with _project_lock(plan.project):
         for cache in plan.caches.values():
             cache.save()
-        return write_if_changed(plan.project.lock_path, dump_lock(plan.lock))
+        return write_if_changed(plan.project.lock_path, plan.lock.to_json())
 
 
 def target_env(project: Project, target: TargetSpec, envs: dict[str, CondaEnv],
@@ -145,13 +145,12 @@ def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv],
         raise type(exc)(f"{target.name}: {exc}") from None
 
 
-def _sums(project: Project, lock: dict[str, Any]) -> bytes:
+def _sums(project: Project, lock: Lock) -> bytes:
     lines = []
-    targets = lock["targets"]
     for target in project.targets:
-        entry = targets.get(target.name, {})
-        if "sha256" in entry and target.output.is_file() and target.output.parent == project.output_dir:
-            lines.append(f"{entry['sha256']}  {target.output.name}\n")
+        output = lock.targets[target.name].output
+        if output is not None and target.output.is_file() and target.output.parent == project.output_dir:
+            lines.append(f"{output.sha256}  {target.output.name}\n")
             sbom = _sbom_path(target.output) if target.sbom else None
             if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
@@ -178,15 +177,15 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     if locked:
         check_locked(plan)
     artifacts = _open_cache(cache if cache is not None else project.cache)
-    built: dict[str, tuple[str, int]] = {}
+    built: dict[str, LockedOutput] = {}
     results: list[BuildResult] = []
     envs: dict[str, CondaEnv] = {}
     for status in plan.targets:
         target = status.target
         if not status.build:
-            recorded = plan.lock["targets"][target.name].get("sha256")
+            recorded = plan.lock.targets[target.name].output
             results.append(BuildResult(target, "up to date", status.reasons, content_size(target.output), 0.0,
-                                       recorded))
+                                       recorded.sha256 if recorded is not None else None))
             continue
         start = time.monotonic()
         _record(plan, state, built, locked, forget=target.name)
@@ -200,7 +199,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
             env = target_env(project, target, envs, plan.readings)
             write_sbom(env.packages, env.files, target.output, digest)
-        built[target.name] = (digest, size)
+        built[target.name] = LockedOutput(digest, size)
         state.record(target.name, target.output, digest)
         if locked:
             _verify_reproduced(plan, {target.name: built[target.name]})
@@ -225,9 +224,8 @@ def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], pro
     """Fetch the target from the cache, else pack it; return its cache key and which it was."""
     from ..cache.key import artifact_key
 
-    entry = plan.lock["targets"][target.name]
-    key = None if target.format == "no-archive" else \
-        artifact_key(entry["input"], target.format, entry["options"]["compress-level"])
+    entry = plan.lock.targets[target.name]
+    key = None if target.format == "no-archive" else artifact_key(entry.input, target.format, compress_level(target))
     target.output.parent.mkdir(parents=True, exist_ok=True)
     if artifacts is not None and key is not None and artifacts.fetch(target.name, key, target.output) is not None:
         return key, "fetched"
@@ -235,7 +233,7 @@ def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], pro
     return key, "built"
 
 
-def _record(plan: BuildPlan, state: BuildState, built: dict[str, tuple[str, int]], locked: bool,
+def _record(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
             forget: Optional[str] = None) -> None:
     """Bring the lock, the state and ``SHA256SUMS`` in line with what is on disk now.
 
@@ -247,12 +245,12 @@ def _record(plan: BuildPlan, state: BuildState, built: dict[str, tuple[str, int]
     with _project_lock(project):
         on_disk = read_lock(project.lock_path)
         if forget is not None and on_disk is not None:
-            on_disk = _without_output(on_disk, forget)
+            on_disk = on_disk.without_output(forget)
         lock = render_lock(project, plan.envs, on_disk, built)
         if forget is not None:
-            lock = _without_output(lock, forget)
+            lock = lock.without_output(forget)
         if not locked:
-            write_if_changed(project.lock_path, dump_lock(lock))
+            write_if_changed(project.lock_path, lock.to_json())
         _write_sums(project, _sums(project, lock))
         state.save()
         for cache in plan.caches.values():
@@ -268,17 +266,10 @@ def _write_sums(project: Project, sums: bytes) -> None:
         path.unlink()  # an empty SHA256SUMS would fail `sha256sum --check`
 
 
-def _without_output(lock: dict[str, Any], name: str) -> dict[str, Any]:
-    targets = dict(lock.get("targets", {}))
-    if name in targets:
-        targets[name] = {k: v for k, v in targets[name].items() if k not in ("sha256", "size")}
-    return {**lock, "targets": targets}
-
-
-def _verify_reproduced(plan: BuildPlan, built: dict[str, tuple[str, int]]) -> None:
-    for name, (digest, _size) in built.items():
-        expected = plan.lock["targets"][name].get("sha256")
-        if expected is not None and expected != digest:
-            raise ConfigError(f"{name}: the archive built here has sha256 {digest[:12]}... but "
-                              f"{plan.project.lock_path.name} records {expected[:12]}...; the environment "
+def _verify_reproduced(plan: BuildPlan, built: Mapping[str, LockedOutput]) -> None:
+    for name, output in built.items():
+        expected = plan.lock.targets[name].output
+        if expected is not None and expected.sha256 != output.sha256:
+            raise ConfigError(f"{name}: the archive built here has sha256 {output.sha256[:12]}... but "
+                              f"{plan.project.lock_path.name} records {expected.sha256[:12]}...; the environment "
                               "content differs in a way the lock does not capture")

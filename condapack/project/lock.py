@@ -3,6 +3,8 @@
 The lock is a pure function of the project file and the environments' content: JSON
 with sorted keys, a format version, no timestamps, and only paths the project file
 itself names (relative to it). Writing an unchanged lock leaves the file untouched.
+:class:`Lock` is the one place that reads and writes its JSON; everything else works on
+its records.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Callable, Literal, Mapping, Optional, Sequence, TypeVar, Union
+
+import attrs
 
 from ..archive.formats import compresses
 from ..errors import ConfigError
@@ -19,11 +23,227 @@ from ..options import schema
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint
 
-__all__ = ["LOCK_VERSION", "target_options", "input_digest", "render_lock", "read_lock", "dump_lock",
-           "describe_env_change", "describe_lock_drift"]
+__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOutput", "LockedPackage",
+           "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
+           "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
-Doc = dict[str, Any]
+#: A JSON value: what json.loads returns, and what a lock's option entries hold.
+JSON = Union[None, bool, int, float, str, Sequence["JSON"], Mapping[str, "JSON"]]
+T = TypeVar("T")
+
+
+@attrs.frozen
+class LockedPackage:
+    """One conda package of an environment, identified as its ``conda-meta`` record names it."""
+
+    name: str
+    version: str
+    build: str
+    channel: str
+    sha256: str
+
+
+@attrs.frozen
+class LockedFiles:
+    """The unmanaged content of an environment: how many entries, and one digest over them."""
+
+    count: int
+    sha256: str
+
+
+@attrs.frozen
+class LockedSource:
+    """Where an environment is: a ``prefix`` relative to the project file, or a conda ``name``."""
+
+    kind: Literal["prefix", "name"]
+    value: str
+
+
+@attrs.frozen
+class LockedEnv:
+    """One environment: where it is and what it holds."""
+
+    source: LockedSource
+    packages: tuple[LockedPackage, ...]
+    files: LockedFiles
+
+
+@attrs.frozen
+class LockedOutput:
+    """A built output's digest and size."""
+
+    sha256: str
+    size: int
+
+
+@attrs.frozen
+class LockedTarget:
+    """One target: the settings that decide its bytes, their input digest, and its output once built.
+
+    ``options`` is derived from the option schema (:func:`target_options`), so a new
+    locked option needs no change here.
+    """
+
+    options: Mapping[str, JSON]
+    input: str
+    output: Optional[LockedOutput] = None
+
+
+@attrs.frozen
+class Lock:
+    """A whole lock: environments by key, targets by name."""
+
+    environments: Mapping[str, LockedEnv]
+    targets: Mapping[str, LockedTarget]
+    version: int = LOCK_VERSION
+
+    @classmethod
+    def from_json(cls, data: bytes, filename: str) -> Lock:
+        """The lock in ``data``; anything else is a one-line :class:`ConfigError` naming ``filename``."""
+        try:
+            doc: object = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise _invalid(filename, str(detail)) from None
+        version = doc.get("version") if isinstance(doc, dict) else "?"
+        if not isinstance(doc, dict) or _int(version) != LOCK_VERSION:
+            raise ConfigError(f"{filename}: lock format version {version!r:.20} is not {LOCK_VERSION}; "
+                              "delete it and run condapack lock")
+        envs, targets = doc.get("environments", {}), doc.get("targets", {})
+        if not isinstance(envs, dict) or not isinstance(targets, dict):
+            raise _invalid(filename, "environments and targets must be objects")
+        unknown = sorted(doc.keys() - {"version", "environments", "targets"})
+        if unknown:
+            raise _invalid(filename, f"unknown key {unknown[0]!r:.40}")
+        return cls(_parsed(envs, _env, "environment", filename), _parsed(targets, _target, "target", filename))
+
+    def to_json(self) -> bytes:
+        """The canonical bytes: sorted keys, two-space indents, a final newline."""
+        doc = {"version": self.version, "targets": {name: _target_doc(t) for name, t in self.targets.items()},
+               "environments": {key: _env_doc(env) for key, env in self.environments.items()}}
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    def without_output(self, name: str) -> Lock:
+        """This lock with target ``name``'s output forgotten (it is about to be replaced)."""
+        if name not in self.targets:
+            return self
+        targets = {**self.targets, name: attrs.evolve(self.targets[name], output=None)}
+        return attrs.evolve(self, targets=targets)
+
+
+def _invalid(filename: str, problem: str) -> ConfigError:
+    return ConfigError(f"{filename}: not a valid lock file ({problem}); delete it and run condapack lock")
+
+
+def _int(value: object) -> Optional[int]:
+    """``value`` when it is an integer (not a boolean, not a float)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> Optional[str]:
+    """``value`` when it is a string."""
+    return value if isinstance(value, str) else None
+
+
+def _parsed(docs: dict[str, object], parse: Callable[[object], Optional[T]], what: str,
+            filename: str) -> dict[str, T]:
+    """Each entry of ``docs`` as its record; the first malformed one is the error."""
+    records: dict[str, T] = {}
+    for key, doc in docs.items():
+        record = parse(doc)
+        if record is None:
+            raise _invalid(filename, f"{what} {key!r:.40} is malformed")
+        records[key] = record
+    return records
+
+
+def _fields(doc: object, *keys: str) -> Optional[dict[str, object]]:
+    """``doc`` when it is an object with exactly these keys (a lock holds nothing else)."""
+    return doc if isinstance(doc, dict) and doc.keys() == set(keys) else None
+
+
+_PACKAGE_KEYS = tuple(field.name for field in attrs.fields(LockedPackage))
+
+
+def _package(doc: object) -> Optional[LockedPackage]:
+    fields = _fields(doc, *_PACKAGE_KEYS)
+    if fields is None or not all(isinstance(fields[key], str) for key in _PACKAGE_KEYS):
+        return None
+    return LockedPackage(*(str(fields[key]) for key in _PACKAGE_KEYS))
+
+
+_SOURCE_KINDS: tuple[Literal["prefix", "name"], ...] = ("prefix", "name")
+
+
+def _source(doc: object) -> Optional[LockedSource]:
+    for kind in _SOURCE_KINDS:
+        fields = _fields(doc, kind)
+        value = _str(fields[kind]) if fields is not None else None
+        if value is not None:
+            return LockedSource(kind, value)
+    return None
+
+
+def _files(doc: object) -> Optional[LockedFiles]:
+    fields = _fields(doc, "count", "sha256")
+    if fields is None:
+        return None
+    count, digest = _int(fields["count"]), _str(fields["sha256"])
+    return LockedFiles(count, digest) if count is not None and digest is not None else None
+
+
+def _env(doc: object) -> Optional[LockedEnv]:
+    fields = _fields(doc, "source", "packages", "files")
+    if fields is None or not isinstance(fields["packages"], list):
+        return None
+    source, files = _source(fields["source"]), _files(fields["files"])
+    parsed = [_package(p) for p in fields["packages"]]
+    packages = tuple(p for p in parsed if p is not None)
+    if source is None or files is None or len(packages) != len(parsed):
+        return None
+    return LockedEnv(source, packages, files)
+
+
+def _output(fields: dict[str, object]) -> Optional[LockedOutput]:
+    sha256, size = _str(fields["sha256"]), _int(fields["size"])
+    return LockedOutput(sha256, size) if sha256 is not None and size is not None else None
+
+
+def _target(doc: object) -> Optional[LockedTarget]:
+    built = _fields(doc, "options", "input", "sha256", "size")
+    fields = built if built is not None else _fields(doc, "options", "input")
+    if fields is None:
+        return None
+    options, digest = fields["options"], _str(fields["input"])
+    output = _output(built) if built is not None else None
+    if not isinstance(options, dict) or digest is None or (built is not None and output is None):
+        return None
+    return LockedTarget(options, digest, output)
+
+
+def _env_doc(env: LockedEnv) -> dict[str, JSON]:
+    return {"source": {env.source.kind: env.source.value},
+            "packages": [attrs.asdict(p) for p in env.packages],
+            "files": {"count": env.files.count, "sha256": env.files.sha256}}
+
+
+def _target_doc(target: LockedTarget) -> dict[str, JSON]:
+    doc: dict[str, JSON] = {"options": target.options, "input": target.input}
+    if target.output is not None:
+        doc.update(sha256=target.output.sha256, size=target.output.size)
+    return doc
+
+
+def read_lock(path: Path) -> Optional[Lock]:
+    """The lock at ``path``, or None when there is none."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _invalid(path.name, str(exc)) from None
+    return Lock.from_json(data, path.name)
 
 
 def _rel(project: Project, path: Path) -> str:
@@ -31,14 +251,20 @@ def _rel(project: Project, path: Path) -> str:
     return Path(rel).as_posix()
 
 
-def target_options(project: Project, target: TargetSpec) -> dict[str, Any]:
+def compress_level(target: TargetSpec) -> Optional[int]:
+    """The compression level a target's bytes depend on: None for a format that does not compress."""
+    return target.options.compress_level if compresses(target.format) else None
+
+
+def target_options(project: Project, target: TargetSpec) -> dict[str, JSON]:
     """The settings that decide a target's bytes: the locked options under their toml keys.
 
     Threads never change the bytes, so they are left out; an uncompressed format's bytes
     do not depend on the level, so it is None there.
     """
-    doc: dict[str, Any] = {"format": target.format, "output": _rel(project, target.output),
-                           "exclude": list(target.exclude)}
+    doc: dict[str, JSON] = {"format": target.format, "output": _rel(project, target.output),
+                            "exclude": list(target.exclude)}
+    tables: dict[str, dict[str, JSON]] = {}
     for spec in schema():
         if spec.locked and spec.toml:
             table, _, key = spec.toml.partition(".")
@@ -46,103 +272,58 @@ def target_options(project: Project, target: TargetSpec) -> dict[str, Any]:
             if not key:
                 doc[table] = value
             elif value is not None:
-                doc.setdefault(table, {})[key] = value
+                tables.setdefault(table, {})[key] = value
             else:
-                doc.setdefault(table, {})
-    if not compresses(target.format):
-        doc["compress-level"] = None
+                tables.setdefault(table, {})
+    doc.update(tables)
+    doc["compress-level"] = compress_level(target)
     return doc
 
 
-def input_digest(env: EnvFingerprint, options: Mapping[str, Any]) -> str:
+def input_digest(env: EnvFingerprint, options: Mapping[str, JSON]) -> str:
     """What a target's output is a function of."""
     doc = {"environment": env.digest, "options": options}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _env_doc(project: Project, key: str, env: EnvFingerprint) -> Doc:
+def _locked_env(project: Project, key: str, env: EnvFingerprint) -> LockedEnv:
     spec = project.env(key)
-    source = {"prefix": _rel(project, spec.prefix)} if spec.prefix is not None else {"name": spec.conda_name}
-    return {"source": source, "packages": env.packages_json(),
-            "files": {"count": env.files_count, "sha256": env.files_digest}}
+    source = LockedSource("prefix", _rel(project, spec.prefix)) if spec.prefix is not None else \
+        LockedSource("name", str(spec.conda_name))
+    packages = tuple(LockedPackage(**p) for p in env.packages_json())
+    return LockedEnv(source, packages, LockedFiles(env.files_count, env.files_digest))
 
 
-def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: Optional[Doc],
-                built: Mapping[str, tuple[str, int]] = {}) -> Doc:
+def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: Optional[Lock],
+                built: Mapping[str, LockedOutput] = {}) -> Lock:
     """The lock for the current state: outputs carried over while their input is unchanged."""
-    old_targets = (previous or {}).get("targets", {})
-    targets: Doc = {}
+    targets: dict[str, LockedTarget] = {}
     for target in project.targets:
         options = target_options(project, target)
         digest = input_digest(envs[target.env], options)
-        entry: Doc = {"options": options, "input": digest}
-        old = old_targets.get(target.name, {})
-        if target.name in built:
-            entry["sha256"], entry["size"] = built[target.name]
-        elif old.get("input") == digest and "sha256" in old:
-            entry["sha256"], entry["size"] = old["sha256"], old.get("size")
-        targets[target.name] = entry
-    environments = {key: _env_doc(project, key, envs[key]) for key in sorted(envs)}
-    return {"version": LOCK_VERSION, "environments": environments, "targets": targets}
+        old = previous.targets.get(target.name) if previous is not None else None
+        output = built[target.name] if target.name in built else \
+            old.output if old is not None and old.input == digest else None
+        targets[target.name] = LockedTarget(options, digest, output)
+    environments = {key: _locked_env(project, key, envs[key]) for key in sorted(envs)}
+    return Lock(environments, targets)
 
 
-def dump_lock(doc: Doc) -> bytes:
-    """Canonical bytes of a lock document."""
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+def _label(p: LockedPackage) -> str:
+    return f"{p.name} {p.version}"
 
 
-def read_lock(path: Path) -> Optional[Doc]:
-    """The lock at ``path``, or None when there is none."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, RecursionError) as exc:
-        detail = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise ConfigError(f"{path.name}: not a valid lock file ({detail}); delete it and run condapack lock") from None
-    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
-        version = doc.get("version") if isinstance(doc, dict) else "?"
-        raise ConfigError(f"{path.name}: lock format version {version!r:.20} is not {LOCK_VERSION}; "
-                          "delete it and run condapack lock")
-    problem = _lock_problem(doc)
-    if problem:
-        raise ConfigError(f"{path.name}: not a valid lock file ({problem}); delete it and run condapack lock")
-    return doc
-
-
-def _lock_problem(doc: Doc) -> Optional[str]:
-    """What is structurally wrong with a lock document (the parts the planner reads), or None."""
-    envs, targets = doc.get("environments", {}), doc.get("targets", {})
-    if not isinstance(envs, dict) or not isinstance(targets, dict):
-        return "environments and targets must be objects"
-    for key, env in envs.items():
-        packages = env.get("packages", []) if isinstance(env, dict) else None
-        if not isinstance(packages, list) or not isinstance(env.get("files", {}), dict) or not all(
-                isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("version"), str)
-                for p in packages):
-            return f"environment {key!r:.40} is malformed"
-    for name, entry in targets.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("options", {}), dict)
-                and isinstance(entry.get("input", ""), str) and isinstance(entry.get("sha256", ""), str)):
-            return f"target {name!r:.40} is malformed"
-    return None
-
-
-def _label(p: Mapping[str, str]) -> str:
-    return f"{p['name']} {p['version']}"
-
-
-def describe_env_change(old: Optional[Doc], new: Doc) -> list[str]:
+def describe_env_change(old: Optional[LockedEnv], new: LockedEnv) -> list[str]:
     """Human-readable differences between two environment entries of a lock."""
     if old is None:
         return ["new environment"]
-    before = {p["name"]: p for p in old.get("packages", [])}
-    after = {p["name"]: p for p in new["packages"]}
+    before = {p.name: p for p in old.packages}
+    after = {p.name: p for p in new.packages}
     out = []
     added = [_label(after[n]) for n in sorted(after.keys() - before.keys())]
     removed = [_label(before[n]) for n in sorted(before.keys() - after.keys())]
-    changed = [f"{n} {before[n]['version']} -> {after[n]['version']}" if before[n]["version"] != after[n]["version"]
-               else f"{n} {after[n]['version']} (rebuilt)"
+    changed = [f"{n} {before[n].version} -> {after[n].version}" if before[n].version != after[n].version
+               else f"{n} {after[n].version} (rebuilt)"
                for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]
     if added:
         out.append("packages added: " + ", ".join(added))
@@ -150,35 +331,36 @@ def describe_env_change(old: Optional[Doc], new: Doc) -> list[str]:
         out.append("packages removed: " + ", ".join(removed))
     if changed:
         out.append("packages changed: " + ", ".join(changed))
-    if old.get("files") != new["files"]:
-        out.append(f"unmanaged files changed ({old.get('files', {}).get('count', 0)} -> "
-                   f"{new['files']['count']} files)")
-    if old.get("source") != new["source"]:
+    if old.files != new.files:
+        out.append(f"unmanaged files changed ({old.files.count} -> {new.files.count} files)")
+    if old.source != new.source:
         out.append("source changed")
     return out
 
 
-def describe_lock_drift(old: Optional[Doc], new: Doc) -> list[str]:
+def changed_options(old: LockedTarget, new: LockedTarget) -> list[str]:
+    """The option keys whose value differs from ``old``'s, sorted."""
+    return sorted(k for k in new.options if old.options.get(k) != new.options[k])
+
+
+def describe_lock_drift(old: Optional[Lock], new: Lock) -> list[str]:
     """Why a lock on disk does not match the current project and environments."""
     if old is None:
         return ["there is no lock"]
     out = []
-    for key, env in new["environments"].items():
-        changes = describe_env_change(old.get("environments", {}).get(key), env)
-        out += [f"env {key}: {c}" for c in changes]
-    for key in sorted(old.get("environments", {}).keys() - new["environments"].keys()):
+    for key, env in new.environments.items():
+        out += [f"env {key}: {c}" for c in describe_env_change(old.environments.get(key), env)]
+    for key in sorted(old.environments.keys() - new.environments.keys()):
         out.append(f"env {key}: removed from the project")
-    old_targets = old.get("targets", {})
-    for name, entry in new["targets"].items():
-        before = old_targets.get(name)
+    for name, entry in new.targets.items():
+        before = old.targets.get(name)
         env_reported = any(line.startswith(f"env {name.split(':')[0]}:") for line in out)
         if before is None:
             out.append(f"target {name}: new")
-        elif before.get("options") != entry["options"]:
-            keys = sorted(k for k in entry["options"] if before.get("options", {}).get(k) != entry["options"][k])
-            out.append(f"target {name}: options changed ({', '.join(keys)})")
-        elif before.get("input") != entry["input"] and not env_reported:
+        elif before.options != entry.options:
+            out.append(f"target {name}: options changed ({', '.join(changed_options(before, entry))})")
+        elif before.input != entry.input and not env_reported:
             out.append(f"target {name}: inputs changed")
-    for name in sorted(old_targets.keys() - new["targets"].keys()):
+    for name in sorted(old.targets.keys() - new.targets.keys()):
         out.append(f"target {name}: removed from the project")
     return out or ["its contents differ from what condapack would write"]

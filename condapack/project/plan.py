@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import attrs
 
@@ -23,13 +23,11 @@ from ..locate import find_prefix
 from ..prefix import Reading
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint, read_and_fingerprint
-from .lock import describe_env_change, read_lock, render_lock
+from .lock import Lock, LockedTarget, changed_options, describe_env_change, read_lock, render_lock
 from .statcache import StatCache
 from .state import BuildState, output_digest
 
 __all__ = ["TargetStatus", "BuildPlan", "make_plan", "select_targets", "env_prefix"]
-
-Doc = dict[str, Any]
 
 
 @attrs.frozen
@@ -51,8 +49,8 @@ class BuildPlan:
 
     project: Project
     envs: Mapping[str, EnvFingerprint]
-    previous: Optional[Doc]
-    lock: Doc
+    previous: Optional[Lock]
+    lock: Lock
     targets: tuple[TargetStatus, ...]
     caches: Mapping[str, StatCache]
     readings: Mapping[str, Reading] = attrs.field(factory=dict, eq=False, repr=False)
@@ -91,32 +89,30 @@ def select_targets(project: Project, names: Sequence[str]) -> list[TargetSpec]:
     return [t for t in project.targets if t.name in chosen]
 
 
-def _status(plan_lock: Doc, previous: Optional[Doc], target: TargetSpec, state: BuildState,
+def _status(lock: Lock, previous: Optional[Lock], target: TargetSpec, state: BuildState,
             force: bool) -> TargetStatus:
-    entry = plan_lock["targets"][target.name]
-    old = (previous or {}).get("targets", {}).get(target.name)
+    entry = lock.targets[target.name]
+    old = previous.targets.get(target.name) if previous is not None else None
     reasons: list[str] = ["forced"] if force else []
     if old is None:
         reasons.append("new target")
-    else:
-        if old.get("options") != entry["options"]:
-            changed = sorted(k for k in entry["options"] if old["options"].get(k) != entry["options"][k])
-            reasons.append(f"options changed ({', '.join(changed)})")
-        if old.get("input") != entry["input"] and old.get("options") == entry["options"]:
-            before = (previous or {}).get("environments", {}).get(target.env)
-            reasons += describe_env_change(before, plan_lock["environments"][target.env]) or ["inputs changed"]
+    elif old.options != entry.options:
+        reasons.append(f"options changed ({', '.join(changed_options(old, entry))})")
+    elif old.input != entry.input:
+        before = previous.environments.get(target.env) if previous is not None else None
+        reasons += describe_env_change(before, lock.environments[target.env]) or ["inputs changed"]
     if not reasons:
         reasons += _output_reasons(entry, target, state)
     return TargetStatus(target, bool(reasons), tuple(reasons) or ("up to date",))
 
 
-def _output_reasons(entry: Doc, target: TargetSpec, state: BuildState) -> list[str]:
-    if "sha256" not in entry:
+def _output_reasons(entry: LockedTarget, target: TargetSpec, state: BuildState) -> list[str]:
+    if entry.output is None:
         return ["not built yet"]
     digest = output_digest(target.output, state, target.name)
     if digest is None:
         return ["output missing"]
-    if digest != entry["sha256"]:
+    if digest != entry.output.sha256:
         return ["output modified"]
     if target.sbom and not _sbom_exists(target.output):
         return ["SBOM missing"]

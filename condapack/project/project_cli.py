@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..output import write_if_changed
 from .build import BuildResult, build, check_locked, target_env, write_lock
 from .config import Project, TargetSpec, find_project, load_project
-from .lock import dump_lock
+from .lock import JSON
 from .makedeps import render_deps
 from .plan import BuildPlan, make_plan, select_targets
 
@@ -52,7 +52,7 @@ def _size(size: int | None) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
-def _print_json(doc: Any) -> None:
+def _print_json(doc: JSON) -> None:
     print(json.dumps(doc, indent=2))
 
 
@@ -82,7 +82,7 @@ def _plan(project: Project, args: ProjectArgs) -> int:
 
 
 def _lock_changes(plan: BuildPlan) -> bool:
-    return plan.previous is None or dump_lock(plan.previous) != dump_lock(plan.lock)
+    return plan.previous is None or plan.previous.to_json() != plan.lock.to_json()
 
 
 def _lock(project: Project, args: ProjectArgs) -> int:
@@ -112,7 +112,7 @@ def _report(result: BuildResult) -> str:
     return f"{verb} {where} ({_size(result.size)}, {result.seconds:.1f}s{uploaded}): {how}"
 
 
-def _build_doc(result: BuildResult) -> dict[str, Any]:
+def _build_doc(result: BuildResult) -> dict[str, JSON]:
     return {"target": result.target.name, "status": result.status, "uploaded": result.uploaded,
             "output": _shown(result.target.output), "sha256": result.sha256, "size": result.size,
             "seconds": round(result.seconds, 3), "reasons": list(result.reasons) if result.built else []}
