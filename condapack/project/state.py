@@ -8,16 +8,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
+
+import attrs
 
 from .._version import __version__
 from ..digest import content_digest
 from ..output import write_if_changed
 from .config import Project
 
-__all__ = ["BuildState", "output_digest"]
+__all__ = ["BuildState", "BuiltOutput", "output_digest"]
 
-Doc = dict[str, Any]
+StatKey = tuple[int, int, int, int]
+
+
+@attrs.frozen
+class BuiltOutput:
+    """One output as built here: its stat then, its sha256, and the condapack that built it."""
+
+    stat: StatKey
+    sha256: str
+    condapack: str
+
+    @classmethod
+    def from_doc(cls, doc: object) -> Optional[BuiltOutput]:
+        """The entry :meth:`to_doc` wrote, or None when ``doc`` is not one."""
+        if not (isinstance(doc, dict) and doc.keys() == {"stat", "sha256", "condapack"}):
+            return None
+        stat, sha256, condapack = doc["stat"], doc["sha256"], doc["condapack"]
+        if not (isinstance(stat, list) and len(stat) == 4 and all(_is_int(n) for n in stat)):
+            return None
+        if not (isinstance(sha256, str) and isinstance(condapack, str)):
+            return None
+        return cls((stat[0], stat[1], stat[2], stat[3]), sha256, condapack)
+
+    def to_doc(self) -> dict[str, object]:
+        """As JSON, for the state file."""
+        return {"stat": list(self.stat), "sha256": self.sha256, "condapack": self.condapack}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class BuildState:
@@ -25,10 +56,10 @@ class BuildState:
 
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
-        self.outputs: dict[str, Doc] = self._load()
+        self.outputs: dict[str, BuiltOutput] = self._load()
         self._recorded: set[str] = set()
 
-    def _load(self) -> dict[str, Doc]:
+    def _load(self) -> dict[str, BuiltOutput]:
         """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
         try:
             data = json.loads(self.path.read_bytes())
@@ -37,34 +68,30 @@ class BuildState:
         outputs = data.get("outputs") if isinstance(data, dict) else None
         if not isinstance(outputs, dict):
             return {}
-        return {name: entry for name, entry in outputs.items() if _valid_state(entry)}
+        entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
+        return {name: entry for name, entry in entries.items() if entry is not None}
 
     def record(self, name: str, output: Path, sha256: str) -> None:
         """Remember what was built for ``name`` by this condapack."""
-        self.outputs[name] = {"stat": _stat_key(output), "sha256": sha256, "condapack": __version__}
+        self.outputs[name] = BuiltOutput(_stat_key(output), sha256, __version__)
         self._recorded.add(name)
 
     def built_by(self, name: str) -> Optional[str]:
         """The condapack version that built ``name`` here, if known."""
         entry = self.outputs.get(name)
-        return str(entry.get("condapack")) if entry else None
+        return entry.condapack if entry is not None else None
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
         outputs = {**self._load(), **{name: self.outputs[name] for name in self._recorded}}
+        doc = {"version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items()}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_if_changed(self.path, json.dumps({"version": 1, "outputs": outputs}, indent=1,
-                                               sort_keys=True).encode())
+        write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
 
 
-def _valid_state(entry: object) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
-            and isinstance(entry.get("stat"), list) and isinstance(entry.get("condapack", ""), str))
-
-
-def _stat_key(path: Path) -> list[int]:
+def _stat_key(path: Path) -> StatKey:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
@@ -72,6 +99,6 @@ def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
     if not path.exists():
         return None
     entry = state.outputs.get(name)
-    if entry and entry.get("stat") == _stat_key(path):
-        return str(entry["sha256"])
+    if entry is not None and entry.stat == _stat_key(path):
+        return entry.sha256
     return content_digest(path)
