@@ -1,0 +1,226 @@
+"""The tar writer on hand-made member lists, read back with the stdlib ``tarfile``."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import tarfile
+from pathlib import Path
+from typing import Optional
+
+import pytest
+import zstandard
+
+from condapack.archive.tar import header, write_compressed_tar
+from condapack.errors import ArchiveError
+from condapack.members import Member, MemberPlan, PrefixRewrite, PycRestamp
+
+MTIME = 1_700_000_000
+
+
+def on_disk(tmp_path: Path, name: str, data: bytes, mode: int = 0o644) -> Member:
+    """A file member whose bytes come from a file written under ``tmp_path``."""
+    path = tmp_path / "src" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return Member(name=name, kind="file", mode=mode, size=len(data), source=str(path))
+
+
+def generated(name: str, data: bytes, mode: int = 0o644) -> Member:
+    return Member(name=name, kind="file", mode=mode, size=len(data), data=data)
+
+
+def directory(name: str) -> Member:
+    return Member(name=name, kind="dir", mode=0o755)
+
+
+def link(name: str, target: str) -> Member:
+    return Member(name=name, kind="symlink", mode=0o777, link_target=target)
+
+
+def tar_bytes(tmp_path: Path, members: list[Member], *, compression: str = "", threads: int = 1,
+              mtime: int = MTIME, progress: Optional[list[int]] = None) -> bytes:
+    """The archive as written to a real file (the uncompressed sink copies file to file)."""
+    out = tmp_path / "out.tar"
+    plan = MemberPlan(tuple(members), mtime, sum(m.size for m in members))
+    with open(out, "wb") as fh:
+        write_compressed_tar(fh, plan, (progress if progress is not None else []).append,
+                             compression=compression, level=4, threads=threads)
+    return out.read_bytes()
+
+
+def read_back(data: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
+    """Every member by name, with its content."""
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8", errors="surrogateescape") as tf:
+        for info in tf.getmembers():
+            fh = tf.extractfile(info) if info.isfile() else None
+            out[info.name] = (info, fh.read() if fh is not None else b"")
+    return out
+
+
+def noise(size: int, seed: int = 1) -> bytes:
+    """Half text, half random bytes: compresses, but not to nothing."""
+    rng = random.Random(seed)
+    text = b"".join(b"line %d of some text\n" % i for i in range(size // 40))
+    return (text + rng.randbytes(size))[:size]
+
+
+def test_members_read_back_with_their_names_kinds_modes_and_content_in_order(tmp_path: Path) -> None:
+    members = [directory("bin"), on_disk(tmp_path, "bin/tool", b"#!/bin/sh\necho hi\n", 0o755), link("bin/sh", "tool"),
+               generated("conda-meta/state", b"{}\n"), on_disk(tmp_path, "share/a.txt", b"a\n")]
+    data = tar_bytes(tmp_path, members)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        infos = tf.getmembers()
+    assert [(i.name, i.type, i.mode, i.size, i.linkname) for i in infos] == [
+        ("bin", tarfile.DIRTYPE, 0o755, 0, ""), ("bin/tool", tarfile.REGTYPE, 0o755, 18, ""),
+        ("bin/sh", tarfile.SYMTYPE, 0o777, 0, "tool"), ("conda-meta/state", tarfile.REGTYPE, 0o644, 3, ""),
+        ("share/a.txt", tarfile.REGTYPE, 0o644, 2, "")]
+    back = read_back(data)
+    assert back["bin/tool"][1] == b"#!/bin/sh\necho hi\n" and back["conda-meta/state"][1] == b"{}\n"
+
+
+def test_every_member_gets_the_archive_mtime_and_root_ownership_whatever_the_disk_says(tmp_path: Path) -> None:
+    members = [directory("d"), on_disk(tmp_path, "d/f", b"x"), link("d/l", "f"), generated("g", b"y")]
+    for mtime in (MTIME, 0, 1577836800):
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes(tmp_path, members, mtime=mtime))) as tf:
+            assert {(i.mtime, i.uid, i.gid, i.uname, i.gname, i.devmajor, i.devminor) for i in tf} == {
+                (mtime, 0, 0, "", "", 0, 0)}
+
+
+def test_a_directory_header_names_it_with_a_trailing_slash_once(tmp_path: Path) -> None:
+    data = tar_bytes(tmp_path, [directory("share/empty"), directory("share/walked/")])
+    assert data[:12] == b"share/empty/" and data[512:526] == b"share/walked/\0"
+    assert {name: info.isdir() for name, (info, _) in read_back(data).items()} == {
+        "share/empty": True, "share/walked": True}
+
+
+def test_an_empty_file_has_a_header_and_no_content_block(tmp_path: Path) -> None:
+    data = tar_bytes(tmp_path, [on_disk(tmp_path, "empty", b""), generated("also-empty", b""), generated("x", b"1")])
+    assert data[512:522] == b"also-empty" and data[1024:1025] == b"x"
+    back = read_back(data)
+    assert (back["empty"][0].size, back["empty"][1], back["also-empty"][1]) == (0, b"", b"")
+
+
+def test_names_up_to_100_bytes_are_plain_ustar_longer_ones_get_a_pax_path(tmp_path: Path) -> None:
+    exact, longer = "d/" + "n" * 98, "d/" + "n" * 99
+    plain = tar_bytes(tmp_path, [generated(exact, b"1")])
+    assert plain[156:157] == b"0" and plain[:100] == exact.encode()
+    pax = tar_bytes(tmp_path, [generated(longer, b"2")])
+    assert pax[156:157] == b"x" and b"path=" + longer.encode() + b"\n" in pax[512:1024]
+    assert read_back(pax)[longer][1] == b"2"
+
+
+def test_deep_paths_long_link_targets_and_non_ascii_names_read_back_whole(tmp_path: Path) -> None:
+    deep = "lib/" + "deep/" * 60 + "module.py"
+    far = "../" * 50 + "target"
+    members = [generated(deep, b"deep\n"), link("lib/far", far), generated("share/ünïcode-ß.txt", b"u\n")]
+    back = read_back(tar_bytes(tmp_path, members))
+    assert back[deep][1] == b"deep\n"
+    assert back["lib/far"][0].linkname == far
+    assert back["share/ünïcode-ß.txt"][1] == b"u\n"
+    # ustar fields are ASCII: a name of other characters goes in a pax record (UTF-8), as readers expect
+    assert tar_bytes(tmp_path, [generated("share/ünïcode-ß.txt", b"u\n")])[156:157] == b"x"
+
+
+def test_a_name_that_is_not_utf8_is_kept_byte_for_byte_under_a_binary_charset(tmp_path: Path) -> None:
+    name = b"share/latin1-\xe9.txt".decode("utf-8", "surrogateescape")
+    data = tar_bytes(tmp_path, [generated(name, b"e\n")])
+    assert b"hdrcharset=BINARY\n" in data[512:1024]
+    assert read_back(data)[name][1] == b"e\n"
+
+
+def test_a_size_beyond_the_octal_field_is_given_in_a_pax_record() -> None:
+    size = 8**11 + 5  # 8 GiB and a bit: one more than 11 octal digits hold
+    head = header("big.bin", "file", 0o644, size, MTIME)
+    assert b"size=%d\n" % size in head
+    with tarfile.open(fileobj=io.BytesIO(head)) as tf:
+        info = tf.next()
+    assert info is not None and (info.name, info.size) == ("big.bin", size)
+
+
+@pytest.mark.xfail(strict=True, reason="an mtime past 2242 (SOURCE_DATE_EPOCH) overflows the 12-byte octal field: "
+                                       "the header is 513 bytes and the tar unreadable")
+def test_an_mtime_beyond_the_octal_field_still_reads_back(tmp_path: Path) -> None:
+    mtime = 8**11
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes(tmp_path, [generated("f", b"1")], mtime=mtime))) as tf:
+        assert [i.mtime for i in tf] == [mtime]
+
+
+def test_files_of_a_mebibyte_and_more_are_streamed_whole(tmp_path: Path) -> None:
+    big, bigger = noise(1 << 20), noise(3 * (1 << 20) + 7, seed=2)
+    members = [on_disk(tmp_path, "a.bin", big), on_disk(tmp_path, "b.bin", bigger), generated("c", b"after")]
+    for compression in ("", "gz"):
+        back = read_back(tar_bytes(tmp_path, members, compression=compression))
+        assert (back["a.bin"][1], back["b.bin"][1], back["c"][1]) == (big, bigger, b"after"), compression
+
+
+def pyc(source_mtime: int, body: bytes) -> bytes:
+    return struct.pack("<4sIII", b"\xa7\r\r\n", 0, source_mtime, 6) + body
+
+
+@pytest.mark.parametrize("body_size", [10, 2 << 20])
+def test_a_pyc_header_is_restamped_in_small_and_streamed_files(tmp_path: Path, body_size: int) -> None:
+    body = noise(body_size)
+    restamp = PycRestamp(source_mtime=1_600_000_000, source_size=6, new_mtime=MTIME)
+    member = on_disk(tmp_path, "m.pyc", pyc(1_600_000_000, body))
+    member = Member(name=member.name, kind="file", mode=0o644, size=member.size, source=member.source,
+                    transforms=(restamp,))
+    assert read_back(tar_bytes(tmp_path, [member]))["m.pyc"][1] == pyc(MTIME, body)
+
+
+def test_a_rewritten_file_is_stored_with_its_new_length(tmp_path: Path) -> None:
+    old = b"/home/me/a-long-build-prefix"
+    source = on_disk(tmp_path, "bin/tool", b"#!" + old + b"/bin/python\nprint('" + old + b"')\n", 0o755)
+    rewrite = PrefixRewrite(old=old, new=b"/opt/app", file_mode="text", capacity=0)
+    member = Member(name=source.name, kind="file", mode=0o755, size=source.size, source=source.source,
+                    transforms=(rewrite,))
+    info, content = read_back(tar_bytes(tmp_path, [member]))["bin/tool"]
+    assert content == b"#!/opt/app/bin/python\nprint('/opt/app')\n" and info.size == len(content)
+
+
+def test_the_archive_ends_with_two_zero_blocks_padded_to_a_whole_record(tmp_path: Path) -> None:
+    # 19 blocks of members leave room for one zero block in the first record, not for two
+    nineteen = [generated("a", b"1"), generated("b", b"x" * 600), generated("c", b"y" * 13 * 512)]
+    for members in ([], [generated("a", b"1")], [generated(f"f{i}", b"x" * 600) for i in range(9)], nineteen):
+        data = tar_bytes(tmp_path, members)
+        assert len(data) % 10240 == 0 and data[-1024:] == b"\0" * 1024
+        blocks = sum(1 + -(-m.size // 512) for m in members) + 2
+        end = (blocks - 2) * 512  # after the last member: zeros to the end of the record
+        assert len(data) == -(-blocks * 512 // 10240) * 10240 and data[end:] == bytes(len(data) - end)
+
+
+def test_progress_is_told_each_members_content_bytes(tmp_path: Path) -> None:
+    progress: list[int] = []
+    members = [directory("d"), on_disk(tmp_path, "d/a", b"abc"), link("d/l", "a"), generated("g", b"12345"),
+               on_disk(tmp_path, "big", noise(1 << 20))]
+    tar_bytes(tmp_path, members, progress=progress)
+    assert progress == [0, 3, 0, 5, 1 << 20]
+
+
+@pytest.mark.parametrize("size", [100, 2 << 20])
+@pytest.mark.parametrize("change", [-1, 1])
+def test_a_file_that_shrank_or_grew_since_it_was_planned_is_an_error_not_a_cut(
+        tmp_path: Path, size: int, change: int) -> None:
+    member = on_disk(tmp_path, "share/log", noise(size + change))
+    planned = Member(name=member.name, kind="file", mode=0o644, size=size, source=member.source)
+    with pytest.raises(ArchiveError) as info:
+        tar_bytes(tmp_path, [planned])
+    assert str(info.value) == (f"{member.source} changed size while it was being packed; pack again when nothing "
+                               "is writing to the environment")
+
+
+def mixed(tmp_path: Path) -> list[Member]:
+    return [directory("d"), *(on_disk(tmp_path, f"d/small{i}", noise(3000, seed=i)) for i in range(20)),
+            on_disk(tmp_path, "d/big", noise(5 << 19, seed=99)), link("d/l", "big"), generated("g", b"gen")]
+
+
+@pytest.mark.parametrize("compression", ["", "gz", "zst"])
+def test_bytes_are_the_same_on_every_run_and_for_one_or_two_threads(tmp_path: Path, compression: str) -> None:
+    members = mixed(tmp_path)
+    one = tar_bytes(tmp_path, members, compression=compression, threads=1)
+    assert tar_bytes(tmp_path, members, compression=compression, threads=2) == one
+    assert tar_bytes(tmp_path, members, compression=compression, threads=1) == one
+    plain = bytes(zstandard.ZstdDecompressor().decompressobj().decompress(one)) if compression == "zst" else one
+    assert read_back(plain)["d/big"][1] == noise(5 << 19, seed=99)
