@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 import pytest
 
 from condapack.errors import RelocationError
-from condapack.layout import CONDAPACK_DIR
+from condapack.layout import CONDAPACK_DIR, WINDOWS
 from condapack.members import DEFAULT_MTIME, Member, MemberPlan, archive_mtime, plan_members
 from condapack.prefix import scan_prefix
 
@@ -295,3 +295,29 @@ def test_a_file_of_the_environment_named_like_a_generated_script_is_replaced(env
     assert [m.name for m in p.members].count("bin/activate.fish") == 1
     activate = member(p, "bin/activate.fish")
     assert activate.data is not None and b"someone" not in activate.read()
+
+
+def test_environment_variables_are_set_by_the_activation_scripts(env: Path) -> None:
+    p = plan_members(env, scan_prefix(env).files, env_vars={"APP_HOME": "/srv/app"})
+    assert b"    _condapack_a_setenv APP_HOME '/srv/app'\n" in member(p, "bin/activate").read()
+    assert b"    _condapack_setenv APP_HOME '/srv/app'\n" in member(p, "bin/activate.fish").read()
+    assert b"APP_HOME" not in member(plan(env), "bin/activate").read()
+
+
+def test_windows_modes_follow_the_name_not_the_disk_and_its_own_scripts_are_added(env: Path) -> None:
+    write(env / "Scripts/tool.exe", b"MZ", 0o644)
+    write(env / "Scripts/run.BAT", b"@echo off\n", 0o644)
+    p = plan_members(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app")
+    modes = {name: m.mode for name, m in by_name(p).items()}
+    assert (modes["Scripts/tool.exe"], modes["Scripts/run.BAT"], modes["bin/run"], modes["bin/tool"]) == (
+        0o755, 0o755, 0o644, 0o644)
+    assert {"Scripts/activate.bat", "Scripts/deactivate.bat", "Scripts/conda-unpack.exe",
+            "Scripts/conda-unpack-script.py"} <= set(modes)
+    assert modes["Scripts/conda-unpack.exe"] == 0o755 and "bin/conda-unpack" not in modes
+
+
+def test_a_posix_dest_prefix_for_a_windows_environment_is_an_error(env: Path) -> None:
+    with pytest.raises(RelocationError) as info:
+        plan_members(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app", dest_prefix="/opt/app")
+    assert str(info.value) == ("--dest-prefix '/opt/app': this environment is for Windows; give a Windows path "
+                               "such as C:\\opt\\app")
