@@ -14,7 +14,8 @@ import zstandard
 
 from condapack.archive.tar import header, write_compressed_tar
 from condapack.errors import ArchiveError
-from condapack.members import Member, MemberPlan, PrefixRewrite, PycRestamp
+from condapack.members import Member, MemberPlan, PrefixRewrite, PycRestamp, plan_members
+from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_000
 
@@ -224,3 +225,16 @@ def test_bytes_are_the_same_on_every_run_and_for_one_or_two_threads(tmp_path: Pa
     assert tar_bytes(tmp_path, members, compression=compression, threads=1) == one
     plain = bytes(zstandard.ZstdDecompressor().decompressobj().decompress(one)) if compression == "zst" else one
     assert read_back(plain)["d/big"][1] == noise(5 << 19, seed=99)
+
+
+def test_hard_links_of_an_environment_are_two_regular_members_with_their_content(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    (prefix / "lib/libx.so.1").write_bytes(b"shared\n")
+    (prefix / "lib/libx.so").hardlink_to(prefix / "lib/libx.so.1")
+    plan = plan_members(prefix, scan_prefix(prefix).files)
+    back = read_back(tar_bytes(tmp_path, list(plan.members)))
+    for name in ("lib/libx.so", "lib/libx.so.1"):
+        assert (back[name][0].type, back[name][1]) == (tarfile.REGTYPE, b"shared\n")
+    assert not [info for info, _ in back.values() if info.islnk()]
