@@ -77,8 +77,10 @@ def header(name: str, kind: str, mode: int, size: int, mtime: int, link: str = "
         records += _pax_record(b"linkpath", link_b)
     if size > _MAX_OCTAL_11:
         records += _pax_record(b"size", b"%d" % size)
-    main = _ustar(name_b[:100], mode, min(size, _MAX_OCTAL_11) if records else size, mtime,
-                  _TYPES[kind], link_b[:100])
+    if mtime > _MAX_OCTAL_11:  # after 2242 (SOURCE_DATE_EPOCH): past the 12-byte field
+        records += _pax_record(b"mtime", b"%d" % mtime)
+    mtime = min(mtime, _MAX_OCTAL_11)
+    main = _ustar(name_b[:100], mode, min(size, _MAX_OCTAL_11), mtime, _TYPES[kind], link_b[:100])
     if not records:
         return main
     pax = _ustar(b"././@PaxHeader", 0o644, len(records), mtime, b"x", b"")
