@@ -8,9 +8,7 @@ whether they hold the prefix.
 
 from __future__ import annotations
 
-import array
 import errno
-import hashlib
 import logging
 import os
 import stat
@@ -27,8 +25,7 @@ from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 
-__all__ = ["File", "Scan", "Entry", "Reading", "TreeSignature", "read_prefix", "scan_prefix", "scan_reading",
-           "walk_prefix", "tree_signature",
+__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
            "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
@@ -100,14 +97,6 @@ class Reading:
     def layout(self) -> Layout:
         """The layout (POSIX or Windows) of the platform the packages were built for."""
         return layout_for(p.subdir for p in self.packages)
-
-
-@attrs.frozen
-class TreeSignature:
-    """A digest of what ``stat`` says about every entry below a prefix, and the newest ctime in it."""
-
-    digest: str
-    newest_ctime_ns: int
 
 
 @gc_paused
@@ -203,80 +192,6 @@ def walk_prefix(prefix: Path) -> Iterator[tuple[str, Entry]]:
 
 def _ignored_top(name: str) -> bool:
     return name in _IGNORED_TOP or name.endswith("~")
-
-
-def tree_signature(prefix: Path) -> TreeSignature:
-    """Digest the name, mode, size, mtime, ctime and inode of every entry :func:`walk_prefix` sees.
-
-    Any write, chmod, rename, addition or removal changes a ctime or a directory listing,
-    so an equal signature means the walk would find the same files with the same
-    content, unless one was written in the same clock tick as the signature was taken:
-    callers trust it only when ``newest_ctime_ns`` is well before that moment. It keeps
-    no per-file state: one ``lstat`` per entry (relative to its directory's descriptor,
-    so the kernel resolves one name, not the whole path), hashed a directory at a time.
-    Entries are taken in the order the directory lists them: a filesystem that lists an
-    unchanged directory in another order only costs a full scan.
-    """
-    digest = hashlib.sha256(os.fsencode(prefix))
-    newest = 0
-    root = str(prefix)
-    stack = [root]
-    while stack:
-        path = stack.pop()
-        names, numbers = _listed(path, stack, top=path == root)
-        listing = "\0".join(names).encode("utf-8", "surrogateescape")
-        head = b"%d:%s\0%d:%s" % (len(path), os.fsencode(path), len(listing), listing)
-        digest.update(head + numbers.tobytes())
-        newest = max(newest, max(numbers[3::5], default=0))
-    return TreeSignature(digest.hexdigest(), newest)
-
-
-def _listed(path: str, subdirs: list[str], top: bool) -> tuple[list[str], array.array[int]]:
-    """The names in directory ``path`` and five stat numbers per name; subdirectories go onto ``subdirs``."""
-    if not _STAT_AT:
-        return _scanned_dir(path, subdirs, top)
-    try:
-        # a subdirectory swapped for a symlink since its lstat is not followed
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else os.O_NOFOLLOW))
-    except OSError as exc:
-        raise _unreadable(f"directory {path}", exc) from None
-    numbers = array.array("q")
-    try:
-        names = [n for n in os.listdir(fd) if not (top and _ignored_top(n))]
-        for name in names:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                subdirs.append(f"{path}/{name}")
-            # inode numbers may use all 64 bits; the low 63 tell files apart
-            numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
-    except OSError as exc:
-        raise _unreadable(f"{path}/{exc.filename or ''}".rstrip("/"), exc) from None
-    finally:
-        os.close(fd)
-    return names, numbers
-
-
-_INO_MASK = (1 << 63) - 1
-#: ``fstatat`` relative to a directory descriptor (POSIX); Windows lists with cached stats.
-_STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
-
-
-def _scanned_dir(path: str, subdirs: list[str], top: bool) -> tuple[list[str], array.array[int]]:
-    """:func:`_listed` through ``scandir`` (whose entries carry their stat on Windows)."""
-    names: list[str] = []
-    numbers = array.array("q")
-    for entry in _entries(path):
-        if top and _ignored_top(entry.name):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            raise _unreadable(entry.path, exc) from None
-        if stat.S_ISDIR(st.st_mode):
-            subdirs.append(entry.path)
-        names.append(entry.name)
-        numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
-    return names, numbers
 
 
 def _entries(path: str) -> list[os.DirEntry[str]]:

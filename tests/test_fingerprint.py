@@ -18,7 +18,7 @@ import pytest
 
 import envkit
 from condapack import prefix
-from condapack.project import fingerprint, statcache
+from condapack.project import fingerprint, signature, statcache
 from condapack.project.fingerprint import EnvFingerprint, fingerprint_env
 from condapack.project.statcache import StatCache
 
@@ -137,6 +137,6 @@ def test_streamed_files_digest_is_the_digest_of_the_whole_list(count: int) -> No
 
 
 def test_scandir_signature_of_windows_is_the_one_of_fstatat(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    posix = prefix.tree_signature(env)
-    monkeypatch.setattr(prefix, "_STAT_AT", False)
-    assert prefix.tree_signature(env) == posix
+    posix = signature.tree_signature(env)
+    monkeypatch.setattr(signature, "_STAT_AT", False)
+    assert signature.tree_signature(env) == posix

@@ -21,8 +21,9 @@ from typing import Any, Optional
 import attrs
 
 from .._gc import gc_paused
-from ..prefix import Entry, Reading, check_is_environment, keep_unmanaged, looks_modified, read_prefix, tree_signature
+from ..prefix import Entry, Reading, check_is_environment, keep_unmanaged, looks_modified, read_prefix
 from ..records import PackageRecord, channel_name
+from .signature import tree_signature
 from .statcache import StatCache
 
 __all__ = ["EnvFingerprint", "fingerprint_env", "read_and_fingerprint", "package_ids"]
@@ -132,7 +133,7 @@ def read_and_fingerprint(prefix: Path, cache: Optional[StatCache] = None) -> tup
     check_is_environment(prefix)
     cache = cache or StatCache(None)
     # Taken before the files are read: a change made meanwhile makes the next one differ.
-    signature = tree_signature(prefix)
+    signature = tree_signature(prefix, cache.listings())
     known = cache.remembered(signature, EnvFingerprint.from_doc)
     if known is not None:
         return known, None

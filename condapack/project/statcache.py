@@ -9,10 +9,13 @@ Two files per environment under the project's ``.condapack/statcache/``:
   started could hide a later write within the same timestamp tick, so such entries are
   always hashed again (git's index uses the same rule). Loaded only when a file must be
   digested.
-- ``KEY.tree.json``: the :class:`~condapack.prefix.TreeSignature` of the whole prefix and
-  the fingerprint computed from it. A no-op run takes the signature (one ``lstat`` per
-  entry, no per-file state) and, when it matches, reuses the fingerprint without
-  reading a record or a file.
+- ``KEY.tree.json``: the :class:`~condapack.project.signature.TreeSignature` of the whole
+  prefix and the fingerprint computed from it. A no-op run takes the signature (one
+  ``lstat`` per entry, no per-file state) and, when it matches, reuses the fingerprint
+  without reading a record or a file.
+- ``KEY.listings``: the directory listings that signature was taken from, so the next
+  one lists only the directories whose ``lstat`` changed. Written with the signature,
+  under the same rule.
 
 A damaged file costs one warning and a full rescan; it never stops a build.
 """
@@ -28,7 +31,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .._version import __version__
 from ..digest import file_digest
-from ..prefix import TreeSignature
+from .signature import Listings, TreeSignature
 
 __all__ = ["StatCache", "RACY_NS"]
 
@@ -59,12 +62,32 @@ class StatCache:
         self._new: dict[str, str] = {}
         self._saved = False
         self._tree: Optional[Doc] = None
+        self._listings: Optional[Listings] = None
         self.hashed = 0
 
     @property
     def tree_path(self) -> Optional[Path]:
         """The file holding the tree signature and fingerprint."""
         return None if self.path is None else self.path.with_name(self.path.stem + ".tree.json")
+
+    @property
+    def listings_path(self) -> Optional[Path]:
+        """The file holding the directory listings of the stored signature."""
+        return None if self.path is None else self.path.with_name(self.path.stem + ".listings")
+
+    def listings(self) -> Optional[Listings]:
+        """The directory listings stored with the last signature, if any (damaged: a warning)."""
+        try:
+            data = self.listings_path.read_bytes() if self.listings_path is not None else None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            _warn_damaged(self.listings_path, type(exc).__name__)
+            return None
+        listings = None if data is None else Listings.from_bytes(data)
+        if data is not None and listings is None:
+            _warn_damaged(self.listings_path, "not a listings file")
+        return listings
 
     def remembered(self, signature: TreeSignature, parse: Callable[[Doc], Optional[T]]) -> Optional[T]:
         """The fingerprint stored with ``signature`` by an earlier run (read by ``parse``), if any."""
@@ -82,6 +105,7 @@ class StatCache:
         if signature.newest_ctime_ns < self.started_ns - RACY_NS:
             self._tree = {"version": _VERSION, "condapack": __version__, "signature": signature.digest,
                           "fingerprint": fingerprint}
+            self._listings = signature.listings
 
     def _entries(self) -> dict[str, str]:
         if self._old is None:
@@ -119,18 +143,21 @@ class StatCache:
         if self.path is None or self._saved:
             return
         if self._old is not None:
-            self._write(self.path, {"version": _VERSION, "started_ns": self.started_ns, "entries": self._new})
+            doc = {"version": _VERSION, "started_ns": self.started_ns, "entries": self._new}
+            self._write(self.path, json.dumps(doc, separators=(",", ":")).encode())
+        if self._listings is not None and self.listings_path is not None:
+            self._write(self.listings_path, self._listings.to_bytes())
         if self._tree is not None and self.tree_path is not None:
-            self._write(self.tree_path, self._tree)
+            self._write(self.tree_path, json.dumps(self._tree, separators=(",", ":")).encode())
         self._saved = True
-        self._old, self._new = {}, {}
+        self._old, self._new, self._listings = {}, {}, None
 
     @staticmethod
-    def _write(path: Path, doc: Doc) -> None:
+    def _write(path: Path, data: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc, separators=(",", ":")))
+            tmp.write_bytes(data)
             os.replace(tmp, path)
         except OSError:
             pass

@@ -1,0 +1,211 @@
+"""The tree signature: one digest of what ``lstat`` says about every entry below a prefix.
+
+Any write, chmod, rename, addition or removal changes a ctime or a directory listing, so
+an equal signature means a walk would find the same files with the same content, unless
+one was written in the same clock tick as the signature was taken: callers trust it only
+when ``newest_ctime_ns`` is well before that moment. It keeps no per-file state: one
+``lstat`` per entry (relative to its directory's descriptor, so the kernel resolves one
+name, not the whole path), hashed a directory at a time.
+
+Listing a directory costs several times one ``lstat`` (open, duplicate, read, close), and
+environments have a directory per seven files. A directory's listing changes only with
+its mtime and ctime, so the listings of the previous signature (:class:`Listings`) are
+reused for every directory whose ``lstat`` is the one recorded with its listing: the
+digest is the same as a fresh walk's, and a no-op costs one ``lstat`` per entry.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Optional
+
+import attrs
+
+from ..prefix import _entries, _ignored_top, _unreadable
+
+__all__ = ["TreeSignature", "Listings", "tree_signature"]
+
+#: Five numbers per entry: mode, size, mtime, ctime, inode.
+_FIELDS = 5
+_INO_MASK = (1 << 63) - 1
+#: ``fstatat`` relative to a directory descriptor (POSIX); Windows lists with cached stats.
+_STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
+_MAGIC = b"condapack listings 1\n"
+
+
+class Listings:
+    """The names in each directory below a prefix with the directory's ``lstat``, in walk order.
+
+    Three parts, so that storing and loading them creates no object per entry: each
+    directory's five stat numbers, the byte lengths of its path and of its listing, and
+    one blob of paths and ``NUL``-joined names.
+    """
+
+    def __init__(self, keys: Optional[array.array[int]] = None, sizes: Optional[array.array[int]] = None,
+                 blob: bytes = b"") -> None:
+        self.keys = keys if keys is not None else array.array("q")
+        self.sizes = sizes if sizes is not None else array.array("q")
+        self.blob = bytearray(blob)
+
+    def __len__(self) -> int:
+        return len(self.sizes) // 2
+
+    def record(self, path: bytes, key: array.array[int], listing: bytes) -> None:
+        """Add a directory seen by the walk."""
+        self.keys.extend(key)
+        self.sizes.extend((len(path), len(listing)))
+        self.blob += path
+        self.blob += listing
+
+    def to_bytes(self) -> bytes:
+        """The file form, read back by :meth:`from_bytes`."""
+        head = b"%s%d %d\n" % (_MAGIC, len(self), len(self.blob))
+        return b"".join((head, self.keys.tobytes(), self.sizes.tobytes(), self.blob))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Optional[Listings]:
+        """The listings :meth:`to_bytes` wrote, or None if ``data`` is not that."""
+        end = data.find(b"\n", len(_MAGIC))
+        try:
+            count, blob_size = map(int, data[len(_MAGIC):end].split(b" "))
+        except ValueError:
+            return None
+        item = array.array("q").itemsize
+        keys_end = end + 1 + _FIELDS * count * item
+        sizes_end = keys_end + 2 * count * item
+        if not data.startswith(_MAGIC) or min(count, blob_size) < 0 or len(data) != sizes_end + blob_size:
+            return None
+        keys, sizes = array.array("q", data[end + 1:keys_end]), array.array("q", data[keys_end:sizes_end])
+        if min(sizes, default=0) < 0 or sum(sizes) != blob_size:
+            return None
+        return cls(keys, sizes, data[sizes_end:])
+
+
+class _Replay:
+    """Hands out the listings of an earlier walk while this walk meets the same directories."""
+
+    def __init__(self, listings: Listings) -> None:
+        self._listings = listings
+        self._index = 0
+        self._offset = 0
+
+    def listing(self, path: bytes, key: array.array[int]) -> Optional[bytes]:
+        """The listing recorded for directory ``path`` when it had stat ``key``; None after a miss.
+
+        Directories come in the order they were recorded: the first miss means the tree
+        changed, and the rest of the walk lists directories afresh.
+        """
+        listings, index, offset = self._listings, self._index, self._offset
+        if index >= len(listings):
+            return None
+        path_size, listing_size = listings.sizes[2 * index], listings.sizes[2 * index + 1]
+        listing_at = offset + path_size
+        if listings.blob[offset:listing_at] != path or listings.keys[_FIELDS * index:_FIELDS * (index + 1)] != key:
+            self._index = len(listings)
+            return None
+        self._index, self._offset = index + 1, listing_at + listing_size
+        return bytes(listings.blob[listing_at:listing_at + listing_size])
+
+
+@attrs.frozen
+class TreeSignature:
+    """A digest of what ``stat`` says about every entry below a prefix, and the newest ctime in it.
+
+    ``listings`` are the directory listings it was taken from, for the next signature.
+    """
+
+    digest: str
+    newest_ctime_ns: int
+    listings: Listings = attrs.field(factory=Listings, eq=False, repr=False)
+
+
+def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSignature:
+    """Digest the name, mode, size, mtime, ctime and inode of every entry ``walk_prefix`` sees.
+
+    Directories whose ``lstat`` is the one recorded in ``previous`` are not listed again.
+    Entries are taken in the order the directory lists them: a filesystem that lists an
+    unchanged directory in another order only costs a full scan.
+    """
+    digest = hashlib.sha256(os.fsencode(prefix))
+    newest = 0
+    root = str(prefix)
+    stack: list[tuple[str, Optional[array.array[int]]]] = [(root, None)]
+    seen = Listings()
+    replay = _Replay(previous if previous is not None and _STAT_AT else Listings())
+    while stack:
+        path, key = stack.pop()
+        encoded = os.fsencode(path)
+        listing = None if key is None else replay.listing(encoded, key)
+        names, numbers = _listed(path, key is None) if listing is None else _restated(path, listing)
+        if listing is None:
+            listing = "\0".join(names).encode("utf-8", "surrogateescape")
+        if key is not None and _STAT_AT:
+            seen.record(encoded, key, listing)
+        digest.update(b"%d:%s\0%d:%s" % (len(encoded), encoded, len(listing), listing) + numbers.tobytes())
+        newest = max(newest, max(numbers[3::_FIELDS], default=0))
+        # pushed in listing order, so the next walk meets them in the order they were recorded
+        stack += [(f"{path}/{name}", numbers[_FIELDS * i:_FIELDS * (i + 1)]) for i, name in enumerate(names)
+                  if stat.S_ISDIR(numbers[_FIELDS * i])]
+    return TreeSignature(digest.hexdigest(), newest, seen)
+
+
+def _listed(path: str, top: bool) -> tuple[list[str], array.array[int]]:
+    """The names in directory ``path`` and five stat numbers per name."""
+    if not _STAT_AT:
+        return _scanned_dir(path, top)
+    fd = _open_dir(path, top)
+    try:
+        names = [n for n in os.listdir(fd) if not (top and _ignored_top(n))]
+        return names, _stats(path, fd, names)
+    finally:
+        os.close(fd)
+
+
+def _restated(path: str, listing: bytes) -> tuple[list[str], array.array[int]]:
+    """The names of a recorded ``listing`` of directory ``path``, each ``lstat``-ed again."""
+    names = listing.decode("utf-8", "surrogateescape").split("\0") if listing else []
+    fd = _open_dir(path, top=False)
+    try:
+        return names, _stats(path, fd, names)
+    finally:
+        os.close(fd)
+
+
+def _open_dir(path: str, top: bool) -> int:
+    try:
+        # a subdirectory swapped for a symlink since its lstat is not followed
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else os.O_NOFOLLOW))
+    except OSError as exc:
+        raise _unreadable(f"directory {path}", exc) from None
+
+
+def _stats(path: str, fd: int, names: list[str]) -> array.array[int]:
+    numbers = array.array("q")
+    try:
+        for name in names:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            # inode numbers may use all 64 bits; the low 63 tell files apart
+            numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
+    except OSError as exc:
+        raise _unreadable(f"{path}/{exc.filename or ''}".rstrip("/"), exc) from None
+    return numbers
+
+
+def _scanned_dir(path: str, top: bool) -> tuple[list[str], array.array[int]]:
+    """:func:`_listed` through ``scandir`` (whose entries carry their stat on Windows)."""
+    names: list[str] = []
+    numbers = array.array("q")
+    for entry in _entries(path):
+        if top and _ignored_top(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            raise _unreadable(entry.path, exc) from None
+        names.append(entry.name)
+        numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
+    return names, numbers

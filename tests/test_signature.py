@@ -1,0 +1,125 @@
+"""The tree signature: replaying the last walk's listings gives a fresh walk's digest, and sees every change.
+
+Hand-made trees (no environment): the signature only looks at ``lstat`` and listings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from condapack.project import signature
+from condapack.project.signature import Listings, TreeSignature, tree_signature
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "env"
+    for rel in ("conda-meta/a-1-0.json", "lib/pkg/mod.py", "lib/pkg/sub/data.txt", "bin/tool", "share/empty/"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not rel.endswith("/"):
+            path.write_text(rel)
+    (root / "share" / "empty").mkdir(exist_ok=True)
+    (root / "bin" / "link").symlink_to("tool")
+    (root / "pkgs" / "cached").mkdir(parents=True)  # a base installation's package cache: not walked
+    return root
+
+
+def replayed(root: Path, earlier: TreeSignature) -> TreeSignature:
+    """The signature taken with the listings ``earlier`` stored (through their file form)."""
+    listings = Listings.from_bytes(earlier.listings.to_bytes())
+    assert listings is not None
+    return tree_signature(root, listings)
+
+
+def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    listed: list[int] = []
+    real = os.listdir
+
+    def listdir(fd: int) -> list[str]:
+        listed.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    return listed
+
+
+def test_replayed_listings_give_the_fresh_digest_and_list_only_the_top(tree: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tree_signature(tree)
+    assert len(first.listings) == 7  # every directory but the top one and the ignored pkgs/
+    listed = count_listings(monkeypatch)
+    again = replayed(tree, first)
+    assert again == first and len(listed) == 1
+    assert again.listings.to_bytes() == first.listings.to_bytes()
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "rename", "replace-dir", "add-top", "same-size-edit"])
+def test_every_change_changes_the_replayed_signature(tree: Path, change: str) -> None:
+    first = tree_signature(tree)
+    sub = tree / "lib" / "pkg" / "sub"
+    if change == "add":
+        (sub / "new.txt").write_text("new")
+    elif change == "remove":
+        (sub / "data.txt").unlink()
+    elif change == "rename":
+        (sub / "data.txt").rename(sub / "atad.txt")
+    elif change == "replace-dir":
+        sub.rename(tree / "old-sub")
+        sub.mkdir()
+        (tree / "old-sub" / "data.txt").rename(sub / "data.txt")
+        (tree / "old-sub").rmdir()
+    elif change == "add-top":
+        (tree / "etc").mkdir()
+    else:
+        path = sub / "data.txt"
+        st = path.stat()
+        path.write_text(path.read_text().upper())
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = replayed(tree, first)
+    assert after.digest != first.digest and after == tree_signature(tree)
+
+
+def test_ignored_top_entries_change_nothing(tree: Path) -> None:
+    first = tree_signature(tree)
+    (tree / "pkgs" / "cached" / "pkg.tar.bz2").write_text("x")
+    (tree / "notes.txt~").write_text("backup")
+    assert replayed(tree, first) == first
+
+
+def test_listings_of_another_tree_are_not_reused(tree: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib" / "x.txt").write_text("x")
+    assert tree_signature(tree, tree_signature(other).listings) == tree_signature(tree)
+
+
+def test_a_directory_that_became_a_symlink_is_not_followed(tree: Path) -> None:
+    first = tree_signature(tree)
+    sub = tree / "lib" / "pkg" / "sub"
+    sub.rename(tree / "moved")
+    sub.symlink_to(tree / "moved")
+    assert replayed(tree, first).digest != first.digest
+
+
+@pytest.mark.parametrize("damage", [b"", b"condapack listings 1\n", b"condapack listings 1\n1 2\n",
+                                    b"condapack listings 1\n-1 0\n", b"condapack listings 2\n0 0\n", b"\xff" * 64])
+def test_damaged_listings_are_refused(damage: bytes) -> None:
+    assert Listings.from_bytes(damage) is None
+
+
+def test_truncated_listings_are_refused(tree: Path) -> None:
+    data = tree_signature(tree).listings.to_bytes()
+    assert Listings.from_bytes(data) is not None
+    assert Listings.from_bytes(data[:-1]) is None
+    assert Listings.from_bytes(data + b"x") is None
+
+
+def test_windows_records_no_listings(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    posix = tree_signature(tree)
+    monkeypatch.setattr(signature, "_STAT_AT", False)
+    scanned = tree_signature(tree, posix.listings)
+    assert scanned == posix and len(scanned.listings) == 0
