@@ -159,3 +159,19 @@ def test_a_failed_write_only_costs_speed(files: Path, tmp_path: Path) -> None:
     scan(tmp_path / "blocked" / "c.json", files, hasher)
     assert hasher.hashed == ["a.txt", "b.txt"] * 2
 
+
+
+def test_a_matching_signature_stores_the_listings_that_were_missing(files: Path, tmp_path: Path) -> None:
+    (files / "sub").mkdir()
+    cache = StatCache(tmp_path / "c.json")
+    cache.started_ns += 2 * RACY_NS
+    cache.remember(tree_signature(files), {"n": 1})
+    cache.save()
+    (tmp_path / "c.listings").unlink()  # as a condapack that kept no listings left it
+    later = StatCache(tmp_path / "c.json")
+    later.started_ns += 2 * RACY_NS
+    signature = tree_signature(files, later.listings())
+    assert later.remembered(signature, lambda doc: doc) == {"n": 1}
+    later.save()
+    replayed = tree_signature(files, StatCache(tmp_path / "c.json").listings())
+    assert (signature.listed, replayed.listed, replayed) == (1, 0, signature)

@@ -115,12 +115,14 @@ class _Replay:
 class TreeSignature:
     """A digest of what ``stat`` says about every entry below a prefix, and the newest ctime in it.
 
-    ``listings`` are the directory listings it was taken from, for the next signature.
+    ``listings`` are the directory listings it was taken from, for the next signature;
+    ``listed`` counts those that were not replayed from an earlier walk's.
     """
 
     digest: str
     newest_ctime_ns: int
     listings: Listings = attrs.field(factory=Listings, eq=False, repr=False)
+    listed: int = attrs.field(default=0, eq=False)
 
 
 def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSignature:
@@ -135,6 +137,7 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
     root = str(prefix)
     stack: list[tuple[str, Optional[array.array[int]]]] = [(root, None)]
     seen = Listings()
+    listed = 0
     replay = _Replay(previous if previous is not None and _STAT_AT else Listings())
     while stack:
         path, key = stack.pop()
@@ -143,6 +146,7 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
         names, numbers = _listed(path, key is None) if listing is None else _restated(path, listing)
         if listing is None:
             listing = "\0".join(names).encode("utf-8", "surrogateescape")
+            listed += key is not None
         if key is not None and _STAT_AT:
             seen.record(encoded, key, listing)
         digest.update(b"%d:%s\0%d:%s" % (len(encoded), encoded, len(listing), listing) + numbers.tobytes())
@@ -150,7 +154,7 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
         # pushed in listing order, so the next walk meets them in the order they were recorded
         stack += [(f"{path}/{name}", numbers[_FIELDS * i:_FIELDS * (i + 1)]) for i, name in enumerate(names)
                   if stat.S_ISDIR(numbers[_FIELDS * i])]
-    return TreeSignature(digest.hexdigest(), newest, seen)
+    return TreeSignature(digest.hexdigest(), newest, seen, listed)
 
 
 def _listed(path: str, top: bool) -> tuple[list[str], array.array[int]]:

@@ -98,14 +98,20 @@ class StatCache:
         parsed = parse(fingerprint) if isinstance(fingerprint, dict) else None
         if parsed is None:
             _warn_damaged(self.tree_path, "no valid fingerprint")
+        elif signature.listed and self._trusted(signature):
+            self._listings = signature.listings  # the stored ones are missing or out of date
         return parsed
 
     def remember(self, signature: TreeSignature, fingerprint: Doc) -> None:
         """Store ``fingerprint`` for ``signature`` (at :meth:`save`), unless a change was racy."""
-        if signature.newest_ctime_ns < self.started_ns - RACY_NS:
+        if self._trusted(signature):
             self._tree = {"version": _VERSION, "condapack": __version__, "signature": signature.digest,
                           "fingerprint": fingerprint}
             self._listings = signature.listings
+
+    def _trusted(self, signature: TreeSignature) -> bool:
+        """Whether nothing in the tree changed close enough to this run's start to hide a later change."""
+        return signature.newest_ctime_ns < self.started_ns - RACY_NS
 
     def _entries(self) -> dict[str, str]:
         if self._old is None:
