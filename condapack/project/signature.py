@@ -21,7 +21,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import attrs
 
@@ -46,20 +46,27 @@ class Listings:
     """
 
     def __init__(self, keys: Optional[array.array[int]] = None, sizes: Optional[array.array[int]] = None,
-                 blob: bytes = b"") -> None:
+                 blob: Union[bytes, bytearray, None] = None) -> None:
         self.keys = keys if keys is not None else array.array("q")
         self.sizes = sizes if sizes is not None else array.array("q")
-        self.blob = bytearray(blob)
+        self.blob = blob if blob is not None else bytearray()
 
     def __len__(self) -> int:
         return len(self.sizes) // 2
 
     def record(self, path: bytes, key: array.array[int], listing: bytes) -> None:
         """Add a directory seen by the walk."""
+        if not isinstance(self.blob, bytearray):
+            self.blob = bytearray(self.blob)
         self.keys.extend(key)
         self.sizes.extend((len(path), len(listing)))
         self.blob += path
         self.blob += listing
+
+    def head(self, count: int) -> Listings:
+        """The first ``count`` directories."""
+        size = sum(self.sizes[:2 * count])
+        return Listings(self.keys[:_FIELDS * count], self.sizes[:2 * count], bytearray(self.blob[:size]))
 
     def to_bytes(self) -> bytes:
         """The file form, read back by :meth:`from_bytes`."""
@@ -86,29 +93,45 @@ class Listings:
 
 
 class _Replay:
-    """Hands out the listings of an earlier walk while this walk meets the same directories."""
+    """Hands out an earlier walk's listings while this walk meets the same directories, and records them.
 
-    def __init__(self, listings: Listings) -> None:
-        self._listings = listings
+    Directories come in the order they were recorded: the first miss means the tree
+    changed, and the rest of the walk lists directories afresh. Without ``previous``
+    (Windows, whose listings carry their stats) nothing is replayed or recorded.
+    """
+
+    def __init__(self, previous: Optional[Listings]) -> None:
+        self._previous = previous
         self._index = 0
         self._offset = 0
+        self._seen: Optional[Listings] = None  # from the first miss: what was replayed, then what was listed
 
     def listing(self, path: bytes, key: array.array[int]) -> Optional[bytes]:
-        """The listing recorded for directory ``path`` when it had stat ``key``; None after a miss.
+        """The listing recorded for directory ``path`` when it had stat ``key``, if it is still the next one."""
+        previous, index, offset = self._previous, self._index, self._offset
+        if previous is None or self._seen is not None:
+            return None
+        if index < len(previous):
+            path_size, listing_size = previous.sizes[2 * index], previous.sizes[2 * index + 1]
+            listing_at = offset + path_size
+            if previous.blob[offset:listing_at] == path and previous.keys[_FIELDS * index:_FIELDS * (index + 1)] == key:
+                self._index, self._offset = index + 1, listing_at + listing_size
+                return bytes(previous.blob[listing_at:listing_at + listing_size])
+        self._seen = previous.head(index)
+        return None
 
-        Directories come in the order they were recorded: the first miss means the tree
-        changed, and the rest of the walk lists directories afresh.
-        """
-        listings, index, offset = self._listings, self._index, self._offset
-        if index >= len(listings):
-            return None
-        path_size, listing_size = listings.sizes[2 * index], listings.sizes[2 * index + 1]
-        listing_at = offset + path_size
-        if listings.blob[offset:listing_at] != path or listings.keys[_FIELDS * index:_FIELDS * (index + 1)] != key:
-            self._index = len(listings)
-            return None
-        self._index, self._offset = index + 1, listing_at + listing_size
-        return bytes(listings.blob[listing_at:listing_at + listing_size])
+    def record(self, path: bytes, key: array.array[int], listing: bytes) -> None:
+        """A directory listed afresh (after a miss)."""
+        if self._seen is not None:
+            self._seen.record(path, key, listing)
+
+    def listings(self) -> Listings:
+        """Every directory's listing, as this walk saw them."""
+        if self._previous is None:
+            return Listings()
+        if self._seen is None:
+            return self._previous if self._index == len(self._previous) else self._previous.head(self._index)
+        return self._seen
 
 
 @attrs.frozen
@@ -136,9 +159,8 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
     newest = 0
     root = str(prefix)
     stack: list[tuple[str, Optional[array.array[int]]]] = [(root, None)]
-    seen = Listings()
     listed = 0
-    replay = _Replay(previous if previous is not None and _STAT_AT else Listings())
+    replay = _Replay((previous or Listings()) if _STAT_AT else None)
     while stack:
         path, key = stack.pop()
         encoded = os.fsencode(path)
@@ -146,15 +168,15 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
         names, numbers = _listed(path, key is None) if listing is None else _restated(path, listing)
         if listing is None:
             listing = "\0".join(names).encode("utf-8", "surrogateescape")
-            listed += key is not None
-        if key is not None and _STAT_AT:
-            seen.record(encoded, key, listing)
+            if key is not None:
+                replay.record(encoded, key, listing)
+                listed += 1
         digest.update(b"%d:%s\0%d:%s" % (len(encoded), encoded, len(listing), listing) + numbers.tobytes())
         newest = max(newest, max(numbers[3::_FIELDS], default=0))
         # pushed in listing order, so the next walk meets them in the order they were recorded
-        stack += [(f"{path}/{name}", numbers[_FIELDS * i:_FIELDS * (i + 1)]) for i, name in enumerate(names)
-                  if stat.S_ISDIR(numbers[_FIELDS * i])]
-    return TreeSignature(digest.hexdigest(), newest, seen, listed)
+        stack += [(f"{path}/{names[i]}", numbers[_FIELDS * i:_FIELDS * (i + 1)])
+                  for i, mode in enumerate(numbers[::_FIELDS]) if stat.S_ISDIR(mode)]
+    return TreeSignature(digest.hexdigest(), newest, replay.listings(), listed)
 
 
 def _listed(path: str, top: bool) -> tuple[list[str], array.array[int]]:
@@ -189,11 +211,12 @@ def _open_dir(path: str, top: bool) -> int:
 
 def _stats(path: str, fd: int, names: list[str]) -> array.array[int]:
     numbers = array.array("q")
+    extend, lstat_at, mask = numbers.extend, os.stat, _INO_MASK  # the hot loop: one per entry
     try:
         for name in names:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            st = lstat_at(name, dir_fd=fd, follow_symlinks=False)
             # inode numbers may use all 64 bits; the low 63 tell files apart
-            numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
+            extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & mask))
     except OSError as exc:
         raise _unreadable(f"{path}/{exc.filename or ''}".rstrip("/"), exc) from None
     return numbers
