@@ -46,7 +46,7 @@ class Listings:
     """
 
     def __init__(self, keys: Optional[array.array[int]] = None, sizes: Optional[array.array[int]] = None,
-                 blob: Union[bytes, bytearray, None] = None) -> None:
+                 blob: Union[bytearray, memoryview, None] = None) -> None:
         self.keys = keys if keys is not None else array.array("q")
         self.sizes = sizes if sizes is not None else array.array("q")
         self.blob = blob if blob is not None else bytearray()
@@ -89,7 +89,7 @@ class Listings:
         keys, sizes = array.array("q", data[end + 1:keys_end]), array.array("q", data[keys_end:sizes_end])
         if min(sizes, default=0) < 0 or sum(sizes) != blob_size:
             return None
-        return cls(keys, sizes, data[sizes_end:])
+        return cls(keys, sizes, memoryview(data)[sizes_end:])  # a view: no second copy of the names
 
 
 class _Replay:
@@ -114,7 +114,8 @@ class _Replay:
         if index < len(previous):
             path_size, listing_size = previous.sizes[2 * index], previous.sizes[2 * index + 1]
             listing_at = offset + path_size
-            if previous.blob[offset:listing_at] == path and previous.keys[_FIELDS * index:_FIELDS * (index + 1)] == key:
+            same_key = previous.keys[_FIELDS * index:_FIELDS * (index + 1)] == key
+            if same_key and bytes(previous.blob[offset:listing_at]) == path:
                 self._index, self._offset = index + 1, listing_at + listing_size
                 return bytes(previous.blob[listing_at:listing_at + listing_size])
         self._seen = previous.head(index)
