@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from resource import struct_rusage
 
 import envkit
 
@@ -329,6 +330,17 @@ def measure(command: list[str], output: Path, cwd: Path) -> Sample:
 
 def run_measured(command: list[str], cwd: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS in bytes (the largest process of its tree) of a command that must succeed."""
+    seconds, usage = _run_usage(command, cwd)
+    return seconds, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
+
+
+def _cpu_seconds(usage: struct_rusage) -> float:
+    """User and system CPU seconds of a process and the children it waited for (Linux's wait4)."""
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def _run_usage(command: list[str], cwd: Path) -> tuple[float, struct_rusage]:
+    """Wall seconds and resource usage of a command that must succeed."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
@@ -344,7 +356,7 @@ def run_measured(command: list[str], cwd: Path) -> tuple[float, int]:
             errors.seek(0)
             tail = errors.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
-    return seconds, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
+    return seconds, usage
 
 
 def _run_order(index: int) -> tuple[str, ...]:
@@ -593,7 +605,7 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f'[env.big]\nprefix = "{prefix}"\nformats = ["tar.gz"]\nthreads = 2\n')
     build = [sys.executable, "-m", "condapack", "build", "-q"]
     full = _timed(build, project)
-    noop = [_timed(build, project) for _ in range(runs)]
+    noop = [_run_usage(build, project) for _ in range(runs)]
     plan = [_timed([sys.executable, "-m", "condapack", "plan"], project) for _ in range(runs)]
     cold = project / ".condapack"
     shutil.rmtree(cold)
@@ -602,7 +614,9 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         "| condapack project (tar.gz -j2) | seconds |",
         "| --- | --: |",
         f"| full build | {full:.2f} |",
-        f"| no-op build (median of {runs}) | {statistics.median(noop):.2f} |",
+        f"| no-op build (median of {runs}) | {statistics.median(t for t, _ in noop):.2f} |",
+        f"| no-op build, CPU user + system (median of {runs}) | "
+        f"{statistics.median(_cpu_seconds(u) for _, u in noop):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
         f"| plan without the stat cache | {uncached:.2f} |",
         *cache_lines(project, build, workdir, runs),
@@ -619,9 +633,15 @@ def _extracted(archive: Path, dest: Path) -> Path:
 def run_small(command: list[str], cwd: Path) -> tuple[float, int]:
     """Like ``run_measured``, with the peak RSS measured by GNU time: a child forked from
     this interpreter starts with its memory, which ``ru_maxrss`` would report."""
+    seconds, _cpu, rss = _run_small_cpu(command, cwd)
+    return seconds, rss
+
+
+def _run_small_cpu(command: list[str], cwd: Path) -> tuple[float, float, int]:
+    """:func:`run_small`'s wall seconds and peak RSS, and the CPU seconds (user + system) between them."""
     with tempfile.NamedTemporaryFile("r") as report:
-        seconds, _ = run_measured(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
-        return seconds, int(report.read().split()[-1]) * 1024
+        seconds, usage = _run_usage(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
+        return seconds, _cpu_seconds(usage), int(report.read().split()[-1]) * 1024
 
 
 def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool, install: bool = True) -> list[str]:
@@ -694,11 +714,11 @@ SCALE_COPIES = (0, 1, 2, 3)
 
 @dataclass(frozen=True)
 class ScalePoint:
-    """One size of the scale series: pack, first build and no-op build (median seconds, peak RSS)."""
+    """One size of the scale series: pack, first and no-op build (median seconds, peak RSS, median CPU seconds)."""
 
     copies: int
     stats: EnvStats
-    rows: dict[str, tuple[float, int]]
+    rows: dict[str, tuple[float, int, float]]
 
 
 def _grow(scaled: Path, prefix: Path, copies: int) -> None:
@@ -711,16 +731,18 @@ def _grow(scaled: Path, prefix: Path, copies: int) -> None:
             subprocess.run(["cp", "-al", str(prefix / "lib"), str(copy)], check=True)
 
 
-def _median_run(command: list[str], cwd: Path, runs: int, before: Callable[[], None]) -> tuple[float, int]:
-    """Median seconds and largest peak RSS of ``runs`` runs, calling ``before`` ahead of each."""
+def _median_run(command: list[str], cwd: Path, runs: int,
+                before: Callable[[], None]) -> tuple[float, int, float]:
+    """Median seconds, largest peak RSS and median CPU seconds of ``runs`` runs, calling ``before`` ahead of each."""
     samples = []
     for _ in range(runs):
         before()
-        samples.append(run_small(command, cwd))
-    return statistics.median(t for t, _ in samples), max(rss for _, rss in samples)
+        samples.append(_run_small_cpu(command, cwd))
+    return (statistics.median(t for t, _, _ in samples), max(rss for _, _, rss in samples),
+            statistics.median(cpu for _, cpu, _ in samples))
 
 
-def scale_point(scaled: Path, workdir: Path, fmt: str, runs: int) -> dict[str, tuple[float, int]]:
+def scale_point(scaled: Path, workdir: Path, fmt: str, runs: int) -> dict[str, tuple[float, int, float]]:
     """Pack, first ``condapack build`` (fresh project each run) and no-op build of ``scaled``."""
     output = workdir / f"scaled.{fmt}"
     pack = [sys.executable, "-m", "condapack", "pack", "-p", str(scaled), "-o", str(output), "-f", "-q",
@@ -754,12 +776,13 @@ def scale_lines(prefix: Path, workdir: Path, runs: int, fmt: str, copies: Sequen
     shutil.rmtree(scaled, ignore_errors=True)
     kinds = ("pack", "first build", "no-op build")
     header = " | ".join(f"{k} s | {k} peak RSS" for k in kinds)
-    lines = [f"| scale ({fmt} -j2, median of {runs}) | files | GB | {header} |",
-             "| --- | --: | --: |" + " --: | --: |" * len(kinds)]
+    # a loaded machine inflates wall times: the no-op's CPU time says what it costs
+    lines = [f"| scale ({fmt} -j2, median of {runs}) | files | GB | {header} | no-op CPU s |",
+             "| --- | --: | --: |" + " --: | --: |" * len(kinds) + " --: |"]
     for point in points:
         cells = " | ".join(f"{point.rows[k][0]:.2f} | {point.rows[k][1] / MIB:.0f} MiB" for k in kinds)
         lines.append(f"| env + {point.copies} copies of lib/ | {point.stats.files} "
-                     f"| {point.stats.bytes / 1e9:.2f} | {cells} |")
+                     f"| {point.stats.bytes / 1e9:.2f} | {cells} | {point.rows['no-op build'][2]:.2f} |")
     return lines
 
 
