@@ -93,6 +93,23 @@ def test_added_and_removed_files_change_the_fingerprint(env: Path, tmp_path: Pat
     assert removed.files_count == before.files_count - 1 and removed == uncached(env)
 
 
+def test_renamed_file_changes_the_fingerprint_though_listings_are_replayed(env: Path, tmp_path: Path) -> None:
+    before = fresh(env, tmp_path)
+    assert fresh(env, tmp_path) == before and (tmp_path / "statcache" / "env.listings").is_file()
+    (env / SHARE).rename(env / "share" / "renamed.txt")
+    after = fresh(env, tmp_path)
+    assert after != before and after.files_count == before.files_count and after == uncached(env)
+
+
+def test_edited_managed_file_changes_the_fingerprint(env: Path, tmp_path: Path) -> None:
+    before = fresh(env, tmp_path)
+    record = json.loads(next((env / "conda-meta").glob("cpdemo-tools-*.json")).read_text())
+    managed = env / record["files"][0]
+    managed.write_bytes(managed.read_bytes() + b"\n# edited\n")
+    after = fresh(env, tmp_path)
+    assert after != before and after == uncached(env)
+
+
 def test_a_tree_changed_just_before_the_scan_is_not_trusted(env: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(statcache, "RACY_NS", statcache.RACY_NS + 60_000_000_000)
