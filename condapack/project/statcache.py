@@ -98,8 +98,8 @@ class StatCache:
         parsed = parse(fingerprint) if isinstance(fingerprint, dict) else None
         if parsed is None:
             _warn_damaged(self.tree_path, "no valid fingerprint")
-        elif signature.listed and self._trusted(signature):
-            self._listings = signature.listings  # the stored ones are missing or out of date
+        elif signature.listed and len(signature.listings) and self._trusted(signature):
+            self._listings = signature.listings  # the stored ones are missing or out of date (not on Windows)
         return parsed
 
     def remember(self, signature: TreeSignature, fingerprint: Doc) -> None:
