@@ -59,10 +59,14 @@ class EnvFingerprint:
         """The fingerprint :meth:`to_doc` wrote, or None if ``doc`` is not one."""
         packages, count, digest = doc.get("packages"), doc.get("files_count"), doc.get("files_digest")
         if not (isinstance(packages, list) and all(isinstance(p, dict) for p in packages)
-                and all(isinstance(v, str) for p in packages for v in p.values())
+                and all(p.keys() == PACKAGE_KEYS and all(isinstance(v, str) for v in p.values()) for p in packages)
                 and isinstance(count, int) and isinstance(digest, str)):
             return None
         return cls(tuple(tuple(sorted(p.items())) for p in packages), count, digest)
+
+
+#: What identifies a package in a fingerprint and the lock (the fields of ``lock.LockedPackage``).
+PACKAGE_KEYS = frozenset({"name", "version", "build", "channel", "sha256"})
 
 
 def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
