@@ -12,7 +12,8 @@ import condapack
 
 #: Modules only packing needs: a no-op build must not pay for importing them.
 PACKING = ("condapack.pack", "condapack.members", "condapack.archive.tar", "condapack.archive.compress",
-           "condapack.sbom", "condapack.cache.key", "condapack.environment", "pathspec")
+           "condapack.sbom", "condapack.cache.key", "condapack.cache.artifacts", "condapack.cache.stores",
+           "condapack.environment", "pathspec")
 
 SHOW_IMPORTS = """\
 import json, sys

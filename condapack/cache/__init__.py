@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
-from .artifacts import ArtifactCache, CacheMiss, CacheSettings
-from .stores import StoreError, open_store
+from .settings import CacheSettings
 
 if TYPE_CHECKING:
+    from .artifacts import ArtifactCache, CacheMiss
     from .key import artifact_key
 
 log = logging.getLogger("condapack")
@@ -17,11 +17,16 @@ __all__ = ["ArtifactCache", "CacheMiss", "CacheSettings", "artifact_key", "open_
 
 
 def __getattr__(name: str) -> Any:
-    """``artifact_key`` on first use: it asks every compression library for its version."""
+    """The rest on first use: every build reads the settings, few builds use a cache
+    (``artifact_key`` asks every compression library for its version)."""
     if name == "artifact_key":
         from .key import artifact_key
 
         return artifact_key
+    if name in ("ArtifactCache", "CacheMiss"):
+        from . import artifacts
+
+        return getattr(artifacts, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -29,6 +34,9 @@ def open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:
     """The cache the settings name, or None when caching is off."""
     if not settings.url:
         return None
+    from .artifacts import ArtifactCache, CacheMiss
+    from .stores import StoreError, open_store
+
     try:
         return ArtifactCache(open_store(settings.url, settings.timeout), settings)
     except StoreError as exc:

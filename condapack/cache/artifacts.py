@@ -19,13 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
-import attrs
-
 from ..errors import CondaPackError
 from ..output import atomic_output
+from .settings import CacheSettings
 from .stores import Store, StoreError
 
-__all__ = ["CacheSettings", "ArtifactCache", "CacheMiss"]
+__all__ = ["ArtifactCache", "CacheMiss"]
 
 log = logging.getLogger("condapack")
 MANIFEST_VERSION = 1
@@ -33,16 +32,6 @@ MANIFEST_VERSION = 1
 
 class CacheMiss(CondaPackError):
     """``--require-cache`` and a target the cache cannot provide."""
-
-
-@attrs.frozen
-class CacheSettings:
-    """Where the cache is and how to use it (``[cache]``, ``--cache``, ``CONDAPACK_CACHE``)."""
-
-    url: Optional[str] = None
-    write: bool = False
-    require: bool = False
-    timeout: float = 30.0
 
 
 class _Rejected(Exception):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import attrs
 
 from ..archive.formats import ALIASES, FORMATS, extension, max_level
-from ..cache.artifacts import CacheSettings
+from ..cache.settings import CacheSettings
 from ..errors import ConfigError
 from ..options import OptionSpec, PackOptions, schema
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
