@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 import struct
 import tarfile
 from pathlib import Path
@@ -11,33 +10,14 @@ from typing import Optional
 
 import pytest
 import zstandard
+from memberkit import REWRITTEN_TOOL, directory, generated, link, noise, on_disk, rewritten_tool
 
 from condapack.archive.tar import header, write_compressed_tar
 from condapack.errors import ArchiveError
-from condapack.members import Member, MemberPlan, PrefixRewrite, PycRestamp, plan_members
+from condapack.members import Member, MemberPlan, PycRestamp, plan_members
 from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_000
-
-
-def on_disk(tmp_path: Path, name: str, data: bytes, mode: int = 0o644) -> Member:
-    """A file member whose bytes come from a file written under ``tmp_path``."""
-    path = tmp_path / "src" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return Member(name=name, kind="file", mode=mode, size=len(data), source=str(path))
-
-
-def generated(name: str, data: bytes, mode: int = 0o644) -> Member:
-    return Member(name=name, kind="file", mode=mode, size=len(data), data=data)
-
-
-def directory(name: str) -> Member:
-    return Member(name=name, kind="dir", mode=0o755)
-
-
-def link(name: str, target: str) -> Member:
-    return Member(name=name, kind="symlink", mode=0o777, link_target=target)
 
 
 def tar_bytes(tmp_path: Path, members: list[Member], *, compression: str = "", threads: int = 1,
@@ -59,13 +39,6 @@ def read_back(data: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
             fh = tf.extractfile(info) if info.isfile() else None
             out[info.name] = (info, fh.read() if fh is not None else b"")
     return out
-
-
-def noise(size: int, seed: int = 1) -> bytes:
-    """Half text, half random bytes: compresses, but not to nothing."""
-    rng = random.Random(seed)
-    text = b"".join(b"line %d of some text\n" % i for i in range(size // 40))
-    return (text + rng.randbytes(size))[:size]
 
 
 def test_members_read_back_with_their_names_kinds_modes_and_content_in_order(tmp_path: Path) -> None:
@@ -170,13 +143,9 @@ def test_a_pyc_header_is_restamped_in_small_and_streamed_files(tmp_path: Path, b
 
 
 def test_a_rewritten_file_is_stored_with_its_new_length(tmp_path: Path) -> None:
-    old = b"/home/me/a-long-build-prefix"
-    source = on_disk(tmp_path, "bin/tool", b"#!" + old + b"/bin/python\nprint('" + old + b"')\n", 0o755)
-    rewrite = PrefixRewrite(old=old, new=b"/opt/app", file_mode="text", capacity=0)
-    member = Member(name=source.name, kind="file", mode=0o755, size=source.size, source=source.source,
-                    transforms=(rewrite,))
+    member = rewritten_tool(tmp_path)
     info, content = read_back(tar_bytes(tmp_path, [member]))["bin/tool"]
-    assert content == b"#!/opt/app/bin/python\nprint('/opt/app')\n" and info.size == len(content)
+    assert content == REWRITTEN_TOOL and info.size == len(content)
 
 
 def test_the_archive_ends_with_two_zero_blocks_padded_to_a_whole_record(tmp_path: Path) -> None:

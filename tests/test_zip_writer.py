@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 import stat
 import struct
 import time
@@ -12,35 +11,16 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from memberkit import REWRITTEN_TOOL, directory, generated, link, noise, on_disk, rewritten_tool
 
 from condapack.archive import zip as zipwriter
 from condapack.archive.zip import write_zip
 from condapack.errors import ArchiveError
-from condapack.members import Member, PrefixRewrite, plan_members
+from condapack.members import Member, plan_members
 from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_001  # 2023-11-14 22:13:21 UTC: an odd second, which DOS times cannot hold
 BIG = 9 << 20  # above the 8 MiB from which files are deflated block by block
-
-
-def on_disk(tmp_path: Path, name: str, data: bytes, mode: int = 0o644) -> Member:
-    """A file member whose bytes come from a file written under ``tmp_path``."""
-    path = tmp_path / "src" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return Member(name=name, kind="file", mode=mode, size=len(data), source=str(path))
-
-
-def generated(name: str, data: bytes, mode: int = 0o644) -> Member:
-    return Member(name=name, kind="file", mode=mode, size=len(data), data=data)
-
-
-def directory(name: str) -> Member:
-    return Member(name=name, kind="dir", mode=0o755)
-
-
-def link(name: str, target: str) -> Member:
-    return Member(name=name, kind="symlink", mode=0o777, link_target=target)
 
 
 def zip_bytes(members: list[Member], *, level: int = 4, threads: int = 1, zip_64: bool = True,
@@ -56,13 +36,6 @@ def read_back(data: bytes) -> dict[str, tuple[zipfile.ZipInfo, bytes]]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.testzip() is None
         return {info.filename: (info, zf.read(info)) for info in zf.infolist()}
-
-
-def noise(size: int, seed: int = 1) -> bytes:
-    """Half text, half random bytes: compresses, but not to nothing."""
-    rng = random.Random(seed)
-    text = b"".join(b"line %d of some text\n" % i for i in range(size // 40))
-    return (text + rng.randbytes(size))[:size]
 
 
 def test_entries_read_back_with_their_names_kinds_modes_and_content_in_order(tmp_path: Path) -> None:
@@ -118,13 +91,9 @@ def test_long_and_non_ascii_names_read_back_and_only_utf8_ones_are_flagged_utf8(
 
 
 def test_a_rewritten_file_is_stored_with_its_new_content(tmp_path: Path) -> None:
-    old = b"/home/me/a-long-build-prefix"
-    source = on_disk(tmp_path, "bin/tool", b"#!" + old + b"/bin/python\nprint('" + old + b"')\n", 0o755)
-    rewrite = PrefixRewrite(old=old, new=b"/opt/app", file_mode="text", capacity=0)
-    member = Member(name=source.name, kind="file", mode=0o755, size=source.size, source=source.source,
-                    transforms=(rewrite,))
+    member = rewritten_tool(tmp_path)
     info, content = read_back(zip_bytes([member]))["bin/tool"]
-    assert content == b"#!/opt/app/bin/python\nprint('/opt/app')\n" and info.file_size == len(content)
+    assert content == REWRITTEN_TOOL and info.file_size == len(content)
 
 
 def local_header(data: bytes, info: zipfile.ZipInfo) -> tuple[int, int, int]:
