@@ -12,6 +12,7 @@ import random
 import subprocess
 import sysconfig
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,8 @@ import zstandard
 
 from condapack.archive.compress import LEVELS, deflate, deflate_job, estimated_ratio, open_sink
 from condapack.archive.tar import header
+from condapack.archive.zip import write_zip
+from condapack.members import Member
 from systools import require
 
 
@@ -121,6 +124,60 @@ def test_big_zip_members_are_one_deflate_stream_over_blocks(level: int) -> None:
 def test_big_zip_members_at_the_default_level_are_no_larger_than_zlib_4() -> None:
     data = stdlib_source() + shared_libraries()
     assert len(streamed(data, 4)) <= zlib4(data)
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """Files around the 8 MiB big-member threshold, of text, code and random bytes, and small ones."""
+    rng = random.Random(11)
+    mixed = (stdlib_source() + shared_libraries() + rng.randbytes(1 << 20)) * 2  # 10.5 MB, blocks of each kind
+    contents = {"big/mixed.so": mixed, "big/whole-blocks.bin": mixed[:9 << 20],
+                "big/threshold.bin": mixed[:8 << 20], "big/threshold-plus-one.bin": mixed[:(8 << 20) + 1],
+                "small/a.py": stdlib_source()[:5000], "small/empty.txt": b"",
+                "small/random.bin": rng.randbytes(300_000)}
+    root = tmp_path_factory.mktemp("big-tree")
+    for name, data in contents.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root, contents
+
+
+def zipped(tree: tuple[Path, dict[str, bytes]], level: int, threads: int) -> bytes:
+    root, contents = tree
+    members = tuple(Member(name=name, kind="file", mode=0o644, size=len(data), source=str(root / name))
+                    for name, data in sorted(contents.items()))
+    members += (Member(name="small/generated.txt", kind="file", mode=0o644, size=4, data=b"made"),)
+    out = io.BytesIO()
+    write_zip(out, members, 1_577_836_800, lambda n: None, level=level, zip_64=True, threads=threads)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("level", [4, pytest.param(1, marks=pytest.mark.slow), pytest.param(9, marks=pytest.mark.slow)])
+def test_zip_with_big_members_of_mixed_content_is_the_same_for_any_thread_count_and_reads_back(
+        big_tree: tuple[Path, dict[str, bytes]], tmp_path: Path, level: int) -> None:
+    one = zipped(big_tree, level, 1)
+    assert zipped(big_tree, level, 2) == one
+    assert zipped(big_tree, level, 3) == one
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(one)
+    contents = big_tree[1]
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.testzip() is None  # every CRC checks out
+        infos = {info.filename: info for info in zf.infolist()}
+        for name, data in contents.items():
+            assert (infos[name].file_size, infos[name].CRC) == (len(data), zlib.crc32(data)), name
+            assert zf.read(name) == data, name
+        assert zf.read("small/generated.txt") == b"made"
+    assert {info.compress_type for name, info in infos.items() if contents.get(name, b"x")} == {zipfile.ZIP_DEFLATED}
+    subprocess.run([require("unzip"), "-tq", str(archive)], check=True, capture_output=True)
+
+
+def test_big_zip_members_at_the_default_level_are_no_larger_than_zlib_4_whole(
+        big_tree: tuple[Path, dict[str, bytes]]) -> None:
+    with zipfile.ZipFile(io.BytesIO(zipped(big_tree, 4, 2))) as zf:
+        big = [info for info in zf.infolist() if info.file_size > 8 << 20]
+        assert len(big) == 3
+        assert sum(info.compress_size for info in big) <= sum(zlib4(big_tree[1][info.filename]) for info in big)
 
 
 def test_higher_levels_shrink_source_code() -> None:

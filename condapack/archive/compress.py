@@ -77,9 +77,12 @@ def _isal_only(level: int) -> Codec:
 #: mix): zlib 4 (conda-pack's default) .2727 / .3152 of the input at 58-61 MB/s; libdeflate
 #: 4 .2690 / .3110 at 118-120 MB/s, libdeflate 3 .2724 / .3139 (too close) at 126;
 #: ISA-L 3 .2930 / .3376 at 270-280 (7% larger); sending blocks sampled above 0.55 to ISA-L
-#: gained 4-14% speed but made compiled code 8% larger than zlib 4.
+#: gained 4-14% speed but made compiled code 8% larger than zlib 4. Big zip members (one
+#: stream over primed 1 MiB blocks, which libdeflate cannot write) go to zlib-ng 5: on the
+#: benchmark's members over 8 MiB (binary / source) .9922 / .9898 of zlib 4 whole at 1.2x
+#: the speed of zlib-ng 6 (.9895 / .9870); zlib-ng 4 was .7% larger than zlib 4.
 LEVELS: tuple[Codec, ...] = (
-    Codec(0, 0, 0, 0.0), _isal_only(1), _isal_only(2), _isal_only(3), Codec(3, 4, 6, 0.8),
+    Codec(0, 0, 0, 0.0), _isal_only(1), _isal_only(2), _isal_only(3), Codec(3, 4, 5, 0.8),
     Codec(3, 6, 6, 0.8), Codec(3, 7, 7, NEVER), Codec(3, 8, 8, NEVER), Codec(3, 9, 9, NEVER),
     Codec(3, 10, 9, NEVER))
 
@@ -264,16 +267,19 @@ def _deflate(module: Any, level: int, block: bytes, previous: bytes, last: bool)
     return out
 
 
-def _to_isal(codec: Codec, block: bytes) -> bool:
+def _to_isal(codec: Codec, block: bytes, sample: bool = True) -> bool:
     if codec.isal_above >= NEVER:
         return False
-    return codec.isal_above <= 0.0 or estimated_ratio(block) > codec.isal_above
+    if codec.isal_above <= 0.0:
+        return True
+    return sample and estimated_ratio(block) > codec.isal_above
 
 
-def deflate(data: bytes, level: int) -> bytes:
-    """One whole raw-deflate stream of ``data`` (a small zip member, a gzip block)."""
+def deflate(data: bytes, level: int, sample: bool = True) -> bytes:
+    """One whole raw-deflate stream of ``data`` (a small zip member, a gzip block);
+    with ``sample`` false, never ISA-L at a level that would ask the estimate."""
     codec = LEVELS[level]
-    if level == 0 or not _to_isal(codec, data):
+    if level == 0 or not _to_isal(codec, data, sample):
         return bytes(libdeflate.deflate_compress(data, codec.dense))
     return _deflate(isal_zlib, codec.isal, data, b"", True)
 
