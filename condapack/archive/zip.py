@@ -88,12 +88,13 @@ def _compress(data: bytes, level: int) -> _Body:
     return _Body(deflate(data, level, sample=len(data) >= _SAMPLED_FROM), crc, len(data), _DEFLATED)
 
 
-def _read_and_compress(member: Member, level: int) -> _Body:
+def _content(member: Member, level: int) -> tuple[bytes, int]:
+    """A small member's bytes and the level to deflate them at (links and directories: stored)."""
     if member.kind == "symlink":
-        return _compress((member.link_target or "").encode("utf-8", "surrogateescape"), 0)
+        return (member.link_target or "").encode("utf-8", "surrogateescape"), 0
     if member.kind == "dir":
-        return _compress(b"", 0)
-    return _compress(member.read(), level)
+        return b"", 0
+    return member.read(), level
 
 
 class _ZipWriter:
@@ -237,8 +238,8 @@ def _batches(members: tuple[Member, ...]) -> Iterator[tuple[Member, ...]]:
         yield tuple(batch)
 
 
-def _compress_batch(batch: tuple[Member, ...], level: int) -> list[_Body]:
-    return [_read_and_compress(member, level) for member in batch]
+def _compress_batch(contents: list[tuple[bytes, int]]) -> list[_Body]:
+    return [_compress(data, level) for data, level in contents]
 
 
 def write_zip(out: BinaryIO, members: tuple[Member, ...], mtime: int, progress: Progress, *,
@@ -266,7 +267,9 @@ def _submit(writer: _ZipWriter, batch: tuple[Member, ...],
             level: int) -> tuple[tuple[Member, ...], Optional[Future[list[_Body]]]]:
     if len(batch) == 1 and _is_big(batch[0]):
         return batch, None
-    return batch, writer.pool.submit(_compress_batch, batch, level)
+    # Read here, not on the pool: the writer's thread mostly waits, and -j counts the
+    # threads that compress (at -j 1 reading took about a tenth of the only one's time).
+    return batch, writer.pool.submit(_compress_batch, [_content(member, level) for member in batch])
 
 
 def _drain_one(writer: _ZipWriter, queue: Deque[tuple[tuple[Member, ...], Optional[Future[list[_Body]]]]],
