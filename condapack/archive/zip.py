@@ -28,6 +28,7 @@ from .compress import deflate, deflate_job
 __all__ = ["write_zip"]
 
 _ZIP_EPOCH = 315532800  # DOS timestamps start at 1980-01-01
+_ZIP_END = 4354819198  # and end at 2107-12-31 23:59:58
 _BIG = 8 << 20  # files above this are deflated block by block
 _BLOCK = 1 << 20
 _PREFETCH_BYTES = 32 << 20
@@ -71,7 +72,7 @@ class _Entry:
 
 
 def _dos(mtime: int) -> tuple[int, int]:
-    t = time.gmtime(max(mtime, _ZIP_EPOCH))
+    t = time.gmtime(min(max(mtime, _ZIP_EPOCH), _ZIP_END))
     dostime = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
     return dostime, ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
 
@@ -113,7 +114,7 @@ class _ZipWriter:
         self.offset += len(data)
 
     def _entry(self, member: Member, body: _Body, compressed: int, offset: int) -> _Entry:
-        name = member.name + ("/" if member.kind == "dir" else "")
+        name = member.name + ("/" if member.kind == "dir" and not member.name.endswith("/") else "")
         encoded = name.encode("utf-8", "surrogateescape")
         # The UTF-8 flag only for names that are UTF-8: readers reject it on other bytes.
         flags = 0x800 if not name.isascii() and is_utf8(encoded) else 0
