@@ -105,10 +105,20 @@ class Member:
     kind: FileKind
     mode: int
     size: int = 0
-    source: Optional[str] = None
+    _source: Optional[str] = attrs.field(default=None, alias="source")
     data: Optional[bytes] = None
     transforms: tuple[Transform, ...] = ()
     link_target: Optional[str] = None
+    #: The environment's file the bytes are read from, when ``source`` is not given
+    #: (its path is built when it is opened, not held for every member).
+    file: Optional[File] = attrs.field(default=None, repr=False)
+
+    @property
+    def source(self) -> Optional[str]:
+        """The path the bytes are read from (None for generated content)."""
+        if self._source is None and self.file is not None:
+            return self.file.source
+        return self._source
 
     @property
     def restamp(self) -> Optional[PycRestamp]:
@@ -157,7 +167,7 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     files = resolve_links(prefix, files) if follow_symlinks else drop_outside_links(prefix, files)
     place = _Relocation(layout, home or str(prefix), _dest_for(layout, dest_prefix))
     generated = {**_generated(files, place, env_vars), **extra}
-    sources = {f.target: f for f in files}
+    sources = {f.target: f for f in files if f.target.endswith(".py")}  # what a .pyc is restamped from
     members = [m for f in files if f.target not in generated
                for m in _members_of(prefix, f, place, sources, mtime)]
     members += [Member(name=path, kind="file", mode=mode, size=len(data), data=data)
@@ -203,7 +213,7 @@ def _members_of(prefix: Path, f: File, place: _Relocation,
     if f.kind == "symlink":
         return _symlink_members(prefix, f)
     return [Member(name=f.target, kind="file", mode=place.layout.file_mode(f.target, f.mode), size=f.size,
-                   source=f.source, transforms=_transforms(f, place, sources, mtime))]
+                   file=f, transforms=_transforms(f, place, sources, mtime))]
 
 
 def _transforms(f: File, place: _Relocation, sources: Mapping[str, File],

@@ -44,7 +44,8 @@ class File:
     """One entry of the environment, as it will be archived."""
 
     target: str
-    source: str
+    #: Where the bytes are read from; None: ``root/target`` (see :attr:`source`).
+    _source: Optional[str] = attrs.field(default=None, alias="source")
     kind: FileKind = "file"
     mode: int = 0o644
     size: int = 0
@@ -57,6 +58,15 @@ class File:
     # Bytes available for a prefix in a binary file: the placeholder's length.
     capacity: int = 0
     link_target: Optional[str] = None
+    #: The directory ``target`` is relative to, when no ``source`` is given. A scan shares
+    #: one string for the whole environment: a full path per file would cost about 150
+    #: bytes each, 30 MB at 200,000 files.
+    root: str = ""
+
+    @property
+    def source(self) -> str:
+        """The path the file's bytes are read from."""
+        return self._source if self._source is not None else f"{self.root}/{self.target}"
 
 
 @attrs.frozen
@@ -124,8 +134,12 @@ def scan_reading(reading: Reading, *, ignore_editable_packages: bool = False,
         editable.check_no_editable(prefix, packages)
     _check_missing(prefix, owners, disk, ignore_missing_files)
     layout = reading.layout
-    place = _Place(prefix, layout, windows_home(prefix, packages) if layout.windows else str(prefix))
-    managed = [_managed_file(place, path, owner, disk[path]) for path, owner in owners.items() if path in disk]
+    place = _Place(prefix, str(prefix), layout, windows_home(prefix, packages) if layout.windows else str(prefix))
+    # one label string per package, not one per file (records are keyed by identity:
+    # hashing one hashes all its paths)
+    labels = {id(record): record.label for record in packages}
+    managed = [_managed_file(place, path, owner, disk[path], labels[id(owner[0])])
+               for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()
                  if path not in owners and keep_unmanaged(path, owners, layout)]
     _warn_modified(owners, disk)
@@ -142,6 +156,8 @@ class _Place:
     """Where the environment lies, its layout, and the prefix its files hold."""
 
     prefix: Path
+    #: ``prefix`` as one string, shared by every :class:`File` read from it.
+    root: str
     layout: Layout
     home: str
 
@@ -276,9 +292,10 @@ def _py_source(pyc: str) -> str:
     return head + name.split(".", 1)[0] + ".py"
 
 
-def _managed_file(place: _Place, path: str, owner: tuple[PackageRecord, ManagedPath], entry: Entry) -> File:
+def _managed_file(place: _Place, path: str, owner: tuple[PackageRecord, ManagedPath], entry: Entry,
+                  label: str) -> File:
     record, mp = owner
-    base = _base_file(place.prefix, path, entry, is_conda=True, package=record.label)
+    base = _base_file(place.root, path, entry, is_conda=True, package=label)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     if mp.file_mode is not None and mp.placeholder is not None:
@@ -310,16 +327,15 @@ def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: d
 
 
 def _unmanaged_file(place: _Place, path: str, entry: Entry) -> File:
-    base = _base_file(place.prefix, path, entry, is_conda=False, package=None)
+    base = _base_file(place.root, path, entry, is_conda=False, package=None)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     return _sniffed(place, base)
 
 
-def _base_file(prefix: Path, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
-    return File(target=path, source=f"{prefix}/{path}", kind=entry.kind, mode=entry.mode,
-                size=entry.size, mtime_ns=entry.mtime_ns, is_conda=is_conda, package=package,
-                link_target=entry.link_target)
+def _base_file(root: str, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
+    return File(target=path, kind=entry.kind, mode=entry.mode, size=entry.size, mtime_ns=entry.mtime_ns,
+                is_conda=is_conda, package=package, link_target=entry.link_target, root=root)
 
 
 def _sniff(path: str, needles: tuple[bytes, ...]) -> tuple[bool, bool]:

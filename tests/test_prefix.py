@@ -1,0 +1,33 @@
+"""Reading a prefix: what each scanned file records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from condapack.members import Member
+from condapack.prefix import File, scan_prefix
+
+
+def _tiny_prefix(root: Path) -> Path:
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "lib").mkdir()
+    (root / "lib" / "data.txt").write_text("no prefix here\n")
+    return root
+
+
+def test_scanned_files_are_read_from_the_path_below_their_prefix(tmp_path: Path) -> None:
+    prefix = _tiny_prefix(tmp_path / "env")
+    (scanned,) = [f for f in scan_prefix(prefix).files if f.target == "lib/data.txt"]
+    assert scanned.source == f"{prefix}/lib/data.txt"
+    assert scanned.root == str(prefix)
+
+
+def test_a_file_given_a_source_is_read_from_it() -> None:
+    assert File("lib/a.so", "/elsewhere/a.so").source == "/elsewhere/a.so"
+
+
+def test_a_member_made_from_a_file_is_read_from_the_files_source() -> None:
+    f = File("lib/a.so", root="/env")
+    assert Member(name="app/lib/a.so", kind="file", mode=0o644, file=f).source == "/env/lib/a.so"
+    assert Member(name="x", kind="file", mode=0o644, source="/y").source == "/y"
+    assert Member(name="x", kind="file", mode=0o644, data=b"").source is None
