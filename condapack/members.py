@@ -346,7 +346,7 @@ def _walk_files(real_prefix: str, root: str, target: str, skipped: list[str]) ->
 def _copy_of(real: str, target: str, by_path: Mapping[str, File]) -> File:
     original = by_path.get(real)
     if original is not None and original.kind == "file":
-        return attrs.evolve(original, target=target)
+        return attrs.evolve(original, target=target, source=original.source)  # the file, not the link
     st = os.stat(real)
     return File(target=target, source=real, mode=st.st_mode & 0o7777, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
