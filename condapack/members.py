@@ -253,8 +253,8 @@ def _pyc_restamp(f: File, sources: Mapping[str, File], mtime: int) -> Optional[P
 def _symlink_members(prefix: Path, f: File) -> list[Member]:
     link = f.link_target or ""
     root = str(prefix).rstrip("/") + "/"
-    if link.startswith(root):
-        # An absolute link into the environment would point back at the old location.
+    if link.startswith(root) or link == root[:-1]:
+        # An absolute link into the environment (or to its root) would point back at the old location.
         link = os.path.relpath(link, os.path.dirname(f.source))
     return [Member(name=f.target, kind="symlink", mode=0o777, link_target=link)]
 

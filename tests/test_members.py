@@ -142,8 +142,6 @@ def test_relative_links_are_kept_and_absolute_links_into_the_environment_made_re
     assert member(p, "lib/abs.so").link_target == "libx.so"
 
 
-@pytest.mark.xfail(strict=True, reason="an absolute link to the environment's root is kept absolute: it names "
-                                       "the packing machine's path (and tar's data filter refuses it)")
 def test_an_absolute_link_to_the_environments_root_is_made_relative(env: Path) -> None:
     (env / "share/self").symlink_to(env)
     assert member(plan(env), "share/self").link_target == ".."
