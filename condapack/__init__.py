@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 from ._version import __version__
@@ -49,18 +47,3 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: b
         env = env.filtered(filters)
     return str(env.pack_with(checked, verbose=verbose).output)
 
-
-class _Package(types.ModuleType):
-    """``condapack.pack`` stays the function when the ``condapack.pack`` module is imported.
-
-    Importing a submodule sets it as an attribute of its package; the modules here are
-    imported on first use, after :func:`pack` is defined, so that assignment is refused.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "pack" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -28,7 +28,7 @@ from .options import OptionSpec, PackOptions, check_threads, schema
 from .report import Reporter
 
 if TYPE_CHECKING:
-    from .pack import Packed
+    from .packing import Packed
 
 __all__ = ["conda_pack_main", "main", "EXIT_CODES", "PackArgs", "ProjectArgs", "Terminal", "SUBCOMMANDS"]
 

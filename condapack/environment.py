@@ -11,7 +11,7 @@ import attrs
 from .filters import Filter, apply_filters
 from .locate import find_prefix
 from .options import PackOptions
-from .pack import Packed, ProgressFn, pack_files
+from .packing import Packed, ProgressFn, pack_files
 from .prefix import File, Scan, scan_prefix
 from .records import PackageRecord
 

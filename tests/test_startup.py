@@ -11,7 +11,7 @@ from pathlib import Path
 import condapack
 
 #: Modules only packing needs: a no-op build must not pay for importing them.
-PACKING = ("condapack.pack", "condapack.members", "condapack.archive.tar", "condapack.archive.compress",
+PACKING = ("condapack.packing", "condapack.members", "condapack.archive.tar", "condapack.archive.compress",
            "condapack.sbom", "condapack.cache.key", "condapack.cache.artifacts", "condapack.cache.stores",
            "condapack.environment", "pathspec")
 
@@ -35,13 +35,13 @@ def test_noop_build_imports_no_packing_module(tiny_env: Path, tmp_path: Path) ->
     project.mkdir()
     (project / "condapack.toml").write_text(f'[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
     code, modules = run(["build", "-q"], project)
-    assert code == 0 and "condapack.pack" in modules
+    assert code == 0 and "condapack.packing" in modules
     code, modules = run(["build", "-q"], project)
     assert code == 0 and [m for m in PACKING if m in modules] == []
 
 
-def test_pack_stays_the_function_after_the_pack_module_is_imported() -> None:
-    importlib.import_module("condapack.pack")  # what packing does on first use
+def test_pack_stays_the_function_after_the_packing_module_is_imported() -> None:
+    importlib.import_module("condapack.packing")  # what packing does on first use
     from condapack.environment import CondaEnv
 
     assert callable(condapack.pack) and condapack.pack.__module__ == "condapack"

@@ -1,7 +1,7 @@
 """Archive formats as a registry: names, aliases, suffixes, writer, compression, levels, threads.
 
 Adding a format is one :class:`Format` entry in :data:`REGISTRY` plus its writer (see
-``_WRITERS`` in :mod:`condapack.pack`); inference from the output name, the
+``_WRITERS`` in :mod:`condapack.packing`); inference from the output name, the
 ``--format`` choices, the level check and the project file's format names read it.
 """
 

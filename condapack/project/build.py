@@ -29,7 +29,7 @@ from .state import BuildState
 if TYPE_CHECKING:
     from ..cache import ArtifactCache, CacheSettings
     from ..environment import CondaEnv
-    from ..pack import ProgressFn
+    from ..packing import ProgressFn
     from ..prefix import Reading
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
@@ -136,7 +136,7 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
-    from ..pack import pack_files
+    from ..packing import pack_files
 
     env = target_env(plan.project, target, envs, plan.readings)
     try:

@@ -28,7 +28,7 @@ from .makedeps import render_deps
 from .plan import BuildPlan, make_plan, select_targets
 
 if TYPE_CHECKING:
-    from ..pack import ProgressFn
+    from ..packing import ProgressFn
 
 __all__ = ["run"]
 
