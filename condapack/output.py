@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, Iterator, Optional
 from .errors import ArchiveError, CondaPackError
 
 __all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask",
-           "write_if_changed"]
+           "write_if_changed", "write_atomic"]
 
 WINDOWS = sys.platform == "win32"
 if not WINDOWS:
@@ -231,15 +231,27 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_atomic(path, data)
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to a new file's descriptor and close it."""
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` through a new temp beside it (never written through a link)."""
+    tmp = temp_name(path, ".tmp")
     try:
-        tmp.write_bytes(data)
+        _write_all(_create_file(tmp), data)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         if isinstance(exc, OSError):
             raise CondaPackError(f"cannot write {path}: {exc.strerror or exc}; free some space (or fix the "
                                  "directory's permissions) and run again") from None
         raise
-    return True

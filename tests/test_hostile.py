@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import envkit
+from condapack import output
 from condapack.cli import conda_pack_main, main
 from helpers import extract, run
 from systools import require
@@ -531,15 +532,15 @@ def test_a_full_disk_while_writing_the_lock_is_a_one_line_error(
     import errno
 
     config = project(tmp_path, env, '[env.app]\nprefix = "ENV"\nformat = "tar"\n')
-    real_write = Path.write_bytes
+    real_write = output._write_all
 
-    def full(self: Path, data: bytes) -> int:
-        if self.name.startswith(".condapack.lock."):
-            real_write(self, data[:10])
+    def full(fd: int, data: bytes) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").rpartition("/")[2].startswith(".condapack.lock."):
+            real_write(fd, data[:10])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(self, data)
+        real_write(fd, data)
 
-    monkeypatch.setattr(Path, "write_bytes", full)
+    monkeypatch.setattr(output, "_write_all", full)
     assert project_error(capsys, config, "lock") == (
         f"condapack: error: cannot write {config.parent / 'condapack.lock'}: No space left on device; free some "
         "space (or fix the directory's permissions) and run again")

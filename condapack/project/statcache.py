@@ -31,6 +31,8 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .._version import __version__
 from ..digest import file_digest
+from ..errors import CondaPackError
+from ..output import write_atomic
 from .signature import Listings, TreeSignature
 
 __all__ = ["StatCache", "RACY_NS"]
@@ -160,12 +162,11 @@ class StatCache:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
+        """Best effort: a cache that cannot be written only costs the next run a rescan."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError:
+            write_atomic(path, data)
+        except (OSError, CondaPackError):
             pass
 
 
