@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence, Union
 import attrs
 
 from . import activation, pyc
-from .errors import RelocationError
+from .errors import ArchiveError, RelocationError
 from .layout import LAYOUT, Layout
 from .prefix import File, FileKind
 from .records import PrefixMode
@@ -149,9 +149,17 @@ class Member:
         assert self.source is not None
         with open(self.source, "rb", buffering=0) as fh:
             data = fh.readall()
+        if len(data) != self.size:
+            raise size_changed(self.source)
         for transform in self.transforms:
             data = transform.apply(data, self.name)
         return data
+
+
+def size_changed(source: str) -> ArchiveError:
+    """The error for a file whose size is no longer the one scanned: something is writing to it."""
+    return ArchiveError(f"{source} changed size while it was being packed; pack again when "
+                        "nothing is writing to the environment")
 
 
 @attrs.frozen

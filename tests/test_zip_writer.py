@@ -124,6 +124,17 @@ def test_a_big_file_that_is_shorter_than_planned_is_an_error(tmp_path: Path) -> 
                                "is writing to the environment")
 
 
+@pytest.mark.parametrize("change", [-1, 1])
+def test_a_small_file_that_shrank_or_grew_since_it_was_planned_is_an_error_not_a_wrong_entry(
+        tmp_path: Path, change: int) -> None:
+    member = on_disk(tmp_path, "share/log", noise(100 + change))
+    planned = Member(name=member.name, kind="file", mode=0o644, size=100, source=member.source)
+    with pytest.raises(ArchiveError) as info:
+        zip_bytes([planned])
+    assert str(info.value) == (f"{member.source} changed size while it was being packed; pack again when nothing "
+                               "is writing to the environment")
+
+
 def test_a_file_of_4_gib_needs_zip64_and_no_zip_64_refuses_it_before_reading(tmp_path: Path) -> None:
     # the size is what the plan says; the refusal comes before a byte is read
     member = on_disk(tmp_path, "lib/huge.bin", b"tiny")

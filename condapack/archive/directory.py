@@ -12,8 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import ArchiveError
-from ..members import Member
+from ..members import Member, size_changed
 from ..output import created_and_held, temp_name, umask
 
 __all__ = ["write_tree", "atomic_directory"]
@@ -57,8 +56,7 @@ def _write_file(path: Path, member: Member) -> None:
         assert member.source is not None
         shutil.copyfile(member.source, path, follow_symlinks=True)
         if path.stat().st_size != member.size:
-            raise ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
-                               "nothing is writing to the environment")
+            raise size_changed(member.source)
     else:
         path.write_bytes(member.read())
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Callable
 
-from ..errors import ArchiveError
-from ..members import Member, MemberPlan
+from ..members import Member, MemberPlan, size_changed
 from ..safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
@@ -123,15 +122,10 @@ def _stream(sink: Sink, member: Member) -> int:
         os.close(fd)
 
 
-def _changed(member: Member) -> ArchiveError:
-    return ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
-                        "nothing is writing to the environment")
-
-
 def _check_unchanged(fd: int, member: Member) -> None:
     """A file that grew while it was copied would be cut silently at its old size."""
     if os.fstat(fd).st_size != member.size:
-        raise _changed(member)
+        raise size_changed(member.source or member.name)
 
 
 def write_member(sink: Sink, member: Member, mtime: int) -> tuple[int, int]:
@@ -149,12 +143,12 @@ def write_member(sink: Sink, member: Member, mtime: int) -> tuple[int, int]:
         data = _read_small(member) if plain else member.read()
         size = len(data)
         if plain and size != member.size:
-            raise _changed(member)
+            raise size_changed(member.source or member.name)
         head = header(member.name, "file", member.mode, size, mtime)
         sink.write(head)
         sink.write(data)
     if size != member.size and plain:
-        raise _changed(member)
+        raise size_changed(member.source or member.name)
     padding = b"\0" * (-size % _BLOCK)
     sink.write(padding)
     return size, len(head) + size + len(padding)

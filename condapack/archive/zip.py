@@ -21,7 +21,7 @@ import attrs
 from isal import isal_zlib
 
 from ..errors import ArchiveError
-from ..members import Member
+from ..members import Member, size_changed
 from ..safepath import is_utf8
 from .compress import deflate, deflate_job
 
@@ -173,8 +173,7 @@ class _ZipWriter:
                 if last:
                     break
         if copied != member.size:
-            raise ArchiveError(f"{member.source} changed size while it was being packed; pack again when "
-                               "nothing is writing to the environment")
+            raise size_changed(member.source)
         return crc
 
     def _need_zip64(self, needed: bool, what: str) -> None:
