@@ -201,6 +201,18 @@ def _create_file(path: str) -> int:
 
 
 def _publish(tmp: str, output: Path, overwrite: bool) -> None:
+    try:
+        _link_or_replace(tmp, output, overwrite)
+    except FileNotFoundError:
+        if os.path.lexists(tmp):
+            raise
+        # Windows: the file is closed before this rename, and a pack to the same output
+        # that started meanwhile may have swept it as a killed run's leftover.
+        raise ArchiveError(f"the finished archive for '{output}' was removed before it was put in place (by "
+                           "another pack to the same output?); pack again, one pack per output at a time") from None
+
+
+def _link_or_replace(tmp: str, output: Path, overwrite: bool) -> None:
     if overwrite:
         _replace(tmp, output)
         return
