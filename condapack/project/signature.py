@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import array
 import hashlib
+import itertools
+import operator
 import os
 import stat
+import struct
 from pathlib import Path
 from typing import Optional, Union
 
@@ -29,36 +32,42 @@ from ..prefix import _entries, _ignored_top, _unreadable
 
 __all__ = ["TreeSignature", "Listings", "tree_signature"]
 
-#: Five numbers per entry: mode, size, mtime, ctime, inode.
-_FIELDS = 5
+#: What the digest takes of each entry's ``lstat``: mode, size, mtime, ctime, inode.
+_FIELDS = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
+_RECORD = struct.Struct("=qqqqQ")
+_MODE, _CTIME = operator.attrgetter("st_mode"), operator.attrgetter("st_ctime_ns")
+#: Windows inode numbers may use more than 64 bits; the low 63 tell files apart.
 _INO_MASK = (1 << 63) - 1
 #: ``fstatat`` relative to a directory descriptor (POSIX); Windows lists with cached stats.
 _STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
 _MAGIC = b"condapack listings 1\n"
+_COUNT = struct.Struct("=q").size
 
 
 class Listings:
     """The names in each directory below a prefix with the directory's ``lstat``, in walk order.
 
     Three parts, so that storing and loading them creates no object per entry: each
-    directory's five stat numbers, the byte lengths of its path and of its listing, and
-    one blob of paths and ``NUL``-joined names.
+    directory's ``lstat`` record (:data:`_RECORD`), the byte lengths of its path and of
+    its listing, and one blob of paths and ``NUL``-joined names.
     """
 
-    def __init__(self, keys: Optional[array.array[int]] = None, sizes: Optional[array.array[int]] = None,
+    def __init__(self, keys: Union[bytearray, memoryview, None] = None, sizes: Optional[array.array[int]] = None,
                  blob: Union[bytearray, memoryview, None] = None) -> None:
-        self.keys = keys if keys is not None else array.array("q")
+        self.keys = keys if keys is not None else bytearray()
         self.sizes = sizes if sizes is not None else array.array("q")
         self.blob = blob if blob is not None else bytearray()
 
     def __len__(self) -> int:
         return len(self.sizes) // 2
 
-    def record(self, path: bytes, key: array.array[int], listing: bytes) -> None:
+    def record(self, path: bytes, key: bytes, listing: bytes) -> None:
         """Add a directory seen by the walk."""
         if not isinstance(self.blob, bytearray):
             self.blob = bytearray(self.blob)
-        self.keys.extend(key)
+        if not isinstance(self.keys, bytearray):
+            self.keys = bytearray(self.keys)
+        self.keys += key
         self.sizes.extend((len(path), len(listing)))
         self.blob += path
         self.blob += listing
@@ -66,12 +75,13 @@ class Listings:
     def head(self, count: int) -> Listings:
         """The first ``count`` directories."""
         size = sum(self.sizes[:2 * count])
-        return Listings(self.keys[:_FIELDS * count], self.sizes[:2 * count], bytearray(self.blob[:size]))
+        return Listings(bytearray(self.keys[:_RECORD.size * count]), self.sizes[:2 * count],
+                        bytearray(self.blob[:size]))
 
     def to_bytes(self) -> bytes:
         """The file form, read back by :meth:`from_bytes`."""
         head = b"%s%d %d\n" % (_MAGIC, len(self), len(self.blob))
-        return b"".join((head, self.keys.tobytes(), self.sizes.tobytes(), self.blob))
+        return b"".join((head, self.keys, self.sizes.tobytes(), self.blob))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Optional[Listings]:
@@ -81,15 +91,15 @@ class Listings:
             count, blob_size = map(int, data[len(_MAGIC):end].split(b" "))
         except ValueError:
             return None
-        item = array.array("q").itemsize
-        keys_end = end + 1 + _FIELDS * count * item
-        sizes_end = keys_end + 2 * count * item
+        keys_end = end + 1 + _RECORD.size * count
+        sizes_end = keys_end + 2 * count * _COUNT
         if not data.startswith(_MAGIC) or min(count, blob_size) < 0 or len(data) != sizes_end + blob_size:
             return None
-        keys, sizes = array.array("q", data[end + 1:keys_end]), array.array("q", data[keys_end:sizes_end])
+        sizes = array.array("q", data[keys_end:sizes_end])
         if min(sizes, default=0) < 0 or sum(sizes) != blob_size:
             return None
-        return cls(keys, sizes, memoryview(data)[sizes_end:])  # a view: no second copy of the names
+        view = memoryview(data)  # views: no second copy of the records and names
+        return cls(view[end + 1:keys_end], sizes, view[sizes_end:])
 
 
 class _Replay:
@@ -106,7 +116,7 @@ class _Replay:
         self._offset = 0
         self._seen: Optional[Listings] = None  # from the first miss: what was replayed, then what was listed
 
-    def listing(self, path: bytes, key: array.array[int]) -> Optional[bytes]:
+    def listing(self, path: bytes, key: bytes) -> Optional[bytes]:
         """The listing recorded for directory ``path`` when it had stat ``key``, if it is still the next one."""
         previous, index, offset = self._previous, self._index, self._offset
         if previous is None or self._seen is not None:
@@ -114,14 +124,14 @@ class _Replay:
         if index < len(previous):
             path_size, listing_size = previous.sizes[2 * index], previous.sizes[2 * index + 1]
             listing_at = offset + path_size
-            same_key = previous.keys[_FIELDS * index:_FIELDS * (index + 1)] == key
+            same_key = bytes(previous.keys[_RECORD.size * index:_RECORD.size * (index + 1)]) == key
             if same_key and bytes(previous.blob[offset:listing_at]) == path:
                 self._index, self._offset = index + 1, listing_at + listing_size
                 return bytes(previous.blob[listing_at:listing_at + listing_size])
         self._seen = previous.head(index)
         return None
 
-    def record(self, path: bytes, key: array.array[int], listing: bytes) -> None:
+    def record(self, path: bytes, key: bytes, listing: bytes) -> None:
         """A directory listed afresh (after a miss)."""
         if self._seen is not None:
             self._seen.record(path, key, listing)
@@ -156,45 +166,60 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
     Entries are taken in the order the directory lists them: a filesystem that lists an
     unchanged directory in another order only costs a full scan.
     """
-    digest = hashlib.sha256(os.fsencode(prefix))
+    root = os.fsencode(prefix)
+    digest = hashlib.sha256(root)
     newest = 0
-    root = str(prefix)
-    stack: list[tuple[str, Optional[array.array[int]]]] = [(root, None)]
+    stack: list[tuple[bytes, Optional[bytes]]] = [(root, None)]
     listed = 0
     replay = _Replay((previous or Listings()) if _STAT_AT else None)
     while stack:
         path, key = stack.pop()
-        encoded = os.fsencode(path)
-        listing = None if key is None else replay.listing(encoded, key)
-        names, numbers = _listed(path, key is None) if listing is None else _restated(path, listing)
+        listing = None if key is None else replay.listing(path, key)
         if listing is None:
-            listing = "\0".join(names).encode("utf-8", "surrogateescape")
+            listing, names, stats = _listed(path, key is None)
             if key is not None:
-                replay.record(encoded, key, listing)
+                replay.record(path, key, listing)
                 listed += 1
-        digest.update(b"%d:%s\0%d:%s" % (len(encoded), encoded, len(listing), listing) + numbers.tobytes())
-        newest = max(newest, max(numbers[3::_FIELDS], default=0))
+        else:
+            names, stats = _restated(path, listing)
+        records = _records(stats)
+        digest.update(b"%d:%s\0%d:%s" % (len(path), path, len(listing), listing) + records)
+        newest = max(newest, max(map(_CTIME, stats), default=0))
         # pushed in listing order, so the next walk meets them in the order they were recorded
-        stack += [(f"{path}/{names[i]}", numbers[_FIELDS * i:_FIELDS * (i + 1)])
-                  for i, mode in enumerate(numbers[::_FIELDS]) if stat.S_ISDIR(mode)]
+        stack += [(b"%s/%s" % (path, name), records[_RECORD.size * i:_RECORD.size * (i + 1)])
+                  for i, name in itertools.compress(enumerate(names), map(stat.S_ISDIR, map(_MODE, stats)))]
     return TreeSignature(digest.hexdigest(), newest, replay.listings(), listed)
 
 
-def _listed(path: str, top: bool) -> tuple[list[str], array.array[int]]:
-    """The names in directory ``path`` and five stat numbers per name."""
+def _names(listing: bytes) -> list[bytes]:
+    return listing.split(b"\0") if listing else []
+
+
+def _records(stats: list[os.stat_result]) -> bytes:
+    """The digested part of each ``lstat``, packed (without an object per number: this runs once per entry)."""
+    if _STAT_AT:
+        return b"".join(itertools.starmap(_RECORD.pack, map(_FIELDS, stats)))
+    return b"".join(_RECORD.pack(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK)
+                    for st in stats)
+
+
+def _listed(path: bytes, top: bool) -> tuple[bytes, list[bytes], list[os.stat_result]]:
+    """Directory ``path``'s listing (its names joined by ``NUL``), its names, and the ``lstat`` of each."""
     if not _STAT_AT:
-        return _scanned_dir(path, top)
+        return _scanned_dir(os.fsdecode(path), top)
     fd = _open_dir(path, top)
     try:
-        names = [n for n in os.listdir(fd) if not (top and _ignored_top(n))]
-        return names, _stats(path, fd, names)
+        listing = "\0".join(n for n in os.listdir(fd) if not (top and _ignored_top(n)))
+        encoded = listing.encode("utf-8", "surrogateescape")
+        names = _names(encoded)
+        return encoded, names, _stats(path, fd, names)
     finally:
         os.close(fd)
 
 
-def _restated(path: str, listing: bytes) -> tuple[list[str], array.array[int]]:
+def _restated(path: bytes, listing: bytes) -> tuple[list[bytes], list[os.stat_result]]:
     """The names of a recorded ``listing`` of directory ``path``, each ``lstat``-ed again."""
-    names = listing.decode("utf-8", "surrogateescape").split("\0") if listing else []
+    names = _names(listing)
     fd = _open_dir(path, top=False)
     try:
         return names, _stats(path, fd, names)
@@ -202,38 +227,34 @@ def _restated(path: str, listing: bytes) -> tuple[list[str], array.array[int]]:
         os.close(fd)
 
 
-def _open_dir(path: str, top: bool) -> int:
+def _open_dir(path: bytes, top: bool) -> int:
     try:
         # a subdirectory swapped for a symlink since its lstat is not followed
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else os.O_NOFOLLOW))
     except OSError as exc:
-        raise _unreadable(f"directory {path}", exc) from None
+        raise _unreadable(f"directory {os.fsdecode(path)}", exc) from None
 
 
-def _stats(path: str, fd: int, names: list[str]) -> array.array[int]:
-    numbers = array.array("q")
-    extend, lstat_at, mask = numbers.extend, os.stat, _INO_MASK  # the hot loop: one per entry
+def _stats(path: bytes, fd: int, names: list[bytes]) -> list[os.stat_result]:
+    lstat = os.lstat  # the hot loop: one per entry
     try:
-        for name in names:
-            st = lstat_at(name, dir_fd=fd, follow_symlinks=False)
-            # inode numbers may use all 64 bits; the low 63 tell files apart
-            extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & mask))
+        return [lstat(name, dir_fd=fd) for name in names]
     except OSError as exc:
-        raise _unreadable(f"{path}/{exc.filename or ''}".rstrip("/"), exc) from None
-    return numbers
+        where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename or ""
+        raise _unreadable(f"{os.fsdecode(path)}/{where}".rstrip("/"), exc) from None
 
 
-def _scanned_dir(path: str, top: bool) -> tuple[list[str], array.array[int]]:
+def _scanned_dir(path: str, top: bool) -> tuple[bytes, list[bytes], list[os.stat_result]]:
     """:func:`_listed` through ``scandir`` (whose entries carry their stat on Windows)."""
     names: list[str] = []
-    numbers = array.array("q")
+    stats: list[os.stat_result] = []
     for entry in _entries(path):
         if top and _ignored_top(entry.name):
             continue
         try:
-            st = entry.stat(follow_symlinks=False)
+            stats.append(entry.stat(follow_symlinks=False))
         except OSError as exc:
             raise _unreadable(entry.path, exc) from None
         names.append(entry.name)
-        numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK))
-    return names, numbers
+    listing = "\0".join(names).encode("utf-8", "surrogateescape")
+    return listing, _names(listing), stats
