@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from .errors import EnvError
@@ -58,6 +57,8 @@ def _conda_envs() -> list[Path]:
     conda_exe = os.environ.get("CONDA_EXE")
     if not conda_exe or not os.path.exists(conda_exe):
         return []
+    import subprocess  # only when conda is asked: a project's commands start without it
+
     try:
         out = subprocess.run(
             [conda_exe, "info", "--json"], capture_output=True, check=True, timeout=60

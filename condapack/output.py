@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -79,7 +78,7 @@ def temp_prefix(output: Path) -> str:
 
 def temp_name(output: Path, suffix: str) -> str:
     """A new temporary name beside ``output``: ``.NAME.`` + 8 random hex digits + suffix."""
-    return str(output.parent / f"{temp_prefix(output)}{secrets.token_hex(4)}{suffix}")
+    return str(output.parent / f"{temp_prefix(output)}{os.urandom(4).hex()}{suffix}")
 
 
 @contextlib.contextmanager

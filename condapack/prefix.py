@@ -8,7 +8,6 @@ whether they hold the prefix.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -24,6 +23,7 @@ from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
 from .records import ManagedPath, PackageRecord, PrefixMode, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
+from .tree import check_is_environment, entries, ignored_top, unreadable
 
 __all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
            "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
@@ -31,13 +31,6 @@ __all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "sc
 log = logging.getLogger("condapack")
 
 FileKind = Literal["file", "symlink", "dir"]
-
-# Top-level entries of a base installation that never belong in an environment archive.
-_IGNORED_TOP = frozenset(
-    {"pkgs", "envs", "conda-bld", ".conda_lock", "users", "conda-recipes", ".index",
-     ".unionfs", ".nonadmin", "python.app", "Launcher.app"}
-)
-
 
 @attrs.frozen
 class File:
@@ -171,57 +164,29 @@ class _Place:
         return (*forms, *(form[:1].swapcase() + form[1:] for form in forms))
 
 
-def check_is_environment(prefix: Path) -> None:
-    if not prefix.exists():
-        raise EnvError(f"Environment path '{prefix}' doesn't exist; pass the path of an existing conda environment")
-    if not (prefix / "conda-meta").is_dir():
-        raise EnvError(
-            f"Path '{prefix}' is not a conda environment (it has no conda-meta directory); "
-            "pass the path of a conda environment"
-        )
-
-
 def walk_prefix(prefix: Path) -> Iterator[tuple[str, Entry]]:
     """Every file, symlink and empty directory below ``prefix``, by relative path."""
     stack = [(str(prefix), "")]
     while stack:
         path, rel = stack.pop()
-        entries = _entries(path)
-        if not entries and rel:
+        listed = entries(path)
+        if not listed and rel:
             yield rel, Entry("dir", 0o755, 0, 0, None)
-        for entry in entries:
+        for entry in listed:
             relpath = rel + entry.name
-            if not rel and _ignored_top(entry.name):
+            if not rel and ignored_top(entry.name):
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
                 link = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else None
             except OSError as exc:
-                raise _unreadable(entry.path, exc) from None
+                raise unreadable(entry.path, exc) from None
             if stat.S_ISLNK(st.st_mode):
                 yield relpath, Entry("symlink", 0o777, 0, st.st_mtime_ns, link)
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((entry.path, relpath + "/"))
             elif stat.S_ISREG(st.st_mode):
                 yield relpath, Entry("file", stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, None)
-
-
-def _ignored_top(name: str) -> bool:
-    return name in _IGNORED_TOP or name.endswith("~")
-
-
-def _entries(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as it:
-            return list(it)
-    except OSError as exc:
-        raise _unreadable(f"directory {path}", exc) from None
-
-
-def _unreadable(what: str, exc: OSError) -> EnvError:
-    fix = ("shorten or remove it (it is longer than the system allows)" if exc.errno == errno.ENAMETOOLONG
-           else "fix its permissions (or remove it)")
-    return EnvError(f"cannot read {what}: {exc.strerror}; {fix} and pack again")
 
 
 def owners_of(packages: tuple[PackageRecord, ...],

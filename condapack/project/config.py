@@ -7,7 +7,6 @@ mean 'tar.gz'?)``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import string
 import sys
@@ -145,6 +144,8 @@ def _show(value: Any) -> str:
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
+    import difflib  # only for an error: loading a valid project does not pay for it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r} (known: {', '.join(choices)})"
 
@@ -295,6 +296,8 @@ def _format(reader: _Reader, value: Any, where: str) -> str:
     name = str(reader.typed(value, str, where, "a format name"))
     name = ALIASES.get(name, name)
     if name not in FORMATS:
+        import difflib
+
         close = difflib.get_close_matches(name, [*FORMATS, *ALIASES], n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(FORMATS)})"
         raise reader.fail(where, f"unknown format {name!r}{hint}")

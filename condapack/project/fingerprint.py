@@ -16,15 +16,20 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
 from .._gc import gc_paused
-from ..prefix import Entry, Reading, check_is_environment, keep_unmanaged, looks_modified, read_prefix
-from ..records import PackageRecord, channel_name
+from ..tree import check_is_environment
 from .signature import tree_signature
 from .statcache import StatCache
+
+# Reading an environment (its records, its files) is imported when the signature does
+# not match: a no-op build's start-up does not pay for it.
+if TYPE_CHECKING:
+    from ..prefix import Entry, Reading
+    from ..records import PackageRecord
 
 __all__ = ["EnvFingerprint", "fingerprint_env", "read_and_fingerprint", "package_ids"]
 
@@ -71,6 +76,8 @@ PACKAGE_KEYS = frozenset({"name", "version", "build", "channel", "sha256"})
 
 def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
     """Each package's identity as sorted (key, value) pairs."""
+    from ..records import channel_name
+
     return tuple(
         tuple(sorted({"name": p.name, "version": p.version, "build": p.build, "channel": channel_name(p.channel),
                       "sha256": p.sha256}.items()))
@@ -141,6 +148,8 @@ def read_and_fingerprint(prefix: Path, cache: Optional[StatCache] = None) -> tup
     known = cache.remembered(signature, EnvFingerprint.from_doc)
     if known is not None:
         return known, None
+    from ..prefix import read_prefix
+
     reading = read_prefix(prefix)
     fingerprint = _scanned(reading, cache)
     # Path data read from a package cache can change without the prefix changing.
@@ -152,6 +161,8 @@ def read_and_fingerprint(prefix: Path, cache: Optional[StatCache] = None) -> tup
 @gc_paused
 def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
     """The fingerprint from the records and every file (through the stat cache)."""
+    from ..prefix import keep_unmanaged, looks_modified
+
     prefix, packages, disk, owners, layout = reading.prefix, reading.packages, reading.disk, reading.owners, \
         reading.layout
     digest = _ListDigest()

@@ -9,10 +9,9 @@ of condapack.
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import attrs
 
@@ -20,12 +19,14 @@ from .._version import __version__
 from ..archive.formats import ALIASES
 from ..errors import CondaPackError, ConfigError
 from ..locate import find_prefix
-from ..prefix import Reading
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint, read_and_fingerprint
 from .lock import Lock, LockedTarget, changed_options, describe_env_change, read_lock, render_lock
 from .statcache import StatCache
 from .state import BuildState, output_digest
+
+if TYPE_CHECKING:
+    from ..prefix import Reading
 
 __all__ = ["TargetStatus", "BuildPlan", "make_plan", "select_targets", "env_prefix"]
 
@@ -81,6 +82,8 @@ def select_targets(project: Project, names: Sequence[str]) -> list[TargetSpec]:
         matches = [t for t in project.targets
                    if name in (t.name, t.env) or os.path.abspath(name) == str(t.output)]
         if not matches:
+            import difflib  # only for an error
+
             known = [t.name for t in project.targets] + [e.key for e in project.envs]
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; targets are {', '.join(known[:8])}"

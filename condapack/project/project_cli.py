@@ -24,7 +24,6 @@ from ..output import write_if_changed
 from .build import BuildResult, build, check_locked, target_env, write_lock
 from .config import Project, TargetSpec, find_project, load_project
 from .lock import JSON
-from .makedeps import render_deps
 from .plan import BuildPlan, make_plan, select_targets
 
 if TYPE_CHECKING:
@@ -180,6 +179,8 @@ def _sbom(project: Project, args: ProjectArgs) -> int:
 def _deps(project: Project, args: ProjectArgs) -> int:
     target = _one_target(project, args)
     depfile = Path(os.path.abspath(args.output)) if args.output else None
+    from .makedeps import render_deps  # it reads the environment: other commands start without it
+
     text = render_deps(project, target, Path.cwd(), depfile)
     if args.output:
         out = Path(args.output)

@@ -28,7 +28,7 @@ from typing import Optional, Union
 
 import attrs
 
-from ..prefix import _entries, _ignored_top, _unreadable
+from ..tree import entries, ignored_top, unreadable
 
 __all__ = ["TreeSignature", "Listings", "tree_signature"]
 
@@ -209,7 +209,7 @@ def _listed(path: bytes, top: bool) -> tuple[bytes, list[bytes], list[os.stat_re
         return _scanned_dir(os.fsdecode(path), top)
     fd = _open_dir(path, top)
     try:
-        listing = "\0".join(n for n in os.listdir(fd) if not (top and _ignored_top(n)))
+        listing = "\0".join(n for n in os.listdir(fd) if not (top and ignored_top(n)))
         encoded = listing.encode("utf-8", "surrogateescape")
         names = _names(encoded)
         return encoded, names, _stats(path, fd, names)
@@ -232,7 +232,7 @@ def _open_dir(path: bytes, top: bool) -> int:
         # a subdirectory swapped for a symlink since its lstat is not followed
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else os.O_NOFOLLOW))
     except OSError as exc:
-        raise _unreadable(f"directory {os.fsdecode(path)}", exc) from None
+        raise unreadable(f"directory {os.fsdecode(path)}", exc) from None
 
 
 def _stats(path: bytes, fd: int, names: list[bytes]) -> list[os.stat_result]:
@@ -241,20 +241,20 @@ def _stats(path: bytes, fd: int, names: list[bytes]) -> list[os.stat_result]:
         return [lstat(name, dir_fd=fd) for name in names]
     except OSError as exc:
         where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename or ""
-        raise _unreadable(f"{os.fsdecode(path)}/{where}".rstrip("/"), exc) from None
+        raise unreadable(f"{os.fsdecode(path)}/{where}".rstrip("/"), exc) from None
 
 
 def _scanned_dir(path: str, top: bool) -> tuple[bytes, list[bytes], list[os.stat_result]]:
     """:func:`_listed` through ``scandir`` (whose entries carry their stat on Windows)."""
     names: list[str] = []
     stats: list[os.stat_result] = []
-    for entry in _entries(path):
-        if top and _ignored_top(entry.name):
+    for entry in entries(path):
+        if top and ignored_top(entry.name):
             continue
         try:
             stats.append(entry.stat(follow_symlinks=False))
         except OSError as exc:
-            raise _unreadable(entry.path, exc) from None
+            raise unreadable(entry.path, exc) from None
         names.append(entry.name)
     listing = "\0".join(names).encode("utf-8", "surrogateescape")
     return listing, _names(listing), stats
