@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Optional
+from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from .errors import ArchiveError, CondaPackError
 
@@ -246,14 +246,20 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write ``data`` to a new file's descriptor and close it."""
+def _write_all(fd: int, data: Union[bytes, Iterable[bytes]]) -> None:
+    """Write ``data`` (bytes, or chunks of them) to a new file's descriptor and close it."""
     with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        if isinstance(data, bytes):
+            fh.write(data)
+        else:
+            fh.writelines(data)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` through a new temp beside it (never written through a link)."""
+def write_atomic(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
+    """Replace ``path`` with ``data`` through a new temp beside it (never written through a link).
+
+    ``data`` may come as chunks, written as they come: a big file need not be in memory whole.
+    """
     tmp = temp_name(path, ".tmp")
     try:
         _write_all(_create_file(tmp), data)

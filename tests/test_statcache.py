@@ -5,6 +5,7 @@ Hand-made files (no environment); ``compute`` counts the files actually hashed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -51,6 +52,17 @@ def test_unchanged_files_are_not_hashed_again(files: Path, tmp_path: Path) -> No
     first = scan(tmp_path / "c.json", files, hasher)
     assert scan(tmp_path / "c.json", files, hasher) == first == {"a.txt": "sha:a.txt", "b.txt": "sha:b.txt"}
     assert hasher.hashed == ["a.txt", "b.txt"]
+
+
+def test_a_cache_written_in_batches_is_read_back_whole(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for index in range(5000):  # more than one batch of the entries file
+        (root / f"f{index:04d}-\u00e9.txt").write_text(str(index))
+    hasher = Hasher()
+    first = scan(tmp_path / "c.json", root, hasher)
+    assert scan(tmp_path / "c.json", root, hasher) == first and len(hasher.hashed) == 5000
+    assert json.loads((tmp_path / "c.json").read_bytes())["entries"].keys() == first.keys()
 
 
 def test_a_same_size_edit_with_the_old_mtime_is_hashed_again(files: Path, tmp_path: Path) -> None:
