@@ -17,8 +17,9 @@ import pytest
 
 import envkit
 from condapack.cli import main
-from condapack.project.build import build
+from condapack.project.build import build, target_env
 from condapack.project.config import load_project
+from condapack.project.plan import make_plan
 from envkit import EnvFactory
 from helpers import shared_path
 
@@ -373,3 +374,12 @@ def test_build_threads_from_j_or_condapack_threads(project: Path) -> None:
     assert cli(project, "build", CONDAPACK_QUIET="1", CONDAPACK_THREADS="x") == (
         1, "", "condapack: error: environment variable CONDAPACK_THREADS='x' is not a thread count; set it to "
                "a positive number or -1 (all cpus), or unset it\n")
+
+
+def test_a_target_scanned_from_the_plans_reading_lets_the_reading_go(tiny_env: Path, tmp_path: Path) -> None:
+    (tmp_path / "condapack.toml").write_text(f'[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
+    project = load_project(tmp_path / "condapack.toml")
+    readings = dict(make_plan(project).readings)
+    assert list(readings) == ["tiny"]
+    env = target_env(project, project.targets[0], {}, readings)
+    assert readings == {} and "share/data.txt" in [f.target for f in env.files]
