@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import attrs
 
@@ -28,7 +28,10 @@ from .errors import RelocationError
 from .layout import CONDAPACK_DIR, Layout
 from .prefix import File
 from .records import PrefixMode
-from .rewrite import Field, binary_fields, windows_binary_fields
+from .rewrite import binary_fields, windows_binary_fields
+
+if TYPE_CHECKING:
+    from .rewrite import Field
 
 __all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
 

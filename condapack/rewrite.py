@@ -5,19 +5,25 @@ with whatever Python the target machine has, so it must stay stdlib-only and
 compatible with Python 3.6.
 """
 
-import re
-from typing import Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
+# conda-unpack imports this module at every run, and importing ``typing`` or ``re`` costs
+# more than relocating hundreds of files (10-20 ms each with a compiled standard library,
+# about 0.1 s where the environment's Python compiles them from source): the types are for
+# the type checker only, and ``re`` is imported by the functions that need it (the binary
+# search at pack time, Windows text), never on the way of a POSIX conda-unpack.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.
 SHEBANG_LIMIT = 127
 
 # The trampoline that pip and conda use when an interpreter path is too long for a
-# shebang line: /bin/sh runs the first two lines, Python sees a string literal.
-_TRAMPOLINE = re.compile(
-    b"\\A#!/bin/sh\n'''exec' \"(?P<interp>[^\"\n]*)\"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n"
-)
-_SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
+# shebang line: /bin/sh runs the first two lines, Python sees a string literal. Its
+# lines are ``#!/bin/sh``, ``'''exec' "INTERP"ARGS "$0" "$@"`` and ``' '''``.
+_TRAMPOLINE_HEAD = b"#!/bin/sh\n'''exec' \""
+_TRAMPOLINE_TAIL = b' "$0" "$@"'
+_TRAMPOLINE_END = b"\n' '''\n"
 
 
 # How far from the end a zip's end-of-central-directory record can be (a 64 KiB comment).
@@ -45,7 +51,7 @@ def replace_text(data: bytes, old: bytes, new: bytes) -> bytes:
 HEAD = 1 << 20
 
 
-def holds(chunks: Iterable[bytes], old: bytes) -> bool:
+def holds(chunks: "Iterable[bytes]", old: bytes) -> bool:
     """Tell whether a file read in ``chunks`` contains ``old`` (it may span two chunks)."""
     carry = b""
     for chunk in chunks:
@@ -56,7 +62,7 @@ def holds(chunks: Iterable[bytes], old: bytes) -> bool:
     return False
 
 
-def replace_chunks(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[bytes]:
+def replace_chunks(chunks: "Iterable[bytes]", old: bytes, new: bytes) -> "Iterator[bytes]":
     """``replace_text`` of a file that holds ``old``, read and written in chunks.
 
     The output is the same bytes whenever the interpreter line lies within ``HEAD``
@@ -75,7 +81,7 @@ def replace_chunks(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[
         yield fix_shebang(head, new)
 
 
-def _replaced_pieces(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[bytes]:
+def _replaced_pieces(chunks: "Iterable[bytes]", old: bytes, new: bytes) -> "Iterator[bytes]":
     # Like bytes.replace, scanning left to right; an occurrence starting in the last
     # len(old) - 1 bytes of the buffer may be cut short, so those wait for the next chunk.
     bordered = any(old[:k] == old[-k:] for k in range(1, len(old)))
@@ -115,6 +121,8 @@ def replace_binary(data: bytes, old: bytes, new: bytes, capacity: int) -> bytes:
     if old == new or old not in data:
         return data
     check_capacity(new, capacity)
+    import re
+
     pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
 
     def substitute(match: "re.Match[bytes]") -> bytes:
@@ -139,10 +147,11 @@ def check_capacity(new: bytes, capacity: int) -> None:
 
 # One NUL-terminated string that holds the prefix: (offset of the prefix, length of the
 # string from there through its NUL padding, the string's bytes split at the prefix).
-Field = Tuple[int, int, List[bytes]]
+if TYPE_CHECKING:
+    Field = Tuple[int, int, List[bytes]]
 
 
-def binary_fields(data: bytes, old: bytes) -> List[Field]:
+def binary_fields(data: bytes, old: bytes) -> "List[Field]":
     """The strings ``replace_binary`` rewrites, found once at pack time.
 
     Offsets and field lengths never change when a binary is relocated, and neither do
@@ -150,12 +159,14 @@ def binary_fields(data: bytes, old: bytes) -> List[Field]:
     mistake a short new prefix for bytes that merely look like it) and no reading:
     conda-unpack overwrites each field of a copy with ``render_field``.
     """
+    import re
+
     pattern = re.compile(re.escape(old) + b"([^\0]*)(\0+)")
     return [(m.start(), m.end() - m.start(), data[m.start():m.start(2)].split(old))
             for m in pattern.finditer(data)]
 
 
-def render_field(parts: Sequence[bytes], length: int, new: bytes) -> bytes:
+def render_field(parts: "Sequence[bytes]", length: int, new: bytes) -> bytes:
     """A field's bytes with ``new`` between its parts, NUL-padded to ``length``."""
     return _padded(new.join(parts), length)
 
@@ -166,15 +177,34 @@ def _padded(body: bytes, length: int) -> bytes:
     return body + b"\0" * (length - len(body))
 
 
-def parse_shebang(data: bytes) -> Optional[Tuple[bytes, bytes, int]]:
+def parse_shebang(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
     """Return (interpreter, arguments, header length) of a script, or None.
 
     Both a plain ``#!`` line and the ``/bin/sh`` trampoline are understood.
     """
-    match = _TRAMPOLINE.match(data) or _SHEBANG.match(data)
-    if match is None:
+    return _parse_trampoline(data) or _parse_plain_shebang(data)
+
+
+def _parse_trampoline(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
+    if not data.startswith(_TRAMPOLINE_HEAD):
         return None
-    return match.group("interp"), match.group("args"), match.end()
+    start = len(_TRAMPOLINE_HEAD)
+    quote, eol = data.find(b'"', start), data.find(b"\n", start)
+    args_end = eol - len(_TRAMPOLINE_TAIL)
+    if not (0 <= quote < args_end and data.startswith(_TRAMPOLINE_TAIL, args_end)
+            and data.startswith(_TRAMPOLINE_END, eol)):
+        return None
+    return data[start:quote], data[quote + 1:args_end], eol + len(_TRAMPOLINE_END)
+
+
+def _parse_plain_shebang(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
+    # "#!", blanks, the interpreter (up to the next blank), its arguments (up to the newline)
+    eol = data.find(b"\n") if data.startswith(b"#!") else -1
+    line = data[2:eol].lstrip(b" \t") if eol >= 0 else b""
+    interp = line.replace(b"\t", b" ").partition(b" ")[0]
+    if not interp:
+        return None
+    return interp, line[len(interp):], eol + 1
 
 
 def make_shebang(interp: bytes, args: bytes) -> bytes:
@@ -213,13 +243,15 @@ def windows_prefix(prefix: str) -> str:
     return prefix.replace("/", "\\").rstrip("\\") if len(prefix) > 3 else prefix.replace("/", "\\")
 
 
-def windows_forms(prefix: bytes) -> Tuple[bytes, bytes, bytes]:
+def windows_forms(prefix: bytes) -> "Tuple[bytes, bytes, bytes]":
     """The escaped, backslash and forward-slash spellings of a backslash prefix."""
     return prefix.replace(b"\\", b"\\\\"), prefix, prefix.replace(b"\\", b"/")
 
 
 def windows_pattern(prefix: bytes) -> "Pattern[bytes]":
     """A regex matching any spelling of ``prefix``; group N is ``windows_forms()[N-1]``."""
+    import re
+
     parts = []
     for form in windows_forms(prefix):
         if form[1:2] == b":" and form[:1].isalpha():
@@ -240,13 +272,16 @@ def replace_windows_text(data: bytes, old: bytes, new: bytes) -> bytes:
 
 # A Windows field: a Field whose parts are split at any spelling of the prefix, and the
 # spelling (an index into windows_forms) found at each split, to be written back alike.
-WindowsField = Tuple[Field, List[int]]
+if TYPE_CHECKING:
+    WindowsField = Tuple[Field, List[int]]
 
 
-def windows_binary_fields(data: bytes, old: bytes) -> List[WindowsField]:
+def windows_binary_fields(data: bytes, old: bytes) -> "List[WindowsField]":
     """:func:`binary_fields` for every spelling of the Windows prefix ``old``."""
+    import re
+
     prefixes = windows_pattern(old)
-    fields: List[WindowsField] = []
+    fields: "List[WindowsField]" = []
     for m in re.finditer(b"(?:" + prefixes.pattern + b")[^\0]*(\0+)", data):
         body = data[m.start():m.start(4)]
         parts, spellings, at = [], [], 0
@@ -259,7 +294,7 @@ def windows_binary_fields(data: bytes, old: bytes) -> List[WindowsField]:
     return fields
 
 
-def render_windows_field(parts: Sequence[bytes], spellings: Sequence[int], length: int, new: bytes) -> bytes:
+def render_windows_field(parts: "Sequence[bytes]", spellings: "Sequence[int]", length: int, new: bytes) -> bytes:
     """:func:`render_field` with each split's spelling of the Windows prefix ``new``."""
     forms = windows_forms(new)
     return _padded(parts[0] + b"".join(forms[s] + part for s, part in zip(spellings, parts[1:])), length)

@@ -8,10 +8,14 @@ library only and runs on Python >= 3.6.
 """
 
 import os
-import re
 import stat
 
-from typing import Union
+# conda-unpack imports this module at every run, and importing ``re`` or ``typing`` costs it
+# more than relocating hundreds of files (see rewrite.py): the types are for the type
+# checker only, and no regular expression is needed.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 __all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",
            "is_windows_absolute", "io_path"]
@@ -21,10 +25,7 @@ _LONG = 240
 _EXTENDED = "\\\\?\\"
 _REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: symbolic links and junctions
 
-# C:\ or C:/ (a drive) or \\server (UNC): where a Windows absolute path starts.
-_WINDOWS_ABSOLUTE = re.compile(r"\A(?:[A-Za-z]:[\\/]|\\\\[^\\/])")
-# On Windows, a drive (C:x is relative to that drive's current directory) or a rooted \x.
-_WINDOWS_ROOTED = re.compile(r"\A(?:[A-Za-z]:|[\\/])")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class UnsafePath(ValueError):
@@ -37,12 +38,12 @@ def relative_path(name: object, allow_empty: bool = False) -> str:
         raise UnsafePath("must be a string, got %s" % type(name).__name__)
     if "\0" in name:
         raise UnsafePath("contains a NUL byte")
-    if name.startswith("/") or (os.name == "nt" and _WINDOWS_ROOTED.match(name)):
+    if name.startswith("/") or (os.name == "nt" and _windows_rooted(name)):
         raise UnsafePath("must be a relative path, got %r" % name)
     if name and "//" not in name and "/." not in "/" + name and not name.endswith("/") and "\\" not in name:
         return name  # already normal: no empty, "." or ".." part, no "\\" (the common case, kept fast)
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts or ".." in re.split(r"[\\/]", name):  # Windows also splits at \
+    if ".." in parts or ".." in name.replace("\\", "/").split("/"):  # Windows also splits at \
         raise UnsafePath("may not contain '..', got %r" % name)
     if not parts and not allow_empty:
         raise UnsafePath("may not be empty, got %r" % name)
@@ -68,9 +69,18 @@ def host_path(name: object) -> str:
     return name
 
 
+def _has_drive(path: str) -> bool:
+    return len(path) >= 2 and path[0] in _LETTERS and path[1] == ":"
+
+
+def _windows_rooted(path: str) -> bool:
+    """On Windows, a drive (C:x is relative to that drive's current directory) or a rooted \\x."""
+    return _has_drive(path) or path[:1] in ("\\", "/")
+
+
 def is_windows_absolute(path: str) -> bool:
-    """True for ``C:\\x``, ``C:/x`` and ``\\\\server\\share``: absolute on Windows."""
-    return _WINDOWS_ABSOLUTE.match(path) is not None
+    """True for ``C:\\x``, ``C:/x`` (a drive) and ``\\\\server\\share`` (UNC): absolute on Windows."""
+    return _has_drive(path) and path[2:3] in ("\\", "/") or path[:2] == "\\\\" and path[2:3] not in ("", "\\", "/")
 
 
 def absolute_path(name: object) -> str:

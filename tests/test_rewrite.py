@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -76,6 +77,25 @@ def test_parse_shebang_reads_plain_and_trampoline_headers() -> None:
     assert trampoline.startswith(b"#!/bin/sh\n")
     assert parse_shebang(trampoline + b"import sys\n") == (long_python, b" -E", len(trampoline))
     assert parse_shebang(b"no shebang") is None
+
+
+# The headers parse_shebang reads, as regular expressions (it parses them by hand: conda-unpack
+# does not import re): the /bin/sh trampoline first, then a plain "#!" line.
+TRAMPOLINE = re.compile(
+    b"\\A#!/bin/sh\n'''exec' \"(?P<interp>[^\"\n]*)\"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n")
+SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
+HEADER_PIECES = (b"#!", b"#!/bin/sh\n'''exec' \"", b' "$0" "$@"', b"\n' '''\n", b"\n", b" ", b"\t", b'"', b"\r",
+                 b"/p/bin/python", b"-E", b"'", b"$0", b"#")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_parse_shebang_reads_what_the_header_grammar_matches(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(20000):
+        data = b"".join(rng.choice(HEADER_PIECES) for _ in range(rng.randint(0, 9)))
+        match = TRAMPOLINE.match(data) or SHEBANG.match(data)
+        expected = None if match is None else (match.group("interp"), match.group("args"), match.end())
+        assert parse_shebang(data) == expected, data
 
 
 def test_binary_keeps_size_and_pads_with_nuls() -> None:
