@@ -344,3 +344,41 @@ def test_the_shell_implementation_leaves_a_python_journal_to_python(tmp_path: Pa
     assert not (state / "unpack.lock").exists()
     assert _unpack(prefix, "python").returncode == 0
     _assert_relocated(prefix)
+
+
+START_UP = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import journal
+cases = ['[1, 2.5, "x\\u00e9", {"a": null, "b": true}, -0.0, 1e400]', ' \\n{"files": []} \\r\\n', '', ' ', '[1] x',
+         '{"a":', '[' * 100000, 'NaN', '[Infinity, -Infinity]', '\\ufeff[]', '"a\\x01"', '01', '[1,]', 'tru', '"\\\\x"']
+def outcome(parse, text):
+    try:
+        return repr(parse(text))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__ + ": " + str(exc)
+import json
+print([text for text in cases if outcome(journal.parse_json, text) != outcome(json.loads, text)])
+"""
+
+
+def test_conda_unpacks_json_parser_reads_and_refuses_what_json_does(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    result = subprocess.run([sys.executable, "-c", START_UP, str(prefix / "conda-meta/condapack")],
+                            capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
+
+
+def test_conda_unpack_imports_neither_re_json_typing_enum_nor_signal(tmp_path: Path) -> None:
+    # They would cost more than relocating hundreds of files (an environment's Python may
+    # even compile them from source at every run).
+    prefix = _make_prefix(tmp_path)
+    script = prefix / "conda-meta/condapack/unpack.py"
+    result = subprocess.run([sys.executable, "-X", "importtime", "-B", "-E", "-s", "-S", str(script), str(prefix)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"inplace", "journal", "rewrite", "safepath"} <= imported
+    assert imported & {"re", "json", "typing", "enum", "signal"} == set()
+    _assert_relocated(prefix)

@@ -18,17 +18,34 @@ Stdlib-only and Python 3.6 compatible, like unpack.py, which imports it.
 """
 
 import errno
-import json
 import os
-from json.encoder import encode_basestring_ascii
 
 from safepath import io_path
+
+try:  # json's C parts: json itself imports re, which costs more than relocating hundreds of files
+    from _json import encode_basestring_ascii, make_scanner
+except ImportError:  # pragma: no cover - a Python without json's accelerator
+    from json.encoder import encode_basestring_ascii
+    make_scanner = None
 
 ORIG = ".condapack-orig"
 CHUNK = 1 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _MAX_LINE = 1 << 16
+_JSON_BLANKS = " \t\n\r"
+
+
+class _Decoding(object):
+    """What json's C scanner reads of its decoder: json.loads' defaults."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float = parse_constant = float  # float() reads NaN and [-]Infinity as json does
+    parse_int = int
+
+
+_scan = make_scanner(_Decoding()) if make_scanner else None
 
 
 class JournalError(Exception):
@@ -125,6 +142,27 @@ def _json(value):
     return encode_basestring_ascii(value) if isinstance(value, str) else "%d" % value
 
 
+def parse_json(text):
+    """``json.loads(text)``, errors included, by json's own C parser without importing json
+    (when this Python has that parser)."""
+    if _scan is None or text.startswith("\ufeff"):  # pragma: no cover - no C parser
+        import json
+        return json.loads(text)
+    start = len(text) - len(text.lstrip(_JSON_BLANKS))
+    try:
+        value, end = _scan(text, start)
+    except StopIteration as exc:
+        raise _json_error("Expecting value", text, exc.value)
+    if text[end:].strip(_JSON_BLANKS):
+        raise _json_error("Extra data", text, len(text) - len(text[end:].lstrip(_JSON_BLANKS)))
+    return value
+
+
+def _json_error(message, text, at):
+    from json import JSONDecodeError  # on the way to an error only
+    return JSONDecodeError(message, text, at)
+
+
 def records(path):
     """(header, records) of a journal; a record cut short at the end is left out."""
     try:
@@ -154,7 +192,7 @@ def _parse(line, path, head=False):
     if not line.endswith(b"\n"):
         return None
     try:
-        value = json.loads(line.decode("ascii"))
+        value = parse_json(line.decode("ascii"))
     except ValueError:
         value = None
     if head and _is_header(value) or not head and _is_record(value):

@@ -25,17 +25,21 @@ prefix are serialised with a lock (the same lock directory as unpack.sh's), and
 SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
-import json
 import os
-import signal
 import stat
 import sys
 import time
 
+try:  # signal's C module: signal itself imports enum (8 ms with a compiled standard library)
+    import _signal as signal
+except ImportError:  # pragma: no cover
+    import signal
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from inplace import SUFFIX, O_BINARY, change, create_beside, discard_temps, open_target  # noqa: E402
-from journal import Journal, JournalError, discard, read_at, recover, records, replaced_paths, roll_back  # noqa: E402
+from journal import (Journal, JournalError, discard, parse_json, read_at, recover, records,  # noqa: E402
+                     replaced_paths, roll_back)
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
 from safepath import UnsafePath, absolute_path, inside, io_path, relative_path  # noqa: E402
 
@@ -70,7 +74,7 @@ def load_manifest(prefix):
     path = os.path.join(prefix, MANIFEST)
     try:
         with open_read(path) as fh:
-            manifest = json.loads(fh.read().decode("utf-8"))
+            manifest = parse_json(fh.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc))
     problem = manifest_problem(manifest)
