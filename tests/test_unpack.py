@@ -254,13 +254,23 @@ def _assert_relocated(prefix: Path) -> None:
     assert not (prefix / "conda-meta/condapack/journal").exists()
 
 
+def _make_linked_prefix(root: Path, linked: bool) -> Path:
+    """``_make_prefix``; when ``linked``, lib.so is hard-linked outside, so conda-unpack
+    replaces it by a copy written beside it (a temporary file a kill may leave)."""
+    prefix = _make_prefix(root)
+    if linked:
+        os.link(prefix / "lib.so", root / "outside.so")
+    return prefix
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["in-place", "replaced"])
 @pytest.mark.parametrize("mode", ["fail", "kill"])
 def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finished_by_the_next_run(
-        tmp_path: Path, mode: str) -> None:
-    writes = int(_harness(_make_prefix(tmp_path / "count")).stdout.split()[1])
+        tmp_path: Path, mode: str, linked: bool) -> None:
+    writes = int(_harness(_make_linked_prefix(tmp_path / "count", linked)).stdout.split()[1])
     assert writes >= 8  # journal, two files, state, clean-up
     for at in range(1, writes + 1):
-        prefix = _make_prefix(tmp_path / f"run{at}")
+        prefix = _make_linked_prefix(tmp_path / f"run{at}", linked)
         original = _snapshot(prefix)
         result = _harness(prefix, mode, at)
         assert "Traceback" not in result.stderr, (at, result.stderr)
@@ -271,6 +281,8 @@ def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finishe
         again = _unpack(prefix, "python")
         assert again.returncode == 0, (at, again.stderr)
         _assert_relocated(prefix)
+        if linked:
+            assert (tmp_path / f"run{at}" / "outside.so").read_bytes() == original["lib.so"][0], at
 
 
 def _write_manifest(prefix: Path, *extra: Relocatable) -> None:

@@ -243,11 +243,16 @@ def _set_mtime(fd, target, mtime_ns):
 
 def discard(path, replaced, target_of):
     """Forget a journal whose run is over: the originals of the ``replaced`` paths, kept
-    aside, then the journal itself."""
+    aside, then the journal itself (kept, so the next run tries again, while an original
+    that is there cannot be removed)."""
     for rel in replaced:
         try:
-            os.unlink(io_path(target_of(rel)[0] + ORIG))
+            original = target_of(rel)[0] + ORIG
         except (OSError, ValueError):
+            continue
+        try:
+            os.unlink(io_path(original))
+        except FileNotFoundError:
             pass
     os.unlink(io_path(path))
 
