@@ -143,24 +143,18 @@ def _json(value):
 
 
 def parse_json(text):
-    """``json.loads(text)``, errors included, by json's own C parser without importing json
-    (when this Python has that parser)."""
-    if _scan is None or text.startswith("\ufeff"):  # pragma: no cover - no C parser
-        import json
-        return json.loads(text)
-    start = len(text) - len(text.lstrip(_JSON_BLANKS))
-    try:
-        value, end = _scan(text, start)
-    except StopIteration as exc:
-        raise _json_error("Expecting value", text, exc.value)
-    if text[end:].strip(_JSON_BLANKS):
-        raise _json_error("Extra data", text, len(text) - len(text[end:].lstrip(_JSON_BLANKS)))
-    return value
-
-
-def _json_error(message, text, at):
-    from json import JSONDecodeError  # on the way to an error only
-    return JSONDecodeError(message, text, at)
+    """``json.loads(text)``: by json's C scanner alone when ``text`` is one JSON value,
+    else by json.loads, for its error (which the scanner alone may not raise right)."""
+    if _scan is not None:
+        start = len(text) - len(text.lstrip(_JSON_BLANKS))
+        try:
+            value, end = _scan(text, start)
+            if not text[end:].strip(_JSON_BLANKS):
+                return value
+        except (StopIteration, SystemError):  # no value here; a syntax error while json is not imported
+            pass
+    import json
+    return json.loads(text)
 
 
 def records(path):
