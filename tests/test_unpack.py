@@ -285,6 +285,69 @@ def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finishe
             assert (tmp_path / f"run{at}" / "outside.so").read_bytes() == original["lib.so"][0], at
 
 
+def _killed_shell_run(prefix: Path) -> None:
+    """What a shell conda-unpack killed while preparing leaves: temps beside the files, its lock."""
+    for name in ("bin/tool", "lib.so"):
+        (prefix / f"{name}.condapack-unpack").write_bytes(b"half written")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (prefix / "conda-meta/condapack/unpack.lock").mkdir()
+    (prefix / "conda-meta/condapack/unpack.lock/pid").write_text(str(dead.pid))
+
+
+def test_the_temps_of_a_killed_run_are_removed_by_the_next(tmp_path: Path, impl: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    _killed_shell_run(prefix)
+    result = _unpack(prefix, impl)
+    assert result.returncode == 0, result.stderr
+    _assert_relocated(prefix)
+
+
+# Runs unpack.py counting the lstat calls on temporary names (what looking for leftovers costs).
+LOOKUPS = """
+import os, runpy, sys
+looked = []
+def lstat(path, *args, real=os.lstat, **kwargs):
+    looked.extend([path] if str(path).endswith(".condapack-unpack") else [])
+    return real(path, *args, **kwargs)
+os.lstat = lstat
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print(len(looked))
+"""
+
+
+def _temp_lookups(prefix: Path) -> int:
+    result = subprocess.run([sys.executable, "-c", LOOKUPS, str(prefix / "conda-meta/condapack/unpack.py"),
+                             str(prefix)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout)
+
+
+def test_temps_are_looked_for_beside_every_file_only_after_a_killed_run(tmp_path: Path) -> None:
+    # Every run that is not killed removes its temps before it lets go of the lock.
+    assert _temp_lookups(_make_prefix(tmp_path / "clean")) == 2  # the state files': prefix, pending
+    killed = _make_prefix(tmp_path / "killed")
+    _killed_shell_run(killed)
+    assert _temp_lookups(killed) >= 2 + 2
+
+
+def test_a_shell_run_that_cannot_write_pending_removes_its_temps(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    original = _snapshot(prefix)
+    state = prefix / "conda-meta/condapack"
+    (state / "pending.condapack-unpack").mkdir()  # where the shell writes "pending" first
+    result = _unpack(prefix, "sh")
+    assert result.returncode == 1
+    assert result.stderr.endswith(f"conda-unpack: error: cannot write {state}/pending; check the permissions "
+                                  "of the environment\n")
+    assert sorted(p.name for p in prefix.rglob("*.condapack-unpack")) == ["pending.condapack-unpack"]
+    assert _snapshot(prefix) == original
+    assert not (state / "unpack.lock").exists()
+
+
 def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
     """``_make_prefix``'s manifest with more files."""
     lib = (prefix / "lib.so").read_bytes()

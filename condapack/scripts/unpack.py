@@ -267,9 +267,11 @@ class signals_deferred(object):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
-def leftovers(prefix, manifest):
-    """Temporary files of an earlier run that stopped: (temp, target) pairs, files first."""
-    paths = [entry[0] for entry in manifest["files"]] + [os.path.join(STATE, name) for name in STATE_FILES]
+def leftovers(prefix, manifest, beside_files=True):
+    """Temporary files of an earlier run that stopped: (temp, target) pairs, files first
+    (only the state files' unless ``beside_files``)."""
+    files = [entry[0] for entry in manifest["files"]] if beside_files else []
+    paths = files + [os.path.join(STATE, name) for name in STATE_FILES]
     found, dirs = [], Dirs(prefix)
     for path in paths:
         target = os.path.join(prefix, path)
@@ -293,9 +295,9 @@ def resume(prefix, manifest):
     os.unlink(io_path(os.path.join(prefix, STATE, "pending")))
 
 
-def clean_stale(prefix, manifest):
+def clean_stale(prefix, manifest, beside_files=True):
     """Remove temps left by a run that failed before committing (links themselves, not targets)."""
-    discard_temps(leftovers(prefix, manifest))
+    discard_temps(leftovers(prefix, manifest, beside_files))
 
 
 def locked(prefix):
@@ -315,12 +317,13 @@ def locked(prefix):
 
 def take_lock_dir(prefix):
     """Hold the lock directory the shell implementation takes too: mkdir, then our pid.
+    Return its path and whether an earlier run was killed holding it.
 
     A lock whose owner is gone (killed), or that stays without a pid for 5 s (its owner
     was killed between the two steps), is taken over; a live one is waited for.
     """
     path = os.path.join(prefix, LOCK)
-    pidless = 0
+    pidless, taken_over = 0, False
     while True:
         try:
             os.mkdir(io_path(path))
@@ -335,7 +338,7 @@ def take_lock_dir(prefix):
         pidless = pidless + 1 if owner is None else 0 if alive(owner) else 5
         if pidless >= 5:
             release_lock_dir(path)
-            pidless = 0
+            pidless, taken_over = 0, True
         else:
             time.sleep(1)
     try:
@@ -345,7 +348,7 @@ def take_lock_dir(prefix):
     except BaseException:
         release_lock_dir(path)
         raise
-    return path
+    return path, taken_over
 
 
 def lock_owner(path):
@@ -400,9 +403,9 @@ def unpack(prefix, dest=None, quiet=False):
     """
     fd = locked(prefix)
     try:
-        lock = take_lock_dir(prefix)
+        lock, killed = take_lock_dir(prefix)
         try:
-            relocate(prefix, dest or prefix, quiet)
+            relocate(prefix, dest or prefix, quiet, killed)
         finally:
             release_lock_dir(lock)
     finally:
@@ -410,9 +413,9 @@ def unpack(prefix, dest=None, quiet=False):
             os.close(fd)
 
 
-def relocate(prefix, dest, quiet):
+def relocate(prefix, dest, quiet, after_kill):
     manifest = load_manifest(prefix)
-    finish_earlier_run(prefix, manifest)
+    finish_earlier_run(prefix, manifest, after_kill)
     old = read_state(prefix, "prefix")
     if old is None:
         raise UnpackError("%s is missing; unpack the archive again" % os.path.join(prefix, STATE, "prefix"))
@@ -443,13 +446,18 @@ def relocate(prefix, dest, quiet):
         sys.stderr.write("conda-unpack: relocated %d files to %s\n" % (changed, dest))
 
 
-def finish_earlier_run(prefix, manifest):
+def finish_earlier_run(prefix, manifest, after_kill):
     """Roll back a run that was killed (its journal), finish the shell implementation's
-    renames (its ``pending``), and remove temporaries left behind."""
+    renames (its ``pending``), and remove temporaries left behind.
+
+    Every run that is not killed removes its own temporaries before it lets go of the
+    lock, so they are looked for beside every file (one lstat each) only after a kill:
+    when the lock was taken over or a journal was left; else beside the state files.
+    """
     try:
-        recover(os.path.join(prefix, JOURNAL), read_state(prefix, "prefix"), target_finder(prefix))
+        rolled_back = recover(os.path.join(prefix, JOURNAL), read_state(prefix, "prefix"), target_finder(prefix))
         resume(prefix, manifest)
-        clean_stale(prefix, manifest)
+        clean_stale(prefix, manifest, beside_files=after_kill or rolled_back)
     except JournalError as exc:
         raise UnpackError("%s; unpack the archive again" % exc)
     except (OSError, ValueError) as exc:

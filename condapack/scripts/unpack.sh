@@ -97,10 +97,13 @@ _cu_read() {
 }
 
 # $1: state file name, $2: value; replaced atomically (a new temp, never through a link).
+# On failure without a "pending" the temps are not renames to finish: they are removed
+# (unpack.py looks for temps beside every file only after a run that was killed).
 _cu_write() {
     rm -f "$_cu_state/$1$_cu_suffix"
-    printf '%s' "$2" > "$_cu_state/$1$_cu_suffix" && mv -f "$_cu_state/$1$_cu_suffix" "$_cu_state/$1" \
-        || _cu_die "cannot write $_cu_state/$1; check the permissions of the environment"
+    printf '%s' "$2" > "$_cu_state/$1$_cu_suffix" && mv -f "$_cu_state/$1$_cu_suffix" "$_cu_state/$1" && return
+    [ -f "$_cu_state/pending" ] || _cu_each_temp rm
+    _cu_die "cannot write $_cu_state/$1; check the permissions of the environment"
 }
 
 # $1: a name from unpack.txt -> $_cu_path (relative to the prefix).
