@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Union
 
-__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_utf8",
+__all__ = ["UnsafePath", "relative_path", "plain_name", "absolute_path", "host_path", "inside", "is_link", "is_utf8",
            "is_windows_absolute", "io_path"]
 
 #: Where a path needs the extended-length form on Windows (MAX_PATH is 260, less room to grow).
@@ -131,10 +131,14 @@ def _inside_without_links(root: str, path: str) -> bool:
     for part in path[len(root):].split(os.sep):
         if part:
             at = os.path.join(at, part)
-            st = os.lstat(io_path(at))
-            if stat.S_ISLNK(st.st_mode) or getattr(st, "st_file_attributes", 0) & _REPARSE_POINT:
+            if is_link(os.lstat(io_path(at))):
                 return False
     return True
+
+
+def is_link(st: os.stat_result) -> bool:
+    """True for the lstat of a symbolic link or (Windows) a junction or other reparse point."""
+    return stat.S_ISLNK(st.st_mode) or bool(getattr(st, "st_file_attributes", 0) & _REPARSE_POINT)
 
 
 def is_utf8(data: bytes) -> bool:

@@ -41,7 +41,7 @@ from inplace import SUFFIX, O_BINARY, change, create_beside, discard_temps, open
 from journal import (Journal, JournalError, discard, parse_json, read_at, recover, records,  # noqa: E402
                      replaced_paths, roll_back)
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
-from safepath import UnsafePath, absolute_path, inside, io_path, relative_path  # noqa: E402
+from safepath import UnsafePath, absolute_path, inside, io_path, is_link, relative_path  # noqa: E402
 
 try:
     import fcntl
@@ -150,7 +150,7 @@ def checked_target(prefix, rel, dirs=None):
 
 class Dirs(object):
     """Which directories below a prefix resolve inside it, each found once: one lstat
-    per directory, a realpath only for symbolic links."""
+    per directory, a realpath only for symbolic links (and Windows junctions)."""
 
     def __init__(self, prefix):
         self.prefix = prefix
@@ -160,13 +160,18 @@ class Dirs(object):
         ok = self.known.get(directory)
         if ok is None:
             parent = os.path.dirname(directory)
-            if parent == directory or not self.inside(parent):
-                ok = False
-            else:
-                ok = os.path.isdir(io_path(directory)) and (not os.path.islink(io_path(directory))
-                                                                or inside(self.prefix, directory))
+            ok = parent != directory and self.inside(parent) and self._resolves_inside(directory)
             self.known[directory] = ok
         return ok
+
+    def _resolves_inside(self, directory):
+        try:
+            st = os.lstat(io_path(directory))
+        except OSError:
+            return False
+        if is_link(st):
+            return os.path.isdir(io_path(directory)) and inside(self.prefix, directory)
+        return stat.S_ISDIR(st.st_mode)
 
 
 def prepare(prefix, manifest, old, new):
