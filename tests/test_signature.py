@@ -6,7 +6,9 @@ Hand-made trees (no environment): the signature only looks at ``lstat`` and list
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -28,6 +30,31 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(params=["alone", "helper-half", "helper-all"])
+def helper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Replays re-stated by this process alone, or half or all of them by a forked helper; yields its pids."""
+    pids: list[int] = []
+    if request.param != "alone":
+        if not signature._CAN_FORK:
+            pytest.skip("the helper forks (Linux only)")
+        monkeypatch.setattr(signature, "_SHARE_FROM", 1)
+        monkeypatch.setattr(signature, "_HELPER_SHARE", 0.5 if request.param == "helper-half" else 1.0)
+        real_fork = os.fork
+
+        def fork() -> int:
+            pid = real_fork()
+            if pid:
+                pids.append(pid)
+            return pid
+
+        monkeypatch.setattr(os, "fork", fork)
+    yield pids
+    assert pids or request.param == "alone"  # the helper did take part
+    for pid in pids:  # every helper was waited for: none is left running or a zombie
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
 def replayed(root: Path, earlier: TreeSignature) -> TreeSignature:
     """The signature taken with the listings ``earlier`` stored (through their file form)."""
     listings = Listings.from_bytes(earlier.listings.to_bytes())
@@ -47,7 +74,7 @@ def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return listed
 
 
-def test_replayed_listings_give_the_fresh_digest_and_list_only_the_top(tree: Path,
+def test_replayed_listings_give_the_fresh_digest_and_list_only_the_top(tree: Path, helper: list[int],
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     first = tree_signature(tree)
     assert len(first.listings) == 7  # every directory but the top one and the ignored pkgs/
@@ -58,7 +85,7 @@ def test_replayed_listings_give_the_fresh_digest_and_list_only_the_top(tree: Pat
 
 
 @pytest.mark.parametrize("change", ["add", "remove", "rename", "replace-dir", "add-top", "same-size-edit"])
-def test_every_change_changes_the_replayed_signature(tree: Path, change: str) -> None:
+def test_every_change_changes_the_replayed_signature(tree: Path, change: str, helper: list[int]) -> None:
     first = tree_signature(tree)
     sub = tree / "lib" / "pkg" / "sub"
     if change == "add":
@@ -123,3 +150,44 @@ def test_windows_records_no_listings(tree: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(signature, "_STAT_AT", False)
     scanned = tree_signature(tree, posix.listings)
     assert scanned == posix and len(scanned.listings) == 0
+
+
+def test_a_failed_helper_leaves_the_replay_to_this_process(tree: Path, helper: list[int],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tree_signature(tree)
+
+    def fail(*args: object) -> None:
+        raise OSError("the helper could not re-stat")
+
+    monkeypatch.setattr(signature, "_restat_into", fail)
+    assert replayed(tree, first) == first
+    (tree / "lib" / "pkg" / "sub" / "new.txt").write_text("new")
+    assert replayed(tree, first) == tree_signature(tree) != first
+
+
+def test_no_helper_is_forked_while_another_thread_runs(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tree_signature(tree)
+    monkeypatch.setattr(signature, "_SHARE_FROM", 1)
+
+    def fork() -> int:
+        raise AssertionError("forked beside a running thread")
+
+    monkeypatch.setattr(os, "fork", fork)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert replayed(tree, first) == first
+    finally:
+        release.set()
+        other.join()
+
+
+def test_small_trees_are_replayed_without_a_helper(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tree_signature(tree)
+
+    def fork() -> int:
+        raise AssertionError("forked for a small tree")
+
+    monkeypatch.setattr(os, "fork", fork)
+    assert replayed(tree, first) == first
