@@ -28,6 +28,9 @@ log = logging.getLogger("condapack")
 
 __all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "MemberPlan", "plan_members", "archive_mtime"]
 
+#: A member's bytes: read into a bytearray, which a transform may edit in place.
+Content = Union[bytes, bytearray]
+
 #: Every member's mtime when SOURCE_DATE_EPOCH is not set (2020-01-01T00:00:00Z).
 DEFAULT_MTIME = 1577836800
 
@@ -50,10 +53,10 @@ class PrefixRewrite:
     capacity: int
     windows: bool = False
 
-    def apply(self, data: bytes, name: str) -> bytes:
+    def apply(self, data: Content, name: str) -> Content:
         """Rewritten content; a binary field too short raises a RelocationError."""
         try:
-            return relocate(data, self.old, self.new, self.file_mode, self.capacity, self.windows)
+            return relocate(bytes(data), self.old, self.new, self.file_mode, self.capacity, self.windows)
         except PrefixError as exc:
             raise RelocationError(f"{name}: {exc}; choose a shorter --dest-prefix") from None
 
@@ -66,10 +69,10 @@ class PycRestamp:
     source_size: int
     new_mtime: int
 
-    def apply(self, data: bytes, name: str) -> bytes:
+    def apply(self, data: Content, name: str) -> Content:
         """The ``.pyc`` with its header restamped when it was valid."""
         del name
-        return pyc.restamp(data, self.source_mtime, self.source_size, self.new_mtime)
+        return pyc.restamp(bytes(data), self.source_mtime, self.source_size, self.new_mtime)
 
 
 _STRING = rb'"(?:[^"\\]|\\.)*"'
@@ -87,15 +90,15 @@ class MetaScrub:
     would be slow and pointless).
     """
 
-    def apply(self, data: bytes, name: str) -> bytes:
-        """The record with cache paths emptied."""
+    def apply(self, data: Content, name: str) -> Content:
+        """The record with cache paths emptied (in place when ``data`` is a bytearray)."""
         del name
-        # edited in one copy: two ``re.sub`` passes held the input, an intermediate, its
+        # edited in place: two ``re.sub`` passes held the input, an intermediate, its
         # pieces and the output at once (a 12 MB record took 48 MB)
-        out = bytearray(data)
+        out = data if isinstance(data, bytearray) else bytearray(data)
         _empty_values(out, list(_CACHE_PATHS.finditer(out)))
         _empty_values(out, [m for m in [_LINK_SOURCE.search(out)] if m is not None])
-        return bytes(out)
+        return out
 
 
 def _empty_values(data: bytearray, matches: list[re.Match[bytes]]) -> None:
@@ -142,18 +145,31 @@ class Member:
         """True when the bytes can be copied from ``source`` unchanged."""
         return self.data is None and not self.transforms
 
-    def read(self) -> bytes:
+    def read(self) -> Content:
         """The member's full content (generated, or read and transformed)."""
         if self.data is not None:
             return self.data
         assert self.source is not None
-        with open(self.source, "rb", buffering=0) as fh:
-            data = fh.readall()
-        if len(data) != self.size:
-            raise size_changed(self.source)
+        data: Content = _read_whole(self.source, self.size)
         for transform in self.transforms:
             data = transform.apply(data, self.name)
         return data
+
+
+def _read_whole(source: str, size: int) -> bytearray:
+    """The ``size`` bytes of ``source`` in one buffer that transforms may edit in place."""
+    data = bytearray(size)
+    with open(source, "rb", buffering=0) as fh:
+        view, got = memoryview(data), 0
+        while got < size:
+            count = fh.readinto(view[got:])
+            if not count:
+                break
+            got += count
+        view.release()
+        if got != size or fh.read(1):
+            raise size_changed(source)
+    return data
 
 
 def size_changed(source: str) -> ArchiveError:

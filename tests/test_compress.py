@@ -58,6 +58,21 @@ def test_output_is_standard_and_the_same_for_any_thread_count(compression: str, 
     assert compress(data, compression, level, 3) == one
 
 
+@pytest.mark.parametrize("compression", ["", "gz", "zst"])
+def test_one_big_write_gives_the_bytes_of_many_small_ones(compression: str, tmp_path: Path) -> None:
+    data = sample()
+    written = []
+    for pieces in ([data[:123], data[123:]], [data[i:i + 100_000] for i in range(0, len(data), 100_000)]):
+        with open(tmp_path / "out", "wb") as out:
+            sink = open_sink(out, compression, 4, 2)
+            for piece in pieces:
+                sink.write(bytearray(piece))
+            sink.close()
+        written.append((tmp_path / "out").read_bytes())
+    assert written[0] == written[1]
+    assert (DECOMPRESS[compression](written[0]) if compression else written[0]) == data
+
+
 def test_top_gzip_level_is_smaller_than_the_fastest() -> None:
     data = sample()
     assert len(compress(data, "gz", 9, 2)) < len(compress(data, "gz", 1, 2))

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import struct
+import tracemalloc
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -258,6 +259,23 @@ def test_conda_meta_records_lose_the_package_cache_paths_and_keep_the_rest(env: 
     expected["link"]["source"] = ""
     assert json.loads(scrubbed) == expected
     assert len(path.read_bytes()) - len(scrubbed) == 3 * len("/home/me/pkgs/pkg-1.0-0") + len(".conda")
+
+
+def test_a_big_record_is_scrubbed_in_the_one_buffer_it_is_read_into(env: Path) -> None:
+    path = env / "conda-meta/pkg-1.0-0.json"
+    record = json.loads(path.read_bytes())
+    record["padding"] = [f"lib/python3.11/site-packages/pkg/module_{i}.py" for i in range(200_000)]  # ~9 MB
+    path.write_text(json.dumps(record))
+    size = path.stat().st_size
+    scrubbing = member(plan(env), "conda-meta/pkg-1.0-0.json")
+    tracemalloc.start()
+    try:
+        scrubbed = scrubbing.read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert json.loads(scrubbed)["extracted_package_dir"] == "" and len(scrubbed) < size
+    assert peak < 1.2 * size  # one copy of the record, not the input and the output side by side
 
 
 def test_a_pyc_matching_its_source_is_restamped_to_the_archive_mtime(env: Path) -> None:

@@ -40,6 +40,8 @@ import zstandard
 from isal import isal_zlib
 from zlib_ng import zlib_ng
 
+from ..members import Content
+
 __all__ = ["Sink", "RawSink", "BlockSink", "ZstdSink", "open_sink", "Codec", "LEVELS", "gzip_block_job",
            "deflate_job", "deflate", "estimated_ratio", "NEVER"]
 
@@ -90,7 +92,7 @@ LEVELS: tuple[Codec, ...] = (
 class Sink(Protocol):
     """Where a writer sends archive bytes."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: Content) -> None: ...
 
     def copy_fd(self, fd: int, size: int) -> int: ...
 
@@ -118,7 +120,7 @@ def read_exactly(fd: int, size: int) -> bytes:
 class _Copying:
     """``copy_fd`` by reading chunks, for sinks that transform what they get."""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Content) -> None:
         raise NotImplementedError
 
     def copy_fd(self, fd: int, size: int) -> int:
@@ -149,7 +151,13 @@ class RawSink:
         self._fd = out.fileno()
         self._buffer = bytearray()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Content) -> None:
+        if len(data) >= self._BATCH:  # e.g. a whole rewritten file: written from where it is
+            self._flush()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            return
         self._buffer += data
         if len(self._buffer) >= self._BATCH:
             self._flush()
@@ -205,12 +213,20 @@ class BlockSink(_Copying):
         self._buffer = bytearray()
         self._previous = b""
 
-    def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._block_size:
-            block = bytes(self._buffer[: self._block_size])
-            del self._buffer[: self._block_size]
-            self._submit(block, last=False)
+    def write(self, data: Content) -> None:
+        # blocks are cut from ``data`` where it lies: a whole rewritten file is not copied
+        # into the buffer first
+        size, view = self._block_size, memoryview(data)
+        start = min(len(view), size - len(self._buffer))
+        self._buffer += view[:start]
+        if len(self._buffer) < size:
+            return
+        self._submit(bytes(self._buffer), last=False)
+        self._buffer.clear()
+        while len(view) - start >= size:
+            self._submit(bytes(view[start:start + size]), last=False)
+            start += size
+        self._buffer += view[start:]
 
     def _submit(self, block: bytes, last: bool) -> None:
         self._pending.append(self._pool.submit(self._job, block, self._previous, last))
@@ -244,7 +260,7 @@ class ZstdSink(_Copying):
             level, threads=max(1, threads), job_size=8 << 20, overlap_log=9)
         self._cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Content) -> None:
         self._out.write(self._cobj.compress(data))
 
     def close(self) -> None:
@@ -255,7 +271,7 @@ class ZstdSink(_Copying):
         """zstd's workers stop with the compressor object."""
 
 
-def _deflate(module: Any, level: int, block: bytes, previous: bytes, last: bool) -> bytes:
+def _deflate(module: Any, level: int, block: Content, previous: bytes, last: bool) -> bytes:
     """Raw deflate through a compressor object, primed with ``previous``; a sync flush
     unless ``last``. (ISA-L's one-shot ``compress`` was seen giving a different, valid,
     encoding of the same bytes from run to run: compressor objects do not.)"""
@@ -267,7 +283,7 @@ def _deflate(module: Any, level: int, block: bytes, previous: bytes, last: bool)
     return out
 
 
-def _to_isal(codec: Codec, block: bytes, sample: bool = True) -> bool:
+def _to_isal(codec: Codec, block: Content, sample: bool = True) -> bool:
     if codec.isal_above >= NEVER:
         return False
     if codec.isal_above <= 0.0:
@@ -275,7 +291,7 @@ def _to_isal(codec: Codec, block: bytes, sample: bool = True) -> bool:
     return sample and estimated_ratio(block) > codec.isal_above
 
 
-def deflate(data: bytes, level: int, sample: bool = True) -> bytes:
+def deflate(data: Content, level: int, sample: bool = True) -> bytes:
     """One whole raw-deflate stream of ``data`` (a small zip member, a gzip block);
     with ``sample`` false, never ISA-L at a level that would ask the estimate."""
     codec = LEVELS[level]
@@ -325,7 +341,7 @@ _SLICES = 8
 _SLICE = 8 << 10
 
 
-def estimated_ratio(block: bytes) -> float:
+def estimated_ratio(block: Content) -> float:
     """How well ``block`` deflates, judged from eight 8 KiB slices spread over it."""
     if len(block) <= _SLICES * _SLICE:
         sample = block

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Callable
 
-from ..members import Member, MemberPlan, size_changed
+from ..members import Content, Member, MemberPlan, size_changed
 from ..safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
@@ -91,7 +91,7 @@ _SMALL = 1 << 20
 _READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
-def _read_small(member: Member) -> bytes:
+def _read_small(member: Member) -> Content:
     """A small file's bytes in one read (with its .pyc header restamped if asked)."""
     assert member.source is not None
     fd = os.open(member.source, _READ)

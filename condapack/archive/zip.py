@@ -21,7 +21,7 @@ import attrs
 from isal import isal_zlib
 
 from ..errors import ArchiveError
-from ..members import Member, size_changed
+from ..members import Content, Member, size_changed
 from ..safepath import is_utf8
 from .compress import deflate, deflate_job
 
@@ -49,7 +49,7 @@ Progress = Callable[[int], None]
 class _Body:
     """A member's compressed bytes and what the headers say about them."""
 
-    data: bytes
+    data: Content
     crc: int
     size: int
     method: int
@@ -82,14 +82,14 @@ def _external(member: Member) -> int:
     return ((kind | member.mode) << 16) | (0x10 if member.kind == "dir" else 0)
 
 
-def _compress(data: bytes, level: int) -> _Body:
+def _compress(data: Content, level: int) -> _Body:
     crc = isal_zlib.crc32(data)
     if level == 0 or not data:
         return _Body(data, crc, len(data), _STORED)
     return _Body(deflate(data, level, sample=len(data) >= _SAMPLED_FROM), crc, len(data), _DEFLATED)
 
 
-def _content(member: Member, level: int) -> tuple[bytes, int]:
+def _content(member: Member, level: int) -> tuple[Content, int]:
     """A small member's bytes and the level to deflate them at (links and directories: stored)."""
     if member.kind == "symlink":
         return (member.link_target or "").encode("utf-8", "surrogateescape"), 0
@@ -109,7 +109,7 @@ class _ZipWriter:
         self.entries: list[_Entry] = []
         self.offset = 0
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: Content) -> None:
         self.out.write(data)
         self.offset += len(data)
 
@@ -238,7 +238,7 @@ def _batches(members: tuple[Member, ...]) -> Iterator[tuple[Member, ...]]:
         yield tuple(batch)
 
 
-def _compress_batch(contents: list[tuple[bytes, int]]) -> list[_Body]:
+def _compress_batch(contents: list[tuple[Content, int]]) -> list[_Body]:
     return [_compress(data, level) for data, level in contents]
 
 
