@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -163,9 +164,9 @@ def test_sizes_and_offsets_of_4_gib_and_more_go_into_a_zip64_extra_field() -> No
     # writing 4 GiB is out of the question: give the writer's central directory an entry that says so
     out = io.BytesIO()
     writer = zipwriter._ZipWriter(out, MTIME, 4, 1, True)
-    writer.entries.append(zipwriter._Entry(b"lib/huge.bin", 0, 8, 0, 0x21, 0x1234, 5 << 30, 6 << 30,
+    writer._record(zipwriter._Entry(b"lib/huge.bin", 0, 8, 0, 0x21, 0x1234, 5 << 30, 6 << 30,
                                            (stat.S_IFREG | 0o644) << 16, 7 << 30))
-    writer.entries.append(zipwriter._Entry(b"lib/after", 0, 0, 0, 0x21, 0, 3, 3, (stat.S_IFREG | 0o644) << 16,
+    writer._record(zipwriter._Entry(b"lib/after", 0, 0, 0, 0x21, 0, 3, 3, (stat.S_IFREG | 0o644) << 16,
                                            8 << 30))
     writer.finish()
     with zipfile.ZipFile(io.BytesIO(out.getvalue())) as zf:
@@ -207,3 +208,28 @@ def test_an_empty_directory_of_an_environment_is_one_entry_with_one_trailing_sla
     plan = plan_members(prefix, scan_prefix(prefix).files)
     names = list(read_back(zip_bytes(list(plan.members))))
     assert "share/empty/" in names and not [n for n in names if n.endswith("//")]
+
+
+def test_a_central_directory_spilled_to_a_temporary_file_gives_the_same_archive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a big environment's central directory is not held in memory (8 MiB at most)
+    members = [directory("d"), *(on_disk(tmp_path, f"d/f{i}", b"x" * i) for i in range(200)), link("d/l", "f1")]
+    in_memory = zip_bytes(members)
+    spools: list[Spool] = []
+
+    class Spool(tempfile.SpooledTemporaryFile[bytes]):
+        spilled = False
+
+        def rollover(self) -> None:
+            self.spilled = True
+            super().rollover()
+
+    def spool(max_size: int) -> Spool:
+        spools.append(Spool(max_size=max_size))
+        return spools[-1]
+
+    monkeypatch.setattr(zipwriter, "_SPOOL", 1_000)
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", spool)
+    assert zip_bytes(members) == in_memory
+    assert len(spools) == 1 and spools[0].spilled and spools[0].closed
+    assert len(read_back(in_memory)) == len(members)
