@@ -153,16 +153,24 @@ def _with_unlisted(known: list[ManagedPath], files: list[str]) -> tuple[ManagedP
     return tuple(known + extra)
 
 
+#: One string object per path type and prefix mode, not one per file as JSON decodes them.
+_SHARED = {name: name for name in ("hardlink", "softlink", "directory", "text", "binary")}
+
+
 def _managed(entry: dict[str, Any]) -> ManagedPath:
     mode = entry.get("file_mode")
     placeholder = entry.get("prefix_placeholder")
+    file_mode: Optional[PrefixMode] = _SHARED[mode] if mode in ("text", "binary") and placeholder else None  # type: ignore[assignment]
+    path_type = str(entry.get("path_type", "hardlink"))
     return ManagedPath(
         path=str(entry["_path"]),
-        path_type=str(entry.get("path_type", "hardlink")),
-        file_mode=mode if mode in ("text", "binary") and placeholder else None,
+        path_type=_SHARED.get(path_type, path_type),
+        file_mode=file_mode,
         placeholder=str(placeholder) if placeholder else None,
         size=entry.get("size_in_bytes"),
-        sha256=entry.get("sha256"),
+        # kept only where it is read (finding a Windows env's install path from its text
+        # files): 113 bytes a file otherwise
+        sha256=entry.get("sha256") if file_mode == "text" else None,
     )
 
 
