@@ -191,3 +191,14 @@ def test_small_trees_are_replayed_without_a_helper(tree: Path, monkeypatch: pyte
 
     monkeypatch.setattr(os, "fork", fork)
     assert replayed(tree, first) == first
+
+
+def test_a_fork_that_fails_leaves_the_replay_to_this_process(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tree_signature(tree)
+    monkeypatch.setattr(signature, "_SHARE_FROM", 1)
+
+    def fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", fork)
+    assert replayed(tree, first) == first

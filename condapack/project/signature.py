@@ -258,16 +258,22 @@ class _Helper:
     @classmethod
     def start(cls, previous: Listings) -> Optional[_Helper]:
         """A helper for the last part of ``previous``, or None when the tree is small or forking is not safe."""
+        if not _CAN_FORK or not _single_threaded():
+            return None
         entries = _entry_counts(previous)
         total = sum(entries)
-        if not _CAN_FORK or total < _SHARE_FROM or not _single_threaded():
+        if total < _SHARE_FROM:
             return None
         first, done = len(entries), 0
         while first > 0 and done < total * _HELPER_SHARE:
             first -= 1
             done += entries[first]
         memory = mmap.mmap(-1, _HEAD.size * (len(entries) - first) + (_RECORD.size + _POSITION.size) * done)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except (OSError, RuntimeError):  # no process to spare, or an interpreter that may not fork
+            memory.close()
+            return None
         if pid == 0:  # the child: never returns, runs no handler of this process's
             status = 1
             try:
