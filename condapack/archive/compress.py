@@ -250,16 +250,17 @@ class BlockSink(_Copying):
 class ZstdSink(_Copying):
     """zstd in its multi-threaded mode (deterministic for any worker count >= 1).
 
-    Jobs of 4 MiB that each see the whole previous window (overlap_log 9) use a fraction
-    of the default jobs' memory and compress as well: packing the binary benchmark
-    environment at level 4, -j2, 8 MiB jobs peaked at 150 MiB RSS and 4 MiB jobs at 118,
-    for the same 288.9 MiB (levels 9 and 19 on 120 MiB of sources: within 0.02%).
+    Jobs of 4 MiB that each see half the previous window (overlap_log 8) use a fraction
+    of the default jobs' memory at the speed of 8 MiB jobs with the whole window: source
+    benchmark env at level 4, -j2, medians of 3 interleaved runs: 8 MiB / full window
+    4.89 s at 127 MiB peak RSS for 256.5 MiB, 4 MiB / full 5.16 s at 103 MiB, 4 MiB /
+    half 4.78 s at 103 MiB for 256.9 MiB (+0.16%).
     """
 
     def __init__(self, out: BinaryIO, level: int, threads: int) -> None:
         self._out = out
         params = zstandard.ZstdCompressionParameters.from_level(
-            level, threads=max(1, threads), job_size=4 << 20, overlap_log=9)
+            level, threads=max(1, threads), job_size=4 << 20, overlap_log=8)
         self._cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
 
     def write(self, data: Content) -> None:
