@@ -233,3 +233,16 @@ def test_a_central_directory_spilled_to_a_temporary_file_gives_the_same_archive(
     assert zip_bytes(members) == in_memory
     assert len(spools) == 1 and spools[0].spilled and spools[0].closed
     assert len(read_back(in_memory)) == len(members)
+
+
+def test_a_full_temporary_directory_is_named_in_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", lambda max_size: Full())
+    with pytest.raises(ArchiveError) as info:
+        zip_bytes([generated("a", b"x")])
+    assert str(info.value) == (f"cannot write the zip's central directory to a temporary file in "
+                               f"{tempfile.gettempdir()}: No space left on device; free some space there "
+                               "or set TMPDIR to a directory with room")

@@ -160,7 +160,12 @@ class _ZipWriter:
         self._record(entry)
 
     def _record(self, entry: _Entry) -> None:
-        self.central.write(self._central(entry))
+        try:
+            self.central.write(self._central(entry))
+        except OSError as exc:  # spilled to the temporary directory, which may be another disk
+            raise ArchiveError(f"cannot write the zip's central directory to a temporary file in "
+                               f"{tempfile.gettempdir()}: {exc.strerror or exc}; free some space there or "
+                               "set TMPDIR to a directory with room") from None
         self.count += 1
 
     def _stream(self, member: Member) -> int:
