@@ -52,9 +52,9 @@ _INO_MASK = (1 << 63) - 1
 _STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
 _MAGIC = b"condapack listings 1\n"
 _COUNT = struct.Struct("=q").size
-#: A re-stated directory in the helper's memory: newest ctime and number of subdirectories,
-#: then the records of its entries and the positions of its subdirectories among them.
-_HEAD = struct.Struct("=qi")
+#: A re-stated directory in the helper's memory: newest ctime, number of entries and of
+#: subdirectories, then the records of its entries and the positions of its subdirectories.
+_HEAD = struct.Struct("=qii")
 _POSITION = struct.Struct("=i")
 #: Below this many recorded entries a no-op re-stats alone (forking costs about a millisecond).
 _SHARE_FROM = 20_000
@@ -216,7 +216,7 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
                     listed += 1
                 records, dir_newest, subdirs = _summary(stats)
             else:
-                shared = helper.take(replay.replayed - 1, listing) if helper is not None else None
+                shared = helper.take(replay.replayed - 1) if helper is not None else None
                 records, dir_newest, subdirs = shared or _restated(path, listing)
                 names = _names(listing) if subdirs else []
             digest.update(b"%d:%s\0%d:%s" % (len(path), path, len(listing), listing) + records)
@@ -285,15 +285,14 @@ class _Helper:
                 os._exit(status)
         return cls(pid, memory, first)
 
-    def take(self, index: int, listing: bytes) -> Optional[_Summary]:
+    def take(self, index: int) -> Optional[_Summary]:
         """Directory ``index``'s summary as the child made it, or None if this process must re-stat it."""
         if index < self._next or self._pid is None and not self._done:
             return None
         if index != self._next or not self._joined():
             self.stop()
             return None
-        count = listing.count(b"\0") + 1 if listing else 0
-        newest, subdirs = _HEAD.unpack_from(self._memory, self._offset)
+        newest, count, subdirs = _HEAD.unpack_from(self._memory, self._offset)
         start = self._offset + _HEAD.size
         end = start + _RECORD.size * count
         self._offset = end + _POSITION.size * subdirs
@@ -327,17 +326,11 @@ def _single_threaded() -> bool:
 
 
 def _entry_counts(listings: Listings) -> list[int]:
-    sizes = listings.sizes
-    starts, blob = _listing_starts(listings), listings.blob
+    """How many names each recorded directory lists."""
+    sizes, blob = listings.sizes, listings.blob
+    starts = list(itertools.accumulate(sizes))[0::2]  # each listing starts where its path ends
     return [bytes(blob[start:start + sizes[2 * i + 1]]).count(b"\0") + 1 if sizes[2 * i + 1] else 0
             for i, start in enumerate(starts)]
-
-
-def _listing_starts(listings: Listings) -> list[int]:
-    """Where each directory's listing starts in the blob."""
-    sizes = listings.sizes
-    ends = list(itertools.accumulate(sizes))  # path end, listing end, path end, ...
-    return ends[0::2]
 
 
 def _restat_into(previous: Listings, first: int, memory: mmap.mmap) -> None:
@@ -349,7 +342,7 @@ def _restat_into(previous: Listings, first: int, memory: mmap.mmap) -> None:
         listing_end = path_end + sizes[2 * index + 1]
         records, newest, subdirs = _restated(bytes(blob[offset:path_end]), bytes(blob[path_end:listing_end]))
         offset = listing_end
-        memory.write(_HEAD.pack(newest, len(subdirs)))
+        memory.write(_HEAD.pack(newest, len(records) // _RECORD.size, len(subdirs)))
         memory.write(records)
         memory.write(b"".join(map(_POSITION.pack, subdirs)))
 
