@@ -9,6 +9,7 @@ __all__ = [
     "ArchiveError",
     "RelocationError",
     "ConfigError",
+    "RegistryError",
 ]
 
 
@@ -34,3 +35,7 @@ class RelocationError(CondaPackError):
 
 class ConfigError(CondaPackError):
     """A project file is invalid."""
+
+
+class RegistryError(CondaPackError):
+    """A container registry refused, failed or answered something invalid."""

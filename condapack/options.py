@@ -59,6 +59,11 @@ def resolve_threads(n_threads: Optional[int]) -> int:
 Validator = Callable[[object, object, Any], None]
 
 
+def _positive(_inst: object, attr: Any, value: int) -> None:
+    if value < 1:
+        raise CondaPackError(f"--{attr.name.replace('_', '-')} must be a positive number, got {value}")
+
+
 def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
     """An attrs validator applying a :mod:`condapack.safepath` rule to an optional path option."""
 
@@ -165,6 +170,30 @@ class PackOptions:
     force: bool = option(
         False, "Overwrite any existing archive at the output path, or create the output directory if it's "
         "missing.", "--force", "-f", kind=bool)
+
+    base: Optional[str] = option(
+        None, "(oci only) The image to build on: an OCI layout directory, an OCI archive, or a registry "
+        "reference (REGISTRY/REPO:TAG, pulled once and cached by digest). Default: none, an image of the "
+        "environment alone.", "--base", metavar="REF", toml="base", locked=True)
+    layers: int = option(
+        100, "(oci only) At most this many layers for the packages (one each below it, else shared by a "
+        "hash of the package name); files no package owns and condapack's files get one more each. "
+        "Default 100.", "--layers", kind=int, metavar="N", toml="layers", locked=True, validator=_positive)
+    layer_compression: str = option(
+        "gzip", "(oci only) How layers are compressed: gzip (default, read by every runtime) or zstd.",
+        "--layer-compression", choices=("gzip", "zstd"), toml="layer-compression", locked=True)
+    entrypoint: Optional[str] = option(
+        None, "(oci only) The image's entry point, a command line split as a shell would "
+        "(e.g. 'python -m app').", "--entrypoint", metavar="CMD", toml="entrypoint", locked=True)
+    cmd: Optional[str] = option(
+        None, "(oci only) The image's default command (arguments of the entry point), split as a shell would.",
+        "--cmd", metavar="CMD", toml="cmd", locked=True)
+    workdir: Optional[str] = option(
+        None, "(oci only) The image's working directory.", "--workdir", metavar="PATH", toml="workdir",
+        locked=True)
+    user: Optional[str] = option(
+        None, "(oci only) The user the image runs as (NAME, UID or UID:GID).", "--user", metavar="USER",
+        toml="user", locked=True)
 
     @property
     def threads(self) -> int:

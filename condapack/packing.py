@@ -62,6 +62,11 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
                             options.parcel_distro)
         arcroot, dest, extra, default_name = parcel.arcroot, parcel.dest_prefix, parcel_meta(parcel, packages), \
             parcel.filename
+    if fmt == "oci":
+        from .oci.image import image_place
+
+        dest = image_place(prefix.name, options, packages)
+        arcroot = archive_root(dest)
     if fmt in INSTALLERS and (dest or arcroot):
         raise ArchiveError(f"--dest-prefix and --arcroot cannot be used with format {fmt}: the installer sets "
                            "the environment up wherever it is installed (sh FILE --prefix DIR)")
@@ -97,7 +102,7 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     ``home`` is the prefix as the files spell it, when it is not ``prefix`` (a Windows
     environment read on another OS)."""
     r = resolve(prefix, options, packages)
-    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
+    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive" or _is_layout(r))
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
@@ -109,7 +114,11 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)
     advance = _counter(plan, progress)
     try:
-        if get_format(r.fmt).writer == "directory":
+        if get_format(r.fmt).writer == "oci":
+            from .oci.image import pack_image
+
+            pack_image(prefix, files, plan, packages, options, r.output, r.dest_prefix or "", advance)
+        elif get_format(r.fmt).writer == "directory":
             with atomic_directory(r.output) as tmp:
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
@@ -118,6 +127,11 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _is_layout(r: Resolved) -> bool:
+    """An OCI image written as a layout directory (not ``*.tar``)."""
+    return r.fmt == "oci" and not r.output.name.endswith(".tar")
 
 
 def _io_error(exc: OSError, prefix: Path, output: Path) -> CondaPackError:
