@@ -274,6 +274,17 @@ def _configure_pack(parser: argparse.ArgumentParser) -> None:
     add_pack_arguments(parser)
 
 
+def _configure_push(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="An OCI layout directory or archive (--format oci).")
+    parser.add_argument("target", metavar="REGISTRY/REPOSITORY:TAG", help="Where to push it.")
+    parser.add_argument("--insecure", action="store_true",
+                        help="Allow plain HTTP to a registry that is not on this machine.")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
+                        help="Give up on a registry silent this long (each request is tried 4 times; default 30).")
+    _quiet(parser)
+    _add_json(parser, "Print the reference, manifest digest and the blobs uploaded and skipped as JSON.")
+
+
 #: Every ``condapack`` subcommand, in ``--help`` order: the one place they are wired.
 SUBCOMMANDS = {
     "pack": Subcommand("Pack one environment (conda-pack's options).", _configure_pack),
@@ -283,6 +294,8 @@ SUBCOMMANDS = {
     "outputs": Subcommand("Print the output path of each target, one per line.", _configure_outputs),
     "deps": Subcommand("Print a make dependency file for one target.", _configure_deps),
     "sbom": Subcommand("Write the CycloneDX SBOM of one built target beside its archive.", _configure_sbom),
+    "push": Subcommand("Push an OCI image (format oci) to a registry; only missing blobs are sent.",
+                       _configure_push),
 }
 
 
@@ -330,6 +343,21 @@ def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
     return 0
 
 
+def run_push(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Push an image; say what was sent on stderr (with --json, on stdout)."""
+    from .oci.registry import push
+
+    terminal = Terminal.of(ns, environ)
+    result = push(Path(ns.image), ns.target, insecure=ns.insecure, timeout=ns.timeout, environ=environ)
+    if terminal.json:
+        print(json.dumps(attrs.asdict(result), indent=2))
+    elif not terminal.quiet:
+        print(f"Pushed {result.reference}@{result.digest}: {len(result.uploaded)} blobs uploaded "
+              f"({result.uploaded_bytes} bytes with the manifest), {len(result.skipped)} already there",
+              file=sys.stderr)
+    return 0
+
+
 def pack_doc(packed: Packed, seconds: float) -> dict[str, object]:
     """The ``--json`` description of one written archive."""
     from .digest import content_digest, content_size
@@ -368,6 +396,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if ns.command == "pack":
         return _guarded("condapack", "condapack: error: ", ns,
                         lambda: run_pack(PackArgs.of(ns, os.environ), "condapack"))
+    if ns.command == "push":
+        return _guarded("condapack", "condapack: error: ", ns, lambda: run_push(ns, os.environ))
     from .project import project_cli
 
     return _guarded("condapack", "condapack: error: ", ns,

@@ -1,0 +1,213 @@
+"""Push an image to a registry and pull a base image from one (the OCI distribution API).
+
+Push: every blob is checked with HEAD and only missing ones are uploaded (POST, then one
+PUT with the whole blob), then the manifest; the registry's digest of the manifest
+must be ours. Pull: the manifest (the platform's, from an index), config and layers are
+written as an image layout in the cache, one directory per manifest digest, so a base
+is downloaded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+from typing import IO, Callable, Mapping, Optional
+
+import attrs
+
+from ..errors import ArchiveError, RegistryError
+from .client import Client, Reference, Response, parse_reference
+from .source import ImageSource, open_source, read_blob
+from .spec import (INDEX, INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, blob_path, canonical_json,
+                   parse_document, sha256_digest)
+
+__all__ = ["PushResult", "push", "pull_to_cache", "cache_root"]
+
+_ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
+
+
+@attrs.frozen
+class PushResult:
+    """What a push did: the reference, the manifest digest, blobs uploaded and skipped."""
+
+    reference: str
+    digest: str
+    uploaded: tuple[str, ...]
+    uploaded_bytes: int
+    skipped: tuple[str, ...]
+
+
+def push(layout: Path, target: str, *, insecure: bool = False, timeout: float = 30.0,
+         environ: Mapping[str, str] = os.environ) -> PushResult:
+    """Push the image (or the index of images) of an OCI layout or archive to ``target``."""
+    ref = parse_reference(target)
+    if ref.digest:
+        raise RegistryError(f"{target}: push to a tag (REGISTRY/REPOSITORY:TAG), not a digest")
+    client = Client(ref, insecure=insecure, timeout=timeout, environ=environ)
+    source = open_source(layout)
+    try:
+        return _Pusher(client, source).run(_top(source))
+    finally:
+        source.close()
+
+
+def _top(source: ImageSource) -> tuple[bytes, str]:
+    """What the tag will name: the layout's one manifest, else an index of all of them."""
+    with source.open("index.json") as fh:
+        index = parse_document(fh.read(1 << 22), f"{source.name}: index.json")
+    manifests = [Descriptor.of(m, f"{source.name}: index.json") for m in index.get("manifests") or []]
+    if not manifests:
+        raise ArchiveError(f"{source.name}: index.json lists no image; build one with --format oci")
+    if len(manifests) == 1:
+        with source.open(blob_path(manifests[0].digest)) as fh:
+            return fh.read(manifests[0].size + 1), manifests[0].media_type
+    docs = [{k: v for k, v in d.doc().items() if k != "annotations"} for d in manifests]
+    return canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": docs}), INDEX
+
+
+class _Pusher:
+    def __init__(self, client: Client, source: ImageSource) -> None:
+        self.client, self.source = client, source
+        self.uploaded: list[str] = []
+        self.skipped: list[str] = []
+        self.bytes = 0
+
+    def run(self, top: tuple[bytes, str]) -> PushResult:
+        data, media_type = top
+        digest = self._document(data, media_type, self.client.ref.target)
+        return PushResult(str(self.client.ref), digest, tuple(self.uploaded), self.bytes, tuple(self.skipped))
+
+    def _document(self, data: bytes, media_type: str, tag: str) -> str:
+        """Push what a manifest or index refers to, then it (under ``tag``); its digest."""
+        doc = parse_document(data, f"{self.source.name}: manifest")
+        if media_type in INDEX_TYPES:
+            for i, child in enumerate(doc.get("manifests") or []):
+                desc = Descriptor.of(child, f"manifests[{i}]")
+                read_blob(self.source, desc, "manifest")  # checked before it is sent
+                with self.source.open(blob_path(desc.digest)) as fh:
+                    self._document(fh.read(desc.size + 1), desc.media_type, desc.digest)
+        else:
+            for i, blob in enumerate([doc.get("config"), *(doc.get("layers") or [])]):
+                self._blob(Descriptor.of(blob, f"{self.source.name}: blobs[{i}]"))
+        return self._manifest(data, media_type, tag)
+
+    def _blob(self, desc: Descriptor) -> None:
+        if desc.digest in self.uploaded or desc.digest in self.skipped:
+            return
+        head = self.client.call("HEAD", self.client.url(f"blobs/{desc.digest}"), (200, 404))
+        if head.status == 200:
+            self.skipped.append(desc.digest)
+            return
+        started = self.client.call("POST", self.client.url("blobs/uploads/"), (202,),
+                                   headers={"Content-Length": "0"}, body=b"")
+        location = started.headers.get("location")
+        if not location:
+            raise RegistryError(f"{self.client.ref.host}: started an upload but gave no Location")
+        url = _with_digest(self.client.url(""), location, desc.digest)
+        opener: Callable[[], IO[bytes]] = lambda: self.source.open(blob_path(desc.digest))  # noqa: E731
+        done = self.client.call("PUT", url, (201,), body=opener, limit=1 << 16, headers={
+            "Content-Type": "application/octet-stream", "Content-Length": str(desc.size)})
+        _check_answer(done, desc.digest, self.client.ref)
+        self.uploaded.append(desc.digest)
+        self.bytes += desc.size
+
+    def _manifest(self, data: bytes, media_type: str, tag: str) -> str:
+        digest = sha256_digest(data)
+        done = self.client.call("PUT", self.client.url(f"manifests/{tag}"), (200, 201), body=data, headers={
+            "Content-Type": media_type, "Content-Length": str(len(data))})
+        _check_answer(done, digest, self.client.ref)
+        self.bytes += len(data)
+        return digest
+
+
+def _with_digest(base: str, location: str, digest: str) -> str:
+    url = urllib.parse.urljoin(base, location)
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+
+
+def _check_answer(response: Response, digest: str, ref: Reference) -> None:
+    answered = response.headers.get("docker-content-digest")
+    if answered and answered != digest:
+        raise RegistryError(f"{ref.host}: stored {digest[:19]} as {answered[:19]}; the registry or something "
+                            "between us changed the bytes")
+
+
+def cache_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where pulled base images are kept: ``$XDG_CACHE_HOME/condapack/images`` (else ``~/.cache``)."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "condapack" / "images"
+
+
+def pull_to_cache(target: str, platform: str, *, insecure: bool = False, timeout: float = 30.0,
+                  environ: Mapping[str, str] = os.environ) -> Path:
+    """The image layout of ``target`` for ``platform`` in the cache, pulled unless already there."""
+    ref = parse_reference(target)
+    client = Client(ref, insecure=insecure, timeout=timeout, environ=environ)
+    desc, data = _manifest_for(client, ref.target, platform)
+    root = cache_root(environ) / desc.digest.split(":", 1)[1]
+    if (root / "index.json").is_file():
+        return root
+    tmp = root.with_name(root.name + f".{os.getpid()}.part")
+    (tmp / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    (tmp / blob_path(desc.digest)).write_bytes(data)
+    manifest = parse_document(data, f"{target}: manifest")
+    for i, blob in enumerate([manifest.get("config"), *(manifest.get("layers") or [])]):
+        _download(client, Descriptor.of(blob, f"{target}: blobs[{i}]"), tmp)
+    index = {"schemaVersion": 2, "mediaType": INDEX,
+             "manifests": [attrs.evolve(desc, annotations={REF_NAME: ref.tag or "latest"}).doc()]}
+    (tmp / "index.json").write_bytes(canonical_json(index))
+    (tmp / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+    if root.exists():  # pulled meanwhile by another condapack
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, root)
+    return root
+
+
+def _manifest_for(client: Client, target: str, platform: str) -> tuple[Descriptor, bytes]:
+    """The single-platform manifest ``target`` names (choosing ``platform`` from an index)."""
+    for _depth in range(2):
+        got = client.call("GET", client.url(f"manifests/{target}"), (200,), headers={"Accept": _ACCEPT})
+        media_type = got.headers.get("content-type", "").split(";")[0].strip()
+        digest = sha256_digest(got.body)
+        if target.startswith("sha256:") and digest != target:
+            raise RegistryError(f"{client.ref.host}: manifest {target[:19]} arrived as {digest[:19]}; "
+                                "the registry answered wrong bytes")
+        doc = parse_document(got.body, f"{client.ref}: manifest")
+        media_type = str(doc.get("mediaType") or media_type)
+        if media_type not in INDEX_TYPES:
+            return Descriptor(media_type or MANIFEST_TYPES[0], digest, len(got.body)), got.body
+        target = _platform_entry(doc, platform, str(client.ref))
+    raise RegistryError(f"{client.ref}: an index inside an index; pass the platform's image by digest")
+
+
+def _platform_entry(index: dict[str, object], platform: str, name: str) -> str:
+    manifests = index.get("manifests")
+    for i, entry in enumerate(manifests if isinstance(manifests, list) else []):
+        desc = Descriptor.of(entry, f"{name}: manifests[{i}]")
+        p = desc.platform or {}
+        if "/".join(filter(None, (p.get("os"), p.get("architecture"), p.get("variant")))) == platform:
+            return desc.digest
+    raise RegistryError(f"{name}: has no image for {platform}; pass a base built for it")
+
+
+def _download(client: Client, desc: Descriptor, root: Path) -> None:
+    path = root / blob_path(desc.digest)
+    if path.is_file():
+        return
+    digest = hashlib.sha256()
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as fh:
+        def write(chunk: bytes) -> None:
+            digest.update(chunk)
+            fh.write(chunk)
+
+        client.call("GET", client.url(f"blobs/{desc.digest}"), (200,), sink=write, limit=desc.size)
+    if "sha256:" + digest.hexdigest() != desc.digest or part.stat().st_size != desc.size:
+        part.unlink()
+        raise RegistryError(f"{client.ref.host}: blob {desc.digest[:19]} arrived with other bytes; the registry "
+                            "answered wrong content")
+    os.replace(part, path)
