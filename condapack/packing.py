@@ -102,7 +102,8 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     ``home`` is the prefix as the files spell it, when it is not ``prefix`` (a Windows
     environment read on another OS)."""
     r = resolve(prefix, options, packages)
-    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive" or _is_layout(r))
+    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive" or _is_layout(r),
+                 marker="oci-layout" if _is_layout(r) else "conda-meta")
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,

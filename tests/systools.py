@@ -33,6 +33,10 @@ TOOLS = {
     "pigz": "pigz",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
+    # OCI images: a real registry (the CNCF distribution) and real readers of images
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
     # Debian's wine depends on wine64 (the 64-bit loader) on amd64.
     "wine": "wine",
 }

@@ -52,7 +52,7 @@ def pack_image(prefix: Path, files: Sequence[File], plan: MemberPlan, packages: 
     platform = platform_for(p.subdir for p in packages)
     env = [*activation_exports(plan.members, dest), *sorted(read_env_vars(prefix).items())]
     settings = ImageSettings(
-        name=prefix.name, dest_prefix=dest, platform=platform, env=tuple(env), created=created_at(epoch()),
+        name=os.path.basename(dest.rstrip("/")) or prefix.name, dest_prefix=dest, platform=platform, env=tuple(env), created=created_at(epoch()),
         entrypoint=_command(options.entrypoint, "--entrypoint"), cmd=_command(options.cmd, "--cmd"),
         workdir=options.workdir, user=options.user)
     layers = plan_layers(plan, files, packages, dest, options.layers)
