@@ -71,8 +71,10 @@ def parse_reference(text: str) -> Reference:
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (with or without a port) is this machine."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
+    if host.startswith("["):  # [IPv6]:PORT
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:

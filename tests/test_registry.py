@@ -1,0 +1,194 @@
+"""The registry client against tiny servers that misbehave, and hostile base images: one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from condapack.cli import main
+from condapack.errors import RegistryError
+from condapack.oci.auth import credentials_for
+from condapack.oci.client import Client, is_loopback, parse_reference
+from ocikit import write_layout
+
+
+class FakeRegistry(BaseHTTPRequestHandler):
+    """Just enough of the distribution API; ``server.mode`` says how it lies."""
+
+    server: ThreadingHTTPServer
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+    def _answer(self, status: int, headers: dict[str, str] = {}, body: bytes = b"") -> None:
+        self.send_response(status)
+        for key, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _authorized(self) -> bool:
+        if getattr(self.server, "mode", "") != "bearer" or self.path.startswith("/token"):
+            return True
+        if self.headers.get("Authorization") == "Bearer t0k":
+            return True
+        port = self.server.server_address[1]
+        self._answer(401, {"WWW-Authenticate": f'Bearer realm="http://127.0.0.1:{port}/token",service="fake"'})
+        return False
+
+    def do_HEAD(self) -> None:
+        if self._authorized():
+            self._answer(404)
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(b"alice:secret").decode()
+        if self.path.startswith("/token") and self.headers.get("Authorization") == expected:
+            self._answer(200, body=json.dumps({"token": "t0k"}).encode())
+        else:
+            self._answer(403)
+
+    def do_POST(self) -> None:
+        if self._authorized():
+            self._answer(202, {"Location": "/upload/1"})
+
+    def do_PUT(self) -> None:
+        if not self._authorized():
+            return
+        data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if getattr(self.server, "mode", "") == "wrong":
+            digest = "sha256:" + "0" * 64
+        self._answer(201, {"Docker-Content-Digest": digest})
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    write_layout(tmp_path / "img", {"hello.txt": b"hello\n"})
+    return tmp_path / "img"
+
+
+def test_a_registry_that_stores_other_bytes_than_sent_is_a_one_line_error(
+        fake_registry: ThreadingHTTPServer, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_registry.mode = "wrong"  # type: ignore[attr-defined]
+    port = fake_registry.server_address[1]
+    assert main(["push", str(image), f"127.0.0.1:{port}/app:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the registry or something between us changed the bytes" in err
+
+
+def test_a_bearer_challenge_is_answered_with_a_token_got_with_the_users_credentials(
+        fake_registry: ThreadingHTTPServer, image: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fake_registry.mode = "bearer"  # type: ignore[attr-defined]
+    port = fake_registry.server_address[1]
+    monkeypatch.setenv("CONDAPACK_REGISTRY_USER", "alice")
+    monkeypatch.setenv("CONDAPACK_REGISTRY_PASSWORD", "secret")
+    assert main(["push", "--json", str(image), f"127.0.0.1:{port}/app:1"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["uploaded"]) == 2
+    monkeypatch.setenv("CONDAPACK_REGISTRY_PASSWORD", "wrong")
+    assert main(["push", str(image), f"127.0.0.1:{port}/app:1"]) == 1
+    assert "the token service refused (HTTP 403)" in capsys.readouterr().err
+
+
+def test_a_registry_that_never_answers_is_given_up_within_the_timeout(
+        image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        assert main(["push", "--timeout", "0.2", str(image), f"127.0.0.1:{port}/app:1"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"condapack: error: 127.0.0.1:{port}: HEAD /v2/app/blobs/sha256:{_first_blob(image)}: "
+                   "no answer within 0.2 s after 4 attempts; check the address, or pass a longer --timeout\n")
+
+
+def _first_blob(image: Path) -> str:
+    index = json.loads((image / "index.json").read_text())
+    manifest = json.loads((image / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    return str(manifest["config"]["digest"][7:])
+
+
+def test_plain_http_is_only_for_loopback_registries_unless_asked() -> None:
+    assert Client(parse_reference("127.0.0.1:5000/a:1"), environ={}).base == "http://127.0.0.1:5000"
+    assert Client(parse_reference("localhost:5000/a:1"), environ={}).base == "http://localhost:5000"
+    assert Client(parse_reference("registry.example/a:1"), environ={}).base == "https://registry.example"
+    assert Client(parse_reference("registry.example/a:1"), insecure=True, environ={}).base.startswith("http://")
+    assert not is_loopback("10.0.0.1:5000") and is_loopback("[::1]:5000")
+
+
+def test_references_are_read_as_docker_reads_them() -> None:
+    assert str(parse_reference("python:3.12")) == "registry-1.docker.io/library/python:3.12"
+    assert parse_reference("ghcr.io/team/env@sha256:" + "a" * 64).target == "sha256:" + "a" * 64
+    assert parse_reference("localhost:5000/x/y").target == "latest"
+    with pytest.raises(RegistryError, match="is not an image reference"):
+        parse_reference("ghcr.io/Team/../env:1")
+
+
+def test_credentials_come_from_variables_then_the_docker_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {"reg.example": {"auth": base64.b64encode(b"bob:pw").decode()}}}))
+    environ = {"DOCKER_CONFIG": str(tmp_path)}
+    found = credentials_for("reg.example", environ)
+    assert found is not None and (found.user, found.password) == ("bob", "pw")
+    assert credentials_for("other.example", environ) is None
+    found = credentials_for("reg.example", {**environ, "CONDAPACK_REGISTRY_USER": "ci",
+                                            "CONDAPACK_REGISTRY_PASSWORD": "tok"})
+    assert found is not None and found.user == "ci"
+
+
+def _pack_over(tiny_env: Path, base: Path, output: Path) -> int:
+    return main(["pack", "-q", "-p", str(tiny_env), "-o", str(output), "--base", str(base)])
+
+
+def test_a_base_whose_index_names_a_path_instead_of_a_digest_is_refused(
+        tiny_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base"
+    write_layout(base, {"etc/hostname": b"x\n"})
+    (base / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:../../../etc/passwd",
+         "size": 10}]}))
+    before = sorted(os.listdir(tmp_path))
+    assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
+    assert capsys.readouterr().err == (f"condapack: error: {base}: index.json: manifests[0]: "
+                                       "'sha256:../../../etc/passwd' is not a sha256 digest (sha256:<64 hex digits>); "
+                                       "the image is damaged or not an OCI image\n")
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_base_with_a_huge_manifest_or_a_layer_that_is_not_its_digest_is_refused(
+        tiny_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base"
+    manifest = write_layout(base, {"etc/hostname": b"x\n"})
+    index = json.loads((base / "index.json").read_text())
+    index["manifests"][0]["size"] = 64 << 20
+    (base / "index.json").write_text(json.dumps(index))
+    assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
+    assert "more than an image document may have" in capsys.readouterr().err
+    write_layout(base, {"etc/hostname": b"x\n"})
+    layer = json.loads((base / "blobs/sha256" / manifest[7:]).read_text())["layers"][0]["digest"][7:]
+    (base / "blobs/sha256" / layer).write_bytes(b"\x1f\x8b not the layer")
+    before = sorted(os.listdir(tmp_path))
+    assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not match its digest and size" in err
+    assert sorted(os.listdir(tmp_path)) == before
