@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Union
 from s3server import free_port
 from systools import require
 
-#: A layer entry: file content (bytes or a host file to copy) or ``("link", TARGET)``.
+#: A layer entry: file content (bytes or a host file to copy), ``("link", TARGET)`` or ``("hardlink", TARGET)``.
 Entry = Union[bytes, Path, tuple[str, str]]
 
 
@@ -42,7 +42,8 @@ def layer_bytes(entries: Mapping[str, Entry]) -> bytes:
         for name, entry in sorted(entries.items()):
             info = tarfile.TarInfo(name)
             if isinstance(entry, tuple):
-                info.type, info.linkname = tarfile.SYMTYPE, entry[1]
+                info.type = tarfile.LNKTYPE if entry[0] == "hardlink" else tarfile.SYMTYPE
+                info.linkname = entry[1]
                 tar.addfile(info)
                 continue
             data = entry.read_bytes() if isinstance(entry, Path) else entry

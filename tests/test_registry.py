@@ -192,3 +192,25 @@ def test_a_base_with_a_huge_manifest_or_a_layer_that_is_not_its_digest_is_refuse
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not match its digest and size" in err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/etc/escaped", "usr/../../escaped"])
+def test_a_base_whose_layer_names_a_path_outside_the_image_is_refused_and_nothing_is_written(
+        tiny_env: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "deep" / "base"
+    base.parent.mkdir()
+    write_layout(base, {"etc/hostname": b"x\n", name: b"evil\n"})
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds an unsafe path" in err and repr(name) in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no escaped file, no output, no temp
+
+
+def test_a_base_whose_hard_link_points_outside_the_image_is_refused(
+        tiny_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base"
+    write_layout(base, {"etc/hostname": b"x\n", "etc/shadow": ("hardlink", "../../etc/shadow")})
+    assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
+    assert "holds an unsafe path" in capsys.readouterr().err
+    assert not (tmp_path / "out.oci").exists()

@@ -22,7 +22,7 @@ import attrs
 
 from ..members import Member, MemberPlan
 from ..oci.config import ImageSettings, image_config
-from ..oci.source import Image, ImageSource, copy_blob
+from ..oci.source import Image, ImageSource, check_layer, copy_blob
 from ..oci.spec import CONFIG, INDEX, LAYER_TYPES, MANIFEST, REF_NAME, Descriptor, blob_path, canonical_json
 from ..output import atomic_output, temp_name
 from ..prefix import File
@@ -178,6 +178,7 @@ def _copy_base(root: Path, base: BaseImage) -> list[Descriptor]:
             tmp = root / "blobs" / "sha256" / ".base.part"
             with open(tmp, "wb") as fh:
                 copy_blob(base.source, desc, fh.write)
+            check_layer(tmp, desc, f"--base {base.name}")
             os.replace(tmp, path)
         out.append(attrs.evolve(desc, media_type=_DOCKER_LAYERS.get(desc.media_type, desc.media_type),
                                 platform=None))

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import IO, Any, Callable, Optional, Protocol
 
 import attrs
+import zstandard
 
 from ..errors import ArchiveError
+from ..safepath import UnsafePath, relative_path
 from .spec import INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT, Descriptor, blob_path, parse_document
 
 __all__ = ["ImageSource", "DirSource", "TarSource", "Image", "open_source", "read_image", "read_blob",
-           "copy_blob", "platform_of"]
+           "copy_blob", "check_layer", "platform_of"]
 
 _CHUNK = 1 << 20
 
@@ -137,6 +139,33 @@ def copy_blob(source: ImageSource, desc: Descriptor, write: Callable[[bytes], ob
     if copied != desc.size or "sha256:" + digest.hexdigest() != desc.digest:
         raise ArchiveError(f"{source.name}: blob {desc.digest[:19]}: the content does not match its digest "
                            "and size; the image is damaged")
+
+
+def check_layer(path: Path, desc: Descriptor, where: str) -> None:
+    """Refuse a layer with a name (or hard link target) that is absolute or climbs out with ``..``.
+
+    Runtimes should refuse such layers too; an image condapack writes never carries one.
+    """
+    try:
+        with open(path, "rb") as raw:
+            stream: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(raw) \
+                if desc.media_type.endswith("zstd") else raw  # tarfile reads gzip itself ("r|*")
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for member in tar:
+                    _check_name(member.name, desc, where)
+                    if member.islnk():
+                        _check_name(member.linkname, desc, where)
+    except (tarfile.TarError, zstandard.ZstdError, OSError, EOFError) as exc:
+        raise ArchiveError(f"{where}: layer {desc.digest[:19]} is not a readable tar ({exc}); "
+                           "the base image is damaged") from None
+
+
+def _check_name(name: str, desc: Descriptor, where: str) -> None:
+    try:
+        relative_path(name, allow_empty=True)
+    except UnsafePath as exc:
+        raise ArchiveError(f"{where}: layer {desc.digest[:19]} holds an unsafe path ({exc}); the base "
+                           "image is hostile or damaged, pass another --base") from None
 
 
 @attrs.frozen
