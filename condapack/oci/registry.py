@@ -9,22 +9,23 @@ is downloaded once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import urllib.parse
 from pathlib import Path
-from typing import IO, Callable, Mapping, Optional
+from typing import IO, Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import attrs
 
 from ..errors import ArchiveError, RegistryError
 from .client import Client, Reference, Response, parse_reference
-from .source import ImageSource, open_source, read_blob
+from .source import ImageSource, open_source, platform_of, read_blob
 from .spec import (INDEX, INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, blob_path, canonical_json,
                    parse_document, sha256_digest)
 
-__all__ = ["PushResult", "push", "pull_to_cache", "cache_root"]
+__all__ = ["PushResult", "push", "push_images", "pull_to_cache", "cache_root"]
 
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 
@@ -43,19 +44,38 @@ class PushResult:
 def push(layout: Path, target: str, *, insecure: bool = False, timeout: float = 30.0,
          environ: Mapping[str, str] = os.environ) -> PushResult:
     """Push the image (or the index of images) of an OCI layout or archive to ``target``."""
+    return push_images([layout], target, insecure=insecure, timeout=timeout, environ=environ)
+
+
+def push_images(layouts: Sequence[Path], target: str, *, insecure: bool = False, timeout: float = 30.0,
+                environ: Mapping[str, str] = os.environ) -> PushResult:
+    """Push the images of several layouts (one platform each) under one tag, as an image index.
+
+    One layout is pushed as it is (its one manifest, or an index of its manifests).
+    """
     ref = parse_reference(target)
     if ref.digest:
         raise RegistryError(f"{target}: push to a tag (REGISTRY/REPOSITORY:TAG), not a digest")
-    client = Client(ref, insecure=insecure, timeout=timeout, environ=environ)
-    source = open_source(layout)
-    try:
-        return _Pusher(client, source).run(_top(source))
-    finally:
-        source.close()
+    pusher = _Pusher(Client(ref, insecure=insecure, timeout=timeout, environ=environ))
+    if len(layouts) == 1:
+        return pusher.tagged(layouts[0], ref.target)
+    entries = [pusher.by_digest(layout) for layout in layouts]
+    platforms = [platform_of(dict(entry.platform or {})) for entry in entries]
+    twice = sorted({p for p in platforms if platforms.count(p) > 1})
+    if twice:
+        raise RegistryError(f"{target}: {len(layouts)} images for it, two for {twice[0]}; an image index holds "
+                            "one image per platform: push them to different tags")
+    docs = sorted((attrs.evolve(entry, annotations=None).doc() for entry in entries), key=_platform_key)
+    index = canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": docs})
+    return pusher.result(pusher.manifest(index, INDEX, ref.target))
 
 
-def _top(source: ImageSource) -> tuple[bytes, str]:
-    """What the tag will name: the layout's one manifest, else an index of all of them."""
+def _platform_key(doc: Mapping[str, Any]) -> str:
+    return platform_of(dict(doc.get("platform") or {}))
+
+
+def _top(source: ImageSource) -> tuple[bytes, str, Optional[Descriptor]]:
+    """What the tag will name: the layout's one manifest (and its descriptor), else an index of all."""
     with source.open("index.json") as fh:
         index = parse_document(fh.read(1 << 22), f"{source.name}: index.json")
     manifests = [Descriptor.of(m, f"{source.name}: index.json") for m in index.get("manifests") or []]
@@ -63,38 +83,60 @@ def _top(source: ImageSource) -> tuple[bytes, str]:
         raise ArchiveError(f"{source.name}: index.json lists no image; build one with --format oci")
     if len(manifests) == 1:
         with source.open(blob_path(manifests[0].digest)) as fh:
-            return fh.read(manifests[0].size + 1), manifests[0].media_type
+            return fh.read(manifests[0].size + 1), manifests[0].media_type, manifests[0]
     docs = [{k: v for k, v in d.doc().items() if k != "annotations"} for d in manifests]
-    return canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": docs}), INDEX
+    return canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": docs}), INDEX, None
+
+
+@contextlib.contextmanager
+def _opened(layout: Path) -> Iterator[tuple[ImageSource, tuple[bytes, str, Optional[Descriptor]]]]:
+    source = open_source(layout)
+    try:
+        yield source, _top(source)
+    finally:
+        source.close()
 
 
 class _Pusher:
-    def __init__(self, client: Client, source: ImageSource) -> None:
-        self.client, self.source = client, source
+    """Pushes documents and their blobs through one client, each blob at most once."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
         self.uploaded: list[str] = []
         self.skipped: list[str] = []
         self.bytes = 0
 
-    def run(self, top: tuple[bytes, str]) -> PushResult:
-        data, media_type = top
-        digest = self._document(data, media_type, self.client.ref.target)
+    def tagged(self, layout: Path, tag: str) -> PushResult:
+        """Push a layout's image (or index) under ``tag``."""
+        with _opened(layout) as (source, (data, media_type, _desc)):
+            return self.result(self._document(source, data, media_type, tag))
+
+    def by_digest(self, layout: Path) -> Descriptor:
+        """Push a layout's one image by its digest (for an index); its descriptor."""
+        with _opened(layout) as (source, (data, media_type, desc)):
+            if desc is None:
+                raise ArchiveError(f"{layout}: holds several images; an image index takes one per layout")
+            self._document(source, data, media_type, desc.digest)
+            return desc
+
+    def result(self, digest: str) -> PushResult:
         return PushResult(str(self.client.ref), digest, tuple(self.uploaded), self.bytes, tuple(self.skipped))
 
-    def _document(self, data: bytes, media_type: str, tag: str) -> str:
+    def _document(self, source: ImageSource, data: bytes, media_type: str, tag: str) -> str:
         """Push what a manifest or index refers to, then it (under ``tag``); its digest."""
-        doc = parse_document(data, f"{self.source.name}: manifest")
+        doc = parse_document(data, f"{source.name}: manifest")
         if media_type in INDEX_TYPES:
             for i, child in enumerate(doc.get("manifests") or []):
                 desc = Descriptor.of(child, f"manifests[{i}]")
-                read_blob(self.source, desc, "manifest")  # checked before it is sent
-                with self.source.open(blob_path(desc.digest)) as fh:
-                    self._document(fh.read(desc.size + 1), desc.media_type, desc.digest)
+                read_blob(source, desc, "manifest")  # checked before it is sent
+                with source.open(blob_path(desc.digest)) as fh:
+                    self._document(source, fh.read(desc.size + 1), desc.media_type, desc.digest)
         else:
             for i, blob in enumerate([doc.get("config"), *(doc.get("layers") or [])]):
-                self._blob(Descriptor.of(blob, f"{self.source.name}: blobs[{i}]"))
-        return self._manifest(data, media_type, tag)
+                self._blob(source, Descriptor.of(blob, f"{source.name}: blobs[{i}]"))
+        return self.manifest(data, media_type, tag)
 
-    def _blob(self, desc: Descriptor) -> None:
+    def _blob(self, source: ImageSource, desc: Descriptor) -> None:
         if desc.digest in self.uploaded or desc.digest in self.skipped:
             return
         head = self.client.call("HEAD", self.client.url(f"blobs/{desc.digest}"), (200, 404))
@@ -107,14 +149,14 @@ class _Pusher:
         if not location:
             raise RegistryError(f"{self.client.ref.host}: started an upload but gave no Location")
         url = _with_digest(self.client.url(""), location, desc.digest)
-        opener: Callable[[], IO[bytes]] = lambda: self.source.open(blob_path(desc.digest))  # noqa: E731
+        opener: Callable[[], IO[bytes]] = lambda: source.open(blob_path(desc.digest))  # noqa: E731
         done = self.client.call("PUT", url, (201,), body=opener, limit=1 << 16, headers={
             "Content-Type": "application/octet-stream", "Content-Length": str(desc.size)})
         _check_answer(done, desc.digest, self.client.ref)
         self.uploaded.append(desc.digest)
         self.bytes += desc.size
 
-    def _manifest(self, data: bytes, media_type: str, tag: str) -> str:
+    def manifest(self, data: bytes, media_type: str, tag: str) -> str:
         digest = sha256_digest(data)
         done = self.client.call("PUT", self.client.url(f"manifests/{tag}"), (200, 201), body=data, headers={
             "Content-Type": media_type, "Content-Length": str(len(data))})

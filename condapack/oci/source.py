@@ -23,7 +23,7 @@ from ..safepath import UnsafePath, relative_path
 from .spec import INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT, Descriptor, blob_path, parse_document
 
 __all__ = ["ImageSource", "DirSource", "TarSource", "Image", "open_source", "read_image", "read_blob",
-           "copy_blob", "check_layer", "platform_of"]
+           "copy_blob", "check_layer", "platform_of", "image_digests"]
 
 _CHUNK = 1 << 20
 
@@ -224,3 +224,13 @@ def _choose(source: ImageSource, index: dict[str, Any], platform: Optional[str],
 
 def _platform_text(platform: Any) -> str:
     return platform_of(dict(platform)) if isinstance(platform, dict) else ""
+
+
+def image_digests(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The manifest digest and layer digests of the one image of a layout or archive."""
+    source = open_source(path)
+    try:
+        image = read_image(source)
+    finally:
+        source.close()
+    return image.manifest.digest, tuple(layer.digest for layer in image.layers)

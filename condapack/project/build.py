@@ -8,6 +8,7 @@ merging with what is on disk, so no process loses another's results.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
 from ..output import write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
-from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
+from .lock import Lock, LockedImage, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
 from .state import BuildState
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from ..prefix import Reading
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
+
+log = logging.getLogger("condapack")
 
 
 @attrs.frozen
@@ -203,7 +206,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
             env = target_env(project, target, envs, readings)
             write_sbom(env.packages, env.files, target.output, digest)
-        built[target.name] = LockedOutput(digest, size)
+        built[target.name] = LockedOutput(digest, size, _image(target))
         state.record(target.name, target.output, digest)
         if locked:
             _verify_reproduced(plan, {target.name: built[target.name]})
@@ -211,7 +214,45 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
     if not built:
         _record(plan, state, built, locked)
+    _push(plan, state, built)
     return results
+
+
+def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]) -> None:
+    """Push each ``push`` reference whose images changed since this project last pushed it.
+
+    Several oci targets pushing to one reference (environments of different platforms)
+    are pushed as one image index. A reference is pushed only when every target naming
+    it is built; what was pushed is recorded in the build state, so a failed push is
+    tried again by the next build, and a no-op build pushes nothing.
+    """
+    groups: dict[str, list[TargetSpec]] = {}
+    for target in plan.project.targets:
+        if target.push is not None:
+            groups.setdefault(target.push, []).append(target)
+    for reference, targets in groups.items():
+        outputs = [built.get(t.name) or plan.lock.targets[t.name].output for t in targets]
+        images = [o.image.manifest for o in outputs if o is not None and o.image is not None]
+        if len(images) != len(targets) or state.pushed.get(reference) == ",".join(images):
+            continue
+        from ..oci.registry import push_images
+
+        result = push_images([t.output for t in targets], reference)
+        log.info("pushed %s@%s: %d blobs uploaded (%d bytes with the manifest), %d already there",
+                 reference, result.digest, len(result.uploaded), result.uploaded_bytes, len(result.skipped))
+        state.record_push(reference, ",".join(images))
+        with _project_lock(plan.project):
+            state.save()
+
+
+def _image(target: TargetSpec) -> Optional[LockedImage]:
+    """An OCI image's digests, for the lock (None for other formats)."""
+    if target.format != "oci":
+        return None
+    from ..oci.source import image_digests
+
+    manifest, layers = image_digests(target.output)
+    return LockedImage(manifest, layers)
 
 
 def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:

@@ -49,6 +49,7 @@ _SETTINGS: dict[str, Any] = {
     "output": "{env}{ext}",
     "exclude": [],
     "sbom": False,
+    "push": None,
     **{key: spec.default for key, spec in _OPTIONS.items() if "." not in key},
     **{table: {} for table in _TABLES},
 }
@@ -77,6 +78,8 @@ class TargetSpec:
     options: PackOptions
     exclude: tuple[str, ...]
     sbom: bool = False
+    #: Where ``condapack build`` pushes the image it builds (format oci only).
+    push: Optional[str] = None
 
     @property
     def name(self) -> str:
@@ -245,6 +248,8 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
+    if key == "push":
+        return _reference(reader, reader.typed(value, str, where, "an image reference"), where)
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _TABLES[key], where)
@@ -304,6 +309,19 @@ def _format(reader: _Reader, value: Any, where: str) -> str:
     return name
 
 
+def _reference(reader: _Reader, value: str, where: str) -> str:
+    from ..errors import RegistryError
+    from ..oci.client import parse_reference
+
+    try:
+        ref = parse_reference(value)
+    except RegistryError as exc:
+        raise reader.fail(where, str(exc)) from None
+    if ref.digest:
+        raise reader.fail(where, f"{value!r} names a digest; push to a tag (REGISTRY/REPOSITORY:TAG)")
+    return value
+
+
 def _template(reader: _Reader, value: str, where: str) -> str:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
@@ -343,6 +361,8 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         if not 0 <= settings["compress-level"] <= top:
             raise reader.fail(f"{where}.compress-level",
                               f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")
+    if settings["push"] is not None and "oci" not in settings["formats"]:
+        raise reader.fail(f"{where}.push", "only an image is pushed: add \"oci\" to formats, or remove push")
     targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
     for target in targets:
         _checked(reader, plain_name, target.output.name if target.output != output_dir else "",
@@ -358,7 +378,7 @@ def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSp
     values = {spec.name: _option_value(key, s) for key, spec in _OPTIONS.items()}
     options = PackOptions(output=str(output), format=fmt, force=True, **values)
     return TargetSpec(env=env, format=fmt, output=output, options=options, exclude=tuple(s["exclude"]),
-                      sbom=s["sbom"])
+                      sbom=s["sbom"], push=s["push"] if fmt == "oci" else None)
 
 
 def _option_value(key: str, settings: dict[str, Any]) -> Any:
