@@ -20,7 +20,7 @@ from .archive.zip import write_zip
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
 from .members import MemberPlan, plan_members
-from .options import PackOptions
+from .options import PackOptions, schema
 from .output import atomic_output, check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
@@ -51,6 +51,7 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     """Work out format, output, arcroot and dest prefix (parcels set the last two)."""
     fmt = infer_format(options.output, options.format)
     check_level(fmt, options.compress_level)
+    _check_applies(fmt, options)
     arcroot, dest, extra = archive_root(options.arcroot), options.dest_prefix, {}
     base = os.path.basename(dest.rstrip("/")) if dest else prefix.name
     default_name = base + extension(fmt)
@@ -128,6 +129,14 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _check_applies(fmt: str, options: PackOptions) -> None:
+    """An option set for a format it does not apply to is a mistake, not something to ignore."""
+    for spec in schema():
+        if spec.formats and fmt not in spec.formats and getattr(options, spec.name) != spec.default:
+            raise ArchiveError(f"{spec.flags[0]} applies only to format {', '.join(spec.formats)}, not {fmt}; "
+                               f"remove it or pack with --format {spec.formats[0]}")
 
 
 def _is_layout(r: Resolved) -> bool:

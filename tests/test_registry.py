@@ -214,3 +214,11 @@ def test_a_base_whose_hard_link_points_outside_the_image_is_refused(
     assert _pack_over(tiny_env, base, tmp_path / "out.oci") == 1
     assert "holds an unsafe path" in capsys.readouterr().err
     assert not (tmp_path / "out.oci").exists()
+
+
+def test_an_image_option_given_for_another_format_is_a_one_line_error(
+        tiny_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pack", "-q", "-p", str(tiny_env), "-o", str(tmp_path / "e.tar.gz"), "--entrypoint", "x"]) == 1
+    assert capsys.readouterr().err == ("condapack: error: --entrypoint applies only to format oci, not tar.gz; "
+                                       "remove it or pack with --format oci\n")
+    assert not (tmp_path / "e.tar.gz").exists()

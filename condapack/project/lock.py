@@ -292,7 +292,7 @@ def target_options(project: Project, target: TargetSpec) -> dict[str, JSON]:
                             "exclude": list(target.exclude)}
     tables: dict[str, dict[str, JSON]] = {}
     for spec in schema():
-        if spec.locked and spec.toml:
+        if spec.locked and spec.toml and (not spec.formats or target.format in spec.formats):
             table, _, key = spec.toml.partition(".")
             value = getattr(target.options, spec.name)
             if not key:
