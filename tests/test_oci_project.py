@@ -128,3 +128,11 @@ def test_push_needs_an_oci_format_and_a_tag(tmp_path: Path) -> None:
         load_project(config)
     config.write_text(config.read_text().replace("@sha256:" + "a" * 64, ":1"))
     assert load_project(config).targets[0].push == "reg.example/a:1"
+
+
+def test_image_settings_of_an_env_apply_to_its_oci_target_only(tmp_path: Path) -> None:
+    config = project_file(tmp_path / "proj", tmp_path / "env", 'entrypoint = "python -m app"\nlayers = 20\n')
+    config.write_text(config.read_text().replace('["oci"]', '["tar.gz", "oci"]'))
+    tar, oci = load_project(config).targets
+    assert (tar.options.entrypoint, tar.options.layers) == (None, 100)
+    assert (oci.options.entrypoint, oci.options.layers) == ("python -m app", 20)

@@ -375,7 +375,9 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
 
 def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSpec:
     output = output_dir / s["output"].format(env=env, format=fmt, ext=extension(fmt))
-    values = {spec.name: _option_value(key, s) for key, spec in _OPTIONS.items()}
+    # an env's image settings (entrypoint, base, ...) apply to its oci target, not to its other formats
+    values = {spec.name: _option_value(key, s) if not spec.formats or fmt in spec.formats else spec.default
+              for key, spec in _OPTIONS.items()}
     options = PackOptions(output=str(output), format=fmt, force=True, **values)
     return TargetSpec(env=env, format=fmt, output=output, options=options, exclude=tuple(s["exclude"]),
                       sbom=s["sbom"], push=s["push"] if fmt == "oci" else None)
