@@ -277,6 +277,8 @@ def _configure_pack(parser: argparse.ArgumentParser) -> None:
 def _configure_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="An OCI layout directory or archive (--format oci).")
     parser.add_argument("target", metavar="REGISTRY/REPOSITORY:TAG", help="Where to push it.")
+    parser.add_argument("--sbom", metavar="FILE", type=Path,
+                        help="Attach this CycloneDX SBOM (pack --sbom writes IMAGE.cdx.json) as a referrer.")
     parser.add_argument("--insecure", action="store_true",
                         help="Allow plain HTTP to a registry that is not on this machine.")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
@@ -348,7 +350,8 @@ def run_push(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from .oci.registry import push
 
     terminal = Terminal.of(ns, environ)
-    result = push(Path(ns.image), ns.target, insecure=ns.insecure, timeout=ns.timeout, environ=environ)
+    result = push(Path(ns.image), ns.target, sbom=ns.sbom, insecure=ns.insecure, timeout=ns.timeout,
+                  environ=environ)
     if terminal.json:
         print(json.dumps(attrs.asdict(result), indent=2))
     elif not terminal.quiet:

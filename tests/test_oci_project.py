@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 import envkit
-from condapack.errors import ConfigError
+from condapack.errors import ConfigError, RegistryError
 from condapack.oci.registry import push_images
 from condapack.project.build import build
 from condapack.project.config import load_project
@@ -74,7 +75,7 @@ def test_an_oci_target_is_locked_with_its_digests_and_rebuilt_and_pushed_only_wh
 @pytest.mark.slow
 def test_a_failed_push_is_tried_again_by_the_next_build(real_env: EnvFactory, tmp_path: Path) -> None:
     config = project_file(tmp_path / "proj", real_env("nopython"), 'push = "127.0.0.1:9/envs/app:1"\n')
-    with pytest.raises(Exception, match="127.0.0.1:9"):
+    with pytest.raises(RegistryError, match="127.0.0.1:9"):
         build(load_project(config))
     server = Registry(tmp_path)
     try:
@@ -114,7 +115,7 @@ def test_two_images_of_one_platform_cannot_share_a_tag(tmp_path: Path, registry:
     for name in ("a", "b"):
         write_layout(tmp_path / name, {"hello": name.encode()})
         _add_platform(tmp_path / name, "amd64")
-    with pytest.raises(Exception, match="two for linux/amd64; an image index holds one image per platform"):
+    with pytest.raises(RegistryError, match="two for linux/amd64; an image index holds one image per platform"):
         push_images([tmp_path / "a", tmp_path / "b"], f"{registry.host}/envs/multi:1")
 
 
@@ -136,3 +137,28 @@ def test_image_settings_of_an_env_apply_to_its_oci_target_only(tmp_path: Path) -
     tar, oci = load_project(config).targets
     assert (tar.options.entrypoint, tar.options.layers) == (None, 100)
     assert (oci.options.entrypoint, oci.options.layers) == ("python -m app", 20)
+
+
+@pytest.mark.slow
+def test_an_sbom_target_pushes_its_sbom_as_a_referrer_of_the_image(
+        real_env: EnvFactory, tmp_path: Path, registry: Registry) -> None:
+    config = project_file(tmp_path / "proj", real_env("nopython"),
+                          f'sbom = true\npush = "{registry.host}/envs/app:1"\n')
+    assert built(config) == ["app:oci"]
+    manifest = locked_image(config)["manifest"]
+    assert isinstance(manifest, str)
+    referrers = _get(registry, f"manifests/sha256-{manifest[7:]}")
+    (entry,) = referrers["manifests"]
+    assert entry["artifactType"] == "application/vnd.cyclonedx+json"
+    referrer = _get(registry, f"manifests/{entry['digest']}")
+    assert referrer["subject"]["digest"] == manifest
+    sbom = config.parent / "dist" / "app.oci.tar.cdx.json"
+    with urllib.request.urlopen(f"http://{registry.host}/v2/envs/app/blobs/{referrer['layers'][0]['digest']}") as r:
+        assert r.read() == sbom.read_bytes()
+
+
+def _get(registry: Registry, path: str) -> dict[str, object]:
+    request = urllib.request.Request(f"http://{registry.host}/v2/envs/app/{path}", headers={
+        "Accept": "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(request) as response:
+        return dict(json.loads(response.read()))

@@ -21,8 +21,9 @@ import attrs
 
 from ..errors import ArchiveError, RegistryError
 from .client import Client, Reference, Response, parse_reference
+from .referrer import fallback_tag, sbom_manifest, with_referrer
 from .source import ImageSource, open_source, platform_of, read_blob
-from .spec import (INDEX, INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, blob_path, canonical_json,
+from .spec import (INDEX, INDEX_TYPES, MANIFEST, MANIFEST_TYPES, REF_NAME, Descriptor, blob_path, canonical_json,
                    parse_document, sha256_digest)
 
 __all__ = ["PushResult", "push", "push_images", "pull_to_cache", "cache_root"]
@@ -41,25 +42,28 @@ class PushResult:
     skipped: tuple[str, ...]
 
 
-def push(layout: Path, target: str, *, insecure: bool = False, timeout: float = 30.0,
-         environ: Mapping[str, str] = os.environ) -> PushResult:
+def push(layout: Path, target: str, *, sbom: Optional[Path] = None, insecure: bool = False,
+         timeout: float = 30.0, environ: Mapping[str, str] = os.environ) -> PushResult:
     """Push the image (or the index of images) of an OCI layout or archive to ``target``."""
-    return push_images([layout], target, insecure=insecure, timeout=timeout, environ=environ)
+    return push_images([layout], target, [sbom], insecure=insecure, timeout=timeout, environ=environ)
 
 
-def push_images(layouts: Sequence[Path], target: str, *, insecure: bool = False, timeout: float = 30.0,
+def push_images(layouts: Sequence[Path], target: str, sboms: Sequence[Optional[Path]] = (), *,
+                insecure: bool = False, timeout: float = 30.0,
                 environ: Mapping[str, str] = os.environ) -> PushResult:
     """Push the images of several layouts (one platform each) under one tag, as an image index.
 
-    One layout is pushed as it is (its one manifest, or an index of its manifests).
+    One layout is pushed as it is (its one manifest, or an index of its manifests). An
+    image with an SBOM (``sboms``, by position) gets it attached as a referrer.
     """
     ref = parse_reference(target)
     if ref.digest:
         raise RegistryError(f"{target}: push to a tag (REGISTRY/REPOSITORY:TAG), not a digest")
     pusher = _Pusher(Client(ref, insecure=insecure, timeout=timeout, environ=environ))
+    sboms = [*sboms, *[None] * (len(layouts) - len(sboms))]
     if len(layouts) == 1:
-        return pusher.tagged(layouts[0], ref.target)
-    entries = [pusher.by_digest(layout) for layout in layouts]
+        return pusher.tagged(layouts[0], ref.target, sboms[0])
+    entries = [pusher.by_digest(layout, sbom) for layout, sbom in zip(layouts, sboms)]
     platforms = [platform_of(dict(entry.platform or {})) for entry in entries]
     twice = sorted({p for p in platforms if platforms.count(p) > 1})
     if twice:
@@ -106,18 +110,43 @@ class _Pusher:
         self.skipped: list[str] = []
         self.bytes = 0
 
-    def tagged(self, layout: Path, tag: str) -> PushResult:
-        """Push a layout's image (or index) under ``tag``."""
-        with _opened(layout) as (source, (data, media_type, _desc)):
-            return self.result(self._document(source, data, media_type, tag))
+    def tagged(self, layout: Path, tag: str, sbom: Optional[Path] = None) -> PushResult:
+        """Push a layout's image (or index) under ``tag``, and its SBOM."""
+        with _opened(layout) as (source, (data, media_type, desc)):
+            digest = self._document(source, data, media_type, tag)
+        if sbom is not None:
+            if desc is None:
+                raise ArchiveError(f"{layout}: holds several images; an SBOM is attached to one image")
+            self.attach(desc, sbom)
+        return self.result(digest)
 
-    def by_digest(self, layout: Path) -> Descriptor:
-        """Push a layout's one image by its digest (for an index); its descriptor."""
+    def by_digest(self, layout: Path, sbom: Optional[Path] = None) -> Descriptor:
+        """Push a layout's one image by its digest (for an index), and its SBOM; its descriptor."""
         with _opened(layout) as (source, (data, media_type, desc)):
             if desc is None:
                 raise ArchiveError(f"{layout}: holds several images; an image index takes one per layout")
             self._document(source, data, media_type, desc.digest)
-            return desc
+        if sbom is not None:
+            self.attach(desc, sbom)
+        return desc
+
+    def attach(self, subject: Descriptor, sbom: Path) -> None:
+        """Push ``sbom`` as a referrer of ``subject``, listed under the fallback tag unless the
+        registry keeps referrers itself (it answers the manifest with ``OCI-Subject``)."""
+        try:
+            content = sbom.read_bytes()
+        except OSError as exc:
+            raise ArchiveError(f"{sbom}: cannot read the SBOM ({exc.strerror}); build it with --sbom") from None
+        data, blobs = sbom_manifest(subject, content, sbom.name)
+        for desc in blobs.descriptors:
+            self._blob(blobs, desc)
+        if "oci-subject" in self._put(data, MANIFEST, sha256_digest(data)).headers:
+            return
+        tag = fallback_tag(subject)
+        got = self.client.call("GET", self.client.url(f"manifests/{tag}"), (200, 404), headers={"Accept": INDEX})
+        index = with_referrer(got.body if got.status == 200 else None, data, f"{self.client.ref.host}: {tag}")
+        if index is not None:
+            self.manifest(index, INDEX, tag)
 
     def result(self, digest: str) -> PushResult:
         return PushResult(str(self.client.ref), digest, tuple(self.uploaded), self.bytes, tuple(self.skipped))
@@ -157,12 +186,16 @@ class _Pusher:
         self.bytes += desc.size
 
     def manifest(self, data: bytes, media_type: str, tag: str) -> str:
-        digest = sha256_digest(data)
+        """Put a manifest or index under ``tag``; its digest."""
+        self._put(data, media_type, tag)
+        return sha256_digest(data)
+
+    def _put(self, data: bytes, media_type: str, tag: str) -> Response:
         done = self.client.call("PUT", self.client.url(f"manifests/{tag}"), (200, 201), body=data, headers={
             "Content-Type": media_type, "Content-Length": str(len(data))})
-        _check_answer(done, digest, self.client.ref)
+        _check_answer(done, sha256_digest(data), self.client.ref)
         self.bytes += len(data)
-        return digest
+        return done
 
 
 def _with_digest(base: str, location: str, digest: str) -> str:

@@ -237,7 +237,8 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
             continue
         from ..oci.registry import push_images
 
-        result = push_images([t.output for t in targets], reference)
+        sboms = [_sbom_path(t.output) if t.sbom else None for t in targets]
+        result = push_images([t.output for t in targets], reference, sboms)
         log.info("pushed %s@%s: %d blobs uploaded (%d bytes with the manifest), %d already there",
                  reference, result.digest, len(result.uploaded), result.uploaded_bytes, len(result.skipped))
         state.record_push(reference, ",".join(images))
