@@ -54,10 +54,10 @@ def packages_for(tools: list[str]) -> list[str]:
 
 def require(tool: str) -> str:
     """The path of a declared tool; a test that needs a missing one fails, saying how to fix it."""
-    import pytest
-
     path = shutil.which(tool)
     if path is None:
+        import pytest  # only here: the demo uses the test kits without pytest
+
         pytest.fail(f"{tool} is not installed: run `python tests/systools.py` as root, or "
                     f"apt-get install {TOOLS[tool]}", pytrace=False)
     return path
