@@ -302,9 +302,13 @@ def looks_modified(mp: ManagedPath, entry: Entry, source: str) -> bool:
 
 
 def _warn_modified(root: str, owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
-    """Say once which managed files were changed after install (usually by pip)."""
+    """Say once which managed files were changed after install (usually by pip).
+
+    Not ``.pyc`` files: Python rewrites a package's bytecode whose source stamp it finds
+    stale (conda runs the environment's python to compile, which rewrites what it imports).
+    """
     modified = sorted(p for p, (_, mp) in owners.items()
-                      if p in disk and looks_modified(mp, disk[p], f"{root}/{p}"))
+                      if p in disk and not p.endswith(".pyc") and looks_modified(mp, disk[p], f"{root}/{p}"))
     if modified:
         shown = ", ".join(modified[:5]) + (f" and {len(modified) - 5} more" if len(modified) > 5 else "")
         log.warning("%d files managed by conda were modified after install (%s); packing them "
