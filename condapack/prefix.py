@@ -18,6 +18,7 @@ import attrs
 
 from . import editable
 from ._gc import gc_paused
+from .digest import file_digest
 from .errors import EnvError
 from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
@@ -135,7 +136,7 @@ def scan_reading(reading: Reading, *, ignore_editable_packages: bool = False,
                for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()
                  if path not in owners and keep_unmanaged(path, owners, layout)]
-    _warn_modified(owners, disk)
+    _warn_modified(place.root, owners, disk)
     _warn_without_path_data(packages)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
     # The per-file package data has been folded into the files; keeping it would hold
@@ -278,18 +279,36 @@ def _managed_file(place: _Place, path: str, owner: tuple[PackageRecord, ManagedP
 def _needs_sniffing(record: PackageRecord, mp: ManagedPath, path: str, entry: Entry, layout: Layout) -> bool:
     """Managed files whose prefix use the metadata does not tell: no path data, edited
     since install, or entry points written by the installer (they embed the prefix)."""
-    return (record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type
-            or (record.noarch_python and path.startswith(layout.bin_dir + "/")))
+    return (record.source == "none" or mp.installed_sha256 is not None or "entry_point" in mp.path_type
+            or _size_changed(mp, entry) or (record.noarch_python and path.startswith(layout.bin_dir + "/")))
 
 
-def looks_modified(mp: ManagedPath, entry: Entry) -> bool:
-    """A file with no placeholder keeps its package size; another size means an edit."""
+def _size_changed(mp: ManagedPath, entry: Entry) -> bool:
     return mp.size is not None and mp.size != entry.size and mp.path_type == "hardlink"
 
 
-def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
-    """Say once which managed files were changed after install (usually by pip)."""
-    modified = sorted(p for p, (_, mp) in owners.items() if p in disk and looks_modified(mp, disk[p]))
+def looks_modified(mp: ManagedPath, entry: Entry, source: str) -> bool:
+    """Whether the file at ``source`` differs from what the installer left there.
+
+    A file keeps its recorded size unless the installer put the prefix in: conda and mamba
+    record the package's size, so for those the installed digest decides (and without one
+    the prefix explains the size). Only a file whose size changed is read.
+    """
+    if not _size_changed(mp, entry):
+        return False
+    if not mp.prefix_replaced or entry.kind != "file":
+        return True
+    return mp.installed_sha256 is not None and file_digest(source) != mp.installed_sha256
+
+
+def _warn_modified(root: str, owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
+    """Say once which managed files were changed after install (usually by pip).
+
+    Not ``.pyc`` files: Python rewrites a package's bytecode whose source stamp it finds
+    stale (conda runs the environment's python to compile, which rewrites what it imports).
+    """
+    modified = sorted(p for p, (_, mp) in owners.items()
+                      if p in disk and not p.endswith(".pyc") and looks_modified(mp, disk[p], f"{root}/{p}"))
     if modified:
         shown = ", ".join(modified[:5]) + (f" and {len(modified) - 5} more" if len(modified) > 5 else "")
         log.warning("%d files managed by conda were modified after install (%s); packing them "

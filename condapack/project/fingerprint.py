@@ -168,7 +168,7 @@ def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
     digest = _ListDigest()
     for rel in sorted(disk):  # the names only: a list of (name, entry) pairs would cost 56 bytes a file
         entry, owner = disk[rel], owners.get(rel)
-        if owner is not None and not looks_modified(owner[1], entry):
+        if owner is not None and not looks_modified(owner[1], entry, f"{prefix}/{rel}"):
             continue
         if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners, layout)):
             continue
