@@ -62,7 +62,7 @@ def relocatables(home: str, files: Sequence[File], generated: Sequence[str],
     the generated text files, sorted."""
     out = [Relocatable(path, "text") for path in generated]
     for f in files:
-        if f.file_mode is None or f.kind != "file" or f.target in generated:
+        if f.file_mode in (None, "unknown") or f.kind != "file" or f.target in generated:
             continue
         if f.file_mode == "text":
             out.append(Relocatable(f.target, "text"))
