@@ -247,6 +247,13 @@ def test_environments_conda_pack_refuses_are_refused_with_the_same_exception(rea
         assert len(tool.CondaEnv.from_prefix(env, ignore_missing_files=True, ignore_editable_packages=True)) > 0
 
 
+def test_records_without_link_are_read_where_conda_pack_fails(real_env: Callable[[str], Path]) -> None:
+    """Row "Environments conda-pack cannot read"."""
+    env = str(real_env("no_history"))
+    assert isinstance(_raised(conda_pack.CondaEnv.from_prefix, env), KeyError)
+    assert len(condapack.CondaEnv.from_prefix(env)) > 0
+
+
 # -- the command line ------------------------------------------------------------------------
 
 COMMANDS = {
