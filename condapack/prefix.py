@@ -22,40 +22,60 @@ from .digest import file_digest
 from .errors import EnvError
 from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
-from .records import ManagedPath, PackageRecord, PrefixMode, read_records
+from .records import ManagedPath, PackageRecord, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
 
-__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
+__all__ = ["File", "FileMode", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
            "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
 
 FileKind = Literal["file", "symlink", "dir"]
 
-@attrs.frozen
-class File:
-    """One entry of the environment, as it will be archived."""
+#: A :class:`File`'s prefix mode: conda-pack's values. ``"unknown"`` (look at the bytes) is
+#: only ever on a caller-built File; packing resolves it to one of the others, or None.
+FileMode = Literal["text", "binary", "unknown"]
 
-    target: str
+
+@attrs.frozen(init=False)
+class File:
+    """One entry of the environment, as it will be archived.
+
+    The constructor is conda-pack's, ``File(source, target, is_conda=True, file_mode=None,
+    prefix_placeholder=None)``; what condapack learns by reading the entry (its kind, mode,
+    size, ...) is keyword-only after it. A File a scan read carries ``root``; a File a
+    caller built carries none, and is read from ``source`` when packed
+    (:func:`condapack.environment.completed`).
+    """
+
     #: Where the bytes are read from; None: ``root/target`` (see :attr:`source`).
-    _source: Optional[str] = attrs.field(default=None, alias="source")
-    kind: FileKind = "file"
-    mode: int = 0o644
-    size: int = 0
-    mtime_ns: int = 0
-    is_conda: bool = False
-    package: Optional[str] = None
+    _source: Optional[str]
+    target: str
+    is_conda: bool
     # How the environment's prefix appears in the file (None: it does not).
-    file_mode: Optional[PrefixMode] = None
-    prefix_placeholder: Optional[str] = None
+    file_mode: Optional[FileMode]
+    prefix_placeholder: Optional[str]
+    kind: FileKind
+    mode: int
+    size: int
+    mtime_ns: int
+    package: Optional[str]
     # Bytes available for a prefix in a binary file: the placeholder's length.
-    capacity: int = 0
-    link_target: Optional[str] = None
+    capacity: int
+    link_target: Optional[str]
     #: The directory ``target`` is relative to, when no ``source`` is given. A scan shares
     #: one string for the whole environment: a full path per file would cost about 150
     #: bytes each, 30 MB at 200,000 files.
-    root: str = ""
+    root: str
+
+    def __init__(self, source: Optional[str], target: str, is_conda: bool = True,
+                 file_mode: Optional[FileMode] = None, prefix_placeholder: Optional[str] = None, *,
+                 kind: FileKind = "file", mode: int = 0o644, size: int = 0, mtime_ns: int = 0,
+                 package: Optional[str] = None, capacity: int = 0, link_target: Optional[str] = None,
+                 root: str = "") -> None:
+        self.__attrs_init__(source, target, is_conda, file_mode, prefix_placeholder, kind, mode, size, mtime_ns,
+                            package, capacity, link_target, root)
 
     @property
     def source(self) -> str:
@@ -323,7 +343,7 @@ def _unmanaged_file(place: _Place, path: str, entry: Entry) -> File:
 
 
 def _base_file(root: str, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
-    return File(target=path, kind=entry.kind, mode=entry.mode, size=entry.size, mtime_ns=entry.mtime_ns,
+    return File(None, path, kind=entry.kind, mode=entry.mode, size=entry.size, mtime_ns=entry.mtime_ns,
                 is_conda=is_conda, package=package, link_target=entry.link_target, root=root)
 
 

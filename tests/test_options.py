@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 import condapack
 from condapack.cli import build_conda_pack_parser
+from condapack.environment import CondaEnv
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
 from condapack.project.config import _OPTIONS, _SETTINGS
@@ -46,11 +48,18 @@ def test_project_file_keys_come_from_the_schema() -> None:
     assert _SETTINGS["compress-level"] == 4 and _SETTINGS["zip-64"] is True and _SETTINGS["parcel"] == {}
 
 
-def test_pack_keywords_are_the_options_fields() -> None:
+def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> None:
     names = [f.name for f in attrs.fields(PackOptions)]
     assert names == [spec.name for spec in schema()]
+    defaults = {f.name: f.default for f in attrs.fields(PackOptions)}
+    # n_threads: conda-pack's API default (1) where the command line's is every cpu (None)
+    for func, own in ((condapack.pack, {"name", "prefix", "filters"}), (CondaEnv.pack, {"self"})):
+        params = inspect.signature(func).parameters
+        options = {n: p.default for n, p in params.items() if n not in own | {"verbose", "progress"}}
+        assert options == {n: 1 if n == "n_threads" else d for n, d in defaults.items() if n in options}
+        assert set(defaults) - set(options) <= {"ignore_editable_packages", "ignore_missing_files"}
     with pytest.raises(TypeError, match="compres_level"):
-        condapack.pack(prefix="/nonexistent", compres_level=3)
+        condapack.pack(prefix="/nonexistent", compres_level=3)  # type: ignore[call-arg]
 
 
 def test_bad_option_values_are_one_line_errors() -> None:

@@ -138,11 +138,9 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], readings: dict[str, Reading],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
-    from ..packing import pack_files
-
     env = target_env(plan.project, target, envs, readings)
     try:
-        pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
+        env.pack_with(_options(target, threads), progress=progress)
     except CondaPackError as exc:
         raise type(exc)(f"{target.name}: {exc}") from None
 

@@ -471,6 +471,19 @@ def finish_earlier_run(prefix, manifest, after_kill):
 
 
 USAGE = "usage: unpack.py PREFIX [-q] [--dest FINAL]\n"
+#: The condapack that packed this environment (filled in when it is packed).
+VERSION = "@CONDAPACK_VERSION@"
+HELP = """usage: conda-unpack [-h] [--version] [-v] [-q]
+
+Finish unpacking the environment after unarchiving: rewrite the prefixes recorded in
+its files to its current location. Safe to run again, and again after every move.
+
+options:
+  -h, --help     show this help message and exit
+  --version      show the version of condapack that packed this environment and exit
+  -v, --verbose  accepted for conda-pack's conda-unpack (a summary line is always shown)
+  -q, --quiet    show nothing unless something fails
+"""
 
 
 def parse(argv):
@@ -481,6 +494,8 @@ def parse(argv):
         arg = rest.pop(0)
         if arg in ("-q", "--quiet"):
             quiet = True
+        elif arg in ("-v", "--verbose"):
+            pass
         elif arg == "--dest" and rest:
             dest = os.path.abspath(rest.pop(0))
         else:
@@ -495,6 +510,12 @@ def _interrupt(signum, frame):
 
 
 def main(argv):
+    if any(arg in ("-h", "--help") for arg in argv[1:]):
+        sys.stdout.write(HELP)
+        return 0
+    if "--version" in argv[1:]:
+        sys.stdout.write("conda-unpack %s (condapack)\n" % VERSION)
+        return 0
     parsed = parse(argv)
     if parsed is None:
         sys.stderr.write(USAGE)
