@@ -17,7 +17,7 @@ import attrs
 
 from . import activation, pyc
 from .errors import ArchiveError, RelocationError
-from .layout import LAYOUT, Layout
+from .layout import LAYOUT, Layout, is_record
 from .prefix import File, FileKind
 from .records import PrefixMode
 from .relocation import relocatables, unpack_files
@@ -253,7 +253,7 @@ def _members_of(prefix: Path, f: File, place: _Relocation,
 def _transforms(f: File, place: _Relocation, sources: Mapping[str, File],
                 mtime: int) -> tuple[Transform, ...]:
     out: list[Transform] = []
-    if f.target.startswith("conda-meta/") and f.target.count("/") == 1 and f.target.endswith(".json"):
+    if is_record(f.target):
         out.append(MetaScrub())
     rewrite = place.rewrite(f)
     if rewrite is not None:

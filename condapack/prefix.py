@@ -21,7 +21,7 @@ from ._gc import gc_paused
 from .digest import file_digest
 from .errors import EnvError
 from .installed import windows_home
-from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
+from .layout import CONDAPACK_DIR, LAYOUT, Layout, is_installers, layout_for
 from .records import ManagedPath, PackageRecord, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
@@ -336,7 +336,8 @@ def _warn_modified(root: str, owners: dict[str, tuple[PackageRecord, ManagedPath
 
 
 def _unmanaged_file(place: _Place, path: str, entry: Entry) -> File:
-    base = _base_file(place.root, path, entry, is_conda=False, package=None)
+    # the installer's records and history are conda's, as conda-pack reads them
+    base = _base_file(place.root, path, entry, is_conda=is_installers(path), package=None)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     return _sniffed(place, base)

@@ -38,23 +38,23 @@ REFERENCE_ONLY_MEMBERS = frozenset({"bin/conda_unpack_progress.py"})
 #: and says what it found: no prefix (None), or "text"/"binary" with a placeholder.
 RESOLVED_AT_READ_TIME = ("unknown", None)
 
-#: Not a deliberate difference, so not in the table: the scan marks conda-meta's own
-#: files unmanaged where conda-pack marks them conda's. It is the scan's classification
-#: (condapack/prefix.py's reading code, reworked by issue 21's record reading); the
-#: strict xfail below turns into a failure once it is closed, to drop this.
-PENDING_IS_CONDA = re.compile(r"conda-meta/[^/]*\.json|conda-meta/history")
-
+#: Row "conda's history": conda-pack keeps ``conda-meta/history`` as written, naming the
+#: prefix conda created the environment at; condapack relocates it like any text file.
+RELOCATED_HISTORY = "conda-meta/history"
 
 # -- the environments both tools run on ---------------------------------------------------
 
 #: id -> (fixture, argument): the fixture is a factory called with the argument and
-#: returning a prefix. rattler-created scenarios of envkit; an environment created by a
-#: real conda is added here the same way (its factory fixture and scenario).
+#: returning a prefix: rattler-created scenarios of envkit, and environments that a real
+#: conda created (python, pip, a noarch: python package, a C package, a pip-installed
+#: project; skipped, naming why, where no conda is available).
 ENVIRONMENTS: dict[str, tuple[str, str]] = {
     "rattler-basic": ("real_env", "basic"),
     "rattler-pip-unmanaged": ("real_env", "pip_unmanaged"),
     "rattler-nopython": ("real_env", "nopython"),
     "rattler-uncached": ("real_env", "uncached"),
+    "conda-26.7.1": ("conda_env", "26.7.1"),
+    "conda-24.11.3": ("conda_env", "24.11.3"),
 }
 
 
@@ -78,8 +78,8 @@ def _metadata(env: Any) -> dict[str, Metadata]:
 
 def _agrees(target: str, ours: Metadata, reference: Metadata) -> bool:
     """Whether condapack's metadata of one file is conda-pack's, but for the listed differences."""
-    if PENDING_IS_CONDA.fullmatch(target):
-        ours = (reference[0], *ours[1:])
+    if target == RELOCATED_HISTORY and ours[1] == "text":
+        ours = (ours[0], None, None)
     if reference[1:] == RESOLVED_AT_READ_TIME:
         return ours[0] == reference[0] and ours[1] in (None, "text", "binary")
     return ours == reference
@@ -160,10 +160,13 @@ def test_both_read_the_same_files_with_the_same_metadata(same_env: Path) -> None
     assert disagree == {}
 
 
-@pytest.mark.xfail(reason="pending: the scan marks conda-meta's files unmanaged (see PENDING_IS_CONDA)")
-def test_conda_meta_files_are_conda_managed_as_in_conda_pack(real_env: Callable[[str], Path]) -> None:
-    ours = condapack.CondaEnv.from_prefix(str(real_env("basic")))
-    assert all(f.is_conda for f in ours.files if PENDING_IS_CONDA.fullmatch(f.target))
+def test_conda_meta_files_are_condas_and_the_history_is_relocated(conda_env: Callable[[str], Path]) -> None:
+    ours = condapack.CondaEnv.from_prefix(str(conda_env("26.7.1")))
+    meta = {f.target: f for f in ours.files if f.target.startswith("conda-meta/") and f.target.count("/") == 1}
+    assert meta["conda-meta/created_at"].is_conda is False
+    assert all(f.is_conda for target, f in meta.items() if target.endswith(".json") or target == "conda-meta/history")
+    assert (meta["conda-meta/history"].file_mode, meta["conda-meta/history"].prefix_placeholder) == \
+        ("text", ours.prefix)
 
 
 def test_exclude_and_include_select_the_same_files_and_return_new_environments(same_env: Path) -> None:
