@@ -12,7 +12,8 @@ from typing import Iterable
 
 import attrs
 
-__all__ = ["Layout", "POSIX", "WINDOWS", "LAYOUT", "CONDAPACK_DIR", "layout_for", "HISTORY", "is_record", "is_installers"]
+__all__ = ["Layout", "POSIX", "WINDOWS", "LAYOUT", "CONDAPACK_DIR", "layout_for", "HISTORY", "is_record",
+           "is_installers"]
 
 #: Directory (relative to the prefix) that holds condapack's relocation data.
 CONDAPACK_DIR = "conda-meta/condapack"
