@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import condapack
 from condapack.cli import EXIT_CODES, build_conda_pack_parser, build_parser, conda_pack_main, main
 from condapack.envvars import ENV_VARS
 from condapack.options import resolve_threads
@@ -22,9 +23,14 @@ def no_condapack_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_conda_pack_version_says_which_tool_answers(capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_says_which_tool_answers_and_where_it_is_installed(capsys: pytest.CaptureFixture[str]) -> None:
+    where = Path(condapack.__file__).resolve().parent
     assert conda_pack_main(["--version"]) == 0
-    assert capsys.readouterr().out == "conda-pack 0.1.0 (condapack)\n"
+    assert capsys.readouterr().out == f"conda-pack {condapack.__version__} (condapack, from {where})\n"
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"condapack {condapack.__version__} (from {where})\n"
 
 
 def test_pack_json_describes_the_archive_on_stdout(tiny_env: Path, tmp_path: Path,
