@@ -63,12 +63,16 @@ class ExitCodes(SphinxDirective):
 
 
 class EnvVars(SphinxDirective):
-    """Every ``CONDAPACK_*`` variable that sets a command-line default."""
+    """Variables condapack reads: the ``CONDAPACK_*`` command-line defaults, or (``:target:``)
+    those the scripts inside archives read on the target machine, or (``:other:``) other tools' ones."""
+
+    option_spec = {"target": directives.flag, "other": directives.flag}
 
     def run(self) -> list[nodes.Node]:
-        from condapack.envvars import ENV_VARS
+        from condapack.envvars import ENV_VARS, OTHER_VARS, TARGET_VARS
 
-        return [table(("variable", "effect"), list(ENV_VARS.items()), (0,))]
+        variables = TARGET_VARS if "target" in self.options else OTHER_VARS if "other" in self.options else ENV_VARS
+        return [table(("variable", "effect"), list(variables.items()), (0,))]
 
 
 class Benchmark(SphinxDirective):
