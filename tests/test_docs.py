@@ -77,10 +77,11 @@ def _example_keys() -> set[str]:
     """The keys set (or shown commented out) in condapack.toml.example."""
     text = (ROOT / "condapack.toml.example").read_text(encoding="utf-8")
     table, keys = "", set()
+    settings = ("defaults", "env.", "cache")
     for line in text.splitlines():
         if line.startswith("["):
             table = line.strip("[]")
-        elif (found := re.match(r"^#? ?([a-z][a-z0-9-]*) = ", line)) and table.startswith(("defaults", "env.", "cache")):
+        elif (found := re.match(r"^#? ?([a-z][a-z0-9-]*) = ", line)) and table.startswith(settings):
             sub = table.split(".")[-1] if table in ("defaults.parcel", "cache") else ""
             keys.add(f"{sub}.{found[1]}" if sub else found[1])
         elif found := re.match(r"^([a-z][a-z0-9-]*) = ", line):
