@@ -177,6 +177,7 @@ def test_the_benchmark_results_file_is_what_the_performance_page_reads() -> None
                                           "tar.gz-j2")]
     assert table.describe_run(doc).startswith(f"Measured {doc['date']} on ")
     assert table.time_chart(doc).count("<rect ") == 2
+    assert table.describe_variants(doc) == [f"binary: {benchmark.VARIANTS[0].description}; 40,000 files, 1.00 GB"]
 
 
 def test_the_benchmark_writes_its_results_where_the_docs_look() -> None:

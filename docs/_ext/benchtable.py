@@ -24,6 +24,12 @@ def describe_run(doc: dict[str, Any]) -> str:
             f"Python {machine['python']}; {tools}; medians of {doc['runs']} runs; command: ")
 
 
+def describe_variants(doc: dict[str, Any]) -> list[str]:
+    """One line per environment measured: its name, content and size."""
+    return [f"{v['name']}: {v['description']}; {v['files']:,} files, {v['bytes'] / 1e9:.2f} GB"
+            for v in doc["variants"]]
+
+
 def _seconds(result: Optional[dict[str, Any]]) -> str:
     return "-" if result is None else f"{result['seconds']:.2f} s"
 

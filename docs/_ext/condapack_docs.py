@@ -91,7 +91,9 @@ class Benchmark(SphinxDirective):
         doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         intro = nodes.paragraph("", benchtable.describe_run(doc))
         intro += nodes.literal(doc["command"], doc["command"])
-        out: list[nodes.Node] = [intro, table(benchtable.HEADER, benchtable.comparison_rows(doc), (1,))]
+        variants = nodes.bullet_list()
+        variants += [nodes.list_item("", nodes.paragraph("", line)) for line in benchtable.describe_variants(doc)]
+        out: list[nodes.Node] = [intro, variants, table(benchtable.HEADER, benchtable.comparison_rows(doc), (1,))]
         references = benchtable.reference_rows(doc)
         if references:
             header = ("variant", "raw pipeline", "time", "size", "peak RSS", "compare with")
