@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import re
-from pathlib import Path
 
 import attrs
 import pytest
 
 import condapack
-from condapack.cli import build_conda_pack_parser
 from condapack.environment import CondaEnv
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
 from condapack.project.config import _OPTIONS, _SETTINGS
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def _readme_flags() -> set[str]:
-    """The flags in the README's options table (the rows after ``| option | meaning |``)."""
-    text = README.read_text(encoding="utf-8")
-    table = text.split("| option | meaning |", 1)[1].split("\n\n", 1)[0]
-    flags: set[str] = set()
-    for row in table.splitlines()[2:]:
-        for chunk in re.findall(r"`([^`]+)`", row.split("|")[1]):
-            flags.update(f for f in chunk.split()[0].split("/") if f.startswith("-"))
-    return flags
-
-
-def test_readme_options_table_lists_exactly_the_command_line_flags() -> None:
-    parser = build_conda_pack_parser()
-    flags = {f for action in parser._actions for f in action.option_strings} - {"-h", "--help"}
-    assert _readme_flags() == flags
 
 
 def test_every_declared_option_is_a_flag_a_toml_key_or_both() -> None:
