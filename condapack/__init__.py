@@ -40,7 +40,7 @@ def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optio
     conda-pack 0.9.2's ``pack``, parameter for parameter: select the environment by
     ``name``, ``prefix`` or (neither) the active one; ``filters`` is a list of
     ``("exclude" | "include", pattern)`` applied in order; the rest are
-    :meth:`CondaEnv.pack`'s. ``progress`` is called with (bytes done, bytes in total).
+    :meth:`condapack.environment.CondaEnv.pack`'s. ``progress`` is called with (bytes done, bytes in total).
     """
     from .environment import CondaEnv
     from .locate import find_prefix

@@ -46,7 +46,7 @@ class File:
     prefix_placeholder=None)``; what condapack learns by reading the entry (its kind, mode,
     size, ...) is keyword-only after it. A File a scan read carries ``root``; a File a
     caller built carries none, and is read from ``source`` when packed
-    (:func:`condapack.environment.completed`).
+    (``condapack.environment.completed``).
     """
 
     #: Where the bytes are read from; None: ``root/target`` (see :attr:`source`).

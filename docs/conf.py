@@ -40,6 +40,8 @@ nitpick_ignore_regex = [
     ("py:class", r"(os|pathlib|typing|collections\.abc|argparse|attr|attrs)\..*"),
     ("py:class", r"(Path|PathLike|Optional|Any|Sequence|Iterable|Iterator|Tuple|Callable|Mapping)(\[.*\])?"),
     ("py:class", r"(str|int|bool|float|bytes|object|None|tuple|list|dict|type)"),
+    # a Callable[[int, int], None] alias: its meaning is in the docstrings that take it
+    ("py:class", r"ProgressFn"),
 ]
 
 autodoc_member_order = "bysource"
