@@ -2,8 +2,8 @@
 
 Its dependencies are condapack's own, taken from this interpreter's site-packages and
 repackaged under conda-forge's names (``tests/condarecipe/deps``), beside the test
-channel's python and pip. Installing with the real conda (``../shared/conda/``) is
-``tests/condakit.py``'s part: plug it in at ``install_condapack`` below.
+channel's python and pip. The package is installed with py-rattler and with a real conda
+(``tests/condakit.py``: conda 26.7.1 from ``../shared/conda/``, else skipped naming why).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 import condapack
 import envkit
+from conftest import conda_or_skip
 from helpers import assert_works_at, extract, run
 
 if sys.version_info >= (3, 11):
@@ -121,3 +122,20 @@ def test_the_conda_package_installs_and_packs_a_relocatable_environment(
     assert_works_at(moved, str(env))
     plugin = "from importlib.metadata import entry_points; print([e.value for e in entry_points(group='conda')])"
     assert run([str(tool / envkit.PYTHON_BIN), "-c", plugin]) == "['condapack.conda_plugin']\n"
+
+
+@pytest.mark.slow
+def test_a_real_conda_installs_the_package_and_its_conda_pack_command_works(
+        condapack_channels: list[Path], real_env: envkit.EnvFactory, tmp_path: Path) -> None:
+    conda = conda_or_skip("26.7.1")
+    channels = [arg for channel in condapack_channels for arg in ("-c", channel.resolve().as_uri())]
+    done = conda.run("create", "-y", "-q", "-p", str(tmp_path / "tool"), "--offline", "--override-channels",
+                     *channels, "condapack", "python")
+    assert done.returncode == 0, done.stderr
+    tool = tmp_path / "tool"
+    assert run([str(tool / "bin" / "conda-pack"), "--version"]).startswith(f"conda-pack {condapack.__version__} ")
+    env = real_env("basic")
+    run([str(tool / "bin" / "conda-pack"), "-p", str(env), "-o", str(tmp_path / "basic.tar.gz"), "-q"])
+    moved = extract(tmp_path / "basic.tar.gz", tmp_path / "moved")
+    run([str(moved / "bin" / "conda-unpack")])
+    assert_works_at(moved, str(env))
