@@ -12,6 +12,7 @@ import pytest
 import condakit
 import envkit
 from envkit import EnvFactory
+from helpers import shared_path
 from s3server import S3Server
 
 
@@ -45,6 +46,16 @@ def real_env(conda_channel: Path, tmp_path: Path) -> EnvFactory:
         return envkit.create_env(scenario, prefix, conda_channel)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def shared_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> EnvFactory:
+    """Factory: ``shared_env("basic")`` is one env of that scenario for the whole run, made once
+    for every xdist worker. Tests may only read it (pack it, run its programs); a test that
+    changes an environment takes ``real_env``.
+    """
+    return lambda scenario: shared_path(tmp_path_factory, f"envs/env-{scenario}",
+                                        lambda path: envkit.create_env(scenario, path, conda_channel))
 
 
 #: ``conda_env(version)``: an environment that conda ``version`` created (see ``condakit``).
