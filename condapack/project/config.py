@@ -18,7 +18,7 @@ import attrs
 
 from ..archive.formats import ALIASES, FORMATS, extension, max_level
 from ..cache.settings import CacheSettings
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..options import OptionSpec, PackOptions, schema
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
@@ -127,7 +127,7 @@ class _Reader:
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
         for key in table:
             if key not in allowed:
-                raise self.fail(_join(where, key), f"unknown key{_suggest(key, allowed)}")
+                raise self.fail(_join(where, key), f"unknown key {key!r}{did_you_mean(key, list(allowed))}")
 
     def typed(self, value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
         if isinstance(value, bool) and kind is int or not isinstance(value, kind):
@@ -141,13 +141,6 @@ def _join(where: str, key: str) -> str:
 
 def _show(value: Any) -> str:
     return repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    import difflib  # only for an error: loading a valid project does not pay for it
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r} (known: {', '.join(choices)})"
 
 
 def find_project(start: Path) -> Path:
@@ -296,10 +289,7 @@ def _format(reader: _Reader, value: Any, where: str) -> str:
     name = str(reader.typed(value, str, where, "a format name"))
     name = ALIASES.get(name, name)
     if name not in FORMATS:
-        import difflib
-
-        close = difflib.get_close_matches(name, [*FORMATS, *ALIASES], n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(FORMATS)})"
+        hint = did_you_mean(name, [*FORMATS, *ALIASES], listed=list(FORMATS), shown=len(FORMATS))
         raise reader.fail(where, f"unknown format {name!r}{hint}")
     return name
 
@@ -311,7 +301,8 @@ def _template(reader: _Reader, value: str, where: str) -> str:
         raise reader.fail(where, f"invalid template {value!r} ({exc})") from None
     for field in fields:
         if field not in _PLACEHOLDERS:
-            raise reader.fail(where, f"unknown placeholder {{{field}}}{_suggest(field, _PLACEHOLDERS)}")
+            hint = did_you_mean(field, list(_PLACEHOLDERS))
+            raise reader.fail(where, f"unknown placeholder {{{field}}} {field!r}{hint}")
     if "/" in value or value.startswith("."):
         raise reader.fail(where, f"must be a plain file name (outputs go to output-dir), got {value!r}")
     return value

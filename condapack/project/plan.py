@@ -17,7 +17,7 @@ import attrs
 
 from .._version import __version__
 from ..archive.formats import ALIASES
-from ..errors import CondaPackError, ConfigError
+from ..errors import CondaPackError, ConfigError, did_you_mean
 from ..locate import find_prefix
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint, read_and_fingerprint
@@ -82,12 +82,8 @@ def select_targets(project: Project, names: Sequence[str]) -> list[TargetSpec]:
         matches = [t for t in project.targets
                    if name in (t.name, t.env) or os.path.abspath(name) == str(t.output)]
         if not matches:
-            import difflib  # only for an error
-
             known = [t.name for t in project.targets] + [e.key for e in project.envs]
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; targets are {', '.join(known[:8])}"
-            raise ConfigError(f"{project.path.name}: no target {name!r}{hint}")
+            raise ConfigError(f"{project.path.name}: no target {name!r}{did_you_mean(name, known, known='targets')}")
         chosen.update((t.name, t) for t in matches)
     return [t for t in project.targets if t.name in chosen]
 
