@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 
-from ..archive.formats import ALIASES, FORMATS, extension, max_level
+from ..archive.formats import ALIASES, FORMATS, extension, level_problem
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
-from ..options import OptionSpec, PackOptions, schema
+from ..options import OptionSpec, PackOptions, schema, threads_problem
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
@@ -233,8 +233,9 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
     if key == "threads":
         number = reader.typed(value, int, where, "an integer")
-        if number == 0 or number < -1:
-            raise reader.fail(where, f"must be a positive number or -1 (all cpus), got {number}")
+        problem = threads_problem(number)
+        if problem:
+            raise reader.fail(where, problem)
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
@@ -330,10 +331,9 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         raise reader.fail(f"{where}.parcel.version", "required for parcel targets (the command line's "
                           "date-based default would rebuild the parcel every day); set it")
     for fmt in settings["formats"]:
-        top = max_level(fmt)
-        if not 0 <= settings["compress-level"] <= top:
-            raise reader.fail(f"{where}.compress-level",
-                              f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")
+        problem = level_problem(fmt, settings["compress-level"])
+        if problem:
+            raise reader.fail(f"{where}.compress-level", problem)
     targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
     for target in targets:
         _checked(reader, plain_name, target.output.name if target.output != output_dir else "",
