@@ -602,6 +602,11 @@ def _timed(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+#: ``condapack build -q`` with the tree signature's forked helper off: what it buys is measured, not assumed.
+_WITHOUT_HELPER = [sys.executable, "-c", "import sys; from condapack.project import signature; "
+                   "signature._SHARE_FROM = 1 << 62; from condapack.cli import main; sys.exit(main(['build', '-q']))"]
+
+
 def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
     """Full and no-op ``condapack build`` of a one-target project over the environment."""
     project = workdir / "project"
@@ -610,7 +615,11 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f'[env.big]\nprefix = "{prefix}"\nformats = ["tar.gz"]\nthreads = 2\n')
     build = [sys.executable, "-m", "condapack", "build", "-q"]
     full = _timed(build, project)
-    noop = [_run_usage(build, project) for _ in range(runs)]
+    noop: list[tuple[float, struct_rusage]] = []
+    plain: list[tuple[float, struct_rusage]] = []
+    for i in range(runs):  # interleaved: the helper's worth is measured against the same moment's load
+        for into, command in ((noop, build), (plain, _WITHOUT_HELPER))[::1 if i % 2 == 0 else -1]:
+            into.append(_run_usage(command, project))
     plan = [_timed([sys.executable, "-m", "condapack", "plan"], project) for _ in range(runs)]
     cold = project / ".condapack"
     shutil.rmtree(cold)
@@ -622,6 +631,8 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| no-op build (median of {runs}) | {statistics.median(t for t, _ in noop):.2f} |",
         f"| no-op build, CPU user + system (median of {runs}) | "
         f"{statistics.median(_cpu_seconds(u) for _, u in noop):.2f} |",
+        f"| no-op build without the forked re-stat helper (median of {runs}, interleaved) | "
+        f"{statistics.median(t for t, _ in plain):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
         f"| plan without the stat cache | {uncached:.2f} |",
         *cache_lines(project, build, workdir, runs),
