@@ -20,7 +20,15 @@ from condapack.cli import conda_pack_main
 from condapack.project.build import build
 from condapack.project.config import load_project
 from conftest import CondaEnvFactory
-from helpers import HOST_PATH, assert_activation_works, assert_works_at, extract, pack, run
+from helpers import (
+    HOST_PATH,
+    assert_activation_works,
+    assert_works_after_moving_again,
+    assert_works_at,
+    extract,
+    pack,
+    run,
+)
 
 VERSIONS = ["26.7.1", "24.11.3"]
 LONG = "a-much-longer-directory-name-" * 3
@@ -85,13 +93,7 @@ def test_conda_created_env_relocates_to_a_shorter_and_a_longer_path_and_again(
     assert_works_at(prefix, str(env))
     assert run([str(prefix / envkit.PIP_SCRIPT)]) == f"{prefix}\n"
     assert run([str(prefix / envkit.PYTHON_BIN), "-m", "pip", "--version"]).startswith("pip ")
-    for shell in ("bash", "dash"):
-        assert_activation_works(prefix, shell)
-    moved = tmp_path / "moved" / "again"
-    moved.parent.mkdir()
-    prefix.rename(moved)
-    run([str(moved / "bin/conda-unpack")])
-    assert_works_at(moved, str(prefix))
+    assert_works_after_moving_again(prefix, tmp_path)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -290,7 +290,7 @@ def test_conda_pack_command_lines_exit_alike(real_env: Callable[[str], Path], tm
         result = subprocess.run([*command, *argv], capture_output=True, text=True)
         codes[tool] = result.returncode
         if result.returncode == 0 and line == "version":
-            assert re.fullmatch(r"conda-pack \S+( \(condapack\))?\n", result.stdout), result.stdout
+            assert re.fullmatch(r"conda-pack \S+( \(condapack, from .+\))?\n", result.stdout), result.stdout
     assert codes["condapack"] == codes["conda_pack"], codes
 
 

@@ -139,3 +139,5 @@ def test_a_real_conda_installs_the_package_and_its_conda_pack_command_works(
     moved = extract(tmp_path / "basic.tar.gz", tmp_path / "moved")
     run([str(moved / "bin" / "conda-unpack")])
     assert_works_at(moved, str(env))
+    plugin = "from importlib.metadata import entry_points; print([e.value for e in entry_points(group='conda')])"
+    assert run([str(tool / envkit.PYTHON_BIN), "-c", plugin]) == "['condapack.conda_plugin']\n"

@@ -14,7 +14,16 @@ import pytest
 import envkit
 from condapack.cli import conda_pack_main
 from envkit import EnvFactory
-from helpers import assert_activation_works, assert_works_at, extract, files_mentioning, minimal_host, pack, run
+from helpers import (
+    assert_activation_works,
+    assert_works_after_moving_again,
+    assert_works_at,
+    extract,
+    files_mentioning,
+    minimal_host,
+    pack,
+    run,
+)
 
 
 @pytest.mark.parametrize("where", ["short", "long"])
@@ -28,14 +37,7 @@ def test_unpacked_env_works_at_a_new_location_and_after_moving_again(
     assert len(str(prefix)) != len(str(env))
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
-    for shell in ("bash", "dash"):
-        assert_activation_works(prefix, shell)
-    moved = tmp_path / "moved" / "again"
-    moved.parent.mkdir()
-    prefix.rename(moved)
-    run([str(moved / "bin/conda-unpack")])
-    assert_works_at(moved, str(prefix))
-    assert_activation_works(moved, "bash")
+    assert_activation_works(assert_works_after_moving_again(prefix, tmp_path), "bash")
 
 
 def test_entry_points_work_without_activation_and_with_a_too_long_shebang(
