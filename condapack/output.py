@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
+from .bounded import NotAFile, TooLarge, read_bounded
 from .errors import ArchiveError, CondaPackError
 
 __all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask",
@@ -238,10 +239,14 @@ def _replace(tmp: str, output: Path) -> None:
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically unless the file already holds ``data``; return True if written."""
     try:
-        if path.read_bytes() == data:
+        # one byte past ``data`` tells a longer file apart without reading it all
+        if read_bounded(path, len(data), own=True) == data:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, TooLarge):
         pass
+    except NotAFile:
+        if not os.path.islink(path):
+            raise  # a symbolic link is replaced, never written through
     write_atomic(path, data)
     return True
 

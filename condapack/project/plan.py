@@ -110,12 +110,13 @@ def _status(lock: Lock, previous: Optional[Lock], target: TargetSpec, state: Bui
 
 
 def _output_reasons(entry: LockedTarget, target: TargetSpec, state: BuildState) -> list[str]:
-    if entry.output is None:
+    expected = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
+    if expected is None:
         return ["not built yet"]
     digest = output_digest(target.output, state, target.name)
     if digest is None:
         return ["output missing"]
-    if digest != entry.output.sha256:
+    if digest != expected:
         return ["output modified"]
     if target.sbom and not _sbom_exists(target.output):
         return ["SBOM missing"]

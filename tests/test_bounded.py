@@ -1,0 +1,149 @@
+"""Files that are not files: every reader of a file a user or another machine can place.
+
+Each reader meets /dev/zero, a FIFO (which must not block: an alarm fails the test
+instead of hanging it), a directory, a symbolic link to /dev/zero and a file past its
+size cap, and answers with one line naming the file (or, for the caches, which only
+cost a re-hash, a warning and a fresh start), never a hang, a traceback or an
+exhausted memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Iterator, Optional
+
+import pytest
+
+from condapack import bounded
+from condapack.bounded import NotAFile, check_directory, read_bounded
+from condapack.errors import CondaPackError, ConfigError
+from condapack.output import write_if_changed
+from condapack.project import config, lock, statcache
+from condapack.project.config import load_project
+from condapack.project.lock import read_lock
+from condapack.project.statcache import StatCache
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+
+KINDS = ["fifo", "directory", "link-to-dev-zero", "oversize"]
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 5) -> Iterator[None]:
+    """Fail (not hang) when the block blocks: a FIFO opened for reading waits for a writer."""
+    def expire(_signum: int, _frame: Optional[FrameType]) -> None:
+        raise TimeoutError("blocked")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def plant(path: Path, kind: str, size: int = 4096) -> None:
+    """Put something that is not a small regular file at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "link-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_bytes(b" " * size)
+
+
+PROBLEMS = {"fifo": "is a FIFO, not a regular file", "directory": "is a directory, not a regular file",
+            "link-to-dev-zero": "is a symbolic link where condapack keeps a file of its own",
+            "oversize": "larger than 1 KiB, more than condapack reads there"}
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", *KINDS])
+def test_the_project_file_is_read_bounded_from_regular_files_only(tmp_path: Path, kind: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "PROJECT_FILE_LIMIT", 1024)
+    path = Path("/dev/zero") if kind == "dev-zero" else tmp_path / "condapack.toml"
+    if kind != "dev-zero":
+        plant(path, kind)
+    with deadline(), pytest.raises(ConfigError) as info:
+        load_project(path)
+    device = "is a device, not a regular file"
+    problem = {"dev-zero": device, "link-to-dev-zero": device,
+               "directory": "is a directory; pass the project file itself"}.get(kind) or PROBLEMS[kind]
+    assert str(info.value).startswith(f"{path}: {problem}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_lock_is_read_bounded_from_a_regular_file_of_its_own(tmp_path: Path, kind: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lock, "LOCK_LIMIT", 1024)
+    plant(tmp_path / "condapack.lock", kind)
+    with deadline(), pytest.raises(ConfigError) as info:
+        read_lock(tmp_path / "condapack.lock")
+    assert str(info.value) == (f"condapack.lock: not a valid lock file ({PROBLEMS[kind]}); delete it and run "
+                               "condapack lock")
+
+
+@pytest.mark.parametrize("name", ["x.json", "x.tree.json", "x.listings"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stat_cache_file_that_is_not_a_file_is_a_warning_and_a_rescan(
+        tmp_path: Path, kind: str, name: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(statcache, "STATCACHE_LIMIT", 1024)
+    plant(tmp_path / name, kind)
+    with deadline(), caplog.at_level(logging.WARNING, "condapack"):
+        cache = StatCache(tmp_path / "x.json")
+        found = cache.listings() if name.endswith(".listings") else statcache._read(tmp_path / name)
+    assert found is None
+    if name != "x.json":  # the entries file is read when the cache is opened: warned there
+        assert caplog.messages == [f"{tmp_path / name}: damaged stat cache ({PROBLEMS[kind]}); rescanning the "
+                                   "environment (it is rewritten after this run)"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_checksum_file_that_is_not_a_file_is_one_line_and_left_alone(tmp_path: Path, kind: str) -> None:
+    plant(tmp_path / "SHA256SUMS", kind)
+    with deadline(), pytest.raises(NotAFile) as info:
+        write_if_changed(tmp_path / "SHA256SUMS", b"0" * 64 + b"  a.tar\n")
+    assert str(info.value) == f"{tmp_path / 'SHA256SUMS'}: {PROBLEMS[kind]}; remove it or name a file"
+
+
+@pytest.mark.parametrize("kind", ["link-to-dev-zero", "oversize"])
+def test_a_checksum_file_that_is_a_link_or_larger_is_replaced_without_reading_it_all(tmp_path: Path,
+                                                                                     kind: str) -> None:
+    path = tmp_path / "SHA256SUMS"
+    plant(path, kind, size=1 << 20)
+    with deadline():
+        assert write_if_changed(path, b"sums\n")
+    assert (path.read_bytes(), path.is_symlink()) == (b"sums\n", False)
+
+
+def test_reading_stops_at_the_cap_even_when_the_size_said_less(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "grows"
+    path.write_bytes(b"x" * 100)
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda fd: _shrunk(real_fstat(fd)))
+    with pytest.raises(bounded.TooLarge):
+        read_bounded(path, 10)
+    assert read_bounded(path, 100) == b"x" * 100
+
+
+def _shrunk(st: os.stat_result) -> os.stat_result:
+    return os.stat_result((*st[:6], 0, *st[7:]))
+
+
+def test_condapacks_directory_being_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".condapack").write_text("")
+    with pytest.raises(CondaPackError) as info:
+        check_directory(tmp_path / ".condapack" / "statcache")
+    assert str(info.value) == f"{tmp_path / '.condapack'}: is not a directory; remove or rename it"
