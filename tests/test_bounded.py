@@ -10,6 +10,8 @@ exhausted memory.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import signal
@@ -21,6 +23,7 @@ import pytest
 
 from condapack import bounded
 from condapack.bounded import NotAFile, check_directory, read_bounded
+from condapack.cli import main
 from condapack.errors import CondaPackError, ConfigError
 from condapack.output import write_if_changed
 from condapack.project import config, lock, statcache
@@ -147,3 +150,55 @@ def test_condapacks_directory_being_a_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(CondaPackError) as info:
         check_directory(tmp_path / ".condapack" / "statcache")
     assert str(info.value) == f"{tmp_path / '.condapack'}: is not a directory; remove or rename it"
+
+
+def built_project(tmp_path: Path, tiny_env: Path) -> Path:
+    config = tmp_path / "proj" / "condapack.toml"
+    config.parent.mkdir()
+    config.write_text(f'output-dir = "dist"\n[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
+    assert main(["build", "-q", "-c", str(config)]) == 0
+    return config
+
+
+@pytest.mark.parametrize("where,kind", [("dist/SHA256SUMS", "directory"), (".condapack/state.json", "directory"),
+                                        (".condapack/build.lock", "directory"), (".condapack", "file"),
+                                        ("dist", "file"), ("condapack.lock", "fifo")])
+def test_a_project_path_of_the_wrong_type_is_one_line_and_changes_nothing(
+        tmp_path: Path, tiny_env: Path, where: str, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    config = built_project(tmp_path, tiny_env)
+    (tiny_env / "share" / "data.txt").write_text("changed: the next build packs\n")
+    path = config.parent / where
+    aside = tmp_path / "aside"
+    path.rename(aside)
+    if kind == "file":
+        path.write_text("")
+    else:
+        plant(path, kind)
+    capsys.readouterr()
+    with deadline():
+        assert main(["build", "-q", "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"condapack: error: {path if where != 'condapack.lock' else where}") and \
+        len(err.splitlines()) == 1, err
+    if where != "condapack.lock":  # what the lock says of the archive is still true
+        entry = json.loads((config.parent / "condapack.lock").read_bytes())["targets"]["tiny:tar"]
+        archive = aside / "tiny.tar" if where == "dist" else config.parent / "dist" / "tiny.tar"
+        assert entry.get("sha256") in (None, hashlib.sha256(archive.read_bytes()).hexdigest())
+
+
+@pytest.mark.parametrize("blocked", [".condapack/statcache", ".condapack"])
+def test_a_file_where_the_stat_caches_live_is_at_most_one_line(
+        tmp_path: Path, tiny_env: Path, blocked: str, caplog: pytest.LogCaptureFixture) -> None:
+    project = tmp_path / "proj"
+    (project / blocked).parent.mkdir(parents=True, exist_ok=True)
+    (project / blocked).write_text("")
+    with caplog.at_level(logging.WARNING, "condapack"):
+        where = statcache.statcache_dir(project / ".condapack")
+        found = None if where is None else StatCache(where / "tiny.json")
+        assert found is None or (found.listings(), statcache._read(found.tree_path)) == (None, None)
+    if blocked == ".condapack":  # the build's own check says so, as an error
+        assert (where, caplog.messages) == (project / ".condapack" / "statcache", [])
+    else:
+        assert (where, caplog.messages) == (None, [f"{project / blocked}: is not a directory, where condapack "
+                                                   "keeps its stat caches; every build rescans the environments "
+                                                   "until it is removed"])

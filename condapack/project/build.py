@@ -201,6 +201,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
                                        recorded.sha256 if recorded is not None else None))
             continue
         start = time.monotonic()
+        check_directory(target.output.parent)  # before the lock forgets the output there
         _record(plan, state, built, locked, forget=target.name)
         try:
             key, how = _produce(plan, target, envs, readings, progress, threads, None if force else artifacts,
@@ -248,7 +249,6 @@ def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], rea
 
     entry = plan.lock.targets[target.name]
     key = None if target.format == "no-archive" else artifact_key(entry.input, target.format, compress_level(target))
-    check_directory(target.output.parent)
     if artifacts is not None and key is not None and _fetch(plan, target, artifacts, key, locked):
         return key, "fetched"
     _build_one(plan, target, envs, readings, progress, threads)

@@ -37,7 +37,7 @@ from ..errors import CondaPackError
 from ..output import write_atomic
 from .signature import Listings, TreeSignature
 
-__all__ = ["StatCache", "RACY_NS"]
+__all__ = ["StatCache", "RACY_NS", "statcache_dir"]
 
 log = logging.getLogger("condapack")
 
@@ -86,7 +86,7 @@ class StatCache:
         try:
             data = read_bounded(self.listings_path, STATCACHE_LIMIT, own=True) \
                 if self.listings_path is not None else None
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
             return None
         except (OSError, NotAFile) as exc:
             _warn_damaged(self.listings_path, _why(exc))
@@ -174,6 +174,19 @@ class StatCache:
             pass
 
 
+def statcache_dir(state_dir: Path) -> Optional[Path]:
+    """Where the stat caches of a project live; None (and one warning) when a file is in the way.
+
+    A file at ``state_dir`` itself is left to the build, which cannot go on without it.
+    """
+    path = state_dir / "statcache"
+    if os.path.isdir(path) or not os.path.lexists(path):
+        return path
+    log.warning("%s: is not a directory, where condapack keeps its stat caches; every build rescans the environments "
+                "until it is removed", path)
+    return None
+
+
 def _entries_json(started_ns: int, entries: dict[str, str]) -> Iterator[bytes]:
     """The entries file: the text of one ``json.dumps``, made a batch of entries at a time.
 
@@ -194,7 +207,7 @@ def _read(path: Optional[Path]) -> Optional[Doc]:
         return None
     try:
         doc = json.loads(read_bounded(path, STATCACHE_LIMIT, own=True))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
         return None
     except (OSError, ValueError, RecursionError, NotAFile) as exc:
         _warn_damaged(path, _why(exc))
