@@ -40,7 +40,7 @@ KINDS = ["fifo", "directory", "link-to-dev-zero", "oversize"]
 def deadline(seconds: int = 5) -> Iterator[None]:
     """Fail (not hang) when the block blocks: a FIFO opened for reading waits for a writer."""
     def expire(_signum: int, _frame: Optional[FrameType]) -> None:
-        raise TimeoutError("blocked")
+        raise AssertionError("blocked: not an OSError, which a reader could swallow")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
@@ -202,3 +202,22 @@ def test_a_file_where_the_stat_caches_live_is_at_most_one_line(
         assert (where, caplog.messages) == (None, [f"{project / blocked}: is not a directory, where condapack "
                                                    "keeps its stat caches; every build rescans the environments "
                                                    "until it is removed"])
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
+def test_aws_files_that_are_not_files_are_skipped_without_blocking(tmp_path: Path, kind: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from condapack.cache.stores import _aws_settings
+
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = eu-north-1\n")
+    credentials = Path("/dev/zero") if kind == "dev-zero" else tmp_path / "credentials"
+    if kind != "dev-zero":
+        plant(credentials, kind)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with deadline():
+        assert _aws_settings() == {"region": "eu-north-1"}

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Union
 from urllib.parse import unquote, urlsplit
 
-from ..bounded import NotAFile, open_regular
+from ..bounded import MIB, NotAFile, open_regular, read_bounded
 from ..errors import ConfigError
 
 __all__ = ["BadObject", "Sink", "Store", "StoreError", "open_store"]
 
 _NAME = re.compile(r"[0-9a-f]{64}(\.[a-z0-9.]+)?")
 _SCHEMES = ("file", "s3", "gs", "az", "https", "http")
+#: The largest AWS credentials or config file read (a few profiles: far smaller).
+_AWS_FILE_LIMIT = 4 * MIB
 
 
 class StoreError(Exception):
@@ -236,8 +238,8 @@ def _aws_settings() -> dict[str, str]:
     found: dict[str, str] = {}
     for path, section in files.values():
         parser = configparser.ConfigParser()
-        with contextlib.suppress(OSError, configparser.Error):
-            parser.read(path)
+        with contextlib.suppress(OSError, NotAFile, UnicodeDecodeError, configparser.Error):
+            parser.read_string(read_bounded(path, _AWS_FILE_LIMIT).decode("utf-8"), str(path))
         if parser.has_section(section):
             found.update(parser[section])
     env = os.environ
