@@ -190,3 +190,12 @@ def test_an_s3_object_larger_than_its_manifest_is_cut_at_the_manifests_size(
     assert (code, statuses(out)) == (0, {"b:tar.zst": ("built", False)}), err
     assert warnings(err) == ["condapack: warning: b:tar.zst: ignoring the cached archive (its bytes do not match "
                              "its manifest); building it locally"]
+
+
+def test_a_fetch_removes_the_temporary_a_fetch_killed_outright_left(project: Path, cache: Path) -> None:
+    dist = project.parent / "dist"
+    (dist / "a.tar").unlink()
+    (dist / ".a.tar.0123abcd.part").write_bytes(b"half a fetch")  # held by no process: SIGKILL's leftover
+    code, out, err = cli(project, "--cache", cache.as_uri(), "a:tar")
+    assert (code, statuses(out)) == (0, {"a:tar": ("fetched", False)}), err
+    assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]

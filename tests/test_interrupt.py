@@ -137,6 +137,25 @@ def test_killed_build_leaves_sums_and_lock_consistent(big_env: Path, tmp_path: P
     assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]
 
 
+@pytest.mark.slow
+def test_a_fetch_killed_outright_leaves_nothing_after_the_rebuild(big_env: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    first = make_project(big_env, tmp_path / "first")
+    finish(condapack("build", "-q", "--cache", cache.as_uri(), "--cache-write", cwd=first.parent))
+    second = make_project(big_env, tmp_path / "second")  # the same inputs: everything is fetched
+    dist = second.parent / "dist"
+    proc = condapack("build", "-q", "--cache", cache.as_uri(), cwd=second.parent)
+    wait_for(lambda: (dist.is_dir() and temps(dist)) or proc.poll() is not None)
+    kill(proc, signal.SIGKILL)
+    assert_consistent(second)
+    finish(condapack("build", "-q", "--cache", cache.as_uri(), cwd=second.parent))
+    assert temps(dist) == []
+    assert_consistent(second)
+    assert {p.name: p.read_bytes() for p in dist.iterdir()} == \
+        {p.name: p.read_bytes() for p in (first.parent / "dist").iterdir()}
+
+
 @pytest.fixture(scope="module")
 def archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("kill-archive") / "env.tar"

@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable, Optional, Union
 import attrs
 
 from ..errors import CondaPackError
-from ..output import atomic_output
+from ..output import atomic_output, sweep_stale
 from .settings import CacheSettings
 from .stores import BadObject, Sink, Store, StoreError
 
@@ -117,6 +117,8 @@ class ArtifactCache:
         if expected is not None and manifest.sha256 != expected:
             raise LockMismatch(f"{name}: the archive in the cache ({self.store.url}) has sha256 "
                                f"{manifest.sha256[:12]}... but the lock records {expected[:12]}...")
+        for stale in sweep_stale(output):  # a fetch killed outright leaves its temporary
+            log.info("removed %s, left behind by an interrupted run", stale)
         try:
             with atomic_output(output) as fh:
                 sink = _HashingSink(fh)
