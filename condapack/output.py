@@ -22,8 +22,8 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 from .bounded import NotAFile, TooLarge, read_bounded
 from .errors import ArchiveError, CondaPackError
 
-__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask",
-           "write_if_changed", "write_atomic"]
+__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale",
+           "sweep_temps", "umask", "write_if_changed", "write_atomic"]
 
 WINDOWS = sys.platform == "win32"
 if not WINDOWS:
@@ -132,6 +132,25 @@ def sweep_stale(output: Path) -> list[str]:
             return [name for name in sorted(names) if _remove_if_unheld(output.parent / name)]
     except OSError:
         return []
+
+
+def sweep_temps(paths: Iterable[Path]) -> list[str]:
+    """Remove the temporaries of :func:`write_atomic` beside ``paths``; return their names.
+
+    Only for files whose every writer holds one lock, which the caller holds: then no
+    temporary there is a live writer's, and any found was left by a run killed outright.
+    """
+    prefixes: dict[Path, list[str]] = {}
+    for path in paths:
+        prefixes.setdefault(path.parent, []).append(re.escape(temp_prefix(path)))
+    removed = []
+    for directory, names in prefixes.items():
+        pattern = re.compile(f"(?:{'|'.join(names)})[0-9a-f]{{8}}\\.tmp\\Z")
+        with contextlib.suppress(OSError):
+            for name in filter(pattern.match, os.listdir(directory)):
+                os.unlink(directory / name)
+                removed.append(name)
+    return removed
 
 
 def _remove_if_closed(path: Path) -> bool:

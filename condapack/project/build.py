@@ -21,7 +21,7 @@ from ..bounded import check_directory, open_regular
 from ..digest import content_digest, content_size, file_digest
 from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
-from ..output import write_if_changed
+from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
@@ -281,6 +281,7 @@ def _record(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput
     """
     project = plan.project
     with _project_lock(project):
+        _sweep_temps(plan, state)
         on_disk = read_lock(project.lock_path)
         if forget is not None:
             state.forget(forget)
@@ -294,6 +295,16 @@ def _record(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput
         state.save()
         for cache in plan.caches.values():
             cache.save()
+
+
+def _sweep_temps(plan: BuildPlan, state: BuildState) -> None:
+    """Remove what writes of the records killed outright left: their writers hold the project lock."""
+    project = plan.project
+    paths = [project.lock_path, state.path, project.output_dir / SUMS_FILE]
+    for cache in plan.caches.values():
+        paths += [p for p in (cache.path, cache.tree_path, cache.listings_path) if p is not None]
+    for name in sweep_temps(paths):
+        log.info("removed %s, left behind by an interrupted run", name)
 
 
 def _write_sums(project: Project, sums: bytes) -> None:
