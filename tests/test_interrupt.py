@@ -157,6 +157,29 @@ def test_a_fetch_killed_outright_leaves_nothing_after_the_rebuild(big_env: Path,
         {p.name: p.read_bytes() for p in (first.parent / "dist").iterdir()}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("cached", [False, True], ids=["packing", "fetching"])
+def test_two_builds_of_one_project_at_once_both_succeed_and_leave_true_records(
+        big_env: Path, tmp_path: Path, cached: bool) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    flags = ("--cache", cache.as_uri()) if cached else ()
+    if cached:  # another checkout filled the cache
+        first = make_project(big_env, tmp_path / "first")
+        finish(condapack("build", "-q", *flags, "--cache-write", cwd=first.parent))
+    config = make_project(big_env, tmp_path / "proj")
+    procs = [condapack("build", "-q", *flags, cwd=config.parent) for _ in range(2)]
+    for proc in procs:
+        finish(proc)
+    dist = config.parent / "dist"
+    assert temps(dist) == []
+    assert_consistent(config)
+    assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]
+    again = subprocess.run([sys.executable, "-m", "condapack", "build", "--json", *flags], cwd=config.parent,
+                           capture_output=True, text=True, timeout=300)
+    assert {t["status"] for t in json.loads(again.stdout)["targets"]} == {"up to date"}, again.stderr
+
+
 @pytest.fixture(scope="module")
 def archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("kill-archive") / "env.tar"
