@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import attrs
 
 from ..archive.formats import ALIASES, FORMATS, extension, level_problem
+from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
 from ..options import OptionSpec, PackOptions, schema, threads_problem
@@ -32,6 +33,8 @@ __all__ = ["PROJECT_FILE", "Project", "EnvSpec", "TargetSpec", "find_project", "
 PROJECT_FILE = "condapack.toml"
 #: The checksum file ``condapack build`` writes into output-dir.
 SUMS_FILE = "SHA256SUMS"
+#: The largest project file read (a project file is hand-written: far smaller).
+PROJECT_FILE_LIMIT = 16 * MIB
 _PLACEHOLDERS = ("env", "format", "ext")
 
 #: Packing options that condapack.toml sets: toml key -> option (``parcel.root``: in a sub-table).
@@ -158,10 +161,12 @@ def load_project(path: Path) -> Project:
     path = Path(os.path.abspath(path))
     reader = _Reader(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, PROJECT_FILE_LIMIT).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such project file; create it or pass another -c/--config") from None
-    except IsADirectoryError:
+    except NotAFile as exc:
+        if not path.is_dir():
+            raise ConfigError(f"{exc} (the project file: -c/--config, CONDAPACK_CONFIG)") from None
         raise ConfigError(f"{path}: is a directory; pass the project file itself to -c/--config "
                           f"(e.g. {Path(path.name) / PROJECT_FILE})") from None
     except OSError as exc:
