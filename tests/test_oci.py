@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,13 +22,13 @@ pytestmark = pytest.mark.slow
 PLACE = "/opt/conda/envs/app"
 
 
-def build(env: Path, output: Path, *extra: str) -> dict[str, object]:
+def build(env: Path, output: Path, *extra: str) -> dict[str, Any]:
     """Pack ``env`` as an image; return its manifest."""
     assert main(["pack", "-p", str(env), "-o", str(output), "-q", "-f", *extra]) == 0
     return manifest_of(output)
 
 
-def index_of(layout: Path) -> dict[str, object]:
+def index_of(layout: Path) -> dict[str, Any]:
     if layout.is_file():
         import tarfile
 
@@ -45,17 +45,17 @@ def manifest_digest(layout: Path) -> str:
     return str(manifests[0]["digest"])
 
 
-def blob(layout: Path, digest: str) -> dict[str, object]:
+def blob(layout: Path, digest: str) -> dict[str, Any]:
     return dict(json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text()))
 
 
-def manifest_of(layout: Path) -> dict[str, object]:
+def manifest_of(layout: Path) -> dict[str, Any]:
     if layout.is_file():
         return {"digest": manifest_digest(layout)}
     return {"digest": manifest_digest(layout), **blob(layout, manifest_digest(layout))}
 
 
-def config_of(layout: Path) -> dict[str, object]:
+def config_of(layout: Path) -> dict[str, Any]:
     config = manifest_of(layout)["config"]
     assert isinstance(config, dict)
     return blob(layout, config["digest"])
@@ -73,11 +73,11 @@ def test_each_package_has_its_own_layer_and_skopeo_and_umoci_read_the_image(real
     env = real_env("basic")
     manifest = build(env, tmp_path / "env.oci")
     config = config_of(tmp_path / "env.oci")
-    created_by = [h["created_by"] for h in config["history"]]  # type: ignore[attr-defined]
+    created_by = [h["created_by"] for h in config["history"]]
     assert created_by == ["condapack: cpdemo-py 1.0", "condapack: cpdemo-tools 1.0", "condapack: pip 25.2.post1",
                           f"condapack: python {envkit.PY_VERSION}", "condapack: files no package owns",
                           "condapack: condapack's activation files"]
-    assert len(manifest["layers"]) == len(created_by)  # type: ignore[arg-type]
+    assert len(manifest["layers"]) == len(created_by)
     inspected = json.loads(run([require("skopeo"), "inspect", f"oci:{tmp_path / 'env.oci'}"]))
     assert inspected["Digest"] == manifest["digest"]
     assert inspected["Architecture"] == "amd64" and inspected["Os"] == "linux"
@@ -92,8 +92,8 @@ def test_each_package_has_its_own_layer_and_skopeo_and_umoci_read_the_image(real
 def test_the_package_layers_share_by_name_hash_over_the_layer_budget(real_env: EnvFactory, tmp_path: Path) -> None:
     env = real_env("basic")
     manifest = build(env, tmp_path / "env.oci", "--layers", "2")
-    history = [h["created_by"] for h in config_of(tmp_path / "env.oci")["history"]]  # type: ignore[attr-defined]
-    assert len(manifest["layers"]) == len(history) <= 4  # type: ignore[arg-type]
+    history = [h["created_by"] for h in config_of(tmp_path / "env.oci")["history"]]
+    assert len(manifest["layers"]) == len(history) <= 4
     assert sum(h.count(",") + 1 for h in history[:-2]) == 4  # every package in one of two layers
 
 
@@ -107,8 +107,8 @@ def test_an_image_over_a_busybox_base_runs_the_environment_under_chroot(real_env
     layout = tmp_path / "app.oci"
     run([require("skopeo"), "copy", f"oci-archive:{image}", f"oci:{layout}:latest"])
     config = config_of(layout)
-    assert config["config"]["Entrypoint"] == ["cpdemo-hello"]  # type: ignore[index]
-    environ = dict(item.split("=", 1) for item in config["config"]["Env"])  # type: ignore[index]
+    assert config["config"]["Entrypoint"] == ["cpdemo-hello"]
+    environ = dict(item.split("=", 1) for item in config["config"]["Env"])
     assert environ["PATH"].startswith(f"{PLACE}/bin:/bin")
     run([require("umoci"), "unpack", "--image", f"{layout}:latest", str(tmp_path / "bundle")])
     rootfs = str(tmp_path / "bundle" / "rootfs")
@@ -118,7 +118,8 @@ def test_an_image_over_a_busybox_base_runs_the_environment_under_chroot(real_env
     script = f'{tools[1]} -t proc proc "$0/proc" && exec {tools[2]} "$0" "$@"'
 
     def inside(*argv: str) -> str:
-        done = subprocess.run([str(tools[0]), "--mount", "--propagation", "private", "/bin/sh", "-c", script, rootfs, *argv], capture_output=True, text=True, env=environ)
+        done = subprocess.run([str(tools[0]), "--mount", "--propagation", "private", "/bin/sh", "-c", script,
+                               rootfs, *argv], capture_output=True, text=True, env=environ)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -181,14 +182,14 @@ def test_a_push_after_a_one_package_change_uploads_only_that_packages_layer(
     greeting = env / envkit.DATA_FILE
     greeting.write_text("hello again\n")
     second = build(env, tmp_path / "env.oci")
-    changed = [layer["digest"] for layer in second["layers"] if layer not in first["layers"]]  # type: ignore
+    changed = [layer["digest"] for layer in second["layers"] if layer not in first["layers"]]
     assert len(changed) == 1
     before = len(registry.uploaded())
     assert main(["push", str(tmp_path / "env.oci"), f"{registry.host}/envs/app:2", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert registry.uploaded()[before:] == [second["config"]["digest"], changed[0]] or \
-        sorted(registry.uploaded()[before:]) == sorted([second["config"]["digest"], changed[0]])  # type: ignore
-    layer_size = next(layer["size"] for layer in second["layers"] if layer["digest"] == changed[0])  # type: ignore
+        sorted(registry.uploaded()[before:]) == sorted([second["config"]["digest"], changed[0]])
+    layer_size = next(layer["size"] for layer in second["layers"] if layer["digest"] == changed[0])
     assert again["uploaded_bytes"] < layer_size + 10_000
 
 
@@ -200,7 +201,7 @@ def test_a_registry_base_is_pulled_once_and_then_read_from_the_cache(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     by_tag = build(env, tmp_path / "a.oci", "--base", f"{registry.host}/base:1")
     base_digest = manifest_digest(base)
-    assert by_tag["annotations"]["org.opencontainers.image.base.digest"] == base_digest  # type: ignore[index]
+    assert by_tag["annotations"]["org.opencontainers.image.base.digest"] == base_digest
     registry.stop()
     by_digest = build(env, tmp_path / "b.oci", "--base", f"{registry.host}/base@{base_digest}")
     assert by_digest["layers"] == by_tag["layers"]

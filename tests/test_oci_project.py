@@ -6,7 +6,7 @@ import json
 import os
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -39,7 +39,7 @@ def built(config: Path) -> list[str]:
     return [r.target.name for r in build(load_project(config)) if r.built]
 
 
-def locked_image(config: Path) -> dict[str, object]:
+def locked_image(config: Path) -> dict[str, Any]:
     image = json.loads(config.with_name("condapack.lock").read_text())["targets"]["app:oci"]["image"]
     assert isinstance(image, dict)
     return image
@@ -67,7 +67,7 @@ def test_an_oci_target_is_locked_with_its_digests_and_rebuilt_and_pushed_only_wh
     (env / envkit.DATA_FILE).write_text("hello again\n")
     assert built(config) == ["app:oci"]
     second = locked_image(config)
-    changed = [layer for layer in second["layers"] if layer not in layers]  # type: ignore[attr-defined]
+    changed = [layer for layer in second["layers"] if layer not in layers]
     assert len(changed) == 1 and second["manifest"] != first["manifest"]
     assert len(registry.uploaded()) == len(layers) + 3  # the changed layer and the new config
 
@@ -82,7 +82,7 @@ def test_a_failed_push_is_tried_again_by_the_next_build(real_env: EnvFactory, tm
         text = config.read_text().replace("127.0.0.1:9", server.host)
         config.write_text(text)
         assert built(config) == []  # the image is up to date; only the push was missing
-        assert len(server.uploaded()) == len(locked_image(config)["layers"]) + 1  # type: ignore[arg-type]
+        assert len(server.uploaded()) == len(locked_image(config)["layers"]) + 1
     finally:
         server.stop()
 
@@ -157,7 +157,7 @@ def test_an_sbom_target_pushes_its_sbom_as_a_referrer_of_the_image(
         assert r.read() == sbom.read_bytes()
 
 
-def _get(registry: Registry, path: str) -> dict[str, object]:
+def _get(registry: Registry, path: str) -> dict[str, Any]:
     request = urllib.request.Request(f"http://{registry.host}/v2/envs/app/{path}", headers={
         "Accept": "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"})
     with urllib.request.urlopen(request) as response:

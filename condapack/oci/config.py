@@ -109,7 +109,7 @@ class ImageSettings:
 
 def _merged_env(base_env: Sequence[str], settings: ImageSettings) -> list[str]:
     """The base's variables, then the environment's (which win): PATH gets the env's bin first."""
-    variables = dict(item.split("=", 1) if "=" in item else (item, "") for item in base_env)
+    variables = {name: value for name, _, value in (item.partition("=") for item in base_env)}
     path = variables.get("PATH") or _DEFAULT_PATH
     ours = [("PATH", f"{settings.dest_prefix}/bin:{path}"), ("CONDA_PREFIX", settings.dest_prefix),
             ("CONDA_DEFAULT_ENV", settings.name), *settings.env]

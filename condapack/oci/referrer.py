@@ -51,7 +51,8 @@ def with_referrer(existing: Optional[bytes], referrer: bytes, where: str) -> Opt
     """The fallback tag's index with ``referrer`` listed (None when it already is)."""
     doc: dict[str, Any] = parse_document(existing, where) if existing else \
         {"schemaVersion": 2, "mediaType": INDEX, "manifests": []}
-    manifests = doc.get("manifests") if isinstance(doc.get("manifests"), list) else []
+    listed = doc.get("manifests")
+    manifests: list[Any] = listed if isinstance(listed, list) else []
     digest = sha256_digest(referrer)
     if any(isinstance(m, dict) and m.get("digest") == digest for m in manifests):
         return None

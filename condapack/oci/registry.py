@@ -23,8 +23,18 @@ from ..errors import ArchiveError, RegistryError
 from .client import Client, Reference, Response, parse_reference
 from .referrer import fallback_tag, sbom_manifest, with_referrer
 from .source import ImageSource, open_source, platform_of, read_blob
-from .spec import (INDEX, INDEX_TYPES, MANIFEST, MANIFEST_TYPES, REF_NAME, Descriptor, blob_path, canonical_json,
-                   parse_document, sha256_digest)
+from .spec import (
+    INDEX,
+    INDEX_TYPES,
+    MANIFEST,
+    MANIFEST_TYPES,
+    REF_NAME,
+    Descriptor,
+    blob_path,
+    canonical_json,
+    parse_document,
+    sha256_digest,
+)
 
 __all__ = ["PushResult", "push", "push_images", "pull_to_cache", "cache_root"]
 

@@ -25,8 +25,8 @@ from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint
 
 __all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedImage", "LockedOutput",
-           "LockedPackage", "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
-           "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
+           "LockedPackage", "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest",
+           "render_lock", "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
 #: The largest lock read: a lock holds a line per package, not per file.
