@@ -19,8 +19,8 @@ from .archive.formats import CHOICES
 from .errors import CondaPackError
 from .safepath import UnsafePath, absolute_path, host_path
 
-__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "resolve_threads",
-           "DEFAULT_MAX_THREADS"]
+__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "layers_problem",
+           "resolve_threads", "DEFAULT_MAX_THREADS"]
 
 
 #: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
@@ -70,9 +70,15 @@ Validator = Callable[[object, object, Any], None]
 _OCI = ("oci",)
 
 
-def _positive(_inst: object, attr: Any, value: int) -> None:
-    if value < 1:
-        raise CondaPackError(f"--{attr.name.replace('_', '-')} must be a positive number, got {value}")
+def layers_problem(value: int) -> Optional[str]:
+    """What is wrong with a layer budget (the flag's and the key's rule: positive), or None."""
+    return f"must be a positive number, got {value}" if value < 1 else None
+
+
+def _layers(_inst: object, _attr: object, value: int) -> None:
+    problem = layers_problem(value)
+    if problem:
+        raise CondaPackError(f"--layers {problem}")
 
 
 def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
@@ -192,7 +198,7 @@ class PackOptions:
     layers: int = option(
         100, "(oci only) At most this many layers for the packages (one each below it, else shared by a "
         "hash of the package name); files no package owns and condapack's files get one more each. "
-        "Default 100.", "--layers", kind=int, metavar="N", toml="layers", locked=True, validator=_positive,
+        "Default 100.", "--layers", kind=int, metavar="N", toml="layers", locked=True, validator=_layers,
         formats=_OCI)
     layer_compression: str = option(
         "gzip", "(oci only) How layers are compressed: gzip (default, read by every runtime) or zstd.",

@@ -10,14 +10,15 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
 from condapack.cli import main
-from condapack.errors import RegistryError
+from condapack.errors import ConfigError, RegistryError
 from condapack.oci.auth import credentials_for
 from condapack.oci.client import Client, is_loopback, parse_reference
+from condapack.project.config import load_project
 from ocikit import write_layout
 
 
@@ -29,15 +30,20 @@ class FakeRegistry(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         """Quiet."""
 
-    def _answer(self, status: int, headers: dict[str, str] = {}, body: bytes = b"") -> None:
+    def _answer(self, status: int, headers: Optional[dict[str, str]] = None, body: bytes = b"") -> None:
         self.send_response(status)
-        for key, value in {"Content-Length": str(len(body)), **headers}.items():
+        for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
     def _authorized(self) -> bool:
+        if getattr(self.server, "mode", "") == "basic":
+            if self.headers.get("Authorization") == "Basic " + base64.b64encode(b"alice:secret").decode():
+                return True
+            self._answer(401, {"WWW-Authenticate": 'Basic realm="fake"'})
+            return False
         if getattr(self.server, "mode", "") != "bearer" or self.path.startswith("/token"):
             return True
         if self.headers.get("Authorization") == "Bearer t0k":
@@ -108,6 +114,47 @@ def test_a_bearer_challenge_is_answered_with_a_token_got_with_the_users_credenti
     monkeypatch.setenv("CONDAPACK_REGISTRY_PASSWORD", "wrong")
     assert main(["push", str(image), f"127.0.0.1:{port}/app:1"]) == 1
     assert "the token service refused (HTTP 403)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("password, problem", [
+    (None, "asks for a user name and password; run `docker login {host}` or set CONDAPACK_REGISTRY_USER and "
+           "CONDAPACK_REGISTRY_PASSWORD"),
+    ("wrong", "HEAD /v2/app/blobs/sha256:{blob}: HTTP 401; the registry refused the credentials for user "
+              "'alice': run `docker login {host}` or set CONDAPACK_REGISTRY_USER and CONDAPACK_REGISTRY_PASSWORD"),
+])
+def test_a_registry_refusing_access_is_one_line_saying_how_to_log_in(
+        fake_registry: ThreadingHTTPServer, image: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], password: str | None, problem: str) -> None:
+    fake_registry.mode = "basic"  # type: ignore[attr-defined]
+    host = f"127.0.0.1:{fake_registry.server_address[1]}"
+    monkeypatch.setenv("DOCKER_CONFIG", str(image.parent))  # no config.json there
+    if password is not None:
+        monkeypatch.setenv("CONDAPACK_REGISTRY_USER", "alice")
+        monkeypatch.setenv("CONDAPACK_REGISTRY_PASSWORD", password)
+    assert main(["push", str(image), f"{host}/app:1"]) == 1
+    problem = problem.format(host=host, blob=_first_blob(image))
+    assert capsys.readouterr().err == f"condapack: error: {host}: {problem}\n"
+    monkeypatch.setenv("CONDAPACK_REGISTRY_USER", "alice")
+    monkeypatch.setenv("CONDAPACK_REGISTRY_PASSWORD", "secret")
+    assert main(["push", "-q", str(image), f"{host}/app:1"]) == 0
+
+
+def test_a_registry_nobody_listens_on_is_one_line_after_the_retries(
+        image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        assert main(["push", str(image), f"127.0.0.1:{port}/app:1"]) == 1
+    assert capsys.readouterr().err == (f"condapack: error: 127.0.0.1:{port}: HEAD /v2/app/blobs/sha256:"
+                                       f"{_first_blob(image)}: Connection refused after 4 attempts; check the "
+                                       "address, or pass a longer --timeout\n")
+
+
+def test_a_reference_that_is_not_one_is_a_one_line_error(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["push", str(image), "Registry.example/App:1"]) == 1
+    assert capsys.readouterr().err == ("condapack: error: 'Registry.example/App:1' is not an image reference; "
+                                       "write REGISTRY/REPOSITORY:TAG (lower-case repository, e.g. "
+                                       "ghcr.io/team/env:1.0)\n")
 
 
 def test_a_registry_that_never_answers_is_given_up_within_the_timeout(
@@ -222,3 +269,26 @@ def test_an_image_option_given_for_another_format_is_a_one_line_error(
     assert capsys.readouterr().err == ("condapack: error: --entrypoint applies only to format oci, not tar.gz; "
                                        "remove it or pack with --format oci\n")
     assert not (tmp_path / "e.tar.gz").exists()
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("layers", "0", "condapack.toml: env.app.layers: must be a positive number, got 0"),
+    ("layer-compression", '"lz4"',
+     "condapack.toml: env.app.layer-compression: unknown value 'lz4' (known: gzip, zstd)"),
+    ("layer-compression", '"zstdd"', "condapack.toml: env.app.layer-compression: unknown value 'zstdd' "
+                                     "(did you mean 'zstd'?)"),
+])
+def test_a_bad_image_key_is_a_one_line_error_with_the_flags_rule(tmp_path: Path, key: str, value: str,
+                                                                  problem: str) -> None:
+    project = tmp_path / "condapack.toml"
+    project.write_text(f'[env.app]\nprefix = "envs/app"\nformat = "oci"\n{key} = {value}\n')
+    with pytest.raises(ConfigError) as info:
+        load_project(project)
+    assert str(info.value) == problem
+
+
+def test_a_layer_budget_below_one_is_refused_by_the_flag_too(tiny_env: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pack", "-q", "-p", str(tiny_env), "-o", str(tmp_path / "e.oci"), "--layers", "0"]) == 1
+    assert capsys.readouterr().err == "condapack: error: --layers must be a positive number, got 0\n"
+    assert os.listdir(tmp_path) == ["tiny"]  # no output, no temporary

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 
 import attrs
 
+from ..bounded import MIB, NotAFile, read_bounded
 from ..errors import RegistryError
 
 __all__ = ["Credentials", "credentials_for", "DOCKER_HUB"]
@@ -63,10 +64,12 @@ def _docker_config(environ: Mapping[str, str]) -> dict[str, Any]:
     directory = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     path = Path(directory) / "config.json"
     try:
-        doc = json.loads(path.read_bytes()[:1 << 20])
+        doc = json.loads(read_bounded(path, MIB))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except NotAFile as exc:
+        raise RegistryError(f"{path}: {exc.problem}; fix the Docker config file or set DOCKER_CONFIG") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise RegistryError(f"{path}: cannot be read as JSON ({exc}); fix it or set DOCKER_CONFIG") from None
     return doc if isinstance(doc, dict) else {}
 

@@ -15,7 +15,7 @@ import os
 import re
 import time
 import urllib.parse
-from typing import IO, Callable, Mapping, Optional, Union
+from typing import IO, Callable, Mapping, Optional, Union, cast
 
 import attrs
 
@@ -122,7 +122,8 @@ class Client:
                 url = urllib.parse.urljoin(url, response.headers["location"])
                 continue
             if response.status not in expect:
-                raise RegistryError(f"{self.ref.host}: {method} {_short(url)}: {_problem(response)}")
+                fix = self._login_fix() if response.status in (401, 403) else ""
+                raise RegistryError(f"{self.ref.host}: {method} {_short(url)}: {_problem(response)}{fix}")
             return response
         raise RegistryError(f"{self.ref.host}: {method} {_short(url)}: too many redirects or challenges")
 
@@ -157,7 +158,8 @@ class Client:
         stream = body() if callable(body) else None
         try:
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request(method, path or "/", body=stream if stream is not None else body, headers=sent)
+            payload = stream if stream is not None else cast(Optional[bytes], body)
+            connection.request(method, path or "/", body=payload, headers=sent)
             answer = connection.getresponse()
             data = _read(answer, sink if answer.status == 200 else None, limit, method)
             return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
@@ -165,6 +167,13 @@ class Client:
             if stream is not None:
                 stream.close()
             connection.close()
+
+    def _login_fix(self) -> str:
+        """What to do when the registry refuses access: log in, or check the credentials given."""
+        where = f"run `docker login {self.ref.host}` or set CONDAPACK_REGISTRY_USER and CONDAPACK_REGISTRY_PASSWORD"
+        if self.credentials is None:
+            return f"; the registry wants credentials: {where}"
+        return f"; the registry refused the credentials for user {self.credentials.user!r}: {where}"
 
     def _answer(self, challenge: str) -> str:
         """The Authorization value a ``WWW-Authenticate`` challenge asks for."""

@@ -20,7 +20,7 @@ from ..archive.formats import ALIASES, FORMATS, extension, level_problem
 from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
-from ..options import OptionSpec, PackOptions, schema, threads_problem
+from ..options import OptionSpec, PackOptions, layers_problem, schema, threads_problem
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
@@ -230,6 +230,10 @@ def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str
     return out
 
 
+#: The count keys and their rule (the same one their flag's check applies).
+_COUNTS: dict[str, Callable[[int], Optional[str]]] = {"threads": threads_problem, "layers": layers_problem}
+
+
 def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key in ("formats",):
         items = reader.typed(value, list, where, "a list of formats")
@@ -239,9 +243,9 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "exclude":
         items = reader.typed(value, list, where, "a list of gitignore-style patterns")
         return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
-    if key == "threads":
+    if key in _COUNTS:
         number = reader.typed(value, int, where, "an integer")
-        problem = threads_problem(number)
+        problem = _COUNTS[key](number)
         if problem:
             raise reader.fail(where, problem)
         return number
@@ -263,7 +267,10 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return _checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     spec = _OPTIONS[key]
-    return reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+    typed = reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+    if spec.choices and typed not in spec.choices:
+        raise reader.fail(where, f"unknown value {typed!r}{did_you_mean(typed, spec.choices)}")
+    return typed
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
