@@ -10,7 +10,7 @@ from ..activation import read_env_vars
 from ..archive.oci import BaseImage, ImageWrite, plan_layers, write_image
 from ..errors import ArchiveError
 from ..layout import layout_for
-from ..members import MemberPlan
+from ..members import MemberPlan, archive_mtime
 from ..options import PackOptions
 from ..prefix import File
 from ..records import PackageRecord
@@ -40,19 +40,14 @@ def is_archive(output: Path) -> bool:
     return output.name.endswith(".tar")
 
 
-def epoch() -> int:
-    """``created`` of the image: SOURCE_DATE_EPOCH, else the Unix epoch (never the clock)."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(value) if value.isdigit() else 0
-
-
 def pack_image(prefix: Path, files: Sequence[File], plan: MemberPlan, packages: Sequence[PackageRecord],
                options: PackOptions, output: Path, dest: str, advance: Callable[[int], None]) -> Descriptor:
     """Write the image of ``plan`` to ``output``; return its manifest's descriptor."""
     platform = platform_for(p.subdir for p in packages)
     env = [*activation_exports(plan.members, dest), *sorted(read_env_vars(prefix).items())]
     settings = ImageSettings(
-        name=os.path.basename(dest.rstrip("/")) or prefix.name, dest_prefix=dest, platform=platform, env=tuple(env), created=created_at(epoch()),
+        name=os.path.basename(dest.rstrip("/")) or prefix.name, dest_prefix=dest, platform=platform,
+        env=tuple(env), created=created_at(archive_mtime()),
         entrypoint=_command(options.entrypoint, "--entrypoint"), cmd=_command(options.cmd, "--cmd"),
         workdir=options.workdir, user=options.user)
     layers = plan_layers(plan, files, packages, dest, options.layers)
