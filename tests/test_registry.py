@@ -203,6 +203,14 @@ def test_credentials_come_from_variables_then_the_docker_config(tmp_path: Path) 
     assert found is not None and found.user == "ci"
 
 
+def test_a_docker_config_that_is_a_fifo_is_one_line_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.json")  # nobody writes to it: a blocking read would never return
+    with pytest.raises(RegistryError) as info:
+        credentials_for("reg.example", {"DOCKER_CONFIG": str(tmp_path)})
+    assert str(info.value) == (f"{tmp_path / 'config.json'}: is a FIFO, not a regular file; fix the Docker config "
+                               "file or set DOCKER_CONFIG")
+
+
 def _pack_over(tiny_env: Path, base: Path, output: Path) -> int:
     return main(["pack", "-q", "-p", str(tiny_env), "-o", str(output), "--base", str(base)])
 
