@@ -73,6 +73,22 @@ def test_an_oci_target_is_locked_with_its_digests_and_rebuilt_and_pushed_only_wh
 
 
 @pytest.mark.slow
+def test_an_image_fetched_from_the_shared_cache_is_pushed_too(real_env: EnvFactory, tmp_path: Path,
+                                                              registry: Registry) -> None:
+    env, cache = real_env("nopython"), tmp_path / "shared"
+    cache.mkdir()
+    table = f'[cache]\nurl = "{cache.as_uri()}"\nwrite = true\n'
+    ci = project_file(tmp_path / "ci", env, f'push = "{registry.host}/envs/app:ci"\n{table}')
+    assert built(ci) == ["app:oci"]
+    here = project_file(tmp_path / "here", env, f'push = "{registry.host}/envs/app:here"\n{table}')
+    (result,) = build(load_project(here))
+    assert result.status == "fetched"  # so the lock here records no image: the push reads the output
+    assert _get(registry, "manifests/here") == _get(registry, "manifests/ci")
+    requests = registry.log.read_text().count('HTTP/1.1"')
+    assert built(here) == [] and registry.log.read_text().count('HTTP/1.1"') == requests  # pushed once
+
+
+@pytest.mark.slow
 def test_a_failed_push_is_tried_again_by_the_next_build(real_env: EnvFactory, tmp_path: Path) -> None:
     config = project_file(tmp_path / "proj", real_env("nopython"), 'push = "127.0.0.1:9/envs/app:1"\n')
     with pytest.raises(RegistryError, match="127.0.0.1:9"):

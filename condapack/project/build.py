@@ -245,8 +245,7 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
         if target.push is not None:
             groups.setdefault(target.push, []).append(target)
     for reference, targets in groups.items():
-        outputs = [built.get(t.name) or plan.lock.targets[t.name].output for t in targets]
-        images = [o.image.manifest for o in outputs if o is not None and o.image is not None]
+        images = [m for m in (_manifest(plan, t, built) for t in targets) if m is not None]
         if len(images) != len(targets) or state.pushed.get(reference) == ",".join(images):
             continue
         from ..oci.registry import push_images
@@ -258,6 +257,16 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
         state.record_push(reference, ",".join(images))
         with _project_lock(plan.project):
             state.save()
+
+
+def _manifest(plan: BuildPlan, target: TargetSpec, built: Mapping[str, LockedOutput]) -> Optional[str]:
+    """The manifest digest of an oci target's image: as built or locked, else read from its output
+    (fetched from the shared cache, which never records into the lock); None when there is none."""
+    recorded = built.get(target.name) or plan.lock.targets[target.name].output
+    if recorded is not None and recorded.image is not None:
+        return recorded.image.manifest
+    image = _image(target) if target.output.exists() else None
+    return image.manifest if image is not None else None
 
 
 def _image(target: TargetSpec) -> Optional[LockedImage]:
