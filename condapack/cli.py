@@ -175,7 +175,8 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
 
 def _epilog(variables: Sequence[str]) -> str:
     codes = "\n".join(f"  {code:<5}{meaning}" for code, meaning in EXIT_CODES.items())
-    env = "\n".join(f"  {name:<19}{ENV_VARS[name]}" for name in variables)
+    width = max(19, *(len(name) + 2 for name in variables))  # the name, then two spaces at least
+    env = "\n".join(f"  {name:<{width}}{ENV_VARS[name]}" for name in variables)
     return f"exit status:\n{codes}\n\nenvironment variables (a flag on the command line wins):\n{env}"
 
 

@@ -17,9 +17,9 @@ ENV_VARS = {
     "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps, sbom)",
     "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
     "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
+    "CONDAPACK_REGISTRY_PASSWORD": "the password or token that goes with CONDAPACK_REGISTRY_USER",
     "CONDAPACK_REGISTRY_USER": "the user name for every registry (push, a --base pulled from a registry); "
                                "wins over the Docker config file",
-    "CONDAPACK_REGISTRY_PASSWORD": "the password or token that goes with CONDAPACK_REGISTRY_USER",
     "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",
 }
 
