@@ -18,7 +18,7 @@ import attrs
 
 from ..archive.formats import ALIASES, FORMATS, extension, max_level
 from ..cache.settings import CacheSettings
-from ..errors import ConfigError
+from ..errors import CondaPackError, ConfigError
 from ..options import OptionSpec, PackOptions, schema
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
@@ -245,6 +245,8 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
+    if key == "slim":
+        return _slim(reader, value, where)
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _TABLES[key], where)
@@ -260,6 +262,18 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     spec = _OPTIONS[key]
     return reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+
+
+def _slim(reader: _Reader, value: Any, where: str) -> str:
+    """``slim = ["tests", "docs"]``: the preset names, canonical (declaration order, comma-joined)."""
+    from ..slim import parse_slim
+
+    names = reader.typed(value, list, where, "a list of slimming presets")
+    try:
+        return ",".join(parse_slim(",".join(str(reader.typed(n, str, f"{where}[{i}]", "a preset name"))
+                                            for i, n in enumerate(names))))
+    except CondaPackError as exc:
+        raise reader.fail(where, str(exc).removeprefix("--slim: ")) from None
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:

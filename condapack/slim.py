@@ -1,0 +1,207 @@
+"""Slimming presets: named, versioned pattern sets of files an environment can run without.
+
+A preset's patterns are gitignore-style, matched against paths relative to the prefix.
+A preset's version changes whenever its patterns change, so an archive's metadata (and
+the size report) says exactly which rule removed a file. :func:`slim_files` decides what
+to remove and what to keep anyway (the guard rails); it writes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
+
+import attrs
+
+from .elf import needed_libraries
+from .errors import CondaPackError
+
+if TYPE_CHECKING:
+    from .prefix import File
+
+__all__ = ["Preset", "PRESETS", "SLIM_FILE", "Slimmed", "Removal", "parse_slim", "preset_of", "slim_files",
+           "compile_patterns"]
+
+#: Where an archive lists what slimming removed, relative to the environment.
+SLIM_FILE = "conda-meta/condapack/slim.json"
+
+
+@attrs.frozen
+class Preset:
+    """One slimming preset: what it removes, as gitignore-style patterns."""
+
+    name: str
+    version: int
+    help: str
+    patterns: tuple[str, ...]
+
+
+_PRESET_LIST = (
+    Preset("bytecode", 1, "compiled Python (.pyc) whose source is kept; Python recompiles it on import",
+           ("*.pyc", "*.pyo")),
+    Preset("tests", 1, "test suites: every tests/ and test/ directory (Python's own test package too)",
+           ("tests/", "test/", "idle_test/")),
+    Preset("docs", 1, "documentation: man and info pages, share/doc, gtk-doc, help",
+           ("/man/", "/doc/", "/docs/", "share/man/", "share/info/", "share/doc/", "share/gtk-doc/",
+            "share/help/")),
+    Preset("headers", 1, "C and C++ headers and Cython declarations (for building against the env only)",
+           ("/include/", "*.h", "*.hh", "*.hpp", "*.hxx", "*.pxd")),
+    Preset("static", 1, "static libraries and libtool archives (for linking against the env only)",
+           ("*.a", "*.la")),
+    Preset("debug", 1, "separate debug symbols", ("*.debug", "/lib/debug/", "*.dSYM/", "*.pdb")),
+    Preset("locales", 1, "message translations", ("share/locale/", "*.mo")),
+    Preset("examples", 1, "example code and data", ("examples/", "share/examples/")),
+    Preset("caches", 1, "package and download caches left in the environment",
+           ("/pkgs/", ".cache/", "*.conda_trash")),
+)
+
+#: Every preset by name, in the order a file's kind is decided.
+PRESETS: Mapping[str, Preset] = {p.name: p for p in _PRESET_LIST}
+
+
+def compile_patterns(patterns: Iterable[str]) -> re.Pattern[str]:
+    """One regular expression matching a path when any of the gitignore-style ``patterns`` does."""
+    import pathspec  # only slimming and size pay for importing it
+
+    regexes = []
+    for line in patterns:
+        compiled = pathspec.GitIgnoreSpec.from_lines([line]).patterns
+        if len(compiled) != 1 or compiled[0].regex is None or not compiled[0].include:
+            raise CondaPackError(f"--exclude {line!r}: not a pattern that selects files; give a "
+                                 "gitignore-style pattern such as '*.a' or 'share/doc/'")
+        regex = compiled[0].regex.pattern
+        # pathspec names a group in each pattern's expression; one alternation needs them anonymous
+        regexes.append("(?:" + re.sub(r"\(\?P<\w+>", "(?:", regex) + ")")
+    return re.compile("|".join(regexes) or "(?!)")
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _matcher(name: str) -> re.Pattern[str]:
+    if name not in _COMPILED:
+        _COMPILED[name] = compile_patterns(PRESETS[name].patterns)
+    return _COMPILED[name]
+
+
+def preset_of(path: str, names: Sequence[str] = tuple(PRESETS)) -> Optional[str]:
+    """The first preset of ``names`` whose patterns match ``path``."""
+    for name in names:
+        if _matcher(name).match(path):
+            return name
+    return None
+
+
+def parse_slim(value: str) -> tuple[str, ...]:
+    """``"tests,docs"`` -> the preset names in declaration order; an unknown name is an error."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in PRESETS:
+            close = difflib.get_close_matches(name, PRESETS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CondaPackError(f"--slim: unknown preset {name!r}; {hint}choose from {', '.join(PRESETS)}")
+    return tuple(n for n in PRESETS if n in names)
+
+
+@attrs.frozen
+class Removal:
+    """One file slimming removed (or kept by a guard rail, then ``kept`` says why)."""
+
+    path: str
+    preset: str
+    size: int
+    package: Optional[str]
+    kept: str = ""
+
+
+@attrs.frozen
+class Slimmed:
+    """The files left after slimming, what was removed, and what a guard rail kept."""
+
+    files: tuple[File, ...]
+    removed: tuple[Removal, ...]
+    guarded: tuple[Removal, ...]
+
+    def metadata(self, names: Sequence[str]) -> bytes:
+        """The archive's record of the slimming (``SLIM_FILE``), canonical JSON."""
+        import json
+
+        doc = {"presets": {n: {"version": PRESETS[n].version, "patterns": list(PRESETS[n].patterns)}
+                           for n in names},
+               "removed": [[r.path, r.preset, r.size, r.package] for r in self.removed],
+               "kept": [[r.path, r.preset, r.kept] for r in self.guarded]}
+        return (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode()
+
+
+def slim_files(files: Sequence[File], names: Sequence[str], entry_points: frozenset[str]) -> Slimmed:
+    """Split ``files`` into kept and removed by the presets ``names``, with the guard rails:
+    entry points, ``.pth`` files, bytecode whose source is not kept, and shared libraries
+    a kept file links to (``DT_NEEDED``) stay."""
+    candidates: dict[str, tuple[File, str]] = {}
+    for f in files:
+        preset = preset_of(f.target, names) if f.kind != "dir" else None
+        if preset is not None:
+            candidates[f.target] = (f, preset)
+    guarded = {path: reason for path, (f, _) in candidates.items()
+               if (reason := _static_guard(f, entry_points, candidates)) is not None}
+    guarded.update(_linked(files, candidates, guarded))
+    removed = tuple(Removal(p, preset, f.size, f.package) for p, (f, preset) in sorted(candidates.items())
+                    if p not in guarded)
+    kept_anyway = tuple(Removal(p, candidates[p][1], candidates[p][0].size, candidates[p][0].package, reason)
+                        for p, reason in sorted(guarded.items()))
+    gone = {r.path for r in removed}
+    return Slimmed(tuple(f for f in files if f.target not in gone), removed, kept_anyway)
+
+
+def _static_guard(f: File, entry_points: frozenset[str], candidates: Mapping[str, object]) -> Optional[str]:
+    """Why a file must stay whatever links to what (None: it may go)."""
+    if f.target in entry_points:
+        return "an entry point"
+    if f.target.endswith(".pth"):
+        return "a .pth file (read at start-up)"
+    if f.target.endswith((".pyc", ".pyo")):
+        source = _py_source(f.target)
+        if source is None or source in candidates:
+            return "bytecode whose source is not kept"
+    return None
+
+
+def _py_source(pyc: str) -> Optional[str]:
+    """``pkg/__pycache__/mod.cpython-311.pyc`` -> ``pkg/mod.py``; a sourceless ``mod.pyc`` -> None."""
+    head, sep, name = pyc.rpartition("__pycache__/")
+    return head + name.split(".", 1)[0] + ".py" if sep else None
+
+
+def _linked(files: Sequence[File], candidates: Mapping[str, tuple[File, str]],
+            guarded: Mapping[str, str]) -> dict[str, str]:
+    """Candidates a kept ELF file needs, to a fixed point (a kept library's own needs count)."""
+    by_name: dict[str, list[str]] = {}
+    for path, (f, _) in candidates.items():
+        by_name.setdefault(posixpath.basename(path), []).append(path)
+        if f.kind == "symlink" and f.link_target and "/" not in f.link_target:
+            by_name.setdefault(posixpath.basename(path), []).append(posixpath.join(posixpath.dirname(path),
+                                                                                   f.link_target))
+    if not by_name:
+        return {}
+    out: dict[str, str] = {}
+    todo = [f for f in files if f.target not in candidates or f.target in guarded]
+    while todo:
+        needs = {(name, f.target) for f in todo if _maybe_elf(f) for name in needed_libraries(f.source)}
+        todo = []
+        for name, user in sorted(needs):
+            for path in by_name.get(name, ()):
+                if path in candidates and path not in guarded and path not in out:
+                    out[path] = f"needed by {user}"
+                    todo.append(candidates[path][0])
+    return out
+
+
+def _maybe_elf(f: File) -> bool:
+    return f.kind == "file" and (bool(f.mode & 0o111) or ".so" in posixpath.basename(f.target))
+
+
+def entry_points_of(path_types: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The paths whose conda path type marks an entry point."""
+    return frozenset(path for path, kind in path_types if "entry_point" in kind)
