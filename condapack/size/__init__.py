@@ -12,12 +12,12 @@ from ..prefix import read_prefix
 from ..slim import SLIM_FILE
 from .analyse import analyse, env_savings, items_of_reading, kind_of, package_of, removed_saving, savings
 from .archive import read_archive
-from .html import render_html
+from .html import render_html, write_html
 from .model import Item, Saving, Share, SizeReport
 from .render import render_text, report_doc
 
 __all__ = ["size_of", "size_environment", "size_archive", "SizeReport", "Item", "Share", "Saving",
-           "render_text", "render_html", "report_doc"]
+           "render_text", "render_html", "report_doc", "write_html"]
 
 
 def size_of(source: str, *, slim: Sequence[str] = (), exclude: Sequence[str] = ()) -> SizeReport:

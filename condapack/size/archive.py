@@ -66,7 +66,7 @@ def read_archive(path: str) -> Contents:
         if writer == "tar":
             return _tar(path, fmt, get_format(fmt).compression)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
-        raise ArchiveError(f"{path}: cannot read the archive ({exc}); is it complete?") from None
+        raise ArchiveError(f"{path}: not a readable {fmt} archive ({exc}); check that it is complete") from None
     raise ArchiveError(f"{path}: condapack size reads tar and zip archives, not {fmt}; size the environment "
                        "it was packed from instead")
 

@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import ArchiveError
 from .model import Item, SizeReport
 from .render import report_doc
 
-__all__ = ["render_html", "tree_of"]
+__all__ = ["render_html", "tree_of", "write_html"]
 
 _TEMPLATE = Path(__file__).with_name("report.html")
 
@@ -51,3 +52,14 @@ def render_html(report: SizeReport) -> bytes:
     # JSON strings, where "\\u003c" is the same character
     text = text.replace("<", "\\u003c")
     return _TEMPLATE.read_text(encoding="utf-8").replace("__DATA__", text).encode()
+
+
+def write_html(report: SizeReport, path: Path) -> None:
+    """Write the page to ``path`` atomically (a reader never sees half a page)."""
+    from ..output import atomic_output
+
+    try:
+        with atomic_output(path, overwrite=True) as fh:
+            fh.write(render_html(report))
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {path}: {exc.strerror or exc}; choose another --html path") from None
