@@ -17,6 +17,7 @@ import attrs
 
 from .elf import needed_libraries
 from .errors import CondaPackError
+from .pyimports import module_name, top_level_imports
 
 if TYPE_CHECKING:
     from .prefix import File
@@ -137,15 +138,16 @@ class Slimmed:
 
 def slim_files(files: Sequence[File], names: Sequence[str], entry_points: frozenset[str]) -> Slimmed:
     """Split ``files`` into kept and removed by the presets ``names``, with the guard rails:
-    entry points, ``.pth`` files, bytecode whose source is not kept, and shared libraries
-    a kept file links to (``DT_NEEDED``) stay."""
+    entry points, ``.pth`` files, sourceless bytecode, modules a kept module or entry point
+    imports at import time, and shared libraries a kept file links to (``DT_NEEDED``) stay."""
     candidates: dict[str, tuple[File, str]] = {}
     for f in files:
         preset = preset_of(f.target, names) if f.kind != "dir" else None
         if preset is not None:
             candidates[f.target] = (f, preset)
     guarded = {path: reason for path, (f, _) in candidates.items()
-               if (reason := _static_guard(f, entry_points, candidates)) is not None}
+               if (reason := _static_guard(f, entry_points, names)) is not None}
+    guarded.update(_imported(files, candidates, guarded, entry_points))
     guarded.update(_linked(files, candidates, guarded))
     removed = tuple(Removal(p, preset, f.size, f.package) for p, (f, preset) in sorted(candidates.items())
                     if p not in guarded)
@@ -155,16 +157,15 @@ def slim_files(files: Sequence[File], names: Sequence[str], entry_points: frozen
     return Slimmed(tuple(f for f in files if f.target not in gone), removed, kept_anyway)
 
 
-def _static_guard(f: File, entry_points: frozenset[str], candidates: Mapping[str, object]) -> Optional[str]:
+def _static_guard(f: File, entry_points: frozenset[str], names: Sequence[str]) -> Optional[str]:
     """Why a file must stay whatever links to what (None: it may go)."""
     if f.target in entry_points:
         return "an entry point"
     if f.target.endswith(".pth"):
         return "a .pth file (read at start-up)"
-    if f.target.endswith((".pyc", ".pyo")):
-        source = _py_source(f.target)
-        if source is None or source in candidates:
-            return "bytecode whose source is not kept"
+    others = [n for n in names if n != "bytecode"]  # a sourceless .pyc in a removed tests/ goes with it
+    if f.target.endswith((".pyc", ".pyo")) and _py_source(f.target) is None and not preset_of(f.target, others):
+        return "bytecode without a source (it is the module)"
     return None
 
 
@@ -172,6 +173,60 @@ def _py_source(pyc: str) -> Optional[str]:
     """``pkg/__pycache__/mod.cpython-311.pyc`` -> ``pkg/mod.py``; a sourceless ``mod.pyc`` -> None."""
     head, sep, name = pyc.rpartition("__pycache__/")
     return head + name.split(".", 1)[0] + ".py" if sep else None
+
+
+def _imported(files: Sequence[File], candidates: Mapping[str, tuple[File, str]], guarded: Mapping[str, str],
+              entry_points: frozenset[str]) -> dict[str, str]:
+    """Candidate modules a kept module or entry point imports at import time, to a fixed point
+    (a kept module's own imports count)."""
+    modules: dict[str, list[str]] = {}
+    for path in candidates:
+        if (name := module_name(path)) is not None:
+            modules.setdefault(name, []).append(path)
+    if not modules:
+        return {}
+    mention: Optional[re.Pattern[bytes]] = _mention(modules)
+    out: dict[str, str] = {}
+    todo = [f for f in files if (f.target not in candidates or f.target in guarded)
+            and (f.target.endswith(".py") or f.target in entry_points)]
+    while todo:
+        needs = {(name, f.target) for f in todo for name in _imports_of(f, mention)}
+        mention = None  # a newly kept module may import its siblings relatively: read it whole
+        todo = []
+        for name, user in sorted(needs):
+            for path in modules.get(name, ()):
+                if path not in guarded and path not in out:
+                    out[path] = f"imported by {user}"
+                    todo.append(candidates[path][0])
+    return out
+
+
+def _mention(modules: Mapping[str, object]) -> re.Pattern[bytes]:
+    """A cheap look before parsing: an import statement that can reach a candidate module names
+    the outermost candidate on its dotted path (``tests`` for ``pkg.tests.fixtures``), unless it
+    is itself inside that candidate package."""
+    outermost = set()
+    for name in modules:
+        parts = name.split(".")
+        outermost.add(next(parts[i - 1] for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in modules))
+    names = "|".join(sorted(map(re.escape, outermost)))
+    return re.compile(rf"\b(?:from|import)[ \t][^;\n]*(?:\([^)]*)?\b(?:{names})\b".encode())
+
+
+def _imports_of(f: File, mention: Optional[re.Pattern[bytes]]) -> frozenset[str]:
+    """What importing (or running) the Python file ``f`` imports, when ``mention`` finds that it
+    may import a candidate (always, without one)."""
+    if f.kind != "file":
+        return frozenset()
+    try:
+        with open(f.source, "rb") as fh:
+            source = fh.read()
+    except OSError:
+        return frozenset()
+    if mention is not None and not mention.search(source):
+        return frozenset()
+    name = module_name(f.target) or ""
+    return top_level_imports(source, name, f.target.endswith("/__init__.py"))
 
 
 def _linked(files: Sequence[File], candidates: Mapping[str, tuple[File, str]],
