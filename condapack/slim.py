@@ -64,18 +64,23 @@ PRESETS: Mapping[str, Preset] = {p.name: p for p in _PRESET_LIST}
 
 def compile_patterns(patterns: Iterable[str]) -> re.Pattern[str]:
     """One regular expression matching a path when any of the gitignore-style ``patterns`` does."""
+    # pathspec names a group in each pattern's expression; one alternation needs them anonymous
+    regexes = ["(?:" + re.sub(r"\(\?P<\w+>", "(?:", _regex_of(line)) + ")" for line in patterns]
+    return re.compile("|".join(regexes) or "(?!)")
+
+
+def _regex_of(line: str) -> str:
+    """The regular expression of one gitignore-style pattern that selects files."""
     import pathspec  # only slimming and size pay for importing it
 
-    regexes = []
-    for line in patterns:
+    try:
         compiled = pathspec.GitIgnoreSpec.from_lines([line]).patterns
-        if len(compiled) != 1 or compiled[0].regex is None or not compiled[0].include:
-            raise CondaPackError(f"--exclude {line!r}: not a pattern that selects files; give a "
-                                 "gitignore-style pattern such as '*.a' or 'share/doc/'")
-        regex = compiled[0].regex.pattern
-        # pathspec names a group in each pattern's expression; one alternation needs them anonymous
-        regexes.append("(?:" + re.sub(r"\(\?P<\w+>", "(?:", regex) + ")")
-    return re.compile("|".join(regexes) or "(?!)")
+        if len(compiled) == 1 and compiled[0].include and compiled[0].regex is not None:
+            return re.compile(compiled[0].regex.pattern).pattern
+    except (ValueError, re.error):
+        pass
+    raise CondaPackError(f"--exclude {line!r}: not a pattern that selects files; give a "
+                         "gitignore-style pattern such as '*.a' or 'share/doc/'")
 
 
 _COMPILED: dict[str, re.Pattern[str]] = {}

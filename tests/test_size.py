@@ -125,3 +125,12 @@ def test_size_errors_are_one_line_naming_the_fix(tmp_path: Path, capsys: pytest.
                    "data: incorrect header check); check that it is complete",
                    "condapack: error: --slim: unknown preset 'test'; did you mean 'tests'? choose from bytecode, "
                    "tests, docs, headers, static, debug, locales, examples, caches"]
+
+
+@pytest.mark.parametrize("pattern", ["!share/doc/", "", "# a comment", "\\", "[z-a]", "/"])
+def test_an_exclude_pattern_that_selects_nothing_is_one_line_before_anything_is_read(
+        pattern: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["size", str(tmp_path / "no-such-env"), "--exclude", "*.a", "--exclude", pattern]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"condapack: error: --exclude {pattern!r}: not a pattern that selects files; give a gitignore-style "
+        "pattern such as '*.a' or 'share/doc/'"]

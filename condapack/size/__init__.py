@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 from ..errors import ArchiveError
 from ..prefix import read_prefix
-from ..slim import SLIM_FILE
+from ..slim import SLIM_FILE, compile_patterns
 from .analyse import analyse, env_savings, items_of_reading, kind_of, package_of, removed_saving, savings
 from .archive import read_archive
 from .html import render_html, write_html
@@ -22,6 +22,7 @@ __all__ = ["size_of", "size_environment", "size_archive", "SizeReport", "Item", 
 
 def size_of(source: str, *, slim: Sequence[str] = (), exclude: Sequence[str] = ()) -> SizeReport:
     """The report for an environment directory or an archive file."""
+    compile_patterns(exclude)  # a pattern that selects nothing is an error before anything is read
     if os.path.isfile(source):
         return size_archive(source, slim=slim, exclude=exclude)
     return size_environment(Path(source), slim=slim, exclude=exclude)
