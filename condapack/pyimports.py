@@ -62,8 +62,8 @@ def _import_time_nodes(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.stmt):
                 todo.append(child)
-            elif isinstance(child, (ast.excepthandler, ast.match_case)):
-                todo.extend(child.body)
+            elif not isinstance(child, ast.expr):  # an except handler or a match case: its body runs too
+                todo.extend(c for c in ast.iter_child_nodes(child) if isinstance(c, ast.stmt))
 
 
 def _imported(node: ast.stmt, package: str) -> Iterator[str]:

@@ -8,7 +8,6 @@ to remove and what to keep anyway (the guard rails); it writes nothing.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
@@ -16,14 +15,14 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 import attrs
 
 from .elf import needed_libraries
-from .errors import CondaPackError
+from .errors import CondaPackError, did_you_mean
 from .pyimports import module_name, top_level_imports
 
 if TYPE_CHECKING:
     from .prefix import File
 
 __all__ = ["Preset", "PRESETS", "SLIM_FILE", "Slimmed", "Removal", "parse_slim", "preset_of", "slim_files",
-           "compile_patterns"]
+           "compile_patterns", "preset_problem"]
 
 #: Where an archive lists what slimming removed, relative to the environment.
 SLIM_FILE = "conda-meta/condapack/slim.json"
@@ -76,7 +75,7 @@ def _regex_of(line: str) -> str:
     try:
         compiled = pathspec.GitIgnoreSpec.from_lines([line]).patterns
         if len(compiled) == 1 and compiled[0].include and compiled[0].regex is not None:
-            return re.compile(compiled[0].regex.pattern).pattern
+            return str(re.compile(compiled[0].regex.pattern).pattern)
     except (ValueError, re.error):
         pass
     raise CondaPackError(f"--exclude {line!r}: not a pattern that selects files; give a "
@@ -100,14 +99,20 @@ def preset_of(path: str, names: Sequence[str] = tuple(PRESETS)) -> Optional[str]
     return None
 
 
+def preset_problem(name: str) -> Optional[str]:
+    """What is wrong with a preset name (the flag's and the key's rule), or None."""
+    if name in PRESETS:
+        return None
+    return f"unknown preset {name!r}{did_you_mean(name, list(PRESETS), known='presets', shown=len(PRESETS))}"
+
+
 def parse_slim(value: str) -> tuple[str, ...]:
     """``"tests,docs"`` -> the preset names in declaration order; an unknown name is an error."""
     names = [n.strip() for n in value.split(",") if n.strip()]
     for name in names:
-        if name not in PRESETS:
-            close = difflib.get_close_matches(name, PRESETS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise CondaPackError(f"--slim: unknown preset {name!r}; {hint}choose from {', '.join(PRESETS)}")
+        problem = preset_problem(name)
+        if problem:
+            raise CondaPackError(f"--slim: {problem}")
     return tuple(n for n in PRESETS if n in names)
 
 

@@ -13,7 +13,7 @@ import pytest
 from condapack.cli import main
 from condapack.size import size_archive, size_environment
 from condapack.size.model import CONDA_META, GENERATED, UNMANAGED
-from conftest import EnvFactory
+from envkit import EnvFactory
 from helpers import pack
 
 
@@ -121,10 +121,9 @@ def test_size_errors_are_one_line_naming_the_fix(tmp_path: Path, capsys: pytest.
     assert main(["size", str(bogus)]) == 1
     assert main(["size", str(tmp_path), "--slim", "test"]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"condapack: error: {bogus}: not a readable tar.gz archive (zlib error: Error -3 while decompressing "
-                   "data: incorrect header check); check that it is complete",
-                   "condapack: error: --slim: unknown preset 'test'; did you mean 'tests'? choose from bytecode, "
-                   "tests, docs, headers, static, debug, locales, examples, caches"]
+    assert err == [f"condapack: error: {bogus}: not a readable tar.gz archive (zlib error: Error -3 while "
+                   "decompressing data: incorrect header check); check that it is complete",
+                   "condapack: error: --slim: unknown preset 'test' (did you mean 'tests'?)"]
 
 
 @pytest.mark.parametrize("pattern", ["!share/doc/", "", "# a comment", "\\", "[z-a]", "/"])

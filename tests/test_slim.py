@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import envkit
+from condapack.cli import main
 from condapack.elf import needed_libraries
 from condapack.prefix import File
 from condapack.pyimports import module_name, top_level_imports
@@ -30,7 +31,7 @@ def _files(prefix: Path, paths: dict[str, str], executable: tuple[str, ...] = ()
     for rel, text in paths.items():
         (prefix / rel).parent.mkdir(parents=True, exist_ok=True)
         (prefix / rel).write_text(text)
-        files.append(File(target=rel, mode=0o755 if rel in executable else 0o644, size=len(text.encode()),
+        files.append(File(None, rel, mode=0o755 if rel in executable else 0o644, size=len(text.encode()),
                           root=str(prefix)))
     return files
 
@@ -81,7 +82,7 @@ def test_a_shared_library_a_kept_elf_file_needs_is_kept_and_others_go(tmp_path: 
     assert "libc.so.6" in needed
     (tmp_path / "bin").mkdir()
     shutil.copy(program, tmp_path / "bin/ls")
-    files = [File(target="bin/ls", mode=0o755, size=os.path.getsize(program), root=str(tmp_path)),
+    files = [File(None, "bin/ls", mode=0o755, size=os.path.getsize(program), root=str(tmp_path)),
              *_files(tmp_path, {"lib/debug/libc.so.6": "", "lib/debug/libunused.so": ""})]
     done = slim_files(files, ("debug",), frozenset())
     assert [r.path for r in done.removed] == ["lib/debug/libunused.so"]
@@ -103,9 +104,10 @@ def test_module_names_come_from_the_import_roots_and_imports_from_import_time_co
     assert module_name(f"{SITE}/not-a-package/mod.py") is None
     assert module_name("bin/tool") is None
     source = (b"import a.b\nfrom . import c\nfrom ..d import e\ntry:\n    import f\nexcept ImportError:\n"
-              b"    import g\nclass K:\n    import h\ndef later():\n    import never\n")
+              b"    import g\nclass K:\n    import h\ndef later():\n    import never\nmatch K:\n    case 1:\n"
+              b"        import m\n")
     assert top_level_imports(source, "pkg.sub", True) == {
-        "a", "a.b", "pkg.sub", "pkg.sub.c", "pkg", "pkg.d", "pkg.d.e", "f", "g", "h"}
+        "a", "a.b", "pkg.sub", "pkg.sub.c", "pkg", "pkg.d", "pkg.d.e", "f", "g", "h", "m"}
     assert top_level_imports(b"this is not python(", "x", False) == frozenset()
 
 
@@ -147,6 +149,12 @@ def _top_level_modules(env: Path) -> list[str]:
     return sorted(names - _NOT_IMPORTED)
 
 
+def _needed_names(prefix: Path) -> set[str]:
+    """Every library name a file under ``prefix`` links to (``DT_NEEDED``)."""
+    return {name for p in prefix.rglob("*") if p.is_file() and not p.is_symlink()
+            for name in needed_libraries(str(p))}
+
+
 def _failed_imports(prefix: Path, names: list[str], cwd: Path) -> list[str]:
     out = run([str(prefix / envkit.PYTHON_BIN), "-c", _IMPORT_ALL, json.dumps(names)], cwd=cwd)
     return list(json.loads(out))
@@ -168,7 +176,9 @@ def test_a_slimmed_environment_relocates_runs_its_entry_points_and_imports_every
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
     assert _failed_imports(prefix, modules, tmp_path) == full_failures
-    assert run([str(prefix / envkit.PYTHON_BIN), "-m", "pip", "--version"]).startswith("pip ")
+    assert run([str(prefix / "bin/pip"), "--version"]).startswith("pip ")
+    had = {p.name for p in env.rglob("*")}
+    assert {name for name in _needed_names(prefix) if name in had} <= {p.name for p in prefix.rglob("*")}
 
 
 @pytest.mark.slow
@@ -208,11 +218,35 @@ def test_a_slimmed_archive_is_byte_reproducible(real_env: EnvFactory, tmp_path: 
     assert plain.stat().st_size > (tmp_path / "one.tar.gz").stat().st_size
 
 
-def test_an_unknown_preset_in_the_command_line_is_one_line_naming_the_choices(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_lock_records_the_slim_option_and_changing_it_rebuilds_the_target(
+        shared_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "condapack.toml"
+    config.write_text(f'output-dir = "dist"\n[env.a]\nprefix = "{shared_env("basic")}"\nformats = ["tar"]\n'
+                      'slim = ["tests", "bytecode"]\n')
+    assert main(["build", "-c", str(config)]) == 0
+    lock = json.loads((tmp_path / "condapack.lock").read_text())
+    assert lock["targets"]["a:tar"]["options"]["slim"] == "bytecode,tests"
+    with tarfile.open(tmp_path / "dist/a.tar") as tf:
+        assert not [name for name in tf.getnames() if name.endswith(".pyc")]
+    config.write_text(config.read_text().replace('"tests", "bytecode"', '"tests"'))
+    capsys.readouterr()
+    assert main(["plan", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == "a:tar  build       options changed (slim)\n"
+    assert main(["build", "-c", str(config)]) == 0
+    assert json.loads((tmp_path / "condapack.lock").read_text())["targets"]["a:tar"]["options"]["slim"] == "tests"
+    with tarfile.open(tmp_path / "dist/a.tar") as tf:
+        assert [name for name in tf.getnames() if name.endswith(".pyc")]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("tests,doc", "--slim: unknown preset 'doc' (did you mean 'docs'?)"),
+    ("everything", "--slim: unknown preset 'everything' (presets: bytecode, tests, docs, headers, static, debug, "
+                   "locales, examples, caches)"),
+])
+def test_an_unknown_preset_on_the_command_line_is_one_line_before_anything_is_read(
+        value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from condapack.cli import conda_pack_main
 
-    assert conda_pack_main(["-p", str(tmp_path), "-o", str(tmp_path / "x.tar"), "--slim", "doc"]) != 0
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        "--slim: unknown preset 'doc'; did you mean 'docs'? choose from bytecode, tests, docs, headers, static, "
-        "debug, locales, examples, caches")
+    assert conda_pack_main(["-p", str(tmp_path / "no-such-env"), "-o", str(tmp_path / "x.tar"), "--slim", value]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"CondaPackError: {message}"]  # conda-pack's error form
+    assert not (tmp_path / "x.tar").exists()

@@ -19,7 +19,7 @@ import attrs
 from ..archive.formats import ALIASES, FORMATS, extension, level_problem
 from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
-from ..errors import CondaPackError, ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean
 from ..options import OptionSpec, PackOptions, schema, threads_problem
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
@@ -265,14 +265,14 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
 
 def _slim(reader: _Reader, value: Any, where: str) -> str:
     """``slim = ["tests", "docs"]``: the preset names, canonical (declaration order, comma-joined)."""
-    from ..slim import parse_slim
+    from ..slim import parse_slim, preset_problem
 
     names = reader.typed(value, list, where, "a list of slimming presets")
-    try:
-        return ",".join(parse_slim(",".join(str(reader.typed(n, str, f"{where}[{i}]", "a preset name"))
-                                            for i, n in enumerate(names))))
-    except CondaPackError as exc:
-        raise reader.fail(where, str(exc).removeprefix("--slim: ")) from None
+    for i, name in enumerate(names):
+        problem = preset_problem(reader.typed(name, str, f"{where}[{i}]", "a preset name"))
+        if problem:
+            raise reader.fail(f"{where}[{i}]", problem)
+    return ",".join(parse_slim(",".join(names)))
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:

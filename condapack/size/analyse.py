@@ -110,7 +110,7 @@ def env_savings(reading: Reading, items: Sequence[Item], slim: Sequence[str],
                 exclude: Sequence[str]) -> list[Saving]:
     """What each preset would remove from an environment after its guard rails, and each pattern."""
     by_path = {i.path: i for i in items}
-    files = [File(target=i.path, kind=reading.disk[i.path].kind, mode=reading.disk[i.path].mode, size=i.size,
+    files = [File(None, i.path, kind=reading.disk[i.path].kind, mode=reading.disk[i.path].mode, size=i.size,
                   package=i.package, link_target=reading.disk[i.path].link_target, root=str(reading.prefix))
              for i in items]
     entry_points = frozenset(p for p, (_, mp) in reading.owners.items() if "entry_point" in mp.path_type)

@@ -189,8 +189,9 @@ def _read(tf: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
 
 def _data_end(tf: tarfile.TarFile) -> int:
     """Where the last member's data (padded to a block) ends in the decompressed stream."""
-    last = tf.members[-1] if tf.members else None
-    if last is None:
+    members = tf.getmembers()
+    if not members:
         return 0
-    return last.offset_data + -(-last.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE if last.isfile() \
-        else last.offset_data
+    last = members[-1]
+    padded = -(-last.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE if last.isfile() else 0
+    return int(last.offset_data) + padded
