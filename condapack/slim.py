@@ -82,21 +82,22 @@ def _regex_of(line: str) -> str:
                          "gitignore-style pattern such as '*.a' or 'share/doc/'")
 
 
-_COMPILED: dict[str, re.Pattern[str]] = {}
+_COMPILED: dict[tuple[str, ...], re.Pattern[str]] = {}
 
 
-def _matcher(name: str) -> re.Pattern[str]:
-    if name not in _COMPILED:
-        _COMPILED[name] = compile_patterns(PRESETS[name].patterns)
-    return _COMPILED[name]
+def _matcher(names: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression for the presets ``names``, each a named group: alternatives are tried
+    in order, so the group that matched is the first preset that matches."""
+    if names not in _COMPILED:
+        groups = [f"(?P<{name}>{compile_patterns(PRESETS[name].patterns).pattern})" for name in names]
+        _COMPILED[names] = re.compile("|".join(groups) or "(?!)")
+    return _COMPILED[names]
 
 
 def preset_of(path: str, names: Sequence[str] = tuple(PRESETS)) -> Optional[str]:
     """The first preset of ``names`` whose patterns match ``path``."""
-    for name in names:
-        if _matcher(name).match(path):
-            return name
-    return None
+    found = _matcher(tuple(names)).match(path)
+    return found.lastgroup if found else None
 
 
 def preset_problem(name: str) -> Optional[str]:

@@ -64,15 +64,20 @@ def _grouped(items: Iterable[Item], key: str) -> dict[str, list[Item]]:
 
 def _largest_dirs(items: Sequence[Item]) -> tuple[Share, ...]:
     """Every directory's total (its whole subtree), the largest first."""
+    own: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # a directory's own files, bytes, stored
+    for item in items:
+        counts = own[posixpath.dirname(item.path)]
+        counts[0] += 1
+        counts[1] += item.size
+        counts[2] += item.stored
     files: dict[str, int] = defaultdict(int)
     size: dict[str, int] = defaultdict(int)
     stored: dict[str, int] = defaultdict(int)
-    for item in items:
-        directory = posixpath.dirname(item.path)
+    for directory, (n, on_disk, in_archive) in own.items():  # each directory adds to its ancestors
         while directory:
-            files[directory] += 1
-            size[directory] += item.size
-            stored[directory] += item.stored
+            files[directory] += n
+            size[directory] += on_disk
+            stored[directory] += in_archive
             directory = posixpath.dirname(directory)
     ranked = sorted(files, key=lambda d: (-stored[d], -size[d], d))[:TOP]
     return tuple(Share(d + "/", files[d], size[d], stored[d]) for d in ranked)
