@@ -86,6 +86,7 @@ def test_an_archive_names_the_same_packages_and_files_as_its_environment(real_en
     for name in ("python", "pip", "cpdemo-py", "cpdemo-tools"):
         assert in_archive[name].files == on_disk[name].files, name
     assert GENERATED in in_archive  # conda-unpack and the activate scripts condapack adds
+    assert UNMANAGED not in on_disk and UNMANAGED not in in_archive  # the scripts are not the user's files
 
 
 def test_what_a_preset_or_pattern_would_remove_is_reported_per_package(real_env: EnvFactory) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import ArchiveError
+from ..layout import POSIX, WINDOWS
 from ..prefix import read_prefix
 from ..slim import SLIM_FILE, compile_patterns
 from .analyse import analyse, env_savings, items_of_reading, kind_of, package_of, removed_saving, savings
 from .archive import read_archive
 from .html import render_html, write_html
-from .model import Item, Saving, Share, SizeReport
+from .model import GENERATED, Item, Saving, Share, SizeReport
 from .render import render_text, report_doc
 
 __all__ = ["size_of", "size_environment", "size_archive", "SizeReport", "Item", "Share", "Saving",
@@ -43,13 +44,17 @@ def size_archive(path: str, *, slim: Sequence[str] = (), exclude: Sequence[str] 
     owners, versions = _owners(contents.metadata)
     items = []
     for m in contents.members:
-        package = package_of(m.name, owners.get(m.name))
+        package = package_of(m.name, owners.get(m.name) or _GENERATED.get(m.name))
         items.append(Item(m.name, m.size, m.stored, package, kind_of(m.name, package)))
     removed: Optional[Saving] = None
     if SLIM_FILE in contents.metadata:
         removed = removed_saving(_json(path, SLIM_FILE, contents.metadata[SLIM_FILE]))
     return analyse(path, "archive", items, fmt=contents.fmt, overhead=contents.overhead, versions=versions,
                    saved=savings(items, slim, exclude), removed=removed)
+
+
+#: The scripts condapack writes into archives, beside its own directory: no record claims them.
+_GENERATED = {path: GENERATED for path in POSIX.generated | WINDOWS.generated}
 
 
 def _json(path: str, name: str, data: bytes) -> dict[str, object]:
