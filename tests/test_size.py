@@ -134,3 +134,16 @@ def test_an_exclude_pattern_that_selects_nothing_is_one_line_before_anything_is_
     assert capsys.readouterr().err.splitlines() == [
         f"condapack: error: --exclude {pattern!r}: not a pattern that selects files; give a gitignore-style "
         "pattern such as '*.a' or 'share/doc/'"]
+
+
+def test_the_html_page_fetches_nothing_and_a_hostile_file_name_stays_data() -> None:
+    from condapack.size import Item, render_html
+    from condapack.size.analyse import analyse
+
+    hostile = "lib/</script><script>fetch('//x')</script><!--.so"
+    items = [Item(hostile, 10, 10, "pkg", "other"), Item("bin/tool", 5, 5, "pkg", "other")]
+    page = render_html(analyse("env", "environment", items)).decode()
+    assert (page.count("<script"), page.count("</script>"), page.count("<!--")) == (2, 2, 1)  # the template's own
+    assert "default-src 'none'" in page and "http" not in page.replace('http-equiv="Content-Security-Policy"', "")
+    data = page.split('<script id="report-data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(data)["report"]["largest_files"][0]["path"] == hostile
