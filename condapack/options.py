@@ -176,8 +176,10 @@ class PackOptions:
         False, "Skip checks for missing package files.", "--ignore-missing-files", kind=bool,
         toml="ignore-missing-files", locked=True)
     slim: str = option(
+        # the presets are named here, not imported: every command line would pay for importing slimming
         "", "Leave out what the environment runs without, by preset (comma-separated): bytecode, tests, docs, "
-        "headers, static, debug, locales, examples, caches. Entry points, .pth files and libraries a kept file "
+        "headers, static, debug, locales, examples, caches. "
+        "Entry points, .pth files, modules a kept module imports at import time and libraries a kept file "
         "links to are always kept; the archive lists what was removed (conda-meta/condapack/slim.json).",
         "--slim", metavar="PRESETS", toml="slim", locked=True, validator=_slim)
     force: bool = option(

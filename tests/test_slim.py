@@ -250,3 +250,10 @@ def test_an_unknown_preset_on_the_command_line_is_one_line_before_anything_is_re
     assert conda_pack_main(["-p", str(tmp_path / "no-such-env"), "-o", str(tmp_path / "x.tar"), "--slim", value]) == 1
     assert capsys.readouterr().err.splitlines() == [f"CondaPackError: {message}"]  # conda-pack's error form
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_the_slim_option_help_names_every_preset_in_order() -> None:
+    from condapack.options import schema
+
+    help_text = next(spec.help for spec in schema() if spec.name == "slim")
+    assert f"(comma-separated): {', '.join(PRESETS)}. " in help_text
