@@ -37,7 +37,7 @@ __all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIP
 
 _SCRIPTS = Path(__file__).parent / "scripts"
 #: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
-SHIPPED_MODULES = ("rewrite.py", "safepath.py")
+SHIPPED_MODULES = ("quoting.py", "rewrite.py", "safepath.py")
 #: The modules of conda-unpack beside unpack.py (in scripts/).
 _UNPACK_MODULES = ("inplace.py", "journal.py")
 # Bytes a printf format (and a word split by the shell) may hold as they are.

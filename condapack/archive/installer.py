@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import MemberPlan
+from ..quoting import sh_word
 from .tar import write_compressed_tar
 
 __all__ = ["write_installer", "render_header"]
@@ -28,10 +29,6 @@ _PER_MEMBER_KIB = 4
 Progress = Callable[[int], None]
 
 
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def _number(value: int) -> str:
     # Padded with spaces, which end a shell assignment: the width never changes.
     return f"{value:<{_WIDTH}d}"
@@ -43,7 +40,7 @@ def render_header(name: str, compression: str, sha256: str, size: int, need_kib:
         raise ArchiveError(f"{name!r}: an environment name with a line break cannot go into a sh installer; "
                            "rename the environment")
     template = _TEMPLATE.read_text(encoding="utf-8")
-    values = {"@NAME@": name, "@QNAME@": _sh_quote(name),
+    values = {"@NAME@": name, "@QNAME@": sh_word(name),
               "@COMPRESSION@": _NAMES[compression], "@SHA256@": sha256.ljust(64), "@SIZE@": _number(size),
               "@NEED_KIB@": _number(need_kib), "@OFFSET@": _number(0)}
     text = template

@@ -15,6 +15,7 @@ need_kib=@NEED_KIB@
 compression=@COMPRESSION@
 
 me=${0##*/}
+cr=$(printf '\r')
 
 usage() {
     cat <<EOF
@@ -124,7 +125,7 @@ check_target() {
     case $target in
         '') die "--prefix cannot be the root directory" ;;
         *'
-'*) die "--prefix cannot contain a newline" ;;
+'*|*"$cr"*) die "a location with a line break cannot hold an environment; choose another --prefix" ;;
     esac
     case $self_abs in
         "$target"/*) die "the installer is inside '$target'; move it elsewhere or choose another --prefix" ;;
