@@ -18,9 +18,10 @@ __all__ = ["sh_word", "fish_word", "cmd_set_value", "location_problem"]
 # What cmd.exe cannot carry in a location: activate.bat is run, and runs its hooks and
 # deactivate.bat, by `call "PATH"`, and call expands `%NAME%` in PATH once more and
 # doubles a quoted `^`; `!` is eaten when delayed expansion is on (cmd /v:on, or the
-# registry); a quote ends the quoting. Everything else (`&|()<>;'`, blanks, non-ASCII) is
-# plain inside the quotes.
-_CMD_UNSAFE = '"%!^'
+# registry); a quote ends the quoting. A `;` splits the PATH activate.bat sets (and
+# CPython on Windows does not start from such a directory). Everything else (`&()';=,`,
+# blanks, non-ASCII) is plain inside the quotes.
+_WINDOWS_UNSAFE = '"%!;^'
 
 
 def sh_word(text: str) -> str:
@@ -54,8 +55,8 @@ def location_problem(path: str, windows: bool = False) -> "Optional[str]":
     if "\0" in path:
         return "a location with a NUL byte cannot hold an environment"
     if windows:
-        bad = sorted(set(c for c in path if c in _CMD_UNSAFE))
+        bad = sorted(set(c for c in path if c in _WINDOWS_UNSAFE))
         if bad:
-            return ("a location with %s cannot hold a Windows environment: cmd.exe cannot quote it"
+            return ("a location with %s cannot hold a Windows environment: cmd.exe or PATH cannot carry it"
                     % " or ".join(repr(c) for c in bad))
     return None

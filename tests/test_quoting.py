@@ -8,13 +8,13 @@ import subprocess
 import warnings
 from pathlib import Path
 
-import envkit
 import pytest
-from helpers import HOST_PATH, extract, pack, run
-from systools import require
 
+import envkit
 from condapack.quoting import fish_word, location_problem, sh_word
 from condapack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
+from helpers import HOST_PATH, extract, pack, run
+from systools import require
 
 # Pieces of hostile directory names: quotes, expansions, command separators, globs, cmd's
 # specials, blanks, non-ASCII. Each `touch cN` is a canary: run in an empty directory, a
@@ -107,8 +107,10 @@ def test_a_trampoline_naming_a_quote_is_relocated_again() -> None:
     ("/a\nb", False, "a location with a line break cannot hold an environment"),
     ("/a\rb", False, "a location with a line break cannot hold an environment"),
     ("/a\0b", False, "a location with a NUL byte cannot hold an environment"),
-    ("C:\\a%b!c", True, "a location with '!' or '%' cannot hold a Windows environment: cmd.exe cannot quote it"),
-    ("C:\\a^b", True, "a location with '^' cannot hold a Windows environment: cmd.exe cannot quote it"),
+    ("C:\\a%b!c", True, "a location with '!' or '%' cannot hold a Windows environment: cmd.exe or PATH cannot "
+                          "carry it"),
+    ("C:\\a^b;c", True, "a location with ';' or '^' cannot hold a Windows environment: cmd.exe or PATH cannot "
+                          "carry it"),
 ])
 def test_locations_a_script_language_cannot_carry_are_named(path: str, windows: bool, problem: str) -> None:
     assert location_problem(path, windows) == problem
@@ -116,7 +118,7 @@ def test_locations_a_script_language_cannot_carry_are_named(path: str, windows: 
 
 def test_locations_every_language_carries_pass() -> None:
     assert location_problem("/a'b\"c $(x) `y` %P% !^&|;*\\ é") is None
-    assert location_problem("C:\\a 'b' (c) &d; é", windows=True) is None
+    assert location_problem("C:\\a 'b' (c) &d, e=f é", windows=True) is None
 
 
 # -- a real environment moved through hostile locations -----------------------------------

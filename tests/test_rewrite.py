@@ -87,7 +87,8 @@ TRAMPOLINE = re.compile(
     b"\\A#!/bin/sh\n'''exec' (?:\"(?P<interp>[^\"\n]*)\"|(?P<word>(?:" + SH_PIECE + b")+)(?=[ \t]))"
     b"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n")
 SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
-HEADER_PIECES = (b"#!", b"#!/bin/sh\n'''exec' \"", b"#!/bin/sh\n'''exec' '", b"\"'\"", b"\\\\", b' "$0" "$@"', b"\n' '''\n", b"\n", b" ", b"\t", b'"', b"\r",
+HEADER_PIECES = (b"#!", b"#!/bin/sh\n'''exec' \"", b"#!/bin/sh\n'''exec' '", b"\"'\"", b"\\\\",
+                 b' "$0" "$@"', b"\n' '''\n", b"\n", b" ", b"\t", b'"', b"\r",
                  b"/p/bin/python", b"-E", b"'", b"$0", b"#")
 
 

@@ -60,7 +60,8 @@ def _old_prefix_hits(env: Path, old: Path) -> list[str]:
 
 def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> None:
     """One cmd.exe session (wine starts slowly): the interpreter and both entry points
-    without activation, then activate.bat and deactivate.bat."""
+    without activation, then activate.bat and deactivate.bat (values echoed in quotes, which
+    keep a location's `&` or parentheses plain)."""
     where = winkit.wine_path(env)
     driver = tmp_path / "check.bat"
     driver.write_bytes(
@@ -69,9 +70,9 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         f"@\"{where}\\Scripts\\cpdemo-hello.exe\"\r\n"
         f"@\"{where}\\Scripts\\cpextra-hello.exe\"\r\n"
         f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_\r\n"
+        "@echo \"PREFIX=%CONDA_PREFIX%\"\r\n@echo \"PATH=%PATH%\"\r\n@set CPWIN_\r\n"
         f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
+        "@echo \"PREFIX=%CONDA_PREFIX%\"\r\n@echo \"PATH=%PATH%\"\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
         "@exit /b 0\r\n".encode()
     )
     bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
@@ -80,12 +81,12 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         where,  # python.exe: sys.prefix
         where, f"{where}\\Lib\\site-packages\\cpdemo\\__init__.py",  # conda-style entry point
         where,  # pip's distlib launcher
-        f"PREFIX={where}", f"PATH={bins};C:\\windows\\system32;C:\\windows",
+        f'"PREFIX={where}"', f'"PATH={bins};C:\\windows\\system32;C:\\windows"',
         "CPWIN_ACTIVE=1",  # from etc\\conda\\activate.d\\cpwin.bat
         f"CPWIN_DATA={where}\\Library\\share\\cpwin",  # from conda-meta\\state
         f"CPWIN_HOME={where}\\Library\\share\\cpwin",
         "CPWIN_RATIO=100%",
-        "PREFIX=", "PATH=C:\\windows\\system32;C:\\windows", "no CPWIN_ variables",
+        '"PREFIX="', '"PATH=C:\\windows\\system32;C:\\windows"', "no CPWIN_ variables",
     ]
     forward = where.replace("\\", "/")
     assert (env / winkit.WIN_TEXT_FILES[1]).read_bytes().decode() == f"data={forward}/Library/share/cpwin\r\n"
@@ -205,6 +206,41 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
     assert str(err.value) == (
         "--dest-prefix '/opt/app': this environment is for Windows; give a Windows path such as C:\\opt\\app"
     )
+    assert not (tmp_path / "env.zip").exists()
+
+
+#: A location holding what cmd.exe treats specially but can quote: `&`, parentheses, quotes,
+#: `=`, `,` (ASCII: the check's batch file is read in the OEM code page).
+CMD_SPECIAL_DIR = "a & b (c) 'd' e=f,g"
+
+
+def test_windows_env_unpacks_and_activates_at_a_location_with_cmd_special_characters(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    env = _extract(Path(archive), tmp_path / CMD_SPECIAL_DIR / "env")
+    wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q")
+    _check_runs_at(wine, env, win_env, tmp_path)
+
+
+def test_windows_conda_unpack_refuses_a_location_cmd_cannot_quote_and_changes_nothing(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    env = _extract(Path(archive), tmp_path / "100% ^ready!" / "env")
+    before = {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+    refused = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), check=False)
+    assert (refused.returncode, refused.stderr) == (1, (
+        "conda-unpack: error: a location with '!' or '%' or '^' cannot hold a Windows environment: cmd.exe or "
+        "PATH cannot carry it; choose another location\n"))
+    assert {p: p.read_bytes() for p in env.rglob("*") if p.is_file()} == before
+
+
+def test_windows_env_refuses_a_dest_prefix_cmd_cannot_quote(win_env: Path, tmp_path: Path) -> None:
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"), dest_prefix="C:\\100%")
+    assert str(err.value) == ("--dest-prefix 'C:\\\\100%': a location with '%' cannot hold a Windows environment: "
+                              "cmd.exe or PATH cannot carry it; choose another")
     assert not (tmp_path / "env.zip").exists()
 
 
