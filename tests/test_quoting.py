@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import random
 import subprocess
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import condapack
 import envkit
+from condapack import CondaPackError
 from condapack.quoting import fish_word, location_problem, sh_word
+from condapack.relocation import SHIPPED_MODULES
 from condapack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
 from helpers import HOST_PATH, extract, pack, run
 from systools import require
@@ -218,10 +222,15 @@ def test_installer_refuses_a_line_break_before_anything_is_written(
 
 
 def test_pack_refuses_a_dest_prefix_with_a_line_break(real_env: envkit.EnvFactory, tmp_path: Path) -> None:
-    from condapack.cli import conda_pack_main
-
-    env = real_env("basic")
-    code = conda_pack_main(["-p", str(env), "-o", str(tmp_path / "env.tar"), "-q", "--dest-prefix", "/opt/a\nb"])
-    assert code == 1
+    with pytest.raises(CondaPackError) as err:
+        condapack.pack(prefix=str(real_env("basic")), output=str(tmp_path / "env.tar"), dest_prefix="/opt/a\nb")
+    assert str(err.value) == ("--dest-prefix '/opt/a\\nb': a location with a line break cannot hold an environment; "
+                              "choose another")
     assert not (tmp_path / "env.tar").exists()
+
+
+@pytest.mark.parametrize("module", SHIPPED_MODULES)
+def test_shipped_modules_parse_as_python_3_6(module: str) -> None:
+    source = (Path(condapack.__file__).parent / module).read_text(encoding="utf-8")
+    ast.parse(source, module, feature_version=(3, 6))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import tarfile
@@ -209,18 +210,29 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
     assert not (tmp_path / "env.zip").exists()
 
 
-#: A location holding what cmd.exe treats specially but can quote: `&`, parentheses, quotes,
-#: `=`, `,` (ASCII: the check's batch file is read in the OEM code page).
-CMD_SPECIAL_DIR = "a & b (c) 'd' e=f,g"
+#: Pieces of directory names cmd.exe treats specially but can quote (`&`, parentheses,
+#: quotes, `=`, `,`, a command after `&`), all ASCII: the check's batch file is read in
+#: the OEM code page. What it cannot quote is refused (see the next test).
+CMD_PIECES = ("&", " ", "(x)", "'", "=", ",", "&echo CANARY&", "$HOME", "`", "#", "~", "-", "{a,b}", "[a]", "@", "+")
 
 
-def test_windows_env_unpacks_and_activates_at_a_location_with_cmd_special_characters(
+def test_windows_env_moved_through_locations_with_cmd_special_characters_runs_and_activates(
     win_env: Path, wine: winkit.Wine, tmp_path: Path
 ) -> None:
     archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
-    env = _extract(Path(archive), tmp_path / CMD_SPECIAL_DIR / "env")
-    wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q")
-    _check_runs_at(wine, env, win_env, tmp_path)
+    rng = random.Random(22)
+    old, env = win_env, None
+    names = ["".join(CMD_PIECES) + "x"] + ["".join(rng.choice(CMD_PIECES) for _ in range(4)) + "x" for _ in range(2)]
+    for step, name in enumerate(names):  # every piece at once, then random ones
+        place = tmp_path / f"at{step}" / name / "env"
+        if env is None:
+            env = _extract(Path(archive), place)
+        else:
+            place.parent.mkdir(parents=True)
+            env = Path(shutil.move(str(env), place))
+        wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q")
+        _check_runs_at(wine, env, old, tmp_path)
+        old = env
 
 
 def test_windows_conda_unpack_refuses_a_location_cmd_cannot_quote_and_changes_nothing(
