@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import random
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -174,6 +175,29 @@ def test_an_environment_moved_through_hostile_locations_works_in_every_shell(
         there = hostile_location(rng, tmp_path / f"move{step}")
         there.parent.mkdir(parents=True, exist_ok=True)
         here = here.rename(there)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+@pytest.mark.slow
+def test_python_and_sh_conda_unpack_write_the_same_bytes_at_hostile_locations(
+        real_env: envkit.EnvFactory, tmp_path: Path) -> None:
+    pack(real_env("basic"), tmp_path / "env.tar")
+    for step in range(4):
+        first = hostile_location(random.Random(f"first{step}"), tmp_path / "first")
+        second = hostile_location(random.Random(f"second{step}"), tmp_path / "second")
+        trees = {}
+        for how in (["python"], ["dash", "--sh"]):
+            _conda_unpack(extract(tmp_path / "env.tar", first), how, tmp_path)
+            second.parent.mkdir(parents=True)
+            _conda_unpack(first.rename(second), how, tmp_path)
+            trees[how[-1]] = _tree(second)
+            shutil.rmtree(tmp_path / "first")
+            shutil.rmtree(tmp_path / "second")
+        assert trees["--sh"] == trees["python"], (first, second)
 
 
 @pytest.mark.slow
