@@ -217,32 +217,51 @@ def test_the_installer_installs_into_hostile_locations(real_env: envkit.EnvFacto
 # -- refused before anything changes -----------------------------------------------------
 
 
-@pytest.mark.parametrize("how", [["python"], ["dash", "--sh"]])
+def _snapshot(root: Path) -> dict[str, object]:
+    """Every entry under ``root`` (and ``root``'s siblings): its kind, mode and content."""
+    out: dict[str, object] = {}
+    for path in sorted(root.parent.rglob("*")):
+        st = path.lstat()
+        content = os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else None
+        out[str(path.relative_to(root.parent))] = (st.st_mode, st.st_size, content)
+    return out
+
+
+LINE_BREAKS = ("a\nb", "a\rb", "a\r\n", "\nx")
+
+
+@pytest.mark.parametrize("how", [["python"], ["dash", "--sh"], ["busybox", "sh", "--sh"]])
+@pytest.mark.parametrize("where", ["here", "--dest"])
 def test_conda_unpack_refuses_a_line_break_in_one_line_and_changes_nothing(
-        real_env: envkit.EnvFactory, tmp_path: Path, how: list[str]) -> None:
+        real_env: envkit.EnvFactory, tmp_path: Path, how: list[str], where: str) -> None:
+    require(how[0])
     env = real_env("basic")
     pack(env, tmp_path / "env.tar")
-    prefix = extract(tmp_path / "env.tar", tmp_path / "x")
-    before = {p: p.read_bytes() for p in prefix.rglob("*") if p.is_file() and not p.is_symlink()}
-    script = str(prefix / "bin/conda-unpack")
-    argv = [script] if how == ["python"] else [how[0], script, how[1]]
-    for bad in ("/a\nb", "/a\rb"):
-        done = subprocess.run([*argv, "--dest", bad], capture_output=True, text=True)
-        assert (done.returncode, done.stderr) == (1, "conda-unpack: error: a location with a line break cannot "
-                                                     "hold an environment; choose another location\n")
-    assert {p: p.read_bytes() for p in before} == before
-    assert sorted(p for p in prefix.rglob("*") if p.is_file() and not p.is_symlink()) == sorted(before)
+    for step, name in enumerate(LINE_BREAKS):
+        # "here": the environment itself sits in the directory named with a line break.
+        prefix = extract(tmp_path / "env.tar", tmp_path / f"at{step}" / (name if where == "here" else "x"))
+        before = _snapshot(prefix)
+        script = str(prefix / "bin/conda-unpack")
+        argv = [script] if how == ["python"] else [*how[:-1], script, how[-1]]
+        dest = ["--dest", str(tmp_path / name)] if where == "--dest" else []
+        done = subprocess.run([*argv, *dest], capture_output=True, text=True, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", (
+            "conda-unpack: error: a location with a line break cannot hold an environment; "
+            "choose another location\n")), name
+        assert _snapshot(prefix) == before, name
 
 
 def test_installer_refuses_a_line_break_before_anything_is_written(
         real_env: envkit.EnvFactory, tmp_path: Path) -> None:
     installer = tmp_path / "env.sh"
     pack(real_env("basic"), installer)
-    before = sorted(tmp_path.iterdir())
-    done = subprocess.run(["sh", str(installer), "--prefix", str(tmp_path / "a\rb")], capture_output=True, text=True)
-    assert (done.returncode, done.stderr) == (1, "env.sh: error: a location with a line break cannot hold an "
-                                                 "environment; choose another --prefix\n")
-    assert sorted(tmp_path.iterdir()) == before
+    before = _snapshot(installer)
+    for name in LINE_BREAKS:
+        target = tmp_path / name / "env"
+        done = subprocess.run(["sh", str(installer), "--prefix", str(target)], capture_output=True, text=True)
+        assert (done.returncode, done.stderr) == (1, "env.sh: error: a location with a line break cannot hold an "
+                                                     "environment; choose another --prefix\n"), name
+        assert _snapshot(installer) == before, name
 
 
 def test_pack_refuses_a_dest_prefix_with_a_line_break(real_env: envkit.EnvFactory, tmp_path: Path) -> None:
