@@ -59,30 +59,42 @@ def _old_prefix_hits(env: Path, old: Path) -> list[str]:
     return sorted(str(p.relative_to(env)) for p in files if pattern.search(p.read_bytes()))
 
 
-def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> None:
+#: Run by the check driver after activate.bat: what activation set, printed by Python
+#: (UTF-8, where cmd's echo would write the console code page), found on the PATH it set.
+_SHOW_ACTIVATED = ("import os; print('PREFIX=' + os.environ['CONDA_PREFIX']); print('PATH=' + os.environ['PATH']); "
+                   "[print(k + '=' + v) for k, v in sorted(os.environ.items()) if k.startswith('CPWIN_')]")
+
+
+def _check_runs_at(wine: winkit.Wine, env: Path, old: Path) -> None:
     """One cmd.exe session (wine starts slowly): the interpreter and both entry points
-    without activation, then activate.bat and deactivate.bat (values echoed in quotes, which
-    keep a location's `&` or parentheses plain)."""
+    without activation, then activate.bat and deactivate.bat. The driver sits beside the
+    environment and names it from its own place (%~dp0), so it holds no byte of the
+    location: cmd reads a batch file in the console code page."""
     where = winkit.wine_path(env)
-    driver = tmp_path / "check.bat"
+    driver = env.parent / "check.bat"
+    here = f"%~dp0{env.name}"
     driver.write_bytes(
-        "@set \"PATH=C:\\windows\\system32;C:\\windows\"\r\n"
-        f"@\"{where}\\python.exe\" -c \"import sys; print(sys.prefix)\"\r\n"
-        f"@\"{where}\\Scripts\\cpdemo-hello.exe\"\r\n"
-        f"@\"{where}\\Scripts\\cpextra-hello.exe\"\r\n"
-        f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
-        "@echo \"PREFIX=%CONDA_PREFIX%\"\r\n@echo \"PATH=%PATH%\"\r\n@set CPWIN_\r\n"
-        f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
+        "@set \"PATH=C:\\windows\\system32;C:\\windows\"\r\n@set \"PYTHONIOENCODING=utf-8\"\r\n"
+        f"@\"{here}\\python.exe\" -c \"import sys; print(sys.prefix)\"\r\n"
+        f"@\"{here}\\Scripts\\cpdemo-hello.exe\"\r\n"
+        f"@\"{here}\\Scripts\\cpextra-hello.exe\"\r\n"
+        f"@call \"{here}\\Scripts\\activate.bat\"\r\n"
+        f"@python -c \"{_SHOW_ACTIVATED}\"\r\n"
+        f"@call \"{here}\\Scripts\\deactivate.bat\"\r\n"
         "@echo \"PREFIX=%CONDA_PREFIX%\"\r\n@echo \"PATH=%PATH%\"\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
         "@exit /b 0\r\n".encode()
     )
     bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
                                            "\\Library\\bin", "\\Scripts", "\\bin"))
-    assert wine.run("cmd", "/c", winkit.wine_path(driver)).stdout.splitlines() == [
+    try:
+        out = wine.run("cmd", "/c", winkit.wine_path(driver)).stdout.splitlines()
+    finally:
+        driver.unlink()
+    assert out == [
         where,  # python.exe: sys.prefix
         where, f"{where}\\Lib\\site-packages\\cpdemo\\__init__.py",  # conda-style entry point
         where,  # pip's distlib launcher
-        f'"PREFIX={where}"', f'"PATH={bins};C:\\windows\\system32;C:\\windows"',
+        f"PREFIX={where}", f"PATH={bins};C:\\windows\\system32;C:\\windows",
         "CPWIN_ACTIVE=1",  # from etc\\conda\\activate.d\\cpwin.bat
         f"CPWIN_DATA={where}\\Library\\share\\cpwin",  # from conda-meta\\state
         f"CPWIN_HOME={where}\\Library\\share\\cpwin",
@@ -125,11 +137,11 @@ def test_windows_env_unpacks_runs_and_moves_under_wine(
         env = _extract(Path(archive), tmp_path / place)
         unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
         assert unpacked.stderr == f"conda-unpack: relocated 6 files to {winkit.wine_path(env)}\n"
-        _check_runs_at(wine, env, win_env, tmp_path)
+        _check_runs_at(wine, env, win_env)
     moved = tmp_path / "moved again"
     shutil.move(str(tmp_path / "short"), moved)
     wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"), "-q")
-    _check_runs_at(wine, moved, tmp_path / "short", tmp_path)
+    _check_runs_at(wine, moved, tmp_path / "short")
     again = wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"))
     assert again.stderr == f"conda-unpack: {winkit.wine_path(moved)} is already set up for this location\n"
 
@@ -211,28 +223,42 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
 
 
 #: Pieces of directory names cmd.exe treats specially but can quote (`&`, parentheses,
-#: quotes, `=`, `,`, a command after `&`), all ASCII: the check's batch file is read in
-#: the OEM code page. What it cannot quote is refused (see the next test).
-CMD_PIECES = ("&", " ", "(x)", "'", "=", ",", "&echo CANARY&", "$HOME", "`", "#", "~", "-", "{a,b}", "[a]", "@", "+")
+#: quotes, `=`, `,`, a command after `&`), and non-ASCII ones.
+CMD_PIECES = ("&", " ", "(x)", "'", "=", ",", "&echo CANARY&", "$HOME", "`", "#", "~", "-", "{a,b}", "[a]", "@", "+",
+              "é", "ü ö", "Ω")
+#: What cmd.exe cannot quote in a location (or a PATH entry cannot hold): refused.
+CMD_UNQUOTABLE = ("%", "%PATH%", "!", "!x!", "^", "^&echo CANARY", ";")
 
 
-def test_windows_env_moved_through_locations_with_cmd_special_characters_runs_and_activates(
+def _files(env: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+
+
+def test_windows_env_moved_through_hostile_locations_runs_and_activates_or_is_refused_unchanged(
     win_env: Path, wine: winkit.Wine, tmp_path: Path
 ) -> None:
     archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
     rng = random.Random(22)
-    old, env = win_env, None
-    names = ["".join(CMD_PIECES) + "x"] + ["".join(rng.choice(CMD_PIECES) for _ in range(4)) + "x" for _ in range(2)]
-    for step, name in enumerate(names):  # every piece at once, then random ones
+    pieces = CMD_PIECES + CMD_UNQUOTABLE
+    names = ["".join(CMD_PIECES) + "x"] + ["".join(rng.choice(pieces) for _ in range(3)) + "x" for _ in range(4)]
+    old, env, outcomes = win_env, _extract(Path(archive), tmp_path / "first" / "env"), []
+    for step, name in enumerate(names):  # every piece cmd can quote at once, then random ones
         place = tmp_path / f"at{step}" / name / "env"
-        if env is None:
-            env = _extract(Path(archive), place)
-        else:
-            place.parent.mkdir(parents=True)
-            env = Path(shutil.move(str(env), place))
-        wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q")
-        _check_runs_at(wine, env, old, tmp_path)
+        place.parent.mkdir(parents=True)
+        env = Path(shutil.move(str(env), place))
+        problem = location_problem(winkit.wine_path(env), windows=True)
+        before = _files(env)
+        unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q", check=False)
+        outcomes.append(problem is None)
+        if problem:
+            assert (unpacked.returncode, unpacked.stderr) == (
+                1, f"conda-unpack: error: {problem}; choose another location\n"), name
+            assert _files(env) == before, name
+            continue
+        assert (unpacked.returncode, unpacked.stderr) == (0, ""), name
+        _check_runs_at(wine, env, old)
         old = env
+    assert set(outcomes) == {True, False}, "the seed draws both kinds of location"
 
 
 def test_windows_conda_unpack_refuses_a_location_cmd_cannot_quote_and_changes_nothing(
@@ -240,12 +266,12 @@ def test_windows_conda_unpack_refuses_a_location_cmd_cannot_quote_and_changes_no
 ) -> None:
     archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
     env = _extract(Path(archive), tmp_path / "100% ^ready!" / "env")
-    before = {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+    before = _files(env)
     refused = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), check=False)
     assert (refused.returncode, refused.stderr) == (1, (
         "conda-unpack: error: a location with '!' or '%' or '^' cannot hold a Windows environment: cmd.exe or "
         "PATH cannot carry it; choose another location\n"))
-    assert {p: p.read_bytes() for p in env.rglob("*") if p.is_file()} == before
+    assert _files(env) == before
 
 
 def test_windows_env_refuses_a_dest_prefix_cmd_cannot_quote(win_env: Path, tmp_path: Path) -> None:
