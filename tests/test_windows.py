@@ -252,7 +252,8 @@ def _unpacks_or_refuses_unchanged(wine: winkit.Wine, env: Path) -> bool:
         # python313.dll is not found there and python.exe exits 53 before any code runs.
         assert (unpacked.returncode, unpacked.stderr) == (53, "")
     else:
-        assert (unpacked.returncode, unpacked.stderr) == (1, f"conda-unpack: error: {problem}; choose another location\n")
+        refusal = f"conda-unpack: error: {problem}; choose another location\n"
+        assert (unpacked.returncode, unpacked.stderr) == (1, refusal)
     assert _files(env) == before
     return False
 
@@ -263,9 +264,11 @@ def test_windows_env_moved_through_hostile_locations_runs_and_activates_or_is_re
     archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
     rng = random.Random(22)
     pieces = CMD_PIECES + CMD_UNQUOTABLE
-    names = ["".join(CMD_PIECES) + "x"] + ["".join(rng.choice(pieces) for _ in range(3)) + "x" for _ in range(4)]
+    # The first name: a leading dash, a command substitution and every piece cmd can quote.
+    names = ["-" + "".join(CMD_PIECES) + "$(echo CANARY)x"]
+    names += ["".join(rng.choice(pieces) for _ in range(3)) + "x" for _ in range(4)]
     old, env, outcomes = win_env, _extract(Path(archive), tmp_path / "first" / "env"), []
-    for step, name in enumerate(names):  # every piece cmd can quote at once, then random ones
+    for step, name in enumerate(names):
         place = tmp_path / f"at{step}" / name / "env"
         place.parent.mkdir(parents=True)
         env = Path(shutil.move(str(env), place))
