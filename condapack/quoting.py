@@ -54,6 +54,8 @@ def location_problem(path: str, windows: bool = False) -> "Optional[str]":
         return "a location with a line break cannot hold an environment"
     if "\0" in path:
         return "a location with a NUL byte cannot hold an environment"
+    if any("\udc80" <= c <= "\udcff" for c in path):  # undecodable bytes, as os.fsdecode keeps them
+        return "a location that is not UTF-8 cannot hold an environment"
     if windows:
         bad = sorted(set(c for c in path if c in _WINDOWS_UNSAFE))
         if bad:

@@ -112,6 +112,7 @@ def test_a_trampoline_naming_a_quote_is_relocated_again() -> None:
     ("/a\nb", False, "a location with a line break cannot hold an environment"),
     ("/a\rb", False, "a location with a line break cannot hold an environment"),
     ("/a\0b", False, "a location with a NUL byte cannot hold an environment"),
+    (os.fsdecode(b"/caf\xe9"), False, "a location that is not UTF-8 cannot hold an environment"),
     ("C:\\a%b!c", True, "a location with '!' or '%' cannot hold a Windows environment: cmd.exe or PATH cannot "
                           "carry it"),
     ("C:\\a^b;c", True, "a location with ';' or '^' cannot hold a Windows environment: cmd.exe or PATH cannot "
@@ -134,18 +135,23 @@ def _env(location: Path) -> dict[str, str]:
     return {"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/"), "LOC": str(location), "LC_ALL": "C.UTF-8"}
 
 
+def _output(argv: list[str], canary: Path, env: dict[str, str] | None = None) -> list[bytes]:
+    """The lines ``argv`` printed, as bytes (a location may hold a byte that is not UTF-8)."""
+    done = subprocess.run(argv, capture_output=True, cwd=canary, env=env or {"PATH": HOST_PATH})
+    assert done.returncode == 0, (argv, done)
+    return done.stdout.split(b"\n")
+
+
 def _check_runs_at(location: Path, canary: Path) -> None:
     """sys.prefix, an entry point, activation in every shell: all name ``location``."""
-    loc = str(location)
-    python = [str(location / envkit.PYTHON_BIN), "-c", "import sys; print(sys.prefix)"]
-    assert run(python, cwd=canary) == f"{loc}\n"
-    assert run([str(location / envkit.ENTRY_POINT)], cwd=canary).split("\n")[0] == loc
+    loc = os.fsencode(location)
+    assert _output([str(location / envkit.PYTHON_BIN), "-c", "import sys; print(sys.prefix)"], canary)[0] == loc
+    assert _output([str(location / envkit.ENTRY_POINT)], canary)[0] == loc
     commands = {name: [*argv, POSIX_CHECK] for name, argv in POSIX_SHELLS.items()}
     commands["fish"] = ["fish", "-N", "-c", FISH_CHECK]
     for name, argv in commands.items():
-        done = subprocess.run(argv, capture_output=True, text=True, env=_env(location), cwd=canary)
-        lines = done.stdout.split("\n")
-        assert (done.returncode, lines[:2], lines[3:4]) == (0, [loc, loc], ["unset"]), (name, done)
+        lines = _output(argv, canary, _env(location))
+        assert (lines[:2], lines[3:4]) == ([loc, loc], [b"unset"]), (name, lines)
     assert os.listdir(canary) == [], f"a command in {loc!r} ran"
 
 
@@ -175,6 +181,41 @@ def test_an_environment_moved_through_hostile_locations_works_in_every_shell(
         there = hostile_location(rng, tmp_path / f"move{step}")
         there.parent.mkdir(parents=True, exist_ok=True)
         here = here.rename(there)
+
+
+#: One location per class of hostile name; test_windows.py moves a Windows environment
+#: through the classes cmd.exe can carry (a Windows name holds no tab). A location that is
+#: not UTF-8 is refused (Python cannot read a file naming it): see REFUSED below.
+HOSTILE_CLASSES = {
+    "a blank": "my envs",
+    "a tab": "a\tb",
+    "quotes": "it's \"q\" '''x",
+    "a command substitution": "$(touch c1)",
+    "backticks": "`touch c2`",
+    "a leading dash": "-rf",
+    # Past the shebang limit, up to the room a binary placeholder has (255 bytes: a longer
+    # location is refused in one line, "choose a shorter path"): filled in below.
+    "a very long path": "",
+}
+
+
+@pytest.mark.slow
+def test_an_environment_moved_through_each_class_of_hostile_location_works_in_every_shell(
+        real_env: envkit.EnvFactory, tmp_path: Path) -> None:
+    for tool in ("bash", "dash", "busybox", "zsh", "fish"):
+        require(tool)
+    pack(real_env("basic"), tmp_path / "env.tar")
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    here = extract(tmp_path / "env.tar", tmp_path / "first")
+    for kind, name in HOSTILE_CLASSES.items():
+        for step, how in enumerate(UNPACKERS):  # from the last class's location to this one
+            there = tmp_path / f"{len(kind)}-{step}" / (name or "l" * (254 - len(os.fsencode(tmp_path)) - 10)) / "env"
+            there.parent.mkdir(parents=True)
+            here = here.rename(there)
+            _conda_unpack(here, how, canary)
+            _check_runs_at(here, canary)
+    assert len(os.fsencode(here)) == 254
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -227,40 +268,44 @@ def _snapshot(root: Path) -> dict[str, object]:
     return out
 
 
-LINE_BREAKS = ("a\nb", "a\rb", "a\r\n", "\nx")
+LINE_BREAK = "a location with a line break cannot hold an environment"
+NOT_UTF8 = "a location that is not UTF-8 cannot hold an environment"
+#: Directory names no unpacker accepts, and why: line breaks; bytes that are not UTF-8
+#: (Latin-1, a lone continuation byte, an overlong '/', an encoded surrogate, past U+10FFFF).
+REFUSED = {"a\nb": LINE_BREAK, "a\rb": LINE_BREAK, "a\r\n": LINE_BREAK, "\nx": LINE_BREAK,
+           **{os.fsdecode(name): NOT_UTF8 for name in (b"caf\xe9", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80",
+                                                          b"\xf4\x90\x80\x80")}}
 
 
 @pytest.mark.parametrize("how", [["python"], ["dash", "--sh"], ["busybox", "sh", "--sh"]])
 @pytest.mark.parametrize("where", ["here", "--dest"])
-def test_conda_unpack_refuses_a_line_break_in_one_line_and_changes_nothing(
+def test_conda_unpack_refuses_a_line_break_or_a_byte_not_utf8_in_one_line_and_changes_nothing(
         real_env: envkit.EnvFactory, tmp_path: Path, how: list[str], where: str) -> None:
     require(how[0])
     env = real_env("basic")
     pack(env, tmp_path / "env.tar")
-    for step, name in enumerate(LINE_BREAKS):
-        # "here": the environment itself sits in the directory named with a line break.
+    for step, (name, problem) in enumerate(REFUSED.items()):
+        # "here": the environment itself sits in the directory so named.
         prefix = extract(tmp_path / "env.tar", tmp_path / f"at{step}" / (name if where == "here" else "x"))
         before = _snapshot(prefix)
         script = str(prefix / "bin/conda-unpack")
         argv = [script] if how == ["python"] else [*how[:-1], script, how[-1]]
         dest = ["--dest", str(tmp_path / name)] if where == "--dest" else []
         done = subprocess.run([*argv, *dest], capture_output=True, text=True, cwd=tmp_path)
-        assert (done.returncode, done.stdout, done.stderr) == (1, "", (
-            "conda-unpack: error: a location with a line break cannot hold an environment; "
-            "choose another location\n")), name
+        assert (done.returncode, done.stdout, done.stderr) == (
+            1, "", f"conda-unpack: error: {problem}; choose another location\n"), name
         assert _snapshot(prefix) == before, name
 
 
-def test_installer_refuses_a_line_break_before_anything_is_written(
+def test_installer_refuses_a_line_break_or_a_byte_not_utf8_before_anything_is_written(
         real_env: envkit.EnvFactory, tmp_path: Path) -> None:
     installer = tmp_path / "env.sh"
     pack(real_env("basic"), installer)
     before = _snapshot(installer)
-    for name in LINE_BREAKS:
+    for name, problem in REFUSED.items():
         target = tmp_path / name / "env"
         done = subprocess.run(["sh", str(installer), "--prefix", str(target)], capture_output=True, text=True)
-        assert (done.returncode, done.stderr) == (1, "env.sh: error: a location with a line break cannot hold an "
-                                                     "environment; choose another --prefix\n"), name
+        assert (done.returncode, done.stderr) == (1, f"env.sh: error: {problem}; choose another --prefix\n"), name
         assert _snapshot(installer) == before, name
 
 

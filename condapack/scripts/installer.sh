@@ -35,6 +35,8 @@ Install the conda environment '$name' into DIR (default: a directory named
 EOF
 }
 
+# @LOCATION_SH@
+
 die() {
     printf '%s: error: %s\n' "$me" "$1" >&2
     exit 1
@@ -127,6 +129,7 @@ check_target() {
         *'
 '*|*"$cr"*) die "a location with a line break cannot hold an environment; choose another --prefix" ;;
     esac
+    _cp_utf8 "$target" || die "a location that is not UTF-8 cannot hold an environment; choose another --prefix"
     case $self_abs in
         "$target"/*) die "the installer is inside '$target'; move it elsewhere or choose another --prefix" ;;
     esac

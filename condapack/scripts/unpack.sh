@@ -1,7 +1,7 @@
 # conda-unpack without Python. Sourced by bin/conda-unpack, which sets $prefix (where
 # the environment is), $dest (the location to set it up for) and $quiet.
 #
-# Needs only a POSIX sh and sed, grep, dd, cat, tail, ls, chmod, wc, mv, rm, mkdir,
+# Needs only a POSIX sh and sed, grep, dd, od, cat, tail, ls, chmod, wc, mv, rm, mkdir,
 # rmdir, sleep: what busybox and every minimal image have. It takes the same steps as
 # unpack.py, on the same files, and gives the same bytes:
 # - conda-meta/condapack/unpack.txt lists the files, escaped as printf formats (any byte
@@ -29,6 +29,8 @@ _cu_nl='
 _cu_cr=$(printf '\r')
 _cu_lock="$_cu_state/unpack.lock"
 _cu_locked= _cu_phase=
+
+# @LOCATION_SH@
 
 _cu_die() {
     printf 'conda-unpack: error: %s\n' "$1" >&2
@@ -380,6 +382,7 @@ _cu_main() {
     case $dest in
         *"$_cu_nl"*|*"$_cu_cr"*) _cu_die "a location with a line break cannot hold an environment; choose another location" ;;
     esac
+    _cp_utf8 "$dest" || _cu_die "a location that is not UTF-8 cannot hold an environment; choose another location"
     _cu_real=$(cd "$prefix" && pwd -P)/ || _cu_die "cannot enter $prefix"
     _cu_last_dir= _cu_last_ok=1
     trap _cu_signal INT TERM HUP
