@@ -24,6 +24,7 @@ from .options import PackOptions
 from .output import atomic_output, check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
+from .quoting import location_problem
 from .records import PackageRecord
 from .safepath import UnsafePath, inside, relative_path
 
@@ -68,6 +69,9 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     if fmt in INSTALLERS and layout_for(p.subdir for p in packages).windows:
         raise ArchiveError(f"format {fmt} makes a POSIX shell installer, and this is a Windows environment; "
                            "use zip or tar.gz and run Scripts\\conda-unpack.exe after extracting")
+    problem = location_problem(dest, layout_for(p.subdir for p in packages).windows) if dest else None
+    if problem:
+        raise ArchiveError(f"--dest-prefix {dest!r}: {problem}; choose another")
     output = Path(os.path.abspath(options.output or default_name))
     return Resolved(fmt, output, arcroot, dest, extra)
 
