@@ -42,7 +42,7 @@ def test_target_options_record_the_byte_changing_settings_under_their_toml_keys(
     assert target_options(project, zip_) == {
         "format": "zip", "output": "dist/tiny.zip", "arcroot": "", "dest-prefix": None, "compress-level": 7,
         "exclude": [], "zip-symlinks": False, "zip-64": True, "ignore-editable-packages": False,
-        "ignore-missing-files": False, "parcel": {"version": "1.0"}}
+        "ignore-missing-files": False, "slim": "", "parcel": {"version": "1.0"}}
     assert target_options(project, tar)["compress-level"] is None  # the level never changes a tar's bytes
     assert "threads" not in target_options(project, parcel)
 
