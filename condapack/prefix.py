@@ -27,7 +27,7 @@ from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
 
 __all__ = ["File", "FileMode", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
-           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
+           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified", "without_path_data"]
 
 log = logging.getLogger("condapack")
 
@@ -260,9 +260,15 @@ def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedP
     )
 
 
+def without_path_data(packages: tuple[PackageRecord, ...]) -> list[str]:
+    """The packages known only by their list of files: neither paths_data nor a package
+    cache entry says which of their files hold the prefix (labels, sorted)."""
+    return sorted(p.identity.label for p in packages if p.source == "none" and p.paths)
+
+
 def _warn_without_path_data(packages: tuple[PackageRecord, ...]) -> None:
     """Only records with neither paths_data nor a package cache entry lose anything."""
-    blind = sorted(p.identity.label for p in packages if p.source == "none" and p.paths)
+    blind = without_path_data(packages)
     if blind:
         log.warning("%d packages have no path data in conda-meta and no package cache entry (%s); their "
                     "files were checked for the prefix by content instead", len(blind), ", ".join(blind))
