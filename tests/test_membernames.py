@@ -6,6 +6,7 @@ environments with added files, packed in every format that writes names.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import attrs
@@ -15,6 +16,7 @@ import winkit
 import envkit
 from condapack.cli import conda_pack_main
 from condapack.errors import EnvError
+from condapack import membernames
 from condapack.membernames import check_member_names
 from helpers import extract, pack, shared_path
 
@@ -92,6 +94,15 @@ def test_backslash_with_dot_dot_is_refused_in_every_environment_and_the_rest_onl
         f"2 names in the environment cannot be unpacked safely: share/{CLIMBS} {CLIMBS_REASON}, "
         f"a\\.. {CLIMBS_REASON}{HINT}")
     assert problems(*names[2:], windows=False) == ""
+
+
+def test_the_search_over_all_names_misses_no_name_the_exact_check_refuses() -> None:
+    rng = random.Random(22)
+    pieces = ["con", "CoM1", "lPt\u00b2", "nul", "aux", "prn", "x", "\u0130", ".", " ", "/", "\\", ":", "\x1f", "\x7f"]
+    for _ in range(3000):
+        name = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))).strip("/").replace("//", "/")
+        if name and all(part not in ("", ".", "..") for part in name.split("/")):
+            assert (problems(name) == "") == (membernames._windows_problems([(name, False)]) == []), name
 
 
 # --------------------------------------------------------------------------
