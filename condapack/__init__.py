@@ -9,6 +9,7 @@ from .errors import CondaPackError, CondaPackException
 
 if TYPE_CHECKING:
     from .environment import CondaEnv
+    from .packing import ProgressFn
     from .prefix import File
 
 __all__ = ["pack", "CondaEnv", "File", "CondaPackError", "CondaPackException", "__version__"]
@@ -27,23 +28,26 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'condapack' has no attribute {name!r}")
 
 
-def pack(name: Optional[str] = None, prefix: Optional[str] = None, *, verbose: bool = False,
-         filters: Optional[Sequence[Tuple[str, str]]] = None, **options: Any) -> str:
-    """Pack a conda environment into an archive and return the archive's path.
+def pack(name: Optional[str] = None, prefix: Optional[str] = None, output: Optional[str] = None,
+         format: str = "infer", arcroot: str = "", dest_prefix: Optional[str] = None,
+         parcel_root: Optional[str] = None, parcel_name: Optional[str] = None, parcel_version: Optional[str] = None,
+         parcel_distro: Optional[str] = None, verbose: bool = False, force: bool = False, compress_level: int = 4,
+         n_threads: Optional[int] = 1, zip_symlinks: bool = False, zip_64: bool = True,
+         filters: Optional[Sequence[Tuple[str, str]]] = None, ignore_editable_packages: bool = False,
+         ignore_missing_files: bool = False, *, progress: Optional[ProgressFn] = None) -> str:
+    """Pack a conda environment into an archive and return the archive's absolute path.
 
-    Select the environment by ``name``, ``prefix`` or (neither) the active one.
-    ``filters`` is a list of ``("exclude" | "include", pattern)`` applied in order.
-    ``options`` are conda-pack's keyword arguments (``output``, ``format``, ``arcroot``,
-    ``dest_prefix``, ``compress_level``, ``n_threads``, ...): the fields of
-    :class:`condapack.options.PackOptions`.
+    conda-pack 0.9.2's ``pack``, parameter for parameter: select the environment by
+    ``name``, ``prefix`` or (neither) the active one; ``filters`` is a list of
+    ``("exclude" | "include", pattern)`` applied in order; the rest are
+    :meth:`condapack.environment.CondaEnv.pack`'s. ``progress`` is called with (bytes done, bytes in total).
     """
     from .environment import CondaEnv
     from .locate import find_prefix
-    from .options import PackOptions
 
-    checked = PackOptions(**options)
-    env = CondaEnv.read(find_prefix(name=name, prefix=prefix), checked)
+    env = CondaEnv.from_prefix(find_prefix(name=name, prefix=prefix), ignore_editable_packages=ignore_editable_packages,
+                               ignore_missing_files=ignore_missing_files)
     if filters:
         env = env.filtered(filters)
-    return str(env.pack_with(checked, verbose=verbose).output)
-
+    return env.pack(output, format, arcroot, dest_prefix, parcel_root, parcel_name, parcel_version, parcel_distro,
+                    verbose, force, compress_level, n_threads, zip_symlinks, zip_64, progress=progress)

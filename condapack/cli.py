@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 import attrs
 
-from ._version import __version__
+from ._version import version_line
 from .envvars import ENV_VARS, env_flag, env_text, env_threads
 from .errors import CondaPackError
 from .locate import find_prefix
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="condapack", allow_abbrev=False, epilog=_epilog(tuple(ENV_VARS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Pack conda environments into relocatable, reproducible archives.")
-    parser.add_argument("--version", action="version", version=f"condapack {__version__}")
+    parser.add_argument("--version", action="version", version=version_line("condapack"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in SUBCOMMANDS.items():
         description = "Package an existing conda environment into an archive file." if name == "pack" else command.help
@@ -357,7 +357,7 @@ def conda_pack_main(argv: Optional[Sequence[str]] = None, *, prog: str = "conda-
     """Entry point of ``conda-pack`` (and, with conda's prefix lookup, of ``conda pack``)."""
     ns = build_conda_pack_parser(prog).parse_args(argv)
     if ns.version:
-        print(f"conda-pack {__version__} (condapack)")
+        print(version_line("conda-pack"))
         return 0
     return _guarded(prog, "CondaPackError: ", ns, lambda: run_pack(PackArgs.of(ns, os.environ), prog, locate))
 

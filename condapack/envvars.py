@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 
 from .errors import CondaPackError
 
-__all__ = ["ENV_VARS", "env_flag", "env_threads", "env_text", "source_date_epoch"]
+__all__ = ["ENV_VARS", "TARGET_VARS", "OTHER_VARS", "env_flag", "env_threads", "env_text", "source_date_epoch"]
 
 #: name -> what it does, as the ``--help`` epilog and the README say it.
 ENV_VARS = {
@@ -19,6 +19,27 @@ ENV_VARS = {
     "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
     "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
     "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",
+}
+
+#: Variables that the scripts shipped inside archives read on the target machine: name -> effect.
+TARGET_VARS = {
+    "CONDAPACK_NO_PROMPT": "set to anything: bin/activate (POSIX shells, fish) leaves the prompt unchanged, "
+                           "as VIRTUAL_ENV_DISABLE_PROMPT does",
+}
+
+#: Other tools' variables that condapack reads: name -> what it takes from them.
+OTHER_VARS = {
+    "SOURCE_DATE_EPOCH": "the time of every archive member and of the SBOM (default 2020-01-01T00:00:00Z), "
+                         "and the date of a parcel's default version",
+    "CONDA_PREFIX": "the active environment: packed when neither -n nor -p is given",
+    "CONDA_EXE": "a conda whose `conda info --json` lists environments for -n NAME",
+    "CONDA_ENVS_PATH": "directories searched for -n NAME",
+    "CONDA_ROOT": "a conda installation whose envs/ is searched for -n NAME",
+    "MAMBA_ROOT_PREFIX": "a mamba installation whose envs/ is searched for -n NAME",
+    "AWS_PROFILE": "the profile read from ~/.aws/credentials and ~/.aws/config for an s3:// cache "
+                   "(the other AWS_* variables are read by the object-store client)",
+    "AWS_SHARED_CREDENTIALS_FILE": "the credentials file for an s3:// cache, instead of ~/.aws/credentials",
+    "AWS_CONFIG_FILE": "the config file for an s3:// cache, instead of ~/.aws/config",
 }
 
 #: The last second every format and date library can stamp (9999-12-31T23:59:59Z).

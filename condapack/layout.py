@@ -12,10 +12,25 @@ from typing import Iterable
 
 import attrs
 
-__all__ = ["Layout", "POSIX", "WINDOWS", "LAYOUT", "CONDAPACK_DIR", "layout_for"]
+__all__ = ["Layout", "POSIX", "WINDOWS", "LAYOUT", "CONDAPACK_DIR", "layout_for", "HISTORY", "is_record",
+           "is_installers"]
 
 #: Directory (relative to the prefix) that holds condapack's relocation data.
 CONDAPACK_DIR = "conda-meta/condapack"
+
+
+#: The log of what the installer did; it names the prefix the environment was created at.
+HISTORY = "conda-meta/history"
+
+
+def is_record(path: str) -> bool:
+    """Whether ``path`` (relative to the prefix) is a top-level ``conda-meta`` package record."""
+    return path.startswith("conda-meta/") and path.count("/") == 1 and path.endswith(".json")
+
+
+def is_installers(path: str) -> bool:
+    """Whether ``path`` is the installer's own (a record or the history), not a package's file."""
+    return path == HISTORY or is_record(path)
 
 # On Windows what runs is decided by the name, not a mode bit; these get 0755 in
 # archives whatever mode the packing OS reports, so both OSes give the same bytes.

@@ -18,7 +18,7 @@ import attrs
 from . import activation, pyc
 from .envvars import source_date_epoch
 from .errors import ArchiveError, RelocationError
-from .layout import LAYOUT, Layout
+from .layout import LAYOUT, Layout, is_record
 from .membernames import check_member_names
 from .prefix import File, FileKind
 from .records import PrefixMode
@@ -224,7 +224,7 @@ class _Relocation:
 
     def rewrite(self, f: File) -> Optional[PrefixRewrite]:
         """The pack-time rewrite of a file holding the prefix, when --dest-prefix is set."""
-        if f.file_mode is None or self.dest_prefix is None:
+        if f.file_mode is None or f.file_mode == "unknown" or self.dest_prefix is None:
             return None
         dest = self.dest_prefix
         return PrefixRewrite(self.home.encode(), dest.encode(), f.file_mode, f.capacity, self.layout.windows)
@@ -254,7 +254,7 @@ def _members_of(prefix: Path, f: File, place: _Relocation,
 def _transforms(f: File, place: _Relocation, sources: Mapping[str, File],
                 mtime: int) -> tuple[Transform, ...]:
     out: list[Transform] = []
-    if f.target.startswith("conda-meta/") and f.target.count("/") == 1 and f.target.endswith(".json"):
+    if is_record(f.target):
         out.append(MetaScrub())
     rewrite = place.rewrite(f)
     if rewrite is not None:
@@ -373,7 +373,7 @@ def _copy_of(real: str, target: str, by_path: Mapping[str, File]) -> File:
     if original is not None and original.kind == "file":
         return attrs.evolve(original, target=target, source=original.source)  # the file, not the link
     st = os.stat(real)
-    return File(target=target, source=real, mode=st.st_mode & 0o7777, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return File(real, target, is_conda=False, mode=st.st_mode & 0o7777, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def _generated(files: Sequence[File], place: _Relocation,

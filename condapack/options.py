@@ -19,7 +19,8 @@ from .archive.formats import CHOICES
 from .errors import CondaPackError
 from .safepath import UnsafePath, absolute_path, host_path
 
-__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "resolve_threads", "DEFAULT_MAX_THREADS"]
+__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "resolve_threads",
+           "DEFAULT_MAX_THREADS"]
 
 
 #: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
@@ -29,10 +30,16 @@ __all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "re
 DEFAULT_MAX_THREADS = 8
 
 
+def threads_problem(value: int) -> Optional[str]:
+    """What is wrong with a thread count (the flag's and the key's rule: positive, or -1 for all cpus), or None."""
+    return f"must be a positive number or -1 (all cpus), got {value}" if value == 0 or value < -1 else None
+
+
 def check_threads(value: int) -> None:
-    """A thread count is positive, or -1 for all cpus."""
-    if value == 0 or value < -1:
-        raise CondaPackError(f"--n-threads must be a positive number or -1 (all cpus), got {value}")
+    """Refuse a --n-threads value that is not a thread count."""
+    problem = threads_problem(value)
+    if problem:
+        raise CondaPackError(f"--n-threads {problem}")
 
 
 def _threads(_inst: object, _attr: object, value: Optional[int]) -> None:

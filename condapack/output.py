@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
+from .bounded import NotAFile, TooLarge, read_bounded
 from .errors import ArchiveError, CondaPackError
 
-__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale", "umask",
-           "write_if_changed", "write_atomic"]
+__all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale",
+           "sweep_temps", "umask", "write_if_changed", "write_atomic"]
 
 WINDOWS = sys.platform == "win32"
 if not WINDOWS:
@@ -133,6 +134,25 @@ def sweep_stale(output: Path) -> list[str]:
         return []
 
 
+def sweep_temps(paths: Iterable[Path]) -> list[str]:
+    """Remove the temporaries of :func:`write_atomic` beside ``paths``; return their names.
+
+    Only for files whose every writer holds one lock, which the caller holds: then no
+    temporary there is a live writer's, and any found was left by a run killed outright.
+    """
+    prefixes: dict[Path, list[str]] = {}
+    for path in paths:
+        prefixes.setdefault(path.parent, []).append(re.escape(temp_prefix(path)))
+    removed = []
+    for directory, names in prefixes.items():
+        pattern = re.compile(f"(?:{'|'.join(names)})[0-9a-f]{{8}}\\.tmp\\Z")
+        with contextlib.suppress(OSError):
+            for name in filter(pattern.match, os.listdir(directory)):
+                os.unlink(directory / name)
+                removed.append(name)
+    return removed
+
+
 def _remove_if_closed(path: Path) -> bool:
     """Windows: a temp file is deleted unless a live condapack holds it open."""
     if path.is_symlink() or not path.is_file():
@@ -238,10 +258,14 @@ def _replace(tmp: str, output: Path) -> None:
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically unless the file already holds ``data``; return True if written."""
     try:
-        if path.read_bytes() == data:
+        # one byte past ``data`` tells a longer file apart without reading it all
+        if read_bounded(path, len(data), own=True) == data:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, TooLarge):
         pass
+    except NotAFile:
+        if not os.path.islink(path):
+            raise  # a symbolic link is replaced, never written through
     write_atomic(path, data)
     return True
 

@@ -18,43 +18,64 @@ import attrs
 
 from . import editable
 from ._gc import gc_paused
+from .digest import file_digest
 from .errors import EnvError
 from .installed import windows_home
-from .layout import CONDAPACK_DIR, LAYOUT, Layout, layout_for
-from .records import ManagedPath, PackageRecord, PrefixMode, read_records
+from .layout import CONDAPACK_DIR, LAYOUT, Layout, is_installers, layout_for
+from .records import ManagedPath, PackageRecord, read_records
 from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
 
-__all__ = ["File", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
+__all__ = ["File", "FileMode", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
            "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
 
 log = logging.getLogger("condapack")
 
 FileKind = Literal["file", "symlink", "dir"]
 
-@attrs.frozen
-class File:
-    """One entry of the environment, as it will be archived."""
+#: A :class:`File`'s prefix mode: conda-pack's values. ``"unknown"`` (look at the bytes) is
+#: only ever on a caller-built File; packing resolves it to one of the others, or None.
+FileMode = Literal["text", "binary", "unknown"]
 
-    target: str
+
+@attrs.frozen(init=False)
+class File:
+    """One entry of the environment, as it will be archived.
+
+    The constructor is conda-pack's, ``File(source, target, is_conda=True, file_mode=None,
+    prefix_placeholder=None)``; what condapack learns by reading the entry (its kind, mode,
+    size, ...) is keyword-only after it. A File a scan read carries ``root``; a File a
+    caller built carries none, and is read from ``source`` when packed
+    (``condapack.environment.completed``).
+    """
+
     #: Where the bytes are read from; None: ``root/target`` (see :attr:`source`).
-    _source: Optional[str] = attrs.field(default=None, alias="source")
-    kind: FileKind = "file"
-    mode: int = 0o644
-    size: int = 0
-    mtime_ns: int = 0
-    is_conda: bool = False
-    package: Optional[str] = None
+    _source: Optional[str]
+    target: str
+    is_conda: bool
     # How the environment's prefix appears in the file (None: it does not).
-    file_mode: Optional[PrefixMode] = None
-    prefix_placeholder: Optional[str] = None
+    file_mode: Optional[FileMode]
+    prefix_placeholder: Optional[str]
+    kind: FileKind
+    mode: int
+    size: int
+    mtime_ns: int
+    package: Optional[str]
     # Bytes available for a prefix in a binary file: the placeholder's length.
-    capacity: int = 0
-    link_target: Optional[str] = None
+    capacity: int
+    link_target: Optional[str]
     #: The directory ``target`` is relative to, when no ``source`` is given. A scan shares
     #: one string for the whole environment: a full path per file would cost about 150
     #: bytes each, 30 MB at 200,000 files.
-    root: str = ""
+    root: str
+
+    def __init__(self, source: Optional[str], target: str, is_conda: bool = True,
+                 file_mode: Optional[FileMode] = None, prefix_placeholder: Optional[str] = None, *,
+                 kind: FileKind = "file", mode: int = 0o644, size: int = 0, mtime_ns: int = 0,
+                 package: Optional[str] = None, capacity: int = 0, link_target: Optional[str] = None,
+                 root: str = "") -> None:
+        self.__attrs_init__(source, target, is_conda, file_mode, prefix_placeholder, kind, mode, size, mtime_ns,
+                            package, capacity, link_target, root)
 
     @property
     def source(self) -> str:
@@ -135,7 +156,7 @@ def scan_reading(reading: Reading, *, ignore_editable_packages: bool = False,
                for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()
                  if path not in owners and keep_unmanaged(path, owners, layout)]
-    _warn_modified(owners, disk)
+    _warn_modified(place.root, owners, disk)
     _warn_without_path_data(packages)
     files = sorted(managed + unmanaged, key=lambda f: f.target)
     # The per-file package data has been folded into the files; keeping it would hold
@@ -278,18 +299,36 @@ def _managed_file(place: _Place, path: str, owner: tuple[PackageRecord, ManagedP
 def _needs_sniffing(record: PackageRecord, mp: ManagedPath, path: str, entry: Entry, layout: Layout) -> bool:
     """Managed files whose prefix use the metadata does not tell: no path data, edited
     since install, or entry points written by the installer (they embed the prefix)."""
-    return (record.source == "none" or looks_modified(mp, entry) or "entry_point" in mp.path_type
-            or (record.noarch_python and path.startswith(layout.bin_dir + "/")))
+    return (record.source == "none" or mp.installed_sha256 is not None or "entry_point" in mp.path_type
+            or _size_changed(mp, entry) or (record.noarch_python and path.startswith(layout.bin_dir + "/")))
 
 
-def looks_modified(mp: ManagedPath, entry: Entry) -> bool:
-    """A file with no placeholder keeps its package size; another size means an edit."""
+def _size_changed(mp: ManagedPath, entry: Entry) -> bool:
     return mp.size is not None and mp.size != entry.size and mp.path_type == "hardlink"
 
 
-def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
-    """Say once which managed files were changed after install (usually by pip)."""
-    modified = sorted(p for p, (_, mp) in owners.items() if p in disk and looks_modified(mp, disk[p]))
+def looks_modified(mp: ManagedPath, entry: Entry, source: str) -> bool:
+    """Whether the file at ``source`` differs from what the installer left there.
+
+    A file keeps its recorded size unless the installer put the prefix in: conda and mamba
+    record the package's size, so for those the installed digest decides (and without one
+    the prefix explains the size). Only a file whose size changed is read.
+    """
+    if not _size_changed(mp, entry):
+        return False
+    if not mp.prefix_replaced or entry.kind != "file":
+        return True
+    return mp.installed_sha256 is not None and file_digest(source) != mp.installed_sha256
+
+
+def _warn_modified(root: str, owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: dict[str, Entry]) -> None:
+    """Say once which managed files were changed after install (usually by pip).
+
+    Not ``.pyc`` files: Python rewrites a package's bytecode whose source stamp it finds
+    stale (conda runs the environment's python to compile, which rewrites what it imports).
+    """
+    modified = sorted(p for p, (_, mp) in owners.items()
+                      if p in disk and not p.endswith(".pyc") and looks_modified(mp, disk[p], f"{root}/{p}"))
     if modified:
         shown = ", ".join(modified[:5]) + (f" and {len(modified) - 5} more" if len(modified) > 5 else "")
         log.warning("%d files managed by conda were modified after install (%s); packing them "
@@ -297,14 +336,15 @@ def _warn_modified(owners: dict[str, tuple[PackageRecord, ManagedPath]], disk: d
 
 
 def _unmanaged_file(place: _Place, path: str, entry: Entry) -> File:
-    base = _base_file(place.root, path, entry, is_conda=False, package=None)
+    # the installer's records and history are conda's, as conda-pack reads them
+    base = _base_file(place.root, path, entry, is_conda=is_installers(path), package=None)
     if entry.kind != "file" or path.endswith(".pyc"):
         return base
     return _sniffed(place, base)
 
 
 def _base_file(root: str, path: str, entry: Entry, *, is_conda: bool, package: Optional[str]) -> File:
-    return File(target=path, kind=entry.kind, mode=entry.mode, size=entry.size, mtime_ns=entry.mtime_ns,
+    return File(None, path, kind=entry.kind, mode=entry.mode, size=entry.size, mtime_ns=entry.mtime_ns,
                 is_conda=is_conda, package=package, link_target=entry.link_target, root=root)
 
 

@@ -30,6 +30,14 @@ class ManagedPath:
     size: Optional[int]
     # sha256 of the file as the package ships it (before the prefix was put in).
     sha256: Optional[str] = None
+    #: sha256 of the file as installed, kept only where the installer changed the bytes (it
+    #: put the prefix in): conda and mamba record ``size`` before that change, rattler after.
+    installed_sha256: Optional[str] = None
+
+    @property
+    def prefix_replaced(self) -> bool:
+        """The installer wrote the prefix into this file (the record may not say how)."""
+        return self.placeholder is not None or self.installed_sha256 is not None
 
 
 @attrs.frozen
@@ -58,11 +66,47 @@ class PackageRecord:
         return f"{self.name} {self.version}"
 
 
+@attrs.frozen
+class NoarchDirs:
+    """Where a ``noarch: python`` package's ``site-packages/`` and ``python-scripts/`` go."""
+
+    site_packages: str
+    scripts: str
+
+    def target(self, path: str) -> str:
+        """The installed path of a package-relative path (others are already installed paths)."""
+        if path.startswith("site-packages/"):
+            return self.site_packages + path[len("site-packages"):]
+        if path.startswith("python-scripts/"):
+            return self.scripts + path[len("python-scripts"):]
+        return path
+
+
 def read_records(prefix: Path) -> tuple[PackageRecord, ...]:
     """Read every package record of the environment, sorted by name."""
     meta = prefix / "conda-meta"
-    records = [_read_record(p) for p in sorted(meta.glob("*.json"))]
+    noarch = noarch_dirs(meta)
+    records = [_read_record(p, noarch) for p in sorted(meta.glob("*.json"))]
     return tuple(sorted(records, key=lambda r: (r.name, r.version, r.build)))
+
+
+def noarch_dirs(meta: Path) -> Optional[NoarchDirs]:
+    """Where the environment's python puts ``noarch: python`` files (None: no python record).
+
+    The python record's ``python_site_packages_path`` where it has one (a free-threaded
+    build's ``lib/python3.13t/site-packages``), else the version's usual directory.
+    """
+    for path in sorted(meta.glob("python-[0-9]*.json")):
+        data = _load_json(path)
+        if data["name"] != "python":
+            continue
+        windows = str(data.get("subdir") or "").startswith("win-")
+        site = data.get("python_site_packages_path")
+        if not isinstance(site, str) or relative_path(site) != site:
+            short = ".".join(str(data.get("version", "")).split(".")[:2])
+            site = "Lib/site-packages" if windows else f"lib/python{short}/site-packages"
+        return NoarchDirs(site, "Scripts" if windows else "bin")
+    return None
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -112,12 +156,11 @@ def _checked_name(path: Path, where: str, name: object) -> None:
         raise _bad(path, where, str(exc)) from None
 
 
-def _read_record(path: Path) -> PackageRecord:
+def _read_record(path: Path, noarch: Optional[NoarchDirs]) -> PackageRecord:
     data = _load_json(path)
     _checked_paths(path, data)
-    noarch = data.get("noarch")
-    noarch_python = noarch == "python" or (isinstance(noarch, dict) and noarch.get("type") == "python")
-    source, paths = _record_paths(data)
+    noarch_python = _is_noarch_python(data)
+    source, paths = _record_paths(data, _noarch_of(data, noarch) if noarch_python else None)
     return PackageRecord(
         name=str(data["name"]),
         version=str(data.get("version", "")),
@@ -133,17 +176,62 @@ def _read_record(path: Path) -> PackageRecord:
     )
 
 
-def _record_paths(data: dict[str, Any]) -> tuple[Literal["env", "cache", "none"], tuple[ManagedPath, ...]]:
-    """Prefer the environment's own ``paths_data``; fall back to the package cache."""
+def _is_noarch_python(data: dict[str, Any]) -> bool:
+    """The record says so, or (old records without path data) the package in the cache does."""
+    kind = data.get("noarch")
+    if kind == "python" or (isinstance(kind, dict) and kind.get("type") == "python"):
+        return True
+    if kind is not None or (data.get("paths_data") or {}).get("paths"):
+        return False
+    pkg = _cache_dir(data)
+    return pkg is not None and _cache_noarch(pkg) == "python"
+
+
+def _noarch_of(data: dict[str, Any], noarch: Optional[NoarchDirs]) -> NoarchDirs:
+    """The environment's noarch directories, else what the record's own ``files`` show."""
+    if noarch is not None:
+        return noarch
+    for f in map(str, data.get("files") or []):
+        if "/site-packages/" in f:
+            return NoarchDirs(f.split("/site-packages/")[0] + "/site-packages", "bin")
+    return NoarchDirs("site-packages", "bin")
+
+
+def _record_paths(data: dict[str, Any], noarch: Optional[NoarchDirs]
+                  ) -> tuple[Literal["env", "cache", "none"], tuple[ManagedPath, ...]]:
+    """Prefer the environment's own ``paths_data``; fall back to the package cache.
+
+    For a ``noarch: python`` package conda keeps the package-relative form
+    (``site-packages/...``, ``python-scripts/...``) in ``paths_data`` and the installed one
+    in ``files``; mamba and rattler write the installed form in both. Either way the
+    installed path is what is read.
+    """
     files = [str(f) for f in data.get("files") or []]
     paths_data = (data.get("paths_data") or {}).get("paths")
     if paths_data:
         known = [_managed(entry) for entry in paths_data]
-        return "env", _with_unlisted(known, files)
-    cached = _cache_paths(data)
-    if cached is not None:
-        return "cache", _with_unlisted(cached, files)
-    return "none", tuple(ManagedPath(f, "hardlink", None, None, None) for f in files)
+    else:
+        cached = _cache_paths(data)
+        if cached is None:
+            return "none", tuple(ManagedPath(f, "hardlink", None, None, None) for f in files)
+        known = cached
+    if noarch is not None:
+        known = _installed_paths(known, noarch, files)
+    return ("env" if paths_data else "cache"), _with_unlisted(known, files)
+
+
+def _installed_paths(known: list[ManagedPath], noarch: NoarchDirs, files: list[str]) -> list[ManagedPath]:
+    """Package-relative noarch paths as installed; ``files`` decides where they disagree
+    (a record from a python whose site-packages the version does not tell)."""
+    listed = set(files)
+    below_site = {f.split("/site-packages/", 1)[1]: f for f in files if "/site-packages/" in f}
+    out = []
+    for mp in known:
+        target = noarch.target(mp.path)
+        if files and target not in listed and mp.path.startswith("site-packages/"):
+            target = below_site.get(mp.path[len("site-packages/"):], target)
+        out.append(mp if target == mp.path else attrs.evolve(mp, path=target))
+    return out
 
 
 def _with_unlisted(known: list[ManagedPath], files: list[str]) -> tuple[ManagedPath, ...]:
@@ -162,6 +250,7 @@ def _managed(entry: dict[str, Any]) -> ManagedPath:
     placeholder = entry.get("prefix_placeholder")
     file_mode: Optional[PrefixMode] = _SHARED[mode] if mode in ("text", "binary") and placeholder else None  # type: ignore[assignment]
     path_type = str(entry.get("path_type", "hardlink"))
+    sha256, installed = entry.get("sha256"), entry.get("sha256_in_prefix")
     return ManagedPath(
         path=str(entry["_path"]),
         path_type=_SHARED.get(path_type, path_type),
@@ -170,7 +259,9 @@ def _managed(entry: dict[str, Any]) -> ManagedPath:
         size=entry.get("size_in_bytes"),
         # kept only where it is read (finding a Windows env's install path from its text
         # files): 113 bytes a file otherwise
-        sha256=entry.get("sha256") if file_mode == "text" else None,
+        sha256=sha256 if file_mode == "text" else None,
+        installed_sha256=str(installed) if installed and path_type == "hardlink" and (
+            placeholder or installed != sha256) else None,
     )
 
 
@@ -188,8 +279,6 @@ def _cache_paths(data: dict[str, Any]) -> Optional[list[ManagedPath]]:
     pkg = _cache_dir(data)
     if pkg is None:
         return None
-    noarch_python = data.get("noarch") == "python" or _cache_noarch(pkg) == "python"
-    site = _site_packages_of(data) if noarch_python else None
     paths_json = pkg / "info" / "paths.json"
     if paths_json.is_file():
         try:
@@ -200,24 +289,7 @@ def _cache_paths(data: dict[str, Any]) -> Optional[list[ManagedPath]]:
         entries = [_managed(e) for e in doc.get("paths", [])]
     else:
         entries = _has_prefix_paths(pkg)
-    if site is not None:
-        entries = [attrs.evolve(e, path=_noarch_target(e.path, site)) for e in entries]
     return entries
-
-
-def _site_packages_of(data: dict[str, Any]) -> str:
-    for f in map(str, data.get("files") or []):
-        if "/site-packages/" in f:
-            return f.split("/site-packages/")[0] + "/site-packages"
-    return "site-packages"
-
-
-def _noarch_target(path: str, site_packages: str) -> str:
-    if path.startswith("site-packages/"):
-        return site_packages + path[len("site-packages"):]
-    if path.startswith("python-scripts/"):
-        return "bin" + path[len("python-scripts"):]
-    return path
 
 
 def _cache_noarch(pkg: Path) -> Optional[str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import attrs
 
 from . import winlaunch
+from ._version import __version__
 from .errors import RelocationError
 from .layout import CONDAPACK_DIR, Layout
 from .prefix import File
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
 
 _SCRIPTS = Path(__file__).parent / "scripts"
+#: Replaced in the shipped scripts by this condapack's version.
+_VERSION_MARK = b"@CONDAPACK_VERSION@"
 #: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
 SHIPPED_MODULES = ("rewrite.py", "safepath.py")
 #: The modules of conda-unpack beside unpack.py (in scripts/).
@@ -62,7 +65,7 @@ def relocatables(home: str, files: Sequence[File], generated: Sequence[str],
     the generated text files, sorted."""
     out = [Relocatable(path, "text") for path in generated]
     for f in files:
-        if f.file_mode is None or f.kind != "file" or f.target in generated:
+        if f.file_mode in (None, "unknown") or f.kind != "file" or f.target in generated:
             continue
         if f.file_mode == "text":
             out.append(Relocatable(f.target, "text"))
@@ -147,4 +150,5 @@ def unpack_files(home: str, items: Sequence[Relocatable], layout: Layout) -> Map
 
 def _script_bytes(path: Path) -> bytes:
     # A checkout on Windows may have CRLF line ends; the archive must not depend on it.
-    return path.read_bytes().replace(b"\r\n", b"\n")
+    # The scripts answer --version with the condapack that packed the environment.
+    return path.read_bytes().replace(b"\r\n", b"\n").replace(_VERSION_MARK, __version__.encode())

@@ -98,6 +98,8 @@ VARIANTS = (
 MIN_BYTES = 1 << 30
 MIN_FILES = 40_000
 MIB = 1 << 20
+#: Where the results file goes by default: the docs' performance page renders it.
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "bench-results.json"
 
 # --------------------------------------------------------------------------
 # The environment
@@ -553,6 +555,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help=f"measure only this configuration (repeatable): {', '.join(names)}",
     )
     parser.add_argument("--skip-conda-pack", action="store_true", help="measure condapack only")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="write the packing results as JSON here, for the docs' performance page "
+                             "(default docs/bench-results.json)")
     parser.add_argument(
         "--variant",
         action="append",
@@ -597,6 +602,11 @@ def _timed(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+#: ``condapack build -q`` with the tree signature's forked helper off: what it buys is measured, not assumed.
+_WITHOUT_HELPER = [sys.executable, "-c", "import sys; from condapack.project import signature; "
+                   "signature._SHARE_FROM = 1 << 62; from condapack.cli import main; sys.exit(main(['build', '-q']))"]
+
+
 def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
     """Full and no-op ``condapack build`` of a one-target project over the environment."""
     project = workdir / "project"
@@ -605,7 +615,11 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f'[env.big]\nprefix = "{prefix}"\nformats = ["tar.gz"]\nthreads = 2\n')
     build = [sys.executable, "-m", "condapack", "build", "-q"]
     full = _timed(build, project)
-    noop = [_run_usage(build, project) for _ in range(runs)]
+    noop: list[tuple[float, struct_rusage]] = []
+    plain: list[tuple[float, struct_rusage]] = []
+    for i in range(runs):  # interleaved: the helper's worth is measured against the same moment's load
+        for into, command in ((noop, build), (plain, _WITHOUT_HELPER))[::1 if i % 2 == 0 else -1]:
+            into.append(_run_usage(command, project))
     plan = [_timed([sys.executable, "-m", "condapack", "plan"], project) for _ in range(runs)]
     cold = project / ".condapack"
     shutil.rmtree(cold)
@@ -617,6 +631,8 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| no-op build (median of {runs}) | {statistics.median(t for t, _ in noop):.2f} |",
         f"| no-op build, CPU user + system (median of {runs}) | "
         f"{statistics.median(_cpu_seconds(u) for _, u in noop):.2f} |",
+        f"| no-op build without the forked re-stat helper (median of {runs}, interleaved) | "
+        f"{statistics.median(t for t, _ in plain):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
         f"| plan without the stat cache | {uncached:.2f} |",
         *cache_lines(project, build, workdir, runs),
@@ -825,13 +841,49 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still remove the archives
     chosen = [v for v in VARIANTS if v.name in (args.variant or [v.name for v in VARIANTS])]
     failed = False
+    measured: list[dict[str, object]] = []
     for variant in chosen:
-        failed |= bench_variant(args, variant)
+        failed |= bench_variant(args, variant, measured)
+    if measured:
+        args.results.write_text(json.dumps(results_doc(argv, args.runs, measured), indent=2) + "\n")
+        print(f"wrote {args.results}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
-    """Measure one variant and print its tables; return whether anything failed."""
+def results_doc(argv: Sequence[str], runs: int, variants: list[dict[str, object]]) -> dict[str, object]:
+    """The results file the docs render: when, where and how it was run, and each variant's medians."""
+    return {
+        "version": 1,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": shlex.join(["tox", "-e", "bench", *(["--", *argv] if argv else [])]),
+        "machine": {"cpus": os.cpu_count(), "platform": sysconfig.get_platform(), "python": envkit.PY_VERSION,
+                    "load": round(os.getloadavg()[0], 2)},
+        "tools": {name: metadata.version(name) for name in TOOLS},
+        "runs": runs,
+        "variants": variants,
+    }
+
+
+def variant_doc(variant: Variant, stats: EnvStats, samples: Samples, configs: Sequence[Config],
+                references: Sequence[Reference]) -> dict[str, object]:
+    """One variant's environment and the median of each configuration and reference pipeline."""
+    def summary(config: str, tool: str) -> dict[str, float] | None:
+        found = _summary(samples, config, tool)
+        return None if found is None else {"seconds": round(found.seconds, 3), "size": found.size,
+                                            "max_rss": found.max_rss}
+
+    return {
+        "name": variant.name, "description": variant.description, "files": stats.files, "bytes": stats.bytes,
+        "configs": [{"id": c.id, "format": c.format, "threads": c.threads,
+                     "results": {tool: summary(c.id, tool) for tool in TOOLS}} for c in configs],
+        "references": [{"id": r.id, "pipeline": r.pipeline, "compare": r.compare,
+                        "result": summary(r.id, "reference")} for r in references],
+    }
+
+
+def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dict[str, object]]) -> bool:
+    """Measure one variant, print its tables and add its results to ``measured``; return whether anything
+    failed."""
     env = build_bench_env((args.cache or envkit.default_cache_root()).resolve(), variant)
     stats = env_stats(env.prefix)
     print("\n".join(describe_env(variant, env, stats)), flush=True)
@@ -868,6 +920,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant) -> bool:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
     if not only_scale:
+        measured.append(variant_doc(variant, stats, samples, configs, references))
         print("\n".join(comparison_table(samples, configs)))
     if references and not only_scale:
         print()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
+import condakit
 import envkit
 from envkit import EnvFactory
+from helpers import shared_path
 from s3server import S3Server
 
 
@@ -42,6 +44,57 @@ def real_env(conda_channel: Path, tmp_path: Path) -> EnvFactory:
     def make(scenario: str) -> Path:
         prefix = tmp_path / f"env-{scenario}-{next(counter)}"
         return envkit.create_env(scenario, prefix, conda_channel)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> EnvFactory:
+    """Factory: ``shared_env("basic")`` is one env of that scenario for the whole run, made once
+    for every xdist worker. Tests may only read it (pack it, run its programs); a test that
+    changes an environment takes ``real_env``.
+    """
+    return lambda scenario: shared_path(tmp_path_factory, f"envs/env-{scenario}",
+                                        lambda path: envkit.create_env(scenario, path, conda_channel))
+
+
+#: ``conda_env(version)``: an environment that conda ``version`` created (see ``condakit``).
+CondaEnvFactory = Callable[[str], Path]
+
+
+def conda_or_skip(version: str) -> condakit.Conda:
+    """conda ``version`` (installed once, then cached), or skip the test saying why there is none."""
+    try:
+        return condakit.conda_for(version)
+    except condakit.CondaUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def conda_env(conda_channel: Path) -> CondaEnvFactory:
+    """Factory: ``conda_env("26.7.1")`` is an env that conda created (cached across runs): only read it.
+
+    It holds ``condakit.CONDA_ENV_SPECS`` and a pip-installed project (``envkit.PIP_DIST``).
+    """
+    return lambda version: condakit.cached_conda_env(conda_or_skip(version), conda_channel)
+
+
+@pytest.fixture
+def fresh_conda_env(conda_channel: Path, tmp_path: Path) -> CondaEnvFactory:
+    """Factory: ``fresh_conda_env("26.7.1")`` runs ``conda create`` into a new prefix the test may change."""
+    counter = itertools.count()
+    return lambda version: condakit.create_conda_env(conda_or_skip(version), tmp_path / f"conda-env-{next(counter)}",
+                                                     conda_channel)
+
+
+@pytest.fixture(scope="session")
+def conda_exe(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: ``conda_exe("26.7.1")`` is a ``CONDA_EXE`` whose ``conda pack`` is the condapack under test."""
+    plugin = condakit.plugin_dir(tmp_path_factory.mktemp("condapack-plugin"))
+
+    def make(version: str) -> Path:
+        exe = tmp_path_factory.mktemp("conda-exe") / "conda"
+        return condakit.write_conda_exe(conda_or_skip(version), exe, plugin)
 
     return make
 

@@ -72,6 +72,18 @@ def assert_works_at(prefix: Path, old: str) -> None:
     assert leftovers == []
 
 
+def assert_works_after_moving_again(prefix: Path, tmp_path: Path) -> Path:
+    """Move the unpacked env at ``prefix`` once more, run its conda-unpack there, check it; the new place."""
+    for shell in ("bash", "dash"):
+        assert_activation_works(prefix, shell)
+    moved = tmp_path / "moved" / "again"
+    moved.parent.mkdir()
+    prefix.rename(moved)
+    run([str(moved / "bin/conda-unpack")])
+    assert_works_at(moved, str(prefix))
+    return moved
+
+
 def assert_activation_works(prefix: Path, shell: str) -> None:
     script = (
         f". {prefix}/bin/activate; echo \"$CONDA_PREFIX\"; echo \"$CPDEMO_ACTIVE\"; "

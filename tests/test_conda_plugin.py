@@ -2,26 +2,31 @@
 
 The hook, the subcommand it yields and its action are checked for each shape of
 conda's plugin API (see ``condastub``), and the action packs real environments that
-relocate. With a real conda on hand (``CONDA_EXE``), the same is checked through it.
+relocate. Through each real conda (``condakit``: 26.7.1, 24.11.3 and 23.5.2), the same
+is checked, on environments rattler and conda created.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from conda_pack import cli as conda_pack_cli  # the reference, pinned in tox.ini
 
+import condakit
 import condastub
 import envkit
+from conftest import CondaEnvFactory
 from helpers import assert_works_at, extract, run
 
-VERSION_LINE = "conda-pack 0.1.0 (condapack)\n"
+#: ``--version`` names the tool and the directory it is installed in (which differs per install).
+VERSION_LINE = re.compile(r"conda-pack \d+\.\d+\.\d+\S* \(condapack, from .+\)\n")
 
 
 @pytest.fixture(params=condastub.APIS)
@@ -107,7 +112,7 @@ def test_help_and_version_through_the_action_are_conda_packs(api: str, capsys: p
     assert text.startswith("usage: conda pack [--name ENV] [--prefix PATH]")
     assert missing_flags(text) == []
     assert condastub.call_action(api, action, ["--version"]) == 0
-    assert capsys.readouterr().out == VERSION_LINE
+    assert VERSION_LINE.fullmatch(capsys.readouterr().out)
 
 
 def test_usage_errors_through_the_action_exit_2(api: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,32 +158,44 @@ def test_dash_n_resolves_through_condas_envs_dirs_and_writes_name_tar_gz(
 
 
 # -- a real conda --------------------------------------------------------------------
-
-CONDA_EXE = os.environ.get("CONDA_EXE", "")
-needs_conda = pytest.mark.skipif(
-    not CONDA_EXE, reason="needs a real conda 23.x-26.x with condapack installed beside it, named by CONDA_EXE "
-                          "(no current conda can be installed from the package registries these tests use)")
+# conda's wheels from shared/conda/ (see condakit), else CONDA_EXE; else these skip saying why.
 
 
-def conda(*argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(params=condakit.CONDA_VERSIONS)
+def real_conda(request: pytest.FixtureRequest, conda_exe: Callable[[str], Path]) -> Path:
+    """A ``CONDA_EXE`` of each conda version whose ``conda pack`` is the condapack under test."""
+    return conda_exe(request.param)
+
+
+def conda(exe: Path, *argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real conda's ``ARGV`` in ``cwd``."""
-    return subprocess.run([CONDA_EXE, *argv], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **env})
+    return subprocess.run([str(exe), *argv], capture_output=True, text=True, cwd=cwd, env={**os.environ, **env})
 
 
-@needs_conda
-def test_real_conda_pack_dash_p_packs_an_env_that_relocates(real_env: envkit.EnvFactory, tmp_path: Path) -> None:
+def test_real_conda_pack_dash_p_packs_an_env_that_relocates(real_conda: Path, real_env: envkit.EnvFactory,
+                                                            tmp_path: Path) -> None:
     env = real_env("basic")
-    done = conda("pack", "-p", str(env), "-o", str(tmp_path / "X.tar.gz"), cwd=tmp_path)
+    done = conda(real_conda, "pack", "-p", str(env), "-o", str(tmp_path / "X.tar.gz"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     prefix = extract(tmp_path / "X.tar.gz", tmp_path / "elsewhere")
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
 
 
-@needs_conda
-def test_real_conda_pack_dash_n_writes_name_tar_gz_that_relocates(named_env: Path, tmp_path: Path) -> None:
-    done = conda("pack", "-n", "myenv", cwd=Path.cwd())
+@pytest.mark.parametrize("version", ["26.7.1", "24.11.3"])
+def test_real_conda_packs_an_env_it_created_with_no_warning(version: str, conda_exe: Callable[[str], Path],
+                                                            conda_env: CondaEnvFactory, tmp_path: Path) -> None:
+    env = conda_env(version)
+    done = conda(conda_exe(version), "pack", "-p", str(env), "-o", str(tmp_path / "X.tar.gz"), cwd=tmp_path)
+    assert (done.returncode, [line for line in done.stderr.splitlines() if "warning" in line.lower()]) == (0, [])
+    prefix = extract(tmp_path / "X.tar.gz", tmp_path / "elsewhere")
+    run([str(prefix / "bin/conda-unpack")])
+    assert_works_at(prefix, str(env))
+
+
+def test_real_conda_pack_dash_n_writes_name_tar_gz_that_relocates(real_conda: Path, named_env: Path,
+                                                                  tmp_path: Path) -> None:
+    done = conda(real_conda, "pack", "-n", "myenv", cwd=Path.cwd())
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in Path.cwd().iterdir()) == ["myenv.tar.gz"]
     prefix = extract(Path("myenv.tar.gz"), tmp_path / "unpacked")
@@ -186,13 +203,13 @@ def test_real_conda_pack_dash_n_writes_name_tar_gz_that_relocates(named_env: Pat
     assert_works_at(prefix, str(named_env))
 
 
-@needs_conda
-def test_real_conda_pack_help_version_and_exit_codes(tmp_path: Path) -> None:
-    helped = conda("pack", "--help", cwd=tmp_path)
+@pytest.mark.e2e
+def test_real_conda_pack_help_version_and_exit_codes(real_conda: Path, tmp_path: Path) -> None:
+    helped = conda(real_conda, "pack", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert missing_flags(helped.stdout) == []
-    assert conda("pack", "--version", cwd=tmp_path).stdout == VERSION_LINE
-    missing = conda("pack", "-p", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert VERSION_LINE.fullmatch(conda(real_conda, "pack", "--version", cwd=tmp_path).stdout)
+    missing = conda(real_conda, "pack", "-p", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert (missing.returncode, missing.stderr.splitlines()[-1]) == (
         1, f"CondaPackError: Environment path '{tmp_path / 'nowhere'}' doesn't exist; "
            "pass the path of an existing conda environment")

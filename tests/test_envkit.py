@@ -15,6 +15,7 @@ import pytest
 
 import envkit
 from envkit import EnvFactory
+from helpers import shared_path
 
 Record = dict[str, Any]
 
@@ -70,9 +71,12 @@ def test_unknown_scenario_is_rejected(conda_channel: Path, tmp_path: Path) -> No
 # -- basic ----------------------------------------------------------------
 
 
-@pytest.fixture
-def basic(real_env: EnvFactory) -> Path:
-    return real_env("basic")
+@pytest.fixture(scope="module")
+def basic(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One basic env for this module: its tests run the env's programs, which may write
+    bytecode into it, so it is not the run's shared env."""
+    return shared_path(tmp_path_factory, "envkit/env-basic",
+                       lambda path: envkit.create_env("basic", path, conda_channel))
 
 
 def test_basic_records(basic: Path) -> None:

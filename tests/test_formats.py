@@ -43,10 +43,9 @@ def out_name(fmt: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def basic_env(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real env shared by the read-only tests of this module (and by every xdist worker)."""
-    return shared_path(tmp_path_factory, "fmt/env-basic",
-                       lambda path: envkit.create_env("basic", path, conda_channel))
+def basic_env(shared_env: EnvFactory) -> Path:
+    """The run's shared basic env: this module's tests only read it."""
+    return shared_env("basic")
 
 
 #: ``packed(fmt, threads)``: the module's environment packed in ``fmt`` with ``-j threads``.

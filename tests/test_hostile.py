@@ -362,6 +362,38 @@ def test_conda_unpack_reports_a_broken_manifest_in_one_line(env_archive: Path, t
         assert result.stderr.endswith("unpack the archive again\n")
 
 
+@pytest.mark.parametrize("name", ["manifest", "prefix", "journal"])
+def test_conda_unpack_refuses_a_fifo_among_its_files_in_one_line_without_blocking(
+        env_archive: Path, tmp_path: Path, impl: str, name: str) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    state = prefix / "conda-meta/condapack"
+    path = state / {"manifest": "unpack.txt" if impl == "sh" else "unpack.json"}.get(name, name)
+    if path.exists():
+        path.unlink()
+    os.mkfifo(path)
+    before = tree_state(prefix)
+    result = subprocess.run(unpack_command(prefix, impl), capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("conda-unpack: error: ") and "Traceback" not in result.stderr
+    assert tree_state(prefix) == before
+
+
+def tree_state(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def test_python_conda_unpack_refuses_a_manifest_past_its_cap(env_archive: Path, tmp_path: Path) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    manifest = prefix / "conda-meta/condapack/unpack.json"
+    with open(manifest, "r+b") as fh:
+        fh.truncate((1 << 30) + 1)  # sparse: nothing is written, and nothing must be read past the cap
+    result = conda_unpack(prefix, "python")
+    assert (result.returncode, result.stderr) == (1, f"conda-unpack: error: cannot read {manifest} ([Errno 27] "
+                                                     "larger than 1024 MiB); unpack the archive again\n")
+
+
 def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: Path, tmp_path: Path,
                                                                   impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import envkit
+from condapack.cli import main
 from helpers import extract
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
@@ -137,6 +138,48 @@ def test_killed_build_leaves_sums_and_lock_consistent(big_env: Path, tmp_path: P
     assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]
 
 
+@pytest.mark.slow
+def test_a_fetch_killed_outright_leaves_nothing_after_the_rebuild(big_env: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    first = make_project(big_env, tmp_path / "first")
+    finish(condapack("build", "-q", "--cache", cache.as_uri(), "--cache-write", cwd=first.parent))
+    second = make_project(big_env, tmp_path / "second")  # the same inputs: everything is fetched
+    dist = second.parent / "dist"
+    proc = condapack("build", "-q", "--cache", cache.as_uri(), cwd=second.parent)
+    wait_for(lambda: (dist.is_dir() and temps(dist)) or proc.poll() is not None)
+    kill(proc, signal.SIGKILL)
+    assert_consistent(second)
+    finish(condapack("build", "-q", "--cache", cache.as_uri(), cwd=second.parent))
+    assert temps(dist) == []
+    assert_consistent(second)
+    assert {p.name: p.read_bytes() for p in dist.iterdir()} == \
+        {p.name: p.read_bytes() for p in (first.parent / "dist").iterdir()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cached", [False, True], ids=["packing", "fetching"])
+def test_two_builds_of_one_project_at_once_both_succeed_and_leave_true_records(
+        big_env: Path, tmp_path: Path, cached: bool) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    flags = ("--cache", cache.as_uri()) if cached else ()
+    if cached:  # another checkout filled the cache
+        first = make_project(big_env, tmp_path / "first")
+        finish(condapack("build", "-q", *flags, "--cache-write", cwd=first.parent))
+    config = make_project(big_env, tmp_path / "proj")
+    procs = [condapack("build", "-q", *flags, cwd=config.parent) for _ in range(2)]
+    for proc in procs:
+        finish(proc)
+    dist = config.parent / "dist"
+    assert temps(dist) == []
+    assert_consistent(config)
+    assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]
+    again = subprocess.run([sys.executable, "-m", "condapack", "build", "--json", *flags], cwd=config.parent,
+                           capture_output=True, text=True, timeout=300)
+    assert {t["status"] for t in json.loads(again.stdout)["targets"]} == {"up to date"}, again.stderr
+
+
 @pytest.fixture(scope="module")
 def archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("kill-archive") / "env.tar"
@@ -182,3 +225,22 @@ def test_killed_conda_unpack_leaves_the_env_as_it_was_or_fully_relocated(
     assert relocation_state(prefix, str(env)) == "new"
     assert sorted(p.name for p in prefix.rglob("*.condapack-unpack")) == []
     assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+
+
+def test_the_records_temporaries_a_killed_build_left_are_removed_by_the_next_build(tmp_path: Path,
+                                                                                   tiny_env: Path) -> None:
+    """SIGKILL while the lock, the state, SHA256SUMS or a stat cache is written leaves its temporary."""
+    config = tmp_path / "proj" / "condapack.toml"
+    config.parent.mkdir()
+    config.write_text(f'[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
+    assert main(["build", "-q", "-c", str(config)]) == 0
+    root = config.parent
+    left = [root / ".condapack.lock.0123abcd.tmp", root / ".condapack" / ".state.json.0123abcd.tmp",
+            root / "dist" / ".SHA256SUMS.0123abcd.tmp", root / ".condapack" / "statcache" / ".tiny.json.89abcdef.tmp",
+            root / ".condapack" / "statcache" / ".tiny.listings.0123abcd.tmp"]
+    for path in left:
+        path.write_bytes(b"half written")
+    (root / ".notes.0123abcd.tmp").write_text("not condapack's")
+    assert main(["build", "-q", "-c", str(config)]) == 0  # nothing to build: the records are still checked
+    assert [p for p in left if p.exists()] == []
+    assert (root / ".notes.0123abcd.tmp").exists()

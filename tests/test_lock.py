@@ -255,7 +255,8 @@ def test_an_unreadable_lock_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "condapack.lock").mkdir()
     with pytest.raises(ConfigError) as info:
         read_lock(tmp_path / "condapack.lock")
-    assert str(info.value).startswith("condapack.lock: not a valid lock file ([Errno 21] Is a directory: ")
+    assert str(info.value) == ("condapack.lock: not a valid lock file (is a directory, not a regular file); "
+                               "delete it and run condapack lock")
 
 
 def test_forgetting_an_output_keeps_the_rest_of_the_lock() -> None:

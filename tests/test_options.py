@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import inspect
 
 import attrs
 import pytest
 
 import condapack
-from condapack.cli import build_conda_pack_parser
+from condapack.environment import CondaEnv
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
 from condapack.project.config import _OPTIONS, _SETTINGS
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def _readme_flags() -> set[str]:
-    """The flags in the README's options table (the rows after ``| option | meaning |``)."""
-    text = README.read_text(encoding="utf-8")
-    table = text.split("| option | meaning |", 1)[1].split("\n\n", 1)[0]
-    flags: set[str] = set()
-    for row in table.splitlines()[2:]:
-        for chunk in re.findall(r"`([^`]+)`", row.split("|")[1]):
-            flags.update(f for f in chunk.split()[0].split("/") if f.startswith("-"))
-    return flags
-
-
-def test_readme_options_table_lists_exactly_the_command_line_flags() -> None:
-    parser = build_conda_pack_parser()
-    flags = {f for action in parser._actions for f in action.option_strings} - {"-h", "--help"}
-    assert _readme_flags() == flags
 
 
 def test_every_declared_option_is_a_flag_a_toml_key_or_both() -> None:
@@ -46,11 +26,18 @@ def test_project_file_keys_come_from_the_schema() -> None:
     assert _SETTINGS["compress-level"] == 4 and _SETTINGS["zip-64"] is True and _SETTINGS["parcel"] == {}
 
 
-def test_pack_keywords_are_the_options_fields() -> None:
+def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> None:
     names = [f.name for f in attrs.fields(PackOptions)]
     assert names == [spec.name for spec in schema()]
+    defaults = {f.name: f.default for f in attrs.fields(PackOptions)}
+    # n_threads: conda-pack's API default (1) where the command line's is every cpu (None)
+    for func, own in ((condapack.pack, {"name", "prefix", "filters"}), (CondaEnv.pack, {"self"})):
+        params = inspect.signature(func).parameters
+        options = {n: p.default for n, p in params.items() if n not in own | {"verbose", "progress"}}
+        assert options == {n: 1 if n == "n_threads" else d for n, d in defaults.items() if n in options}
+        assert set(defaults) - set(options) <= {"ignore_editable_packages", "ignore_missing_files"}
     with pytest.raises(TypeError, match="compres_level"):
-        condapack.pack(prefix="/nonexistent", compres_level=3)
+        condapack.pack(prefix="/nonexistent", compres_level=3)  # type: ignore[call-arg]
 
 
 def test_bad_option_values_are_one_line_errors() -> None:

@@ -24,11 +24,11 @@ def test_scanned_files_are_read_from_the_path_below_their_prefix(tmp_path: Path)
 
 
 def test_a_file_given_a_source_is_read_from_it() -> None:
-    assert File("lib/a.so", "/elsewhere/a.so").source == "/elsewhere/a.so"
+    assert File("/elsewhere/a.so", "lib/a.so").source == "/elsewhere/a.so"
 
 
 def test_a_member_made_from_a_file_is_read_from_the_files_source() -> None:
-    f = File("lib/a.so", root="/env")
+    f = File(None, "lib/a.so", root="/env")
     assert Member(name="app/lib/a.so", kind="file", mode=0o644, file=f).source == "/env/lib/a.so"
     assert Member(name="x", kind="file", mode=0o644, source="/y").source == "/y"
     assert Member(name="x", kind="file", mode=0o644, data=b"").source is None

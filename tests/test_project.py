@@ -21,7 +21,6 @@ from condapack.project.build import build, target_env
 from condapack.project.config import load_project
 from condapack.project.plan import make_plan
 from envkit import EnvFactory
-from helpers import shared_path
 
 PROJECT = """\
 output-dir = "dist"
@@ -43,12 +42,9 @@ def write_project(root: Path, a: Path, b: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shared_envs(conda_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One basic and one nopython env for the tests that never change an environment (all xdist workers')."""
-    return (shared_path(tmp_path_factory, "project/env-basic",
-                        lambda path: envkit.create_env("basic", path, conda_channel)),
-            shared_path(tmp_path_factory, "project/env-nopython",
-                        lambda path: envkit.create_env("nopython", path, conda_channel)))
+def shared_envs(shared_env: EnvFactory) -> tuple[Path, Path]:
+    """The run's shared basic and nopython envs: these tests never change an environment."""
+    return shared_env("basic"), shared_env("nopython")
 
 
 @pytest.fixture

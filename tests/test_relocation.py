@@ -14,13 +14,22 @@ import pytest
 import envkit
 from condapack.cli import conda_pack_main
 from envkit import EnvFactory
-from helpers import assert_activation_works, assert_works_at, extract, files_mentioning, minimal_host, pack, run
+from helpers import (
+    assert_activation_works,
+    assert_works_after_moving_again,
+    assert_works_at,
+    extract,
+    files_mentioning,
+    minimal_host,
+    pack,
+    run,
+)
 
 
 @pytest.mark.parametrize("where", ["short", "long"])
 def test_unpacked_env_works_at_a_new_location_and_after_moving_again(
-        real_env: EnvFactory, tmp_path: Path, where: str) -> None:
-    env = real_env("basic")
+        shared_env: EnvFactory, tmp_path: Path, where: str) -> None:
+    env = shared_env("basic")
     archive = tmp_path / "env.tar.gz"
     pack(env, archive)
     name = "e" if where == "short" else "a-much-longer-directory-name-" * 3
@@ -28,19 +37,12 @@ def test_unpacked_env_works_at_a_new_location_and_after_moving_again(
     assert len(str(prefix)) != len(str(env))
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
-    for shell in ("bash", "dash"):
-        assert_activation_works(prefix, shell)
-    moved = tmp_path / "moved" / "again"
-    moved.parent.mkdir()
-    prefix.rename(moved)
-    run([str(moved / "bin/conda-unpack")])
-    assert_works_at(moved, str(prefix))
-    assert_activation_works(moved, "bash")
+    assert_activation_works(assert_works_after_moving_again(prefix, tmp_path), "bash")
 
 
 def test_entry_points_work_without_activation_and_with_a_too_long_shebang(
-        real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("basic")
+        shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("basic")
     archive = tmp_path / "env.tar"
     pack(env, archive)
     deep = tmp_path / ("d" * 60) / ("e" * 60)
@@ -51,8 +53,8 @@ def test_entry_points_work_without_activation_and_with_a_too_long_shebang(
     assert run([str(prefix / envkit.ENTRY_POINT)]).splitlines()[0] == str(prefix)
 
 
-def test_conda_unpack_twice_in_place_is_a_no_op(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("basic")
+def test_conda_unpack_twice_in_place_is_a_no_op(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("basic")
     pack(env, tmp_path / "env.tar")
     prefix = extract(tmp_path / "env.tar", tmp_path / "x")
     run([str(prefix / "bin/conda-unpack")])
@@ -64,8 +66,8 @@ def test_conda_unpack_twice_in_place_is_a_no_op(real_env: EnvFactory, tmp_path: 
 
 
 def test_dest_prefix_rewrites_at_pack_time_and_ships_no_conda_unpack(
-        real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("basic")
+        shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("basic")
     final = tmp_path / "final" / "location"
     pack(env, tmp_path / "env.tar.gz", "--dest-prefix", str(final))
     with tarfile.open(tmp_path / "env.tar.gz") as tf:
@@ -77,16 +79,16 @@ def test_dest_prefix_rewrites_at_pack_time_and_ships_no_conda_unpack(
     assert_activation_works(prefix, "dash")
 
 
-def test_zip_archive_unpacks_and_relocates(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("basic")
+def test_zip_archive_unpacks_and_relocates(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("basic")
     pack(env, tmp_path / "env.zip")
     prefix = extract(tmp_path / "env.zip", tmp_path / "z")
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
 
 
-def test_env_without_python_is_unpacked_with_the_host_python(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("nopython")
+def test_env_without_python_is_unpacked_with_the_host_python(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("nopython")
     pack(env, tmp_path / "env.tgz")
     prefix = extract(tmp_path / "env.tgz", tmp_path / "np")
     assert not (prefix / "bin/python").exists()
@@ -95,8 +97,8 @@ def test_env_without_python_is_unpacked_with_the_host_python(real_env: EnvFactor
     assert files_mentioning(prefix, str(env)) == []
 
 
-def test_env_with_conda_keeps_one_working_activate(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("has_conda")
+def test_env_with_conda_keeps_one_working_activate(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("has_conda")
     pack(env, tmp_path / "env.tar")
     with tarfile.open(tmp_path / "env.tar") as tf:
         names = tf.getnames()
@@ -109,16 +111,16 @@ def test_env_with_conda_keeps_one_working_activate(real_env: EnvFactory, tmp_pat
 
 @pytest.mark.parametrize("scenario", ["no_history", "uncached"])
 def test_envs_without_history_or_package_cache_relocate(
-        real_env: EnvFactory, tmp_path: Path, scenario: str) -> None:
-    env = real_env(scenario)
+        shared_env: EnvFactory, tmp_path: Path, scenario: str) -> None:
+    env = shared_env(scenario)
     pack(env, tmp_path / "env.tar.gz")
     prefix = extract(tmp_path / "env.tar.gz", tmp_path / "u")
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))
 
 
-def test_pip_installed_files_are_packed_and_relocated(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("pip_unmanaged")
+def test_pip_installed_files_are_packed_and_relocated(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("pip_unmanaged")
     pack(env, tmp_path / "env.tar.gz")
     prefix = extract(tmp_path / "env.tar.gz", tmp_path / "p")
     run([str(prefix / "bin/conda-unpack")])
@@ -127,8 +129,8 @@ def test_pip_installed_files_are_packed_and_relocated(real_env: EnvFactory, tmp_
 
 
 def test_clobbered_file_is_packed_as_it_is_now_with_a_warning(
-        real_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = real_env("clobbered")
+        shared_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = shared_env("clobbered")
     assert conda_pack_main(["-p", str(env), "-o", str(tmp_path / "env.tar")]) == 0
     err = capsys.readouterr().err
     assert f"conda-pack: warning: 1 files managed by conda were modified after install ({envkit.CLOBBERED_FILE})" in err
@@ -136,8 +138,8 @@ def test_clobbered_file_is_packed_as_it_is_now_with_a_warning(
     assert (prefix / envkit.CLOBBERED_FILE).read_text() == envkit.CLOBBERED_CONTENT
 
 
-def test_packing_needs_no_package_cache(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("uncached")
+def test_packing_needs_no_package_cache(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("uncached")
     pack(env, tmp_path / "a.tar")
     with tarfile.open(tmp_path / "a.tar") as tf:
         assert envkit.C_PROGRAM in tf.getnames()
@@ -154,8 +156,8 @@ def test_same_environment_packs_to_identical_bytes_after_touching_every_file(
     assert (tmp_path / "one.tar.gz").read_bytes() == (tmp_path / "two.tar.gz").read_bytes()
 
 
-def test_archive_holds_what_conda_pack_would_pack(real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("basic")
+def test_archive_holds_what_conda_pack_would_pack(shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("basic")
     pack(env, tmp_path / "ours.tar")
     with tarfile.open(tmp_path / "ours.tar") as tf:
         ours = {m.name for m in tf.getmembers() if not m.isdir()}
@@ -194,8 +196,8 @@ def _busybox_unpack(prefix: Path, busybox: Path) -> str:
 
 
 def test_nopython_env_relocates_with_busybox_only_and_again_after_a_move(
-        real_env: EnvFactory, tmp_path: Path) -> None:
-    env = real_env("nopython")
+        shared_env: EnvFactory, tmp_path: Path) -> None:
+    env = shared_env("nopython")
     busybox = minimal_host(tmp_path / "busybox")
     pack(env, tmp_path / "env.tar.gz")
     prefix = tmp_path / "unpacked here"
@@ -223,8 +225,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("where", ["short", "long"])
 def test_shell_and_python_conda_unpack_give_identical_bytes_also_after_a_move(
-        real_env: EnvFactory, tmp_path: Path, where: str) -> None:
-    env = real_env("basic")
+        shared_env: EnvFactory, tmp_path: Path, where: str) -> None:
+    env = shared_env("basic")
     pack(env, tmp_path / "env.tar")
     first = tmp_path / ("e" if where == "short" else "l" * 120)
     second = tmp_path / "again" / ("f" if where == "long" else "g" * 120)

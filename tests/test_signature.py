@@ -202,3 +202,34 @@ def test_a_fork_that_fails_leaves_the_replay_to_this_process(tree: Path, monkeyp
 
     monkeypatch.setattr(os, "fork", fork)
     assert replayed(tree, first) == first
+
+
+NATIVE_POOL = """\
+import os, sys
+import zstandard
+from condapack.project import signature
+
+signature._SHARE_FROM, signature._HELPER_SHARE = 1, 1.0
+forks = []
+real_fork = os.fork
+os.fork = lambda: forks.append(1) or real_fork()
+compressor = zstandard.ZstdCompressor(threads=2)
+compressor.compress(os.urandom(1 << 23))  # libzstd's worker threads now wait in this process
+threads = len(os.listdir("/proc/self/task"))
+fresh = signature.tree_signature(sys.argv[1])
+replayed = signature.tree_signature(sys.argv[1], fresh.listings)
+print(threads > 1, len(forks), replayed.digest == fresh.digest)
+"""
+
+
+def test_the_helper_forks_correctly_beside_a_native_thread_pool(tree: Path) -> None:
+    """Native threads (libzstd's pool) are invisible to Python; the child, which only stats
+    and writes shared memory, still finishes and the digest is a fresh walk's."""
+    if not signature._CAN_FORK:
+        pytest.skip("the helper forks (Linux only)")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NATIVE_POOL, str(tree)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout == "True 1 True\n"

@@ -46,3 +46,30 @@ def test_pack_stays_the_function_after_the_packing_module_is_imported() -> None:
 
     assert callable(condapack.pack) and condapack.pack.__module__ == "condapack"
     assert condapack.CondaEnv is CondaEnv and condapack.File.__name__ == "File"
+
+
+def _imports(module: Path) -> set[str]:
+    """The modules ``module`` imports (absolute names; relative ones resolved against condapack)."""
+    import ast
+
+    package = ".".join(("condapack", *module.relative_to(PACKAGE).parent.parts))
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            found.add(".".join(part for part in (base, node.module or "") if part))
+    return found
+
+
+PACKAGE = Path(condapack.__file__).parent
+
+
+def test_the_pack_pipeline_never_imports_the_project_layer() -> None:
+    """Only the command line dispatches to it; the project layer packs through the pipeline."""
+    pipeline = [p for p in PACKAGE.rglob("*.py") if "project" not in p.relative_to(PACKAGE).parts
+                and p.name != "cli.py"]
+    assert len(pipeline) > 20
+    leaks = {p.name: sorted(m for m in _imports(p) if m.startswith("condapack.project")) for p in pipeline}
+    assert {name: found for name, found in leaks.items() if found} == {}

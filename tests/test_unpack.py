@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from condapack.layout import POSIX
+from condapack import __version__
+from condapack.layout import POSIX, WINDOWS
 from condapack.relocation import Relocatable, unpack_files
 from condapack.rewrite import binary_fields, holds, replace_binary
 from helpers import minimal_host
@@ -155,6 +156,54 @@ def test_conda_unpack_without_any_python_uses_the_shell_implementation(tmp_path:
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"conda-unpack: relocated 2 files to {prefix}\n"
     assert (prefix / "bin/tool").read_text() == f"#!{prefix}/bin/python\nprint('{prefix}')\n"
+
+
+# -- conda-pack's command line: --help, --version, -v -----------------------------------
+
+#: How each entry runs: bin/conda-unpack choosing Python, the same forced to the shell
+#: implementation, and unpack.py itself (what Scripts\\conda-unpack.exe runs on Windows).
+ENTRIES = {
+    "conda-unpack": lambda prefix: [str(prefix / "bin/conda-unpack")],
+    "conda-unpack --sh": lambda prefix: ["/bin/sh", str(prefix / "bin/conda-unpack"), "--sh"],
+    "unpack.py": lambda prefix: [sys.executable, str(prefix / "conda-meta/condapack/unpack.py"), str(prefix)],
+}
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_conda_unpack_version_names_the_condapack_that_packed_it_and_changes_nothing(tmp_path: Path,
+                                                                                      entry: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    result = subprocess.run([*ENTRIES[entry](prefix), "--version"], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"conda-unpack {__version__} (condapack)\n", "")
+    assert _recorded(prefix) == OLD
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_conda_unpack_help_lists_conda_packs_options_and_changes_nothing(tmp_path: Path, entry: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    result = subprocess.run([*ENTRIES[entry](prefix), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: conda-unpack [-h] [--version] [-v] [-q]")
+    for option in ("-h, --help", "--version", "-v, --verbose", "-q, --quiet"):
+        assert f"\n  {option} " in result.stdout
+    assert _recorded(prefix) == OLD
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_conda_unpack_accepts_conda_packs_verbose_flag(tmp_path: Path, entry: str) -> None:
+    prefix = _make_prefix(tmp_path)
+    result = subprocess.run([*ENTRIES[entry](prefix), "-v"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert _recorded(prefix) == str(prefix)
+
+
+def test_windows_conda_unpack_script_answers_version_before_touching_anything(tmp_path: Path) -> None:
+    prefix = _make_prefix(tmp_path)
+    script = prefix / "Scripts/conda-unpack-script.py"
+    script.parent.mkdir()
+    script.write_bytes(unpack_files(OLD, [], WINDOWS)["Scripts/conda-unpack-script.py"][0])
+    result = subprocess.run([sys.executable, str(script), "--version"], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, f"conda-unpack {__version__} (condapack)\n")
 
 
 # -- in place, journaled -----------------------------------------------------------------

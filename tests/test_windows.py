@@ -168,7 +168,7 @@ def test_conda_unpack_on_windows_patches_binary_fields_in_their_own_spelling_aft
     (env / "Library" / "bin").mkdir(parents=True)
     (env / "Library" / "bin" / "tool.dll").write_bytes(_binary_with_the_prefix(old))
     size = len(_binary_with_the_prefix(old))
-    files = [File("Library/bin/tool.dll", str(env / "Library" / "bin" / "tool.dll"), file_mode="binary",
+    files = [File(str(env / "Library" / "bin" / "tool.dll"), "Library/bin/tool.dll", file_mode="binary",
                   capacity=len(old))]
     for path, (data, _mode) in unpack_files(old, relocatables(old, files, [], windows=True), WINDOWS).items():
         (env / path).parent.mkdir(parents=True, exist_ok=True)

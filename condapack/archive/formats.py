@@ -14,7 +14,8 @@ import attrs
 from ..errors import ArchiveError
 
 __all__ = ["Format", "REGISTRY", "FORMATS", "ALIASES", "CHOICES", "INSTALLERS", "get_format", "infer_format",
-           "extension", "compression_of", "compresses", "max_level", "check_level"]
+           "extension", "compression_of", "compresses", "max_level", "check_level",
+           "level_problem"]
 
 #: Which writer produces a format's bytes.
 Writer = Literal["tar", "zip", "squashfs", "installer", "directory"]
@@ -115,8 +116,14 @@ def max_level(fmt: str) -> int:
     return REGISTRY[fmt].top_level
 
 
+def level_problem(fmt: str, level: int) -> Optional[str]:
+    """What is wrong with a compression level for ``fmt`` (the flag's and the key's rule), or None."""
+    top = max_level(fmt)
+    return None if 0 <= level <= top else f"must be between 0 and {top} for {fmt}, got {level}"
+
+
 def check_level(fmt: str, level: int) -> None:
     """Refuse a --compress-level the format cannot use."""
-    top = max_level(fmt)
-    if not 0 <= level <= top:
-        raise ArchiveError(f"--compress-level must be between 0 and {top} for {fmt}, got {level}")
+    problem = level_problem(fmt, level)
+    if problem:
+        raise ArchiveError(f"--compress-level {problem}")

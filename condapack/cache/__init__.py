@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Optional
 from .settings import CacheSettings
 
 if TYPE_CHECKING:
-    from .artifacts import ArtifactCache, CacheMiss
+    from .artifacts import ArtifactCache, CacheMiss, LockMismatch
     from .key import artifact_key
 
 log = logging.getLogger("condapack")
 
-__all__ = ["ArtifactCache", "CacheMiss", "CacheSettings", "artifact_key", "open_cache"]
+__all__ = ["ArtifactCache", "CacheMiss", "LockMismatch", "CacheSettings", "artifact_key", "open_cache"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
         from .key import artifact_key
 
         return artifact_key
-    if name in ("ArtifactCache", "CacheMiss"):
+    if name in ("ArtifactCache", "CacheMiss", "LockMismatch"):
         from . import artifacts
 
         return getattr(artifacts, name)

@@ -18,25 +18,32 @@ import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, Union
 from urllib.parse import unquote, urlsplit
 
+from ..bounded import MIB, NotAFile, open_regular, read_bounded
 from ..errors import ConfigError
 
-__all__ = ["Sink", "Store", "StoreError", "open_store"]
+__all__ = ["BadObject", "Sink", "Store", "StoreError", "open_store"]
 
 _NAME = re.compile(r"[0-9a-f]{64}(\.[a-z0-9.]+)?")
 _SCHEMES = ("file", "s3", "gs", "az", "https", "http")
+#: The largest AWS credentials or config file read (a few profiles: far smaller).
+_AWS_FILE_LIMIT = 4 * MIB
 
 
 class StoreError(Exception):
     """The store failed (unreachable, denied, read-only); the text is safe to show."""
 
 
+class BadObject(Exception):
+    """An object that is no object (a directory, FIFO or device in a shared directory)."""
+
+
 class Sink(Protocol):
     """Where a fetched object's bytes go (a file, or a file that hashes them)."""
 
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, data: Union[bytes, memoryview], /) -> int: ...
 
 
 class Store(Protocol):
@@ -44,8 +51,13 @@ class Store(Protocol):
 
     url: str
 
-    def get(self, name: str, sink: Sink) -> bool:
-        """Copy object ``name`` into ``sink``; False when there is no such object."""
+    def get(self, name: str, sink: Sink, limit: int) -> bool:
+        """Copy object ``name`` into ``sink``; False when there is no such object.
+
+        No more than ``limit`` bytes plus one are copied: an object that holds more is
+        cut there (and fails its manifest's check); one that is not an object (a FIFO,
+        a device) raises :class:`BadObject`.
+        """
 
     def put(self, name: str, source: Path, *, replace: bool = False) -> bool:
         """Store ``source`` as ``name`` unless it exists (or ``replace``); True if written."""
@@ -63,13 +75,18 @@ class DirectoryStore:
     def __init__(self, url: str, root: Path) -> None:
         self.url, self.root = url, root
 
-    def get(self, name: str, sink: Sink) -> bool:
+    def get(self, name: str, sink: Sink, limit: int) -> bool:
         try:
-            with open(self.root / _check_name(name), "rb") as source:
-                while chunk := source.read(1 << 20):
-                    sink.write(chunk)
+            fd = open_regular(self.root / _check_name(name))
         except FileNotFoundError:
             return False
+        except NotAFile as exc:
+            raise BadObject(exc.problem) from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.url}: {exc.strerror or type(exc).__name__}") from None
+        try:
+            with open(fd, "rb") as source:
+                _copy(source, sink, limit)
         except OSError as exc:
             raise StoreError(f"cannot read {self.url}: {exc.strerror or type(exc).__name__}") from None
         return True
@@ -92,6 +109,14 @@ class DirectoryStore:
                 os.unlink(tmp)
 
 
+def _copy(source: BinaryIO, sink: Sink, limit: int) -> None:
+    """At most ``limit`` bytes and one more: enough to tell an object too large."""
+    left = limit + 1
+    while left > 0 and (chunk := source.read(min(left, 1 << 20))):
+        sink.write(chunk)
+        left -= len(chunk)
+
+
 def _publish(tmp: str, final: Path, replace: bool) -> bool:
     """Make a complete file visible under its name: link (write-once) or rename over."""
     if replace:
@@ -110,12 +135,16 @@ class ObjectStore:
     def __init__(self, url: str, store: Any) -> None:
         self.url, self._store = url, store
 
-    def get(self, name: str, sink: Sink) -> bool:
+    def get(self, name: str, sink: Sink, limit: int) -> bool:
         import obstore
 
+        left = limit + 1
         try:
             for chunk in obstore.get(self._store, _check_name(name)).stream():
-                sink.write(chunk)
+                sink.write(memoryview(chunk)[:left])
+                left -= len(chunk)
+                if left <= 0:  # more than the manifest says: the rest is not read
+                    break
         except FileNotFoundError:  # obstore's NotFoundError
             return False
         except Exception as exc:  # obstore raises several unrelated types; see _failure
@@ -209,8 +238,8 @@ def _aws_settings() -> dict[str, str]:
     found: dict[str, str] = {}
     for path, section in files.values():
         parser = configparser.ConfigParser()
-        with contextlib.suppress(OSError, configparser.Error):
-            parser.read(path)
+        with contextlib.suppress(OSError, NotAFile, UnicodeDecodeError, configparser.Error):
+            parser.read_string(read_bounded(path, _AWS_FILE_LIMIT).decode("utf-8"), str(path))
         if parser.has_section(section):
             found.update(parser[section])
     env = os.environ

@@ -8,6 +8,8 @@ merging with what is on disk, so no process loses another's results.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,10 +17,11 @@ from typing import TYPE_CHECKING, Iterator, Literal, Mapping, MutableMapping, Op
 
 import attrs
 
+from ..bounded import check_directory, open_regular
 from ..digest import content_digest, content_size, file_digest
 from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
-from ..output import write_if_changed
+from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from ..prefix import Reading
 
 __all__ = ["BuildResult", "build", "check_locked", "write_lock", "target_env"]
+
+log = logging.getLogger("condapack")
 
 
 @attrs.frozen
@@ -66,13 +71,16 @@ def check_locked(plan: BuildPlan) -> None:
 
 @contextlib.contextmanager
 def _project_lock(project: Project) -> Iterator[None]:
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(project.state_dir / "build.lock", "a") as handle:
-        _lock(handle.fileno())
+    check_directory(project.state_dir)
+    fd = open_regular(project.state_dir / "build.lock", own=True, create=True)
+    try:
+        _lock(fd)
         try:
             yield
         finally:
-            _unlock(handle.fileno())
+            _unlock(fd)
+    finally:
+        os.close(fd)
 
 
 if sys.platform == "win32":
@@ -138,21 +146,20 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], readings: dict[str, Reading],
                progress: Optional[ProgressFn], threads: Optional[int]) -> None:
-    from ..packing import pack_files
-
     env = target_env(plan.project, target, envs, readings)
     try:
-        pack_files(env.prefix, env.files, _options(target, threads), progress, env.packages, env.home)
+        env.pack_with(_options(target, threads), progress=progress)
     except CondaPackError as exc:
         raise type(exc)(f"{target.name}: {exc}") from None
 
 
-def _sums(project: Project, lock: Lock) -> bytes:
+def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
     lines = []
     for target in project.targets:
-        output = lock.targets[target.name].output
-        if output is not None and target.output.is_file() and target.output.parent == project.output_dir:
-            lines.append(f"{output.sha256}  {target.output.name}\n")
+        entry = lock.targets[target.name]
+        sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
+        if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir:
+            lines.append(f"{sha256}  {target.output.name}\n")
             sbom = _sbom_path(target.output) if target.sbom else None
             if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
@@ -192,8 +199,14 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
                                        recorded.sha256 if recorded is not None else None))
             continue
         start = time.monotonic()
+        check_directory(target.output.parent)  # before the lock forgets the output there
         _record(plan, state, built, locked, forget=target.name)
-        key, how = _produce(plan, target, envs, readings, progress, threads, None if force else artifacts)
+        try:
+            key, how = _produce(plan, target, envs, readings, progress, threads, None if force else artifacts,
+                                locked)
+        except BaseException:
+            _record(plan, state, built, locked)  # the old output, if any, is still there
+            raise
         digest = content_digest(target.output)
         size = content_size(target.output) or 0
         uploaded = how == "built" and artifacts is not None and key is not None and \
@@ -203,9 +216,13 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
             env = target_env(project, target, envs, readings)
             write_sbom(env.packages, env.files, target.output, digest)
-        built[target.name] = LockedOutput(digest, size)
-        state.record(target.name, target.output, digest)
-        if locked:
+        entry = plan.lock.targets[target.name]
+        if how == "fetched" and entry.output is None:
+            state.record(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
+        else:
+            built[target.name] = LockedOutput(digest, size)
+            state.record(target.name, target.output, digest)
+        if locked and target.name in built:
             _verify_reproduced(plan, {target.name: built[target.name]})
         _record(plan, state, built, locked)
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
@@ -224,17 +241,32 @@ def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:
 
 def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], readings: dict[str, Reading],
              progress: Optional[ProgressFn], threads: Optional[int],
-             artifacts: Optional[ArtifactCache]) -> tuple[Optional[str], Literal["fetched", "built"]]:
+             artifacts: Optional[ArtifactCache], locked: bool) -> tuple[Optional[str], Literal["fetched", "built"]]:
     """Fetch the target from the cache, else pack it; return its cache key and which it was."""
     from ..cache.key import artifact_key
 
     entry = plan.lock.targets[target.name]
     key = None if target.format == "no-archive" else artifact_key(entry.input, target.format, compress_level(target))
-    target.output.parent.mkdir(parents=True, exist_ok=True)
-    if artifacts is not None and key is not None and artifacts.fetch(target.name, key, target.output) is not None:
+    if artifacts is not None and key is not None and _fetch(plan, target, artifacts, key, locked):
         return key, "fetched"
     _build_one(plan, target, envs, readings, progress, threads)
     return key, "built"
+
+
+def _fetch(plan: BuildPlan, target: TargetSpec, artifacts: ArtifactCache, key: str, locked: bool) -> bool:
+    """Fetch the target's archive if the cache has one with the sha256 the lock records."""
+    from ..cache import LockMismatch
+
+    recorded = plan.lock.targets[target.name].output
+    try:
+        return artifacts.fetch(target.name, key, target.output, recorded.sha256 if recorded else None) is not None
+    except LockMismatch as exc:
+        if locked or artifacts.settings.require:
+            flag = "--locked" if locked else "--require-cache"
+            raise ConfigError(f"{exc} ({plan.project.lock_path.name}); {flag} leaves the output as it was: "
+                              "replace the cached object, or build without the flag") from None
+        log.warning("%s (%s); building it here instead", exc, plan.project.lock_path.name)
+        return False
 
 
 def _record(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
@@ -247,26 +279,38 @@ def _record(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput
     """
     project = plan.project
     with _project_lock(project):
+        _sweep_temps(plan, state)
         on_disk = read_lock(project.lock_path)
-        if forget is not None and on_disk is not None:
-            on_disk = on_disk.without_output(forget)
+        if forget is not None:
+            state.forget(forget)
+            on_disk = on_disk.without_output(forget) if on_disk is not None else None
         lock = render_lock(project, plan.envs, on_disk, built)
         if forget is not None:
             lock = lock.without_output(forget)
         if not locked:
             write_if_changed(project.lock_path, lock.to_json())
-        _write_sums(project, _sums(project, lock))
+        _write_sums(project, _sums(project, lock, state))
         state.save()
         for cache in plan.caches.values():
             cache.save()
 
 
+def _sweep_temps(plan: BuildPlan, state: BuildState) -> None:
+    """Remove what writes of the records killed outright left: their writers hold the project lock."""
+    project = plan.project
+    paths = [project.lock_path, state.path, project.output_dir / SUMS_FILE]
+    for cache in plan.caches.values():
+        paths += [p for p in (cache.path, cache.tree_path, cache.listings_path) if p is not None]
+    for name in sweep_temps(paths):
+        log.info("removed %s, left behind by an interrupted run", name)
+
+
 def _write_sums(project: Project, sums: bytes) -> None:
     path = project.output_dir / SUMS_FILE
     if sums:
-        project.output_dir.mkdir(parents=True, exist_ok=True)
+        check_directory(project.output_dir)
         write_if_changed(path, sums)
-    elif path.exists():
+    elif path.is_file():
         path.unlink()  # an empty SHA256SUMS would fail `sha256sum --check`
 
 

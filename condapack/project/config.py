@@ -16,10 +16,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 
-from ..archive.formats import ALIASES, FORMATS, extension, max_level
+from ..archive.formats import ALIASES, FORMATS, extension, level_problem
+from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
-from ..errors import ConfigError
-from ..options import OptionSpec, PackOptions, schema
+from ..errors import ConfigError, did_you_mean
+from ..options import OptionSpec, PackOptions, schema, threads_problem
 from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
@@ -32,6 +33,8 @@ __all__ = ["PROJECT_FILE", "Project", "EnvSpec", "TargetSpec", "find_project", "
 PROJECT_FILE = "condapack.toml"
 #: The checksum file ``condapack build`` writes into output-dir.
 SUMS_FILE = "SHA256SUMS"
+#: The largest project file read (a project file is hand-written: far smaller).
+PROJECT_FILE_LIMIT = 16 * MIB
 _PLACEHOLDERS = ("env", "format", "ext")
 
 #: Packing options that condapack.toml sets: toml key -> option (``parcel.root``: in a sub-table).
@@ -127,7 +130,7 @@ class _Reader:
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
         for key in table:
             if key not in allowed:
-                raise self.fail(_join(where, key), f"unknown key{_suggest(key, allowed)}")
+                raise self.fail(_join(where, key), f"unknown key {key!r}{did_you_mean(key, list(allowed))}")
 
     def typed(self, value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
         if isinstance(value, bool) and kind is int or not isinstance(value, kind):
@@ -141,13 +144,6 @@ def _join(where: str, key: str) -> str:
 
 def _show(value: Any) -> str:
     return repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    import difflib  # only for an error: loading a valid project does not pay for it
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r} (known: {', '.join(choices)})"
 
 
 def find_project(start: Path) -> Path:
@@ -165,10 +161,12 @@ def load_project(path: Path) -> Project:
     path = Path(os.path.abspath(path))
     reader = _Reader(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, PROJECT_FILE_LIMIT).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such project file; create it or pass another -c/--config") from None
-    except IsADirectoryError:
+    except NotAFile as exc:
+        if not path.is_dir():
+            raise ConfigError(f"{exc} (the project file: -c/--config, CONDAPACK_CONFIG)") from None
         raise ConfigError(f"{path}: is a directory; pass the project file itself to -c/--config "
                           f"(e.g. {Path(path.name) / PROJECT_FILE})") from None
     except OSError as exc:
@@ -240,8 +238,9 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
     if key == "threads":
         number = reader.typed(value, int, where, "an integer")
-        if number == 0 or number < -1:
-            raise reader.fail(where, f"must be a positive number or -1 (all cpus), got {number}")
+        problem = threads_problem(number)
+        if problem:
+            raise reader.fail(where, problem)
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
@@ -296,10 +295,7 @@ def _format(reader: _Reader, value: Any, where: str) -> str:
     name = str(reader.typed(value, str, where, "a format name"))
     name = ALIASES.get(name, name)
     if name not in FORMATS:
-        import difflib
-
-        close = difflib.get_close_matches(name, [*FORMATS, *ALIASES], n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(FORMATS)})"
+        hint = did_you_mean(name, [*FORMATS, *ALIASES], listed=list(FORMATS), shown=len(FORMATS))
         raise reader.fail(where, f"unknown format {name!r}{hint}")
     return name
 
@@ -311,7 +307,8 @@ def _template(reader: _Reader, value: str, where: str) -> str:
         raise reader.fail(where, f"invalid template {value!r} ({exc})") from None
     for field in fields:
         if field not in _PLACEHOLDERS:
-            raise reader.fail(where, f"unknown placeholder {{{field}}}{_suggest(field, _PLACEHOLDERS)}")
+            hint = did_you_mean(field, list(_PLACEHOLDERS))
+            raise reader.fail(where, f"unknown placeholder {{{field}}} {field!r}{hint}")
     if "/" in value or value.startswith("."):
         raise reader.fail(where, f"must be a plain file name (outputs go to output-dir), got {value!r}")
     return value
@@ -339,10 +336,9 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         raise reader.fail(f"{where}.parcel.version", "required for parcel targets (the command line's "
                           "date-based default would rebuild the parcel every day); set it")
     for fmt in settings["formats"]:
-        top = max_level(fmt)
-        if not 0 <= settings["compress-level"] <= top:
-            raise reader.fail(f"{where}.compress-level",
-                              f"must be between 0 and {top} for {fmt}, got {settings['compress-level']}")
+        problem = level_problem(fmt, settings["compress-level"])
+        if problem:
+            raise reader.fail(f"{where}.compress-level", problem)
     targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
     for target in targets:
         _checked(reader, plain_name, target.output.name if target.output != output_dir else "",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import attrs
 
 from .._gc import gc_paused
+from ..layout import is_record
 from ..tree import check_is_environment
 from .signature import tree_signature
 from .statcache import StatCache
@@ -124,12 +125,6 @@ def _entry_digest(prefix: Path, rel: str, entry: Entry, cache: StatCache) -> str
     return f"{'x' if entry.mode & 0o111 else '-'}:{digest}"
 
 
-def _is_record(rel: str) -> bool:
-    # conda-meta records are covered by the package list; their raw bytes name the
-    # packing machine's package cache.
-    return rel.startswith("conda-meta/") and rel.count("/") == 1 and rel.endswith(".json")
-
-
 def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
     """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
     return read_and_fingerprint(prefix, cache)[0]
@@ -168,9 +163,10 @@ def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
     digest = _ListDigest()
     for rel in sorted(disk):  # the names only: a list of (name, entry) pairs would cost 56 bytes a file
         entry, owner = disk[rel], owners.get(rel)
-        if owner is not None and not looks_modified(owner[1], entry):
+        if owner is not None and not looks_modified(owner[1], entry, f"{prefix}/{rel}"):
             continue
-        if owner is None and (_is_record(rel) or not keep_unmanaged(rel, owners, layout)):
+        # records are covered by the package list; their bytes name the packing machine's package cache
+        if owner is None and (is_record(rel) or not keep_unmanaged(rel, owners, layout)):
             continue
         digest.add(rel, _entry_digest(prefix, rel, entry, cache))
     for rel in sorted(rel for rel in owners if rel not in disk):

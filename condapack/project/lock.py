@@ -18,6 +18,7 @@ from typing import Callable, Literal, Mapping, Optional, Sequence, TypeVar, Unio
 import attrs
 
 from ..archive.formats import compresses
+from ..bounded import MIB, NotAFile, read_bounded
 from ..errors import ConfigError
 from ..options import schema
 from .config import Project, TargetSpec
@@ -28,6 +29,8 @@ __all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOu
            "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
+#: The largest lock read: a lock holds a line per package, not per file.
+LOCK_LIMIT = 256 * MIB
 #: A JSON value: what json.loads returns, and what a lock's option entries hold.
 JSON = Union[None, bool, int, float, str, Sequence["JSON"], Mapping[str, "JSON"]]
 T = TypeVar("T")
@@ -238,9 +241,11 @@ def _target_doc(target: LockedTarget) -> dict[str, JSON]:
 def read_lock(path: Path) -> Optional[Lock]:
     """The lock at ``path``, or None when there is none."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, LOCK_LIMIT, own=True)
     except FileNotFoundError:
         return None
+    except NotAFile as exc:
+        raise _invalid(path.name, exc.problem) from None
     except OSError as exc:
         raise _invalid(path.name, str(exc)) from None
     return Lock.from_json(data, path.name)

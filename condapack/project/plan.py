@@ -17,12 +17,12 @@ import attrs
 
 from .._version import __version__
 from ..archive.formats import ALIASES
-from ..errors import CondaPackError, ConfigError
+from ..errors import CondaPackError, ConfigError, did_you_mean
 from ..locate import find_prefix
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint, read_and_fingerprint
 from .lock import Lock, LockedTarget, changed_options, describe_env_change, read_lock, render_lock
-from .statcache import StatCache
+from .statcache import StatCache, statcache_dir
 from .state import BuildState, output_digest
 
 if TYPE_CHECKING:
@@ -82,12 +82,8 @@ def select_targets(project: Project, names: Sequence[str]) -> list[TargetSpec]:
         matches = [t for t in project.targets
                    if name in (t.name, t.env) or os.path.abspath(name) == str(t.output)]
         if not matches:
-            import difflib  # only for an error
-
             known = [t.name for t in project.targets] + [e.key for e in project.envs]
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; targets are {', '.join(known[:8])}"
-            raise ConfigError(f"{project.path.name}: no target {name!r}{hint}")
+            raise ConfigError(f"{project.path.name}: no target {name!r}{did_you_mean(name, known, known='targets')}")
         chosen.update((t.name, t) for t in matches)
     return [t for t in project.targets if t.name in chosen]
 
@@ -110,12 +106,13 @@ def _status(lock: Lock, previous: Optional[Lock], target: TargetSpec, state: Bui
 
 
 def _output_reasons(entry: LockedTarget, target: TargetSpec, state: BuildState) -> list[str]:
-    if entry.output is None:
+    expected = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
+    if expected is None:
         return ["not built yet"]
     digest = output_digest(target.output, state, target.name)
     if digest is None:
         return ["output missing"]
-    if digest != entry.output.sha256:
+    if digest != expected:
         return ["output modified"]
     if target.sbom and not _sbom_exists(target.output):
         return ["SBOM missing"]
@@ -143,7 +140,8 @@ def make_plan(project: Project, names: Sequence[str] = (), *, force: bool = Fals
               state: Optional[BuildState] = None) -> BuildPlan:
     """Fingerprint every environment, render the lock in memory, and judge targets."""
     selected = select_targets(project, names)
-    caches = {e.key: StatCache(project.state_dir / "statcache" / f"{e.key}.json") for e in project.envs}
+    where = statcache_dir(project.state_dir)
+    caches = {e.key: StatCache(where / f"{e.key}.json" if where else None) for e in project.envs}
     read = {e.key: _read(project, e.key, caches[e.key]) for e in project.envs}
     envs = {key: fingerprint for key, (_reading, fingerprint) in read.items()}
     previous = read_lock(project.lock_path)

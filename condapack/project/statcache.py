@@ -31,16 +31,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from .._version import __version__
+from ..bounded import MIB, NotAFile, check_directory, read_bounded
 from ..digest import file_digest
 from ..errors import CondaPackError
 from ..output import write_atomic
 from .signature import Listings, TreeSignature
 
-__all__ = ["StatCache", "RACY_NS"]
+__all__ = ["StatCache", "RACY_NS", "statcache_dir"]
 
 log = logging.getLogger("condapack")
 
 _VERSION = 2
+#: The largest stat cache file read: an entry per file of the environment.
+STATCACHE_LIMIT = 1024 * MIB
 #: Changes this close to a scan's start are not trusted to be seen by the next one:
 #: the kernel stamps files with a clock that lags by a tick, and some filesystems round
 #: times to 2 seconds.
@@ -81,11 +84,12 @@ class StatCache:
     def listings(self) -> Optional[Listings]:
         """The directory listings stored with the last signature, if any (damaged: a warning)."""
         try:
-            data = self.listings_path.read_bytes() if self.listings_path is not None else None
-        except FileNotFoundError:
+            data = read_bounded(self.listings_path, STATCACHE_LIMIT, own=True) \
+                if self.listings_path is not None else None
+        except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
             return None
-        except OSError as exc:
-            _warn_damaged(self.listings_path, type(exc).__name__)
+        except (OSError, NotAFile) as exc:
+            _warn_damaged(self.listings_path, _why(exc))
             return None
         listings = None if data is None else Listings.from_bytes(data)
         if data is not None and listings is None:
@@ -164,10 +168,23 @@ class StatCache:
     def _write(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
         """Best effort: a cache that cannot be written only costs the next run a rescan."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            check_directory(path.parent)
             write_atomic(path, data)
         except (OSError, CondaPackError):
             pass
+
+
+def statcache_dir(state_dir: Path) -> Optional[Path]:
+    """Where the stat caches of a project live; None (and one warning) when a file is in the way.
+
+    A file at ``state_dir`` itself is left to the build, which cannot go on without it.
+    """
+    path = state_dir / "statcache"
+    if os.path.isdir(path) or not os.path.lexists(path):
+        return path
+    log.warning("%s: is not a directory, where condapack keeps its stat caches; every build rescans the environments "
+                "until it is removed", path)
+    return None
 
 
 def _entries_json(started_ns: int, entries: dict[str, str]) -> Iterator[bytes]:
@@ -189,16 +206,22 @@ def _read(path: Optional[Path]) -> Optional[Doc]:
     if path is None:
         return None
     try:
-        doc = json.loads(path.read_bytes())
-    except FileNotFoundError:
+        doc = json.loads(read_bounded(path, STATCACHE_LIMIT, own=True))
+    except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
         return None
-    except (OSError, ValueError, RecursionError) as exc:
-        _warn_damaged(path, "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__)
+    except (OSError, ValueError, RecursionError, NotAFile) as exc:
+        _warn_damaged(path, _why(exc))
         return None
     if not isinstance(doc, dict):
         _warn_damaged(path, "not an object")
         return None
     return doc if doc.get("version") == _VERSION else None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return exc.problem if isinstance(exc, NotAFile) else type(exc).__name__
 
 
 def _warn_damaged(path: Optional[Path], detail: str) -> None:

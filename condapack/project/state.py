@@ -13,6 +13,7 @@ from typing import Optional
 import attrs
 
 from .._version import __version__
+from ..bounded import MIB, NotAFile, check_directory, read_bounded
 from ..digest import content_digest
 from ..output import write_if_changed
 from .config import Project
@@ -20,31 +21,43 @@ from .config import Project
 __all__ = ["BuildState", "BuiltOutput", "output_digest"]
 
 StatKey = tuple[int, int, int, int]
+#: The largest state file read: an entry per target.
+STATE_LIMIT = 64 * MIB
 
 
 @attrs.frozen
 class BuiltOutput:
-    """One output as built here: its stat then, its sha256, and the condapack that built it."""
+    """One output as built here: its stat then, its sha256, and the condapack that built it.
+
+    ``fetched_for``: the output was fetched from the cache for a lock that recorded no
+    sha256 for it, and this is the lock's input digest then. Such a digest never enters
+    the lock (the cache never outranks it); it lives here, where only this checkout
+    trusts it, while the input is unchanged.
+    """
 
     stat: StatKey
     sha256: str
     condapack: str
+    fetched_for: Optional[str] = None
 
     @classmethod
     def from_doc(cls, doc: object) -> Optional[BuiltOutput]:
         """The entry :meth:`to_doc` wrote, or None when ``doc`` is not one."""
-        if not (isinstance(doc, dict) and doc.keys() == {"stat", "sha256", "condapack"}):
+        if not (isinstance(doc, dict) and doc.keys() - {"fetched_for"} == {"stat", "sha256", "condapack"}):
             return None
-        stat, sha256, condapack = doc["stat"], doc["sha256"], doc["condapack"]
+        stat, sha256, condapack, fetched_for = doc["stat"], doc["sha256"], doc["condapack"], doc.get("fetched_for")
         if not (isinstance(stat, list) and len(stat) == 4 and all(_is_int(n) for n in stat)):
             return None
-        if not (isinstance(sha256, str) and isinstance(condapack, str)):
+        if not (isinstance(sha256, str) and isinstance(condapack, str) and isinstance(fetched_for, (str, type(None)))):
             return None
-        return cls((stat[0], stat[1], stat[2], stat[3]), sha256, condapack)
+        return cls((stat[0], stat[1], stat[2], stat[3]), sha256, condapack, fetched_for)
 
     def to_doc(self) -> dict[str, object]:
         """As JSON, for the state file."""
-        return {"stat": list(self.stat), "sha256": self.sha256, "condapack": self.condapack}
+        doc: dict[str, object] = {"stat": list(self.stat), "sha256": self.sha256, "condapack": self.condapack}
+        if self.fetched_for is not None:
+            doc["fetched_for"] = self.fetched_for
+        return doc
 
 
 def _is_int(value: object) -> bool:
@@ -62,8 +75,8 @@ class BuildState:
     def _load(self) -> dict[str, BuiltOutput]:
         """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
         try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError, RecursionError):
+            data = json.loads(read_bounded(self.path, STATE_LIMIT, own=True))
+        except (OSError, ValueError, RecursionError, NotAFile):
             return {}
         outputs = data.get("outputs") if isinstance(data, dict) else None
         if not isinstance(outputs, dict):
@@ -71,10 +84,20 @@ class BuildState:
         entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
         return {name: entry for name, entry in entries.items() if entry is not None}
 
-    def record(self, name: str, output: Path, sha256: str) -> None:
-        """Remember what was built for ``name`` by this condapack."""
-        self.outputs[name] = BuiltOutput(_stat_key(output), sha256, __version__)
+    def record(self, name: str, output: Path, sha256: str, fetched_for: Optional[str] = None) -> None:
+        """Remember what was built (or fetched, for lock input ``fetched_for``) for ``name``."""
+        self.outputs[name] = BuiltOutput(_stat_key(output), sha256, __version__, fetched_for)
         self._recorded.add(name)
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of ``name``'s output (it is about to be replaced)."""
+        self.outputs.pop(name, None)
+        self._recorded.add(name)
+
+    def fetched(self, name: str, input_digest: str) -> Optional[str]:
+        """The sha256 of the archive fetched for ``name`` at this lock input, if there is one."""
+        entry = self.outputs.get(name)
+        return entry.sha256 if entry is not None and entry.fetched_for == input_digest else None
 
     def built_by(self, name: str) -> Optional[str]:
         """The condapack version that built ``name`` here, if known."""
@@ -83,9 +106,9 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
-        outputs = {**self._load(), **{name: self.outputs[name] for name in self._recorded}}
-        doc = {"version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items()}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._recorded}}
+        doc = {"version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
+        check_directory(self.path.parent)
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
 
 

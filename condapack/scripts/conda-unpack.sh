@@ -7,11 +7,23 @@ quiet= dest= use_sh=
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help)
-            echo "usage: conda-unpack [-q|--quiet] [--sh] [--dest PATH]"
-            echo "Rewrite the prefixes recorded in this environment's files to its current location."
-            echo "  --sh         use the POSIX shell implementation even where a Python exists"
-            echo "  --dest PATH  set the files up for PATH instead, where the environment is moved next"
+            echo "usage: conda-unpack [-h] [--version] [-v] [-q] [--sh] [--dest PATH]"
+            echo
+            echo "Finish unpacking the environment after unarchiving: rewrite the prefixes recorded in"
+            echo "its files to its current location. Safe to run again, and again after every move."
+            echo
+            echo "options:"
+            echo "  -h, --help     show this help message and exit"
+            echo "  --version      show the version of condapack that packed this environment and exit"
+            echo "  -v, --verbose  accepted for conda-pack's conda-unpack (a summary line is always shown)"
+            echo "  -q, --quiet    show nothing unless something fails"
+            echo "  --sh           use the POSIX shell implementation even where a Python exists"
+            echo "  --dest PATH    set the files up for PATH instead, where the environment is moved next"
             exit 0 ;;
+        --version)
+            echo "conda-unpack @CONDAPACK_VERSION@ (condapack)"
+            exit 0 ;;
+        -v|--verbose) ;;
         -q|--quiet) quiet=1 ;;
         --sh) use_sh=1 ;;
         --dest)

@@ -19,6 +19,7 @@ Stdlib-only and Python 3.6 compatible, like unpack.py, which imports it.
 
 import errno
 import os
+import stat
 
 from safepath import io_path
 
@@ -32,6 +33,7 @@ ORIG = ".condapack-orig"
 CHUNK = 1 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO opens without waiting for a writer, then is refused
 _MAX_LINE = 1 << 16
 _JSON_BLANKS = " \t\n\r"
 
@@ -157,10 +159,22 @@ def parse_json(text):
     return json.loads(text)
 
 
+def open_regular(path):
+    """A descriptor reading ``path``, which must be a regular file, never through a final link.
+
+    An archive can hold a FIFO or a device under any name: one is refused, not waited on.
+    """
+    fd = os.open(io_path(path), os.O_RDONLY | _NOFOLLOW | _BINARY | _NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
 def records(path):
     """(header, records) of a journal; a record cut short at the end is left out."""
     try:
-        fd = os.open(io_path(path), os.O_RDONLY | _NOFOLLOW | _BINARY)
+        fd = open_regular(path)
     except OSError as exc:
         raise JournalError("cannot read %s (%s)" % (path, exc.strerror))
     try:

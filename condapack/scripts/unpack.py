@@ -25,6 +25,7 @@ prefix are serialised with a lock (the same lock directory as unpack.sh's), and
 SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
+import errno
 import os
 import stat
 import sys
@@ -37,8 +38,8 @@ except ImportError:  # pragma: no cover
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from inplace import SUFFIX, O_BINARY, change, create_beside, discard_temps, open_target  # noqa: E402
-from journal import (Journal, JournalError, discard, parse_json, read_at, recover, records,  # noqa: E402
+from inplace import SUFFIX, change, create_beside, discard_temps, open_target  # noqa: E402
+from journal import (Journal, JournalError, discard, open_regular, parse_json, read_at, recover, records,  # noqa: E402
                      replaced_paths, roll_back)
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
 from safepath import UnsafePath, absolute_path, inside, io_path, is_link, relative_path  # noqa: E402
@@ -53,6 +54,8 @@ MANIFEST = os.path.join(STATE, "unpack.json")
 STATE_FILES = ("prefix", "pending")
 LOCK = os.path.join(STATE, "unpack.lock")
 JOURNAL = os.path.join(STATE, "journal")
+MANIFEST_LIMIT = 1 << 30  # an entry per relocated file: far less, whatever the environment
+STATE_LIMIT = 1 << 20  # a location, or a process id
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none: there lstat is the check
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -66,15 +69,23 @@ def same_place(a, b):
 
 
 def open_read(path):
-    """``path`` opened for reading in binary, never through a final symbolic link."""
-    return os.fdopen(os.open(io_path(path), os.O_RDONLY | _NOFOLLOW | O_BINARY), "rb")
+    """``path``, a regular file, opened for reading in binary, never through a final symbolic link."""
+    return os.fdopen(open_regular(path), "rb")
+
+
+def read_bounded(path, limit):
+    """The bytes of regular file ``path``; more than ``limit`` of them is an OSError."""
+    with open_read(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, "larger than %d MiB" % (limit >> 20))
+    return data
 
 
 def load_manifest(prefix):
     path = os.path.join(prefix, MANIFEST)
     try:
-        with open_read(path) as fh:
-            manifest = parse_json(fh.read().decode("utf-8"))
+        manifest = parse_json(read_bounded(path, MANIFEST_LIMIT).decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise UnpackError("cannot read %s (%s); unpack the archive again" % (path, exc))
     problem = manifest_problem(manifest)
@@ -119,8 +130,7 @@ def read_state(prefix, name):
     """The prefix recorded in the state file ``name`` ('prefix' or 'pending'), or None."""
     path = os.path.join(prefix, STATE, name)
     try:
-        with open_read(path) as fh:
-            value = fh.read().decode("utf-8", "surrogateescape")
+        value = read_bounded(path, STATE_LIMIT).decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -358,8 +368,7 @@ def take_lock_dir(prefix):
 
 def lock_owner(path):
     try:
-        with open_read(os.path.join(path, "pid")) as fh:
-            return int(fh.read().decode("ascii"))
+        return int(read_bounded(os.path.join(path, "pid"), STATE_LIMIT).decode("ascii"))
     except (OSError, ValueError):
         return None
 
@@ -471,6 +480,19 @@ def finish_earlier_run(prefix, manifest, after_kill):
 
 
 USAGE = "usage: unpack.py PREFIX [-q] [--dest FINAL]\n"
+#: The condapack that packed this environment (filled in when it is packed).
+VERSION = "@CONDAPACK_VERSION@"
+HELP = """usage: conda-unpack [-h] [--version] [-v] [-q]
+
+Finish unpacking the environment after unarchiving: rewrite the prefixes recorded in
+its files to its current location. Safe to run again, and again after every move.
+
+options:
+  -h, --help     show this help message and exit
+  --version      show the version of condapack that packed this environment and exit
+  -v, --verbose  accepted for conda-pack's conda-unpack (a summary line is always shown)
+  -q, --quiet    show nothing unless something fails
+"""
 
 
 def parse(argv):
@@ -481,6 +503,8 @@ def parse(argv):
         arg = rest.pop(0)
         if arg in ("-q", "--quiet"):
             quiet = True
+        elif arg in ("-v", "--verbose"):
+            pass
         elif arg == "--dest" and rest:
             dest = os.path.abspath(rest.pop(0))
         else:
@@ -495,6 +519,12 @@ def _interrupt(signum, frame):
 
 
 def main(argv):
+    if any(arg in ("-h", "--help") for arg in argv[1:]):
+        sys.stdout.write(HELP)
+        return 0
+    if "--version" in argv[1:]:
+        sys.stdout.write("conda-unpack %s (condapack)\n" % VERSION)
+        return 0
     parsed = parse(argv)
     if parsed is None:
         sys.stderr.write(USAGE)
