@@ -1,4 +1,4 @@
-"""Trees at the system's limits: paths a written tree cannot hold.
+"""Trees at the system's limits: paths a written tree cannot hold, and very wide directories.
 
 A directory output (``no-archive``, and squashfs, which stages one) is written below a
 path of its own; a member that fits in the environment may not fit there. The
@@ -13,13 +13,18 @@ import json
 import os
 import re
 import subprocess
+import sys
+import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from benchmark import run_measured
 from condapack.cli import conda_pack_main
 from condapack.output import temp_prefix
+from helpers import shared_path
 from systools import require
 
 #: The longest path Linux takes, without its NUL.
@@ -29,6 +34,8 @@ PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 #: What every refusal of a too-deep member says after its numbers.
 DEPTH_FIX = ("; choose an output (for squashfs, a TMPDIR) with a shorter path, --exclude it, or pack to tar or "
              "zip\n")
+#: Entries of the wide directory, and what packing them may take at most (a loaded 2-core machine).
+WIDE, WIDE_SECONDS, WIDE_RSS = 100_000, 120, 250 << 20
 
 
 def deep_name(length: int) -> str:
@@ -106,3 +113,41 @@ def test_a_deep_tree_that_fits_below_the_output_is_written_whole(
         assert f"/{name}" in listing.splitlines()
     else:
         assert (output / name).read_text() == "deep\n"
+
+
+# --------------------------------------------------------------------------
+# 100,000 entries in one directory
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["linux-64", "win-64"])
+def wide_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    subdir = str(request.param)
+
+    def create(path: Path) -> None:
+        wide = bare_prefix(path, subdir) / "share" / "wide"
+        wide.mkdir(parents=True)
+        for i in range(WIDE):
+            os.close(os.open(wide / f"item-{i:06d}.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+
+    return shared_path(tmp_path_factory, f"trees/wide-{subdir}", create)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+def test_a_directory_of_100000_entries_packs_in_bounded_time_and_memory(
+        fmt: str, wide_env: Path, tmp_path: Path) -> None:
+    output = tmp_path / f"wide.{fmt}"
+    seconds, rss = run_measured([sys.executable, "-m", "condapack", "pack", "-p", str(wide_env), "-o", str(output),
+                                 "-q"], tmp_path)
+    assert seconds < WIDE_SECONDS and rss < WIDE_RSS, (seconds, rss)
+    assert sum(name.startswith("share/wide/item-") for name in names_in(output)) == WIDE
+
+
+def names_in(archive: Path) -> list[str]:
+    """The member names of a tar or zip archive."""
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.namelist()
+    with tarfile.open(archive) as tf:
+        return tf.getnames()
