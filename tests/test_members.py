@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 
 import pytest
 
+from condapack.cli import conda_pack_main
 from condapack.errors import CondaPackError, RelocationError
 from condapack.layout import CONDAPACK_DIR, WINDOWS
 from condapack.members import DEFAULT_MTIME, Member, MemberPlan, archive_mtime, plan_members
@@ -191,6 +192,20 @@ def test_a_source_date_epoch_that_is_not_a_non_negative_integer_is_an_error_nami
         plan(env)
     assert str(info.value) == (f"environment variable SOURCE_DATE_EPOCH={value!r} is not a non-negative integer up "
                                "to 253402300799 (seconds since 1970); set it to one, or unset it")
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "no-archive", "parcel"])
+def test_a_bad_source_date_epoch_stops_a_pack_in_one_line_before_any_output(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        fmt: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "-1")
+    output = tmp_path / "out" / "packed"
+    output.parent.mkdir()
+    assert conda_pack_main(["-p", str(env), "-o", str(output), "--format", fmt, "-q"]) == 1
+    assert capsys.readouterr().err == (
+        "CondaPackError: environment variable SOURCE_DATE_EPOCH='-1' is not a non-negative integer up to "
+        "253402300799 (seconds since 1970); set it to one, or unset it\n")
+    assert list(output.parent.iterdir()) == []
 
 
 def test_total_bytes_is_the_sum_of_member_sizes_and_files_keep_their_disk_size(env: Path) -> None:
