@@ -10,7 +10,7 @@ equal without regard to case (one file would silently take the other's place).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Protocol
+from typing import Iterable, Optional, Protocol, Sequence
 
 from .errors import EnvError
 from .safepath import UnsafePath, relative_path
@@ -43,13 +43,14 @@ class Named(Protocol):
     def kind(self) -> str: ...
 
 
-def check_member_names(members: Iterable[Named], windows: bool) -> None:
+def check_member_names(members: Sequence[Named], windows: bool) -> None:
     """Refuse names an extractor would put outside the target or (``windows``) cannot create, in one line."""
     if windows:
-        entries = [(m.name, m.kind == "dir") for m in members]
-        folded = "\0" + "\0".join(name for name, _ in entries).lower() + "\0"
-        problems = _windows_problems(entries) if any(p.search(folded) for p in _SUSPECTS) else []
-        problems += _collisions(entries) if _may_collide(folded[1:-1].split("\0"), entries) else []
+        folded = "\0" + "\0".join([m.name for m in members]).lower() + "\0"
+        suspect = any(p.search(folded) for p in _SUSPECTS)
+        collide = _may_collide(folded[1:-1].split("\0"), members)
+        entries = [(m.name, m.kind == "dir") for m in members] if suspect or collide else []
+        problems = (_windows_problems(entries) if suspect else []) + (_collisions(entries) if collide else [])
     else:
         problems = [f"{_shown(m.name)} ({_CLIMBS})" for m in members if "\\" in m.name and _climbs(m.name)]
     if problems:
@@ -97,18 +98,20 @@ def _windows_part(part: str) -> Optional[str]:
     return None
 
 
-def _may_collide(folded: list[str], entries: list[tuple[str, bool]]) -> bool:
+def _may_collide(folded: list[str], members: Sequence[Named]) -> bool:
     """Whether two names are equal without regard to case (``folded``: the names lowered), or a
     file's name is a directory's (the exact check runs only then)."""
-    if len(set(folded)) != len(folded):
+    unique = set(folded)
+    if len(unique) != len(folded):
         return True
-    dirs = {name.rpartition("/")[0] for name in folded}
+    dirs = {name.rpartition("/")[0] for name in unique}
     for directory in list(dirs):
         parent = directory.rpartition("/")[0]
         while parent and parent not in dirs:
             dirs.add(parent)
             parent = parent.rpartition("/")[0]
-    return any(name in dirs for name, (_, is_dir) in zip(folded, entries) if not is_dir)
+    clashes = unique & dirs
+    return bool(clashes) and any(m.kind != "dir" for m, name in zip(members, folded) if name in clashes)
 
 
 def _collisions(entries: Iterable[tuple[str, bool]]) -> list[str]:
