@@ -14,9 +14,9 @@ import pytest
 import winkit
 
 import envkit
+from condapack import membernames
 from condapack.cli import conda_pack_main
 from condapack.errors import EnvError
-from condapack import membernames
 from condapack.membernames import check_member_names
 from helpers import extract, pack, shared_path
 
