@@ -49,8 +49,8 @@ def _check_depth(root: Path, members: tuple[Member, ...]) -> None:
     the system takes (midway through, it would fail as if the disk were full)."""
     if not members:
         return
-    deepest = max((m.name for m in members), key=lambda name: len(name.encode()))
-    length = len(os.fsencode(root)) + 1 + len(deepest.encode())
+    deepest = max((m.name for m in members), key=lambda name: len(os.fsencode(name)))
+    length = len(os.fsencode(root)) + 1 + len(os.fsencode(deepest))
     limit = _path_max(root)
     if limit is not None and length >= limit:
         raise ArchiveError(f"cannot write {deepest} below {root.parent}: its path would be {length} bytes, and "
