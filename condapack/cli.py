@@ -288,6 +288,17 @@ def _configure_push(parser: argparse.ArgumentParser) -> None:
     _add_json(parser, "Print the reference, manifest digest and the blobs uploaded and skipped as JSON.")
 
 
+def _configure_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="ENV|ARCHIVE",
+                        help="An environment (its path, or the name of a conda environment) or a tar/zip archive.")
+    parser.add_argument("--slim", metavar="PRESETS", default="",
+                        help="Also show what these slimming presets would remove (comma-separated; see pack --slim).")
+    parser.add_argument("--exclude", metavar="PATTERN", action="append", default=[],
+                        help="Also show what this gitignore-style pattern would remove (repeatable).")
+    parser.add_argument("--html", metavar="FILE", help="Also write the report as one self-contained HTML page.")
+    _add_json(parser, "Print the report as JSON instead of text.")
+
+
 #: Every ``condapack`` subcommand, in ``--help`` order: the one place they are wired.
 SUBCOMMANDS = {
     "pack": Subcommand("Pack one environment (conda-pack's options).", _configure_pack),
@@ -299,6 +310,8 @@ SUBCOMMANDS = {
     "sbom": Subcommand("Write the CycloneDX SBOM of one built target beside its archive.", _configure_sbom),
     "push": Subcommand("Push an OCI image (format oci) to a registry; only missing blobs are sent.",
                        _configure_push),
+    "size": Subcommand("Show where an environment's or an archive's bytes go, and what slimming would save.",
+                       _configure_size),
 }
 
 
@@ -370,6 +383,21 @@ def pack_doc(packed: Packed, seconds: float) -> dict[str, object]:
             "size": content_size(packed.output), "members": packed.members, "seconds": round(seconds, 3)}
 
 
+def run_size(ns: argparse.Namespace) -> int:
+    """``condapack size``: the report as text or JSON on stdout, and the HTML page when asked."""
+    from .size import render_text, report_doc, size_of, write_html
+    from .slim import parse_slim
+
+    source = ns.source
+    if not os.path.exists(source) and os.sep not in source:
+        source = str(find_prefix(name=source))
+    report = size_of(source, slim=parse_slim(ns.slim), exclude=tuple(ns.exclude))
+    if ns.html:
+        write_html(report, Path(ns.html))
+    print(json.dumps(report_doc(report), indent=2) + "\n" if ns.json else render_text(report), end="")
+    return 0
+
+
 def _guarded(prog: str, error_prefix: str, ns: argparse.Namespace, action: Callable[[], int]) -> int:
     try:
         return action()
@@ -402,6 +430,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         lambda: run_pack(PackArgs.of(ns, os.environ), "condapack"))
     if ns.command == "push":
         return _guarded("condapack", "condapack: error: ", ns, lambda: run_push(ns, os.environ))
+    if ns.command == "size":
+        return _guarded("condapack", "condapack: error: ", ns, lambda: run_size(ns))
     from .project import project_cli
 
     return _guarded("condapack", "condapack: error: ", ns,

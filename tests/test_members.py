@@ -16,7 +16,8 @@ from typing import Mapping, Optional
 
 import pytest
 
-from condapack.errors import RelocationError
+from condapack.cli import conda_pack_main
+from condapack.errors import CondaPackError, RelocationError
 from condapack.layout import CONDAPACK_DIR, WINDOWS
 from condapack.members import DEFAULT_MTIME, Member, MemberPlan, archive_mtime, plan_members
 from condapack.prefix import scan_prefix
@@ -179,8 +180,32 @@ def test_every_member_gets_source_date_epoch_as_mtime_or_the_fixed_default(
     assert archive_mtime() == DEFAULT_MTIME == plan(env).mtime == 1577836800
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     assert archive_mtime() == plan(env).mtime == 1700000000
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "")
     assert archive_mtime() == DEFAULT_MTIME
+
+
+@pytest.mark.parametrize("value", ["yesterday", "-1", "1.5", "1e9", "0x10", "\u00b2", "253402300800"])
+def test_a_source_date_epoch_that_is_not_a_non_negative_integer_is_an_error_naming_it(
+        env: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(CondaPackError) as info:
+        plan(env)
+    assert str(info.value) == (f"environment variable SOURCE_DATE_EPOCH={value!r} is not a non-negative integer up "
+                               "to 253402300799 (seconds since 1970); set it to one, or unset it")
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "no-archive", "parcel"])
+def test_a_bad_source_date_epoch_stops_a_pack_in_one_line_before_any_output(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        fmt: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "-1")
+    output = tmp_path / "out" / "packed"
+    output.parent.mkdir()
+    assert conda_pack_main(["-p", str(env), "-o", str(output), "--format", fmt, "-q"]) == 1
+    assert capsys.readouterr().err == (
+        "CondaPackError: environment variable SOURCE_DATE_EPOCH='-1' is not a non-negative integer up to "
+        "253402300799 (seconds since 1970); set it to one, or unset it\n")
+    assert list(output.parent.iterdir()) == []
 
 
 def test_total_bytes_is_the_sum_of_member_sizes_and_files_keep_their_disk_size(env: Path) -> None:

@@ -57,8 +57,9 @@ def plan_layers(plan: MemberPlan, files: Sequence[File], packages: Sequence[Pack
     """Group members into layers: per package (hashed into ``budget`` layers when more), unmanaged, own."""
     root = root.strip("/") + "/" if root.strip("/") else ""
     owner = {root + f.target: f.package for f in files if f.package}
-    owner.update({f"{root}conda-meta/{p.name}-{p.version}-{p.build}.json": p.label for p in packages})
-    names = {p.label: p.name for p in packages}
+    ids = [p.identity for p in packages]
+    owner.update({f"{root}conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
+    names = {i.label: i.name for i in ids}
     groups: dict[str, list[Member]] = {}
     for member in plan.members:
         label = owner.get(member.name) or (OWN if member.data is not None else UNMANAGED)

@@ -253,6 +253,8 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return reader.typed(value, bool, where, "true or false")
     if key == "push":
         return _reference(reader, reader.typed(value, str, where, "an image reference"), where)
+    if key == "slim":
+        return _slim(reader, value, where)
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _TABLES[key], where)
@@ -271,6 +273,18 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if spec.choices and typed not in spec.choices:
         raise reader.fail(where, f"unknown value {typed!r}{did_you_mean(typed, spec.choices)}")
     return typed
+
+
+def _slim(reader: _Reader, value: Any, where: str) -> str:
+    """``slim = ["tests", "docs"]``: the preset names, canonical (declaration order, comma-joined)."""
+    from ..slim import parse_slim, preset_problem
+
+    names = reader.typed(value, list, where, "a list of slimming presets")
+    for i, name in enumerate(names):
+        problem = preset_problem(reader.typed(name, str, f"{where}[{i}]", "a preset name"))
+        if problem:
+            raise reader.fail(f"{where}[{i}]", problem)
+    return ",".join(parse_slim(",".join(names)))
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
