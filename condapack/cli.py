@@ -175,7 +175,8 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
 
 def _epilog(variables: Sequence[str]) -> str:
     codes = "\n".join(f"  {code:<5}{meaning}" for code, meaning in EXIT_CODES.items())
-    env = "\n".join(f"  {name:<19}{ENV_VARS[name]}" for name in variables)
+    width = max(19, *(len(name) + 2 for name in variables))  # the name, then two spaces at least
+    env = "\n".join(f"  {name:<{width}}{ENV_VARS[name]}" for name in variables)
     return f"exit status:\n{codes}\n\nenvironment variables (a flag on the command line wins):\n{env}"
 
 
@@ -274,6 +275,19 @@ def _configure_pack(parser: argparse.ArgumentParser) -> None:
     add_pack_arguments(parser)
 
 
+def _configure_push(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="An OCI layout directory or archive (--format oci).")
+    parser.add_argument("target", metavar="REGISTRY/REPOSITORY:TAG", help="Where to push it.")
+    parser.add_argument("--sbom", metavar="FILE", type=Path,
+                        help="Attach this CycloneDX SBOM (pack --sbom writes IMAGE.cdx.json) as a referrer.")
+    parser.add_argument("--insecure", action="store_true",
+                        help="Allow plain HTTP to a registry that is not on this machine.")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
+                        help="Give up on a registry silent this long (each request is tried 4 times; default 30).")
+    _quiet(parser)
+    _add_json(parser, "Print the reference, manifest digest and the blobs uploaded and skipped as JSON.")
+
+
 def _configure_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="ENV|ARCHIVE",
                         help="An environment (its path, or the name of a conda environment) or a tar/zip archive.")
@@ -294,6 +308,8 @@ SUBCOMMANDS = {
     "outputs": Subcommand("Print the output path of each target, one per line.", _configure_outputs),
     "deps": Subcommand("Print a make dependency file for one target.", _configure_deps),
     "sbom": Subcommand("Write the CycloneDX SBOM of one built target beside its archive.", _configure_sbom),
+    "push": Subcommand("Push an OCI image (format oci) to a registry; only missing blobs are sent.",
+                       _configure_push),
     "size": Subcommand("Show where an environment's or an archive's bytes go, and what slimming would save.",
                        _configure_size),
 }
@@ -340,6 +356,22 @@ def run_pack(args: PackArgs, prog: str, locate: Locator = find_prefix) -> int:
                 print(f"Wrote {sbom}", file=sys.stderr)
     if args.terminal.json:
         print(json.dumps(pack_doc(packed, time.monotonic() - start), indent=2))
+    return 0
+
+
+def run_push(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Push an image; say what was sent on stderr (with --json, on stdout)."""
+    from .oci.registry import push
+
+    terminal = Terminal.of(ns, environ)
+    result = push(Path(ns.image), ns.target, sbom=ns.sbom, insecure=ns.insecure, timeout=ns.timeout,
+                  environ=environ)
+    if terminal.json:
+        print(json.dumps(attrs.asdict(result), indent=2))
+    elif not terminal.quiet:
+        print(f"Pushed {result.reference}@{result.digest}: {len(result.uploaded)} blobs uploaded "
+              f"({result.uploaded_bytes} bytes with the manifest), {len(result.skipped)} already there",
+              file=sys.stderr)
     return 0
 
 
@@ -396,6 +428,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if ns.command == "pack":
         return _guarded("condapack", "condapack: error: ", ns,
                         lambda: run_pack(PackArgs.of(ns, os.environ), "condapack"))
+    if ns.command == "push":
+        return _guarded("condapack", "condapack: error: ", ns, lambda: run_push(ns, os.environ))
     if ns.command == "size":
         return _guarded("condapack", "condapack: error: ", ns, lambda: run_size(ns))
     from .project import project_cli

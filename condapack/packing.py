@@ -20,7 +20,7 @@ from .archive.zip import write_zip
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
 from .members import MemberPlan, plan_members
-from .options import PackOptions
+from .options import PackOptions, schema
 from .output import atomic_output, check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
@@ -52,6 +52,7 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     """Work out format, output, arcroot and dest prefix (parcels set the last two)."""
     fmt = infer_format(options.output, options.format)
     check_level(fmt, options.compress_level)
+    _check_applies(fmt, options)
     arcroot, dest, extra = archive_root(options.arcroot), options.dest_prefix, {}
     base = os.path.basename(dest.rstrip("/")) if dest else prefix.name
     default_name = base + extension(fmt)
@@ -63,6 +64,11 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
                             options.parcel_distro)
         arcroot, dest, extra, default_name = parcel.arcroot, parcel.dest_prefix, parcel_meta(parcel, packages), \
             parcel.filename
+    if fmt == "oci":
+        from .oci.image import image_place
+
+        dest = image_place(prefix.name, options, packages)
+        arcroot = archive_root(dest)
     if fmt in INSTALLERS and (dest or arcroot):
         raise ArchiveError(f"--dest-prefix and --arcroot cannot be used with format {fmt}: the installer sets "
                            "the environment up wherever it is installed (sh FILE --prefix DIR)")
@@ -101,7 +107,8 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     ``home`` is the prefix as the files spell it, when it is not ``prefix`` (a Windows
     environment read on another OS)."""
     r = resolve(prefix, options, packages)
-    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
+    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive" or _is_layout(r),
+                 marker="oci-layout" if _is_layout(r) else "conda-meta")
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     files, extra = _slimmed(prefix, files, options.slim, r.extra)
@@ -114,7 +121,11 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)
     advance = _counter(plan, progress)
     try:
-        if get_format(r.fmt).writer == "directory":
+        if get_format(r.fmt).writer == "oci":
+            from .oci.image import pack_image
+
+            pack_image(prefix, files, plan, packages, options, r.output, r.dest_prefix or "", advance)
+        elif get_format(r.fmt).writer == "directory":
             with atomic_directory(r.output) as tmp:
                 write_tree(tmp, plan.members, plan.mtime, advance)
         else:
@@ -123,6 +134,19 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _check_applies(fmt: str, options: PackOptions) -> None:
+    """An option set for a format it does not apply to is a mistake, not something to ignore."""
+    for spec in schema():
+        if spec.formats and fmt not in spec.formats and getattr(options, spec.name) != spec.default:
+            raise ArchiveError(f"{spec.flags[0]} applies only to format {', '.join(spec.formats)}, not {fmt}; "
+                               f"remove it or pack with --format {spec.formats[0]}")
+
+
+def _is_layout(r: Resolved) -> bool:
+    """An OCI image written as a layout directory (not ``*.tar``)."""
+    return r.fmt == "oci" and not r.output.name.endswith(".tar")
 
 
 def _slimmed(prefix: Path, files: tuple[File, ...], slim: str,

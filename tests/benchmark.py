@@ -43,6 +43,7 @@ from pathlib import Path
 from resource import struct_rusage
 
 import envkit
+from ocibench import oci_lines
 
 #: Recipes of the benchmark's packages (not built by the test suite).
 BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
@@ -580,6 +581,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
     parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
     parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
+    parser.add_argument("--skip-oci", action="store_true",
+                        help="skip the image rows (oci against tar.gz, bytes of a first and a one-package push)")
     parser.add_argument("--scale", action="store_true",
                         help="also run the scale series: pack, first and no-op condapack build of the "
                              "environment plus 1..3 hard-linked copies of its lib/ as unmanaged files "
@@ -914,6 +917,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
         project = [] if args.skip_project or only_scale else project_lines(env.prefix, workdir, args.runs)
         unpack = [] if args.skip_unpack or only_scale else \
             unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
+        oci = [] if args.skip_oci or only_scale else oci_lines(env.prefix, workdir, args.runs)
         scale = scale_lines(env.prefix, workdir, args.runs, args.scale_format, args.scale_copies) \
             if args.scale or only_scale else []
     finally:
@@ -925,7 +929,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
     if references and not only_scale:
         print()
         print("\n".join(reference_table(samples, references)))
-    for table in (project, unpack, scale):
+    for table in (project, unpack, oci, scale):
         if table:
             print()
             print("\n".join(table))

@@ -18,7 +18,7 @@ __all__ = ["Format", "REGISTRY", "FORMATS", "ALIASES", "CHOICES", "INSTALLERS", 
            "level_problem"]
 
 #: Which writer produces a format's bytes.
-Writer = Literal["tar", "zip", "squashfs", "installer", "directory"]
+Writer = Literal["tar", "zip", "squashfs", "installer", "directory", "oci"]
 
 
 @attrs.frozen
@@ -49,6 +49,8 @@ _MEMBERS = "compresses members in parallel"
 
 #: Every format, in the order output names are matched (``.xz.sh`` before ``.sh``).
 REGISTRY: dict[str, Format] = {f.name: f for f in (
+    # before tar: ``.oci.tar`` is an OCI archive; any other name without it, a layout directory
+    Format("oci", (".oci.tar", ".oci"), "oci", "compresses blocks of each layer in parallel", "gz"),
     Format("tar.gz", (".tar.gz", ".tgz"), "tar", _BLOCKS, "gz", ("tgz",)),
     Format("tar.bz2", (".tar.bz2", ".tbz2"), "tar", _BLOCKS, "bz2", ("tbz2",)),
     Format("tar.xz", (".tar.xz", ".txz"), "tar", _BLOCKS, "xz", ("txz",)),
@@ -84,7 +86,7 @@ def infer_format(output: Optional[str], fmt: str = "infer") -> str:
         if output is None:
             return "tar.gz"
         for name, suffixes in FORMATS.items():
-            if suffixes and output.endswith(suffixes):
+            if suffixes and output.rstrip("/").endswith(suffixes):
                 return name
         known = ", ".join(s for suffixes in FORMATS.values() for s in suffixes)
         raise ArchiveError(
