@@ -11,7 +11,7 @@ import attrs
 
 from .errors import ArchiveError
 from .records import PackageRecord
-from .safepath import UnsafePath, absolute_path, plain_name
+from .unpack.safepath import UnsafePath, absolute_path, plain_name
 
 __all__ = ["Parcel", "parcel_for", "parcel_meta"]
 

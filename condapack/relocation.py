@@ -29,20 +29,19 @@ from .errors import RelocationError
 from .layout import CONDAPACK_DIR, Layout
 from .prefix import File
 from .records import PrefixMode
-from .rewrite import binary_fields, windows_binary_fields
+from .unpack.rewrite import binary_fields, windows_binary_fields
 
 if TYPE_CHECKING:
-    from .rewrite import Field
+    from .unpack.rewrite import Field
 
-__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
+__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "PAYLOAD", "SHIPPED_MODULES"]
 
-_SCRIPTS = Path(__file__).parent / "scripts"
+#: The unpack payload: the package ``condapack.unpack``, with the sh scripts beside it.
+PAYLOAD = Path(__file__).parent / "unpack"
+#: Its modules, shipped as the package ``conda-meta/condapack/unpack/``.
+SHIPPED_MODULES = tuple(sorted(path.name for path in PAYLOAD.glob("*.py") if path.stem.isidentifier()))
 #: Replaced in the shipped scripts by this condapack's version.
 _VERSION_MARK = b"@CONDAPACK_VERSION@"
-#: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
-SHIPPED_MODULES = ("quoting.py", "rewrite.py", "safepath.py")
-#: The modules of conda-unpack beside unpack.py (in scripts/).
-_UNPACK_MODULES = ("inplace.py", "journal.py")
 # Bytes a printf format (and a word split by the shell) may hold as they are.
 _SAFE = re.compile(rb"[A-Za-z0-9._/+=@,~]")
 
@@ -132,19 +131,16 @@ def unpack_files(home: str, items: Sequence[Relocatable], layout: Layout) -> Map
     out = {
         f"{CONDAPACK_DIR}/unpack.json": (_json_manifest(items, layout.windows), 0o644),
         f"{CONDAPACK_DIR}/prefix": (home.encode("utf-8", "surrogateescape"), 0o644),
-        f"{CONDAPACK_DIR}/unpack.py": (_script_bytes(_SCRIPTS / "unpack.py"), 0o644),
-        **{f"{CONDAPACK_DIR}/{script}": (_script_bytes(_SCRIPTS / script), 0o644) for script in _UNPACK_MODULES},
-        **{f"{CONDAPACK_DIR}/{module}": (_script_bytes(Path(__file__).parent / module), 0o644)
-           for module in SHIPPED_MODULES},
+        **{f"{CONDAPACK_DIR}/unpack/{module}": (_script_bytes(PAYLOAD / module), 0o644) for module in SHIPPED_MODULES},
     }
     if layout.windows:
         (helper,) = layout.unpack_helpers
         out[layout.unpack_script] = (winlaunch.unpack_launcher(), 0o755)
-        out[helper] = (_script_bytes(_SCRIPTS / "conda-unpack-script.py"), 0o644)
+        out[helper] = (_script_bytes(PAYLOAD / "conda-unpack-script.py"), 0o644)
     else:
         out[f"{CONDAPACK_DIR}/unpack.txt"] = (_text_manifest(items), 0o644)
-        out[f"{CONDAPACK_DIR}/unpack.sh"] = (_script_bytes(_SCRIPTS / "unpack.sh"), 0o644)
-        out[layout.unpack_script] = (_script_bytes(_SCRIPTS / "conda-unpack.sh"), 0o755)
+        out[f"{CONDAPACK_DIR}/unpack.sh"] = (_script_bytes(PAYLOAD / "unpack.sh"), 0o644)
+        out[layout.unpack_script] = (_script_bytes(PAYLOAD / "conda-unpack.sh"), 0o755)
     return out
 
 

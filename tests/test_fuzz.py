@@ -186,7 +186,7 @@ def test_damaged_unpack_manifests_give_one_line_errors(env: Path, tmp_path: Path
     prefix.mkdir()
     subprocess.run(["tar", "-xf", str(archive), "-C", str(prefix)], check=True)
     manifest = prefix / "conda-meta" / "condapack" / "unpack.json"
-    script = prefix / "conda-meta" / "condapack" / "unpack.py"
+    script = prefix / "conda-meta" / "condapack" / "unpack"
     for data in variants(manifest.read_bytes(), 25):
         manifest.write_bytes(data)
         result = subprocess.run([sys.executable, str(script), str(prefix)], capture_output=True, text=True)

@@ -250,7 +250,7 @@ def unpacked(archive: Path, dest: Path) -> Path:
 
 @pytest.fixture(params=["python", "sh"])
 def impl(request: pytest.FixtureRequest) -> str:
-    """Every conda-unpack guarantee holds for unpack.py and for the POSIX shell one."""
+    """Every conda-unpack guarantee holds for the unpack package and for the POSIX shell one."""
     return str(request.param)
 
 

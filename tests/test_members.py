@@ -201,7 +201,7 @@ def test_without_dest_prefix_files_keep_their_bytes_and_conda_unpack_is_added(en
     assert member(p, "bin/tool").read() == (env / "bin/tool").read_bytes()
     generated = {m.name for m in p.members if m.data is not None}
     assert {"bin/conda-unpack", f"{CONDAPACK_DIR}/prefix", f"{CONDAPACK_DIR}/unpack.json",
-            f"{CONDAPACK_DIR}/unpack.txt", f"{CONDAPACK_DIR}/unpack.py", *ACTIVATION} <= generated
+            f"{CONDAPACK_DIR}/unpack.txt", f"{CONDAPACK_DIR}/unpack/__main__.py", *ACTIVATION} <= generated
     assert member(p, f"{CONDAPACK_DIR}/prefix").read() == str(env).encode()
     assert member(p, "bin/conda-unpack").mode == 0o755
 

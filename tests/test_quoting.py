@@ -15,9 +15,9 @@ import pytest
 import condapack
 import envkit
 from condapack import CondaPackError
-from condapack.quoting import fish_word, location_problem, sh_word
-from condapack.relocation import SHIPPED_MODULES
-from condapack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
+from condapack.relocation import PAYLOAD, SHIPPED_MODULES
+from condapack.unpack.quoting import fish_word, location_problem, sh_word
+from condapack.unpack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
 from helpers import HOST_PATH, extract, pack, run
 from systools import require
 
@@ -274,6 +274,6 @@ def test_pack_refuses_a_dest_prefix_with_a_line_break(real_env: envkit.EnvFactor
 
 @pytest.mark.parametrize("module", SHIPPED_MODULES)
 def test_shipped_modules_parse_as_python_3_6(module: str) -> None:
-    source = (Path(condapack.__file__).parent / module).read_text(encoding="utf-8")
+    source = (PAYLOAD / module).read_text(encoding="utf-8")
     ast.parse(source, module, feature_version=(3, 6))
 

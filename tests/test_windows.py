@@ -17,7 +17,7 @@ import condapack
 from condapack.layout import WINDOWS
 from condapack.prefix import File
 from condapack.relocation import relocatables, unpack_files
-from condapack.rewrite import replace_windows_binary, windows_forms
+from condapack.unpack.rewrite import replace_windows_binary, windows_forms
 
 #: A path over 100 characters, with spaces and more than one level.
 LONG_DIR = "a long place with spaces/" + "deeper directory with spaces " * 3 + "env"
@@ -116,7 +116,7 @@ def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_
         manifest = json.loads(zf.read("conda-meta/condapack/unpack.json"))
         recorded = zf.read("conda-meta/condapack/prefix").decode()
     assert {"Scripts/activate.bat", "Scripts/deactivate.bat", "Scripts/conda-unpack.exe",
-            "Scripts/conda-unpack-script.py", "conda-meta/condapack/unpack.py"} <= names
+            "Scripts/conda-unpack-script.py", "conda-meta/condapack/unpack/__main__.py"} <= names
     assert not any(name.startswith("bin/") for name in names)
     # Only the Python conda-unpack runs on Windows: no shell one, no manifest for it.
     assert not {"conda-meta/condapack/unpack.sh", "conda-meta/condapack/unpack.txt"} & names
@@ -192,7 +192,7 @@ def test_conda_unpack_on_windows_patches_binary_fields_in_their_own_spelling_aft
         if place != env:
             shutil.move(str(env), place)
         where = winkit.wine_path(place)
-        script = winkit.wine_path(place / "conda-meta" / "condapack" / "unpack.py")
+        script = winkit.wine_path(place / "conda-meta" / "condapack" / "unpack")
         assert wine.run(python, "-X", "utf8", script, where).stderr == f"conda-unpack: relocated 1 files to {where}\n"
         patched = (place / "Library" / "bin" / "tool.dll").read_bytes()
         assert len(patched) == size

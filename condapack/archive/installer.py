@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import MemberPlan
-from ..quoting import sh_word
+from ..unpack.quoting import sh_word
 from .tar import write_compressed_tar
 
 __all__ = ["write_installer", "render_header"]

@@ -36,14 +36,12 @@ try:  # signal's C module: signal itself imports enum (8 ms with a compiled stan
 except ImportError:  # pragma: no cover
     import signal
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from inplace import SUFFIX, change, create_beside, discard_temps, open_target  # noqa: E402
-from journal import (Journal, JournalError, discard, open_regular, parse_json, read_at, recover, records,  # noqa: E402
-                     replaced_paths, roll_back)
-from quoting import location_problem  # noqa: E402
-from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
-from safepath import UnsafePath, absolute_path, inside, io_path, is_link, relative_path  # noqa: E402
+from .inplace import SUFFIX, change, create_beside, discard_temps, open_target
+from .journal import (Journal, JournalError, discard, open_regular, parse_json, read_at, recover, records,
+                      replaced_paths, roll_back)
+from .quoting import location_problem
+from .rewrite import PrefixError, check_capacity, render_field, render_windows_field
+from .safepath import UnsafePath, absolute_path, inside, io_path, is_link, relative_path
 
 try:
     import fcntl
@@ -546,6 +544,3 @@ def main(argv):
         return 130
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

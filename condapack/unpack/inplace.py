@@ -12,9 +12,9 @@ Stdlib-only and Python 3.6 compatible, like unpack.py, which imports it.
 import errno
 import os
 
-from journal import ORIG, chunks_of, read_at, write_at
-from rewrite import holds, relocate, replace_chunks
-from safepath import UnsafePath, io_path
+from .journal import ORIG, chunks_of, read_at, write_at
+from .rewrite import holds, relocate, replace_chunks
+from .safepath import UnsafePath, io_path
 
 SUFFIX = ".condapack-unpack"
 # Text files up to this size are rewritten from memory, larger ones in chunks (on

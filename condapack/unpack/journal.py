@@ -21,7 +21,7 @@ import errno
 import os
 import stat
 
-from safepath import io_path
+from .safepath import io_path
 
 try:  # json's C parts: json itself imports re, which costs more than relocating hundreds of files
     from _json import encode_basestring_ascii, make_scanner
