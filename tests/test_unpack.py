@@ -262,7 +262,7 @@ def test_files_change_in_place_and_files_without_the_prefix_are_not_touched(tmp_
     assert all(after[p].st_ino == before[p].st_ino for p in before)
     assert after["share/plain.txt"].st_mtime_ns == before["share/plain.txt"].st_mtime_ns
     assert sorted(set(os.listdir(prefix / "conda-meta/condapack")) - {"__pycache__"}) == [
-        "prefix", "unpack", "unpack.json", "unpack.sh", "unpack.txt"]
+        "prefix", "unpack", "unpack.sh", "unpack.txt"]
 
 
 def test_a_file_hard_linked_outside_the_environment_is_replaced_not_written_through(tmp_path: Path,
@@ -404,7 +404,7 @@ def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
     items = [Relocatable("bin/tool", "text"),
              Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))), *extra]
     for path, (data, _mode) in unpack_files(OLD, items, POSIX).items():
-        if path.endswith(("unpack.json", "unpack.txt")):
+        if path.endswith("unpack.txt"):
             (prefix / path).write_bytes(data)
 
 
