@@ -17,7 +17,7 @@ import attrs
 
 from .archive.formats import CHOICES
 from .errors import CondaPackError
-from .safepath import UnsafePath, absolute_path, host_path
+from .unpack.safepath import UnsafePath, absolute_path, host_path
 
 __all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "layers_problem",
            "resolve_threads", "DEFAULT_MAX_THREADS"]
@@ -88,7 +88,7 @@ def _layers(_inst: object, _attr: object, value: int) -> None:
 
 
 def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
-    """An attrs validator applying a :mod:`condapack.safepath` rule to an optional path option."""
+    """An attrs validator applying a :mod:`condapack.unpack.safepath` rule to an optional path option."""
 
     def validate(_inst: object, _attr: object, value: Optional[str]) -> None:
         if value is not None:

@@ -24,9 +24,9 @@ from .options import PackOptions, schema
 from .output import atomic_output, check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
-from .quoting import location_problem
 from .records import PackageRecord
-from .safepath import UnsafePath, inside, relative_path
+from .unpack.quoting import location_problem
+from .unpack.safepath import UnsafePath, inside, relative_path
 
 __all__ = ["ProgressFn", "Packed", "pack_files", "resolve"]
 

@@ -145,7 +145,7 @@ def test_every_variable_the_package_reads_is_declared() -> None:
 def test_every_public_condapack_variable_in_the_shipped_scripts_is_declared() -> None:
     # _CONDAPACK_* are the scripts' own state; @CONDAPACK_*@ are placeholders filled at pack time
     public = re.compile(r"(?<![_@A-Za-z0-9])CONDAPACK_[A-Z_]+")
-    found = {name for path in (PACKAGE / "scripts").iterdir() if path.is_file()
+    found = {name for path in [*(PACKAGE / "scripts").iterdir(), *(PACKAGE / "unpack").iterdir()] if path.is_file()
              for name in public.findall(path.read_text(encoding="utf-8", errors="replace"))}
     assert found == set(TARGET_VARS)
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")

@@ -15,8 +15,8 @@ from typing import BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import MemberPlan
-from ..quoting import sh_word
 from ..relocation import script_bytes
+from ..unpack.quoting import sh_word
 from .tar import write_compressed_tar
 
 __all__ = ["write_installer", "render_header"]

@@ -12,7 +12,7 @@ import os
 from typing import BinaryIO, Callable
 
 from ..members import Content, Member, MemberPlan, size_changed
-from ..safepath import is_utf8
+from ..unpack.safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
 __all__ = ["write_tar", "write_compressed_tar", "header"]

@@ -24,7 +24,7 @@ from isal import isal_zlib
 
 from ..errors import ArchiveError
 from ..members import Content, Member, size_changed
-from ..safepath import is_utf8
+from ..unpack.safepath import is_utf8
 from .compress import deflate, deflate_job
 
 __all__ = ["write_zip"]

@@ -21,7 +21,7 @@ from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
 from ..options import OptionSpec, PackOptions, layers_problem, schema, threads_problem
-from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
+from ..unpack.safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -288,7 +288,7 @@ def _slim(reader: _Reader, value: Any, where: str) -> str:
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
-    """Apply a :mod:`condapack.safepath` rule; its refusal becomes a key-path error."""
+    """Apply a :mod:`condapack.unpack.safepath` rule; its refusal becomes a key-path error."""
     try:
         return rule(value)
     except UnsafePath as exc:
