@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional, TypeVar
 
 import attrs
 
@@ -58,42 +58,57 @@ class Outputs(ProjectCommand):
         return 0
 
 
-def _one_target(command: str, selection: Selection, project: Project) -> TargetSpec:
-    targets = selection.targets_of(project)
-    if len(targets) != 1:
-        names = ", ".join(t.name for t in targets)
-        raise ConfigError(f"{command} takes one target, and {selection.targets[0]!r} names {len(targets)} "
-                          f"({names}); name one as ENV:FORMAT")
-    return targets[0]
+_One = TypeVar("_One", bound="_OneTarget")
 
 
 @attrs.frozen
-class Deps(ProjectCommand):
-    """Print (or write) a make dependency file for one target."""
+class _OneTarget(ProjectCommand):
+    """A command about one target, and where to write what it makes (``-o``)."""
 
-    name: ClassVar[str] = "deps"
-    help: ClassVar[str] = "Print a make dependency file for one target."
-    description: ClassVar[str] = help
+    name: ClassVar[str]
 
     selection: Selection
     terminal: Terminal
     output: Optional[str]
 
     @staticmethod
-    def configure(parser: argparse.ArgumentParser) -> None:
+    def configure_one(parser: argparse.ArgumentParser, output_help: str) -> None:
+        """The one ``TARGET``, ``-c`` and ``-o FILE``."""
         Selection.configure(parser, nargs=1)
-        parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+        parser.add_argument("-o", "--output", metavar="FILE", help=output_help)
 
     @classmethod
-    def of(cls, ns: argparse.Namespace, environ: Environ) -> Deps:
+    def of(cls: type[_One], ns: argparse.Namespace, environ: Environ) -> _One:
         return cls(Selection.of(ns, environ), Terminal.of(ns, environ), ns.output)
+
+    def target(self, project: Project) -> TargetSpec:
+        """The one target the command line names (an environment with one format counts)."""
+        targets = self.selection.targets_of(project)
+        if len(targets) != 1:
+            names = ", ".join(t.name for t in targets)
+            raise ConfigError(f"{self.name} takes one target, and {self.selection.targets[0]!r} names {len(targets)} "
+                              f"({names}); name one as ENV:FORMAT")
+        return targets[0]
+
+
+@attrs.frozen
+class Deps(_OneTarget):
+    """Print (or write) a make dependency file for one target."""
+
+    name: ClassVar[str] = "deps"
+    help: ClassVar[str] = "Print a make dependency file for one target."
+    description: ClassVar[str] = help
+
+    @staticmethod
+    def configure(parser: argparse.ArgumentParser) -> None:
+        _OneTarget.configure_one(parser, "Write to FILE instead of standard output.")
 
     def act(self, project: Project, progress: ProgressFn) -> int:
         """The dependency file on stdout, or in ``--output`` (rewritten only when it changes)."""
         from ..output import write_if_changed
         from .makedeps import render_deps  # it reads the environment: other commands start without it
 
-        target = _one_target(self.name, self.selection, project)
+        target = self.target(project)
         depfile = Path(os.path.abspath(self.output)) if self.output else None
         text = render_deps(project, target, Path.cwd(), depfile)
         if self.output:
@@ -107,25 +122,16 @@ class Deps(ProjectCommand):
 
 
 @attrs.frozen
-class Sbom(ProjectCommand):
+class Sbom(_OneTarget):
     """Write the CycloneDX SBOM of one built target."""
 
     name: ClassVar[str] = "sbom"
     help: ClassVar[str] = "Write the CycloneDX SBOM of one built target beside its archive."
     description: ClassVar[str] = help
 
-    selection: Selection
-    terminal: Terminal
-    output: Optional[str]
-
     @staticmethod
     def configure(parser: argparse.ArgumentParser) -> None:
-        Selection.configure(parser, nargs=1)
-        parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of beside the archive.")
-
-    @classmethod
-    def of(cls, ns: argparse.Namespace, environ: Environ) -> Sbom:
-        return cls(Selection.of(ns, environ), Terminal.of(ns, environ), ns.output)
+        _OneTarget.configure_one(parser, "Write to FILE instead of beside the archive.")
 
     def act(self, project: Project, progress: ProgressFn) -> int:
         """Write the SBOM; print its path on stdout."""
@@ -133,7 +139,7 @@ class Sbom(ProjectCommand):
         from ..sbom import write_sbom
         from .build import target_env
 
-        target = _one_target(self.name, self.selection, project)
+        target = self.target(project)
         if not target.output.exists():
             raise ConfigError(f"{target.name}: {shown(target.output)} is not built; run condapack build "
                               f"{target.name} first")
