@@ -8,6 +8,7 @@ import re
 from typing import Mapping
 
 from condapack.errors import EnvError
+from condapack.quoting import cmd_set_value, fish_word, location_problem, sh_word
 
 __all__ = ["read_env_vars", "activation_files", "windows_activation_files"]
 
@@ -50,8 +51,9 @@ def read_env_vars(prefix: pathlib.Path) -> dict[str, str]:
 
 def activation_files(prefix: str, env_vars: Mapping[str, str]) -> dict[str, tuple[bytes, int]]:
     """The scripts to put in the archive: relative path -> (content, file mode)."""
-    if "\n" in prefix or "\0" in prefix:
-        raise EnvError(f"{prefix!r}: an environment path with a newline cannot be activated")
+    problem = location_problem(prefix)
+    if problem:
+        raise EnvError(f"{prefix!r}: {problem}; choose another")
     for name, value in env_vars.items():
         _check_env_var(name, value)
     posix_vars = "".join(
@@ -90,7 +92,7 @@ def windows_activation_files(env_vars: Mapping[str, str],
 
 
 def _cmd_value(value: str, home: str) -> str:
-    return "%CONDA_PREFIX%".join(part.replace("%", "%%") for part in _split(value, home))
+    return "%CONDA_PREFIX%".join(cmd_set_value(part) for part in _split(value, home))
 
 
 def _crlf(data: bytes) -> bytes:
@@ -117,17 +119,12 @@ def _render(template: str, prefix: str, env_vars: str) -> bytes:
 
 def _posix_word(value: str, prefix: str) -> str:
     """`value` as one POSIX shell word, with the env's location where it names `prefix`."""
-    quoted = ("'" + part.replace("'", "'\\''") + "'" for part in _split(value, prefix))
-    return _POSIX_LOCATION.join(quoted)
+    return _POSIX_LOCATION.join(sh_word(part) for part in _split(value, prefix))
 
 
 def _fish_word(value: str, prefix: str) -> str:
     """`value` as one fish word, with the env's location where it names `prefix`."""
-    quoted = (
-        "'" + part.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        for part in _split(value, prefix)
-    )
-    return _FISH_LOCATION.join(quoted)
+    return _FISH_LOCATION.join(fish_word(part) for part in _split(value, prefix))
 
 
 def _split(value: str, prefix: str) -> list[str]:

@@ -24,6 +24,7 @@ from .locate import find_prefix
 from .pack_cli import DESCRIPTION, Locator, Pack
 from .project.outputs_cli import Deps, Outputs, Sbom
 from .project.project_cli import Build, Lock, Plan
+from .size_cli import Size
 
 __all__ = ["conda_pack_main", "main", "EXIT_CODES", "SUBCOMMANDS", "build_parser", "build_conda_pack_parser"]
 
@@ -59,7 +60,7 @@ def build_conda_pack_parser(prog: str = "conda-pack") -> argparse.ArgumentParser
 
 
 #: Every ``condapack`` subcommand, in ``--help`` order: the one place they are wired.
-SUBCOMMANDS: tuple[type[Command], ...] = (Pack, Plan, Lock, Build, Outputs, Deps, Sbom)
+SUBCOMMANDS: tuple[type[Command], ...] = (Pack, Plan, Lock, Build, Outputs, Deps, Sbom, Size)
 
 
 def build_parser() -> argparse.ArgumentParser:

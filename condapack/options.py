@@ -42,6 +42,12 @@ def check_threads(value: int) -> None:
         raise CondaPackError(f"--n-threads {problem}")
 
 
+def _slim(_inst: object, _attr: object, value: str) -> None:
+    from .slim import parse_slim
+
+    parse_slim(value)
+
+
 def _threads(_inst: object, _attr: object, value: Optional[int]) -> None:
     if value is not None:
         check_threads(value)
@@ -169,6 +175,13 @@ class PackOptions:
     ignore_missing_files: bool = option(
         False, "Skip checks for missing package files.", "--ignore-missing-files", kind=bool,
         toml="ignore-missing-files", locked=True)
+    slim: str = option(
+        # the presets are named here, not imported: every command line would pay for importing slimming
+        "", "Leave out what the environment runs without, by preset (comma-separated): bytecode, tests, docs, "
+        "headers, static, debug, locales, examples, caches. "
+        "Entry points, .pth files, modules a kept module imports at import time and libraries a kept file "
+        "links to are always kept; the archive lists what was removed (conda-meta/condapack/slim.json).",
+        "--slim", metavar="PRESETS", toml="slim", locked=True, validator=_slim)
     force: bool = option(
         False, "Overwrite any existing archive at the output path, or create the output directory if it's "
         "missing.", "--force", "-f", kind=bool)

@@ -20,6 +20,7 @@ from .options import PackOptions
 from .output import check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
+from .quoting import location_problem
 from .records import PackageRecord
 from .safepath import UnsafePath, inside, relative_path
 
@@ -64,6 +65,9 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     if fmt in INSTALLERS and layout_for(p.subdir for p in packages).windows:
         raise ArchiveError(f"format {fmt} makes a POSIX shell installer, and this is a Windows environment; "
                            "use zip or tar.gz and run Scripts\\conda-unpack.exe after extracting")
+    problem = location_problem(dest, layout_for(p.subdir for p in packages).windows) if dest else None
+    if problem:
+        raise ArchiveError(f"--dest-prefix {dest!r}: {problem}; choose another")
     output = Path(os.path.abspath(options.output or default_name))
     return Resolved(fmt, output, arcroot, dest, extra)
 
@@ -96,9 +100,10 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
+    files, extra = _slimmed(prefix, files, options.slim, r.extra)
     plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
                         follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
-                        env_vars=read_env_vars(prefix), extra=r.extra,
+                        env_vars=read_env_vars(prefix), extra=extra,
                         layout=layout_for(p.subdir for p in packages), home=home or None)
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
     log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
@@ -110,6 +115,22 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _slimmed(prefix: Path, files: tuple[File, ...], slim: str,
+             extra: dict[str, tuple[bytes, int]]) -> tuple[tuple[File, ...], dict[str, tuple[bytes, int]]]:
+    """The files ``--slim`` keeps, and the archive's record of what it removed."""
+    from .records import read_records
+    from .slim import SLIM_FILE, entry_points_of, parse_slim, slim_files
+
+    names = parse_slim(slim)
+    if not names:
+        return files, extra
+    entry_points = entry_points_of((mp.path, mp.path_type) for p in read_records(prefix) for mp in p.paths)
+    done = slim_files(files, names, entry_points)
+    log.info("--slim %s: left out %d files (%d bytes); kept %d a guard rail protects", ",".join(names),
+             len(done.removed), sum(r.size for r in done.removed), len(done.guarded))
+    return done.files, {**extra, SLIM_FILE: (done.metadata(names), 0o644)}
 
 
 def _io_error(exc: OSError, prefix: Path, output: Path) -> CondaPackError:

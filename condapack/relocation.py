@@ -34,13 +34,15 @@ from .rewrite import binary_fields, windows_binary_fields
 if TYPE_CHECKING:
     from .rewrite import Field
 
-__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "SHIPPED_MODULES"]
+__all__ = ["Relocatable", "relocatables", "unpack_files", "printf_escape", "script_bytes", "SHIPPED_MODULES"]
 
 _SCRIPTS = Path(__file__).parent / "scripts"
 #: Replaced in the shipped scripts by this condapack's version.
 _VERSION_MARK = b"@CONDAPACK_VERSION@"
+#: Replaced in unpack.sh and the installer by scripts/location.sh.
+_LOCATION_MARK = b"# @LOCATION_SH@\n"
 #: Stdlib-only modules of the package that conda-unpack imports beside unpack.py.
-SHIPPED_MODULES = ("rewrite.py", "safepath.py")
+SHIPPED_MODULES = ("quoting.py", "rewrite.py", "safepath.py")
 #: The modules of conda-unpack beside unpack.py (in scripts/).
 _UNPACK_MODULES = ("inplace.py", "journal.py")
 # Bytes a printf format (and a word split by the shell) may hold as they are.
@@ -132,23 +134,26 @@ def unpack_files(home: str, items: Sequence[Relocatable], layout: Layout) -> Map
     out = {
         f"{CONDAPACK_DIR}/unpack.json": (_json_manifest(items, layout.windows), 0o644),
         f"{CONDAPACK_DIR}/prefix": (home.encode("utf-8", "surrogateescape"), 0o644),
-        f"{CONDAPACK_DIR}/unpack.py": (_script_bytes(_SCRIPTS / "unpack.py"), 0o644),
-        **{f"{CONDAPACK_DIR}/{script}": (_script_bytes(_SCRIPTS / script), 0o644) for script in _UNPACK_MODULES},
-        **{f"{CONDAPACK_DIR}/{module}": (_script_bytes(Path(__file__).parent / module), 0o644)
+        f"{CONDAPACK_DIR}/unpack.py": (script_bytes(_SCRIPTS / "unpack.py"), 0o644),
+        **{f"{CONDAPACK_DIR}/{script}": (script_bytes(_SCRIPTS / script), 0o644) for script in _UNPACK_MODULES},
+        **{f"{CONDAPACK_DIR}/{module}": (script_bytes(Path(__file__).parent / module), 0o644)
            for module in SHIPPED_MODULES},
     }
     if layout.windows:
         (helper,) = layout.unpack_helpers
         out[layout.unpack_script] = (winlaunch.unpack_launcher(), 0o755)
-        out[helper] = (_script_bytes(_SCRIPTS / "conda-unpack-script.py"), 0o644)
+        out[helper] = (script_bytes(_SCRIPTS / "conda-unpack-script.py"), 0o644)
     else:
         out[f"{CONDAPACK_DIR}/unpack.txt"] = (_text_manifest(items), 0o644)
-        out[f"{CONDAPACK_DIR}/unpack.sh"] = (_script_bytes(_SCRIPTS / "unpack.sh"), 0o644)
-        out[layout.unpack_script] = (_script_bytes(_SCRIPTS / "conda-unpack.sh"), 0o755)
+        out[f"{CONDAPACK_DIR}/unpack.sh"] = (script_bytes(_SCRIPTS / "unpack.sh"), 0o644)
+        out[layout.unpack_script] = (script_bytes(_SCRIPTS / "conda-unpack.sh"), 0o755)
     return out
 
 
-def _script_bytes(path: Path) -> bytes:
-    # A checkout on Windows may have CRLF line ends; the archive must not depend on it.
-    # The scripts answer --version with the condapack that packed the environment.
-    return path.read_bytes().replace(b"\r\n", b"\n").replace(_VERSION_MARK, __version__.encode())
+def script_bytes(path: Path) -> bytes:
+    """A shipped script: LF line ends (a checkout on Windows may have CRLF; the archive
+    must not depend on it), the version that packed it (for --version), and the shared
+    sh location check pasted in where its mark stands."""
+    def lf(script: Path) -> bytes:
+        return script.read_bytes().replace(b"\r\n", b"\n")
+    return lf(path).replace(_VERSION_MARK, __version__.encode()).replace(_LOCATION_MARK, lf(_SCRIPTS / "location.sh"))

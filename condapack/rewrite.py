@@ -14,14 +14,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
+try:  # in the package; inside an archive the shipped modules sit side by side
+    from .quoting import sh_word
+except ImportError:
+    from quoting import sh_word  # type: ignore[import-not-found,no-redef]
+
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.
 SHEBANG_LIMIT = 127
 
-# The trampoline that pip and conda use when an interpreter path is too long for a
-# shebang line: /bin/sh runs the first two lines, Python sees a string literal. Its
-# lines are ``#!/bin/sh``, ``'''exec' "INTERP"ARGS "$0" "$@"`` and ``' '''``.
-_TRAMPOLINE_HEAD = b"#!/bin/sh\n'''exec' \""
+# The trampoline that pip and conda use when an interpreter path cannot be a shebang line
+# (too long, or holding a blank the kernel would split it at): /bin/sh runs the first two
+# lines, Python sees a string literal. Its lines are ``#!/bin/sh``,
+# ``'''exec' WORD ARGS "$0" "$@"`` and ``' '''``, WORD being the interpreter as
+# quoting.sh_word writes it (pip's form, the interpreter in double quotes, is read too).
+_TRAMPOLINE_HEAD = b"#!/bin/sh\n'''exec' "
 _TRAMPOLINE_TAIL = b' "$0" "$@"'
 _TRAMPOLINE_END = b"\n' '''\n"
 
@@ -40,45 +47,62 @@ def is_binary(data: bytes) -> bool:
 
 
 def replace_text(data: bytes, old: bytes, new: bytes) -> bytes:
-    """Replace every occurrence of ``old`` by ``new`` and keep the shebang valid."""
-    if old == new or old not in data:
+    """Replace every occurrence of ``old`` by ``new``; an interpreter header naming ``old``
+    is rewritten to the valid header for ``new``."""
+    if old == new or not holds((data,), old):
         return data
-    return fix_shebang(data.replace(old, new), new)
+    header, end = relocated_header(data, old, new)
+    return header + data[end:].replace(old, new)
 
 
-# A text file too big to hold in memory is rewritten in chunks; its interpreter line (the
-# /bin/sh trampoline is three lines) is fixed when it lies within this many bytes.
+# A text file too big to hold in memory is rewritten in chunks; its interpreter header (the
+# /bin/sh trampoline is three lines) is rewritten when it lies within this many bytes.
 HEAD = 1 << 20
 
 
 def holds(chunks: "Iterable[bytes]", old: bytes) -> bool:
-    """Tell whether a file read in ``chunks`` contains ``old`` (it may span two chunks)."""
+    """Tell whether a file read in ``chunks`` holds ``old``, as it is or quoted in a
+    trampoline (either may span two chunks)."""
+    needles = _spellings(old)
+    keep = max(len(needle) for needle in needles) - 1
     carry = b""
     for chunk in chunks:
-        if old in carry + chunk[: len(old) - 1] or old in chunk:
+        buf = carry + chunk
+        if any(needle in buf for needle in needles):
             return True
-        joined = carry + chunk[-len(old):]
-        carry = joined[max(0, len(joined) - (len(old) - 1)):]
+        carry = buf[max(0, len(buf) - keep):]
     return False
+
+
+def _spellings(old: bytes) -> "Tuple[bytes, ...]":
+    # A trampoline names the interpreter quoted, which spells a quote or a backslash
+    # differently; the quoted spelling of anything else is ``'`` + the prefix itself.
+    quoted = _sh_word(old)[:-1]
+    return (old,) if quoted[1:] == old else (old, quoted)
 
 
 def replace_chunks(chunks: "Iterable[bytes]", old: bytes, new: bytes) -> "Iterator[bytes]":
     """``replace_text`` of a file that holds ``old``, read and written in chunks.
 
-    The output is the same bytes whenever the interpreter line lies within ``HEAD``
+    The output is the same bytes whenever the interpreter header lies within ``HEAD``
     bytes: memory stays bounded by the chunk size, whatever the file's size.
     """
-    head: Optional[bytes] = b""
-    for piece in _replaced_pieces(chunks, old, new):
-        if head is None:
-            yield piece
-            continue
-        head += piece
-        if len(head) >= HEAD:
-            yield fix_shebang(head, new)
-            head = None
-    if head is not None:
-        yield fix_shebang(head, new)
+    chunks = iter(chunks)
+    first = b""
+    for chunk in chunks:
+        first += chunk
+        if len(first) >= HEAD:
+            break
+    header, end = relocated_header(first, old, new)
+    yield header
+    for piece in _replaced_pieces(_chain(first[end:], chunks), old, new):
+        yield piece
+
+
+def _chain(first: bytes, rest: "Iterator[bytes]") -> "Iterator[bytes]":
+    yield first
+    for chunk in rest:
+        yield chunk
 
 
 def _replaced_pieces(chunks: "Iterable[bytes]", old: bytes, new: bytes) -> "Iterator[bytes]":
@@ -182,55 +206,96 @@ def parse_shebang(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
 
     Both a plain ``#!`` line and the ``/bin/sh`` trampoline are understood.
     """
-    return _parse_trampoline(data) or _parse_plain_shebang(data)
+    return _parse_trampoline(data) or _parse_plain_shebang(data, b"")
+
+
+def relocated_header(data: bytes, old: bytes, new: bytes) -> "Tuple[bytes, int]":
+    """The header of ``data`` whose interpreter lies in ``old``, rewritten for ``new``, and
+    the length of the header it replaces; ``(b"", 0)`` for any other file.
+
+    The header is read before the prefix is replaced: a trampoline's interpreter is
+    quoted, and a new prefix holding a blank would split a plain ``#!`` line.
+    """
+    parsed = _parse_trampoline(data) or _parse_plain_shebang(data, old)
+    if parsed is None or not parsed[0].startswith(old + b"/"):
+        return b"", 0
+    interp, args, end = parsed
+    return make_shebang(interp.replace(old, new), args.replace(old, new)), end
 
 
 def _parse_trampoline(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
-    if not data.startswith(_TRAMPOLINE_HEAD):
-        return None
     start = len(_TRAMPOLINE_HEAD)
-    quote, eol = data.find(b'"', start), data.find(b"\n", start)
+    eol = data.find(b"\n", start) if data.startswith(_TRAMPOLINE_HEAD) else -1
+    word = None if eol < 0 else _double_quoted(data, start, eol) or _sh_word_at(data, start, eol)
+    if word is None:
+        return None
+    interp, after = word
     args_end = eol - len(_TRAMPOLINE_TAIL)
-    if not (0 <= quote < args_end and data.startswith(_TRAMPOLINE_TAIL, args_end)
+    if not (after <= args_end and data.startswith(_TRAMPOLINE_TAIL, args_end)
             and data.startswith(_TRAMPOLINE_END, eol)):
         return None
-    return data[start:quote], data[quote + 1:args_end], eol + len(_TRAMPOLINE_END)
+    return interp, data[after:args_end], eol + len(_TRAMPOLINE_END)
 
 
-def _parse_plain_shebang(data: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
-    # "#!", blanks, the interpreter (up to the next blank), its arguments (up to the newline)
+def _double_quoted(data: bytes, start: int, eol: int) -> "Optional[Tuple[bytes, int]]":
+    # pip's and conda's trampolines: "INTERP", which holds no quote.
+    close = data.find(b'"', start + 1, eol) if data.startswith(b'"', start) else -1
+    return None if close < 0 else (data[start + 1:close], close + 1)
+
+
+def _sh_word_at(data: bytes, start: int, eol: int) -> "Optional[Tuple[bytes, int]]":
+    """The word ``_sh_word`` writes, read back from ``data[start:eol]``: (text, its end)."""
+    out, pos = [], start
+    while pos < eol:
+        if data.startswith(b"'", pos):
+            close = data.find(b"'", pos + 1, eol)
+            if close < 0:
+                return None
+            out.append(data[pos + 1:close])
+            pos = close + 1
+        elif data.startswith(b"\"'\"", pos):
+            out.append(b"'")
+            pos += 3
+        elif data.startswith(b"\\\\", pos):
+            out.append(b"\\")
+            pos += 2
+        else:
+            break
+    if pos == start or data[pos:pos + 1] not in (b" ", b"\t"):
+        return None
+    return b"".join(out), pos
+
+
+def _parse_plain_shebang(data: bytes, home: bytes) -> "Optional[Tuple[bytes, bytes, int]]":
+    # "#!", blanks, the interpreter (up to the next blank), its arguments (up to the newline);
+    # an interpreter in ``home`` holds all of ``home``, blanks too.
     eol = data.find(b"\n") if data.startswith(b"#!") else -1
     line = data[2:eol].lstrip(b" \t") if eol >= 0 else b""
-    interp = line.replace(b"\t", b" ").partition(b" ")[0]
+    skip = len(home) if home and line.startswith(home + b"/") else 0
+    interp = line[:skip] + line[skip:].replace(b"\t", b" ").partition(b" ")[0]
     if not interp:
         return None
     return interp, line[len(interp):], eol + 1
 
 
 def make_shebang(interp: bytes, args: bytes) -> bytes:
-    """Build the shortest header that runs ``interp``: a ``#!`` line if it fits.
+    """Build the header that runs ``interp``: a ``#!`` line if the kernel can read it.
 
-    A Python interpreter too long for the kernel gets the ``/bin/sh`` trampoline; any
-    other interpreter falls back to ``/usr/bin/env NAME``.
+    A Python interpreter whose path is too long for the kernel, or holds a blank (where
+    the kernel would cut it), gets the ``/bin/sh`` trampoline; any other interpreter falls
+    back to ``/usr/bin/env NAME``.
     """
     line = b"#!" + interp + args
-    if len(line) <= SHEBANG_LIMIT:
+    if len(line) <= SHEBANG_LIMIT and b" " not in interp and b"\t" not in interp:
         return line + b"\n"
     name = interp.rsplit(b"/", 1)[-1]
     if name.startswith(b"python"):
-        return b"#!/bin/sh\n'''exec' \"" + interp + b"\"" + args + b' "$0" "$@"\n\' \'\'\'\n'
+        return _TRAMPOLINE_HEAD + _sh_word(interp) + args + _TRAMPOLINE_TAIL + _TRAMPOLINE_END
     return b"#!/usr/bin/env " + name + args + b"\n"
 
 
-def fix_shebang(data: bytes, prefix: bytes) -> bytes:
-    """Rewrite a header whose interpreter lies in ``prefix`` to its valid form."""
-    parsed = parse_shebang(data)
-    if parsed is None:
-        return data
-    interp, args, end = parsed
-    if not interp.startswith(prefix + b"/"):
-        return data
-    return make_shebang(interp, args) + data[end:]
+def _sh_word(text: bytes) -> bytes:
+    return sh_word(text.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
 # Windows. A prefix is written into files in three spellings: C:\old\env (what the

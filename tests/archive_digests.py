@@ -29,6 +29,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
     "level-1-threads-2": {"compress_level": 1, "n_threads": 2},
     "dest-prefix": {"dest_prefix": "/opt/app", "arcroot": "app"},
+    # a blank in the location: entry points get the /bin/sh trampoline at pack time
+    "dest-prefix-blank": {"dest_prefix": "/opt/my app", "arcroot": "app"},
     "zip-symlinks": {"zip_symlinks": True},
 }
 

@@ -36,7 +36,8 @@ def extract(archive: Path, dest: Path) -> Path:
     if archive.name.endswith(".zip"):
         subprocess.run(["unzip", "-q", str(archive), "-d", str(dest)], check=True)
     else:
-        subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
+        # In the directory, not -C: GNU tar reads escapes such as a backslash-n in -C's argument.
+        subprocess.run(["tar", "-xf", str(archive)], cwd=dest, check=True)
     return dest
 
 

@@ -65,8 +65,10 @@ def _can_apt() -> bool:
 
 def _apt_install(packages: list[str]) -> bool:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [["apt-get", "update", "-qq"],
-             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]]
+    # another test run (or the system) may hold apt's locks: wait for them instead of failing
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    steps = [["apt-get", *wait, "update", "-qq"],
+             ["apt-get", *wait, "install", "-y", "-qq", "--no-install-recommends", *packages]]
     for step in steps:
         done = subprocess.run(step, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:

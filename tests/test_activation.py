@@ -563,7 +563,7 @@ def test_activation_files_refuse_a_prefix_with_a_newline() -> None:
     with pytest.raises(EnvError) as info:
         activation_files("/opt/a\nb", {})
     assert str(info.value) == (
-        "'/opt/a\\nb': an environment path with a newline cannot be activated"
+        "'/opt/a\\nb': a location with a line break cannot hold an environment; choose another"
     )
 
 

@@ -122,6 +122,14 @@ def test_no_project_anywhere(tmp_path: Path) -> None:
      "of the environment"),
     ('output-dir = "d"\n',
      "condapack.toml: env: no environments declared; add an [env.NAME] table with prefix or name"),
+    ('[env.web]\nprefix = "w"\nslim = ["tests", "doc"]\n',
+     "condapack.toml: env.web.slim[1]: unknown preset 'doc' (did you mean 'docs'?)"),
+    ('[env.web]\nprefix = "w"\nslim = ["tests,docs"]\n',
+     "condapack.toml: env.web.slim[0]: unknown preset 'tests,docs' (did you mean 'tests'?)"),
+    ('[defaults]\nslim = "tests"\n' + MINIMAL,
+     "condapack.toml: defaults.slim: must be a list of slimming presets, got 'tests'"),
+    ('[defaults]\nslim = [1]\n' + MINIMAL,
+     "condapack.toml: defaults.slim[0]: must be a preset name, got 1"),
 ])
 def test_mistakes_name_the_file_and_key_path(tmp_path: Path, text: str, message: str) -> None:
     assert error(tmp_path, text) == message

@@ -12,11 +12,11 @@ from condapack.rewrite import (
     SHEBANG_LIMIT,
     PrefixError,
     binary_fields,
-    fix_shebang,
     holds,
     is_launcher,
     make_shebang,
     parse_shebang,
+    relocated_header,
     render_field,
     render_windows_field,
     replace_binary,
@@ -51,7 +51,7 @@ def test_short_shebang_stays_a_plain_absolute_shebang() -> None:
 def test_too_long_python_shebang_becomes_the_sh_trampoline() -> None:
     new = b"/" + b"d" * SHEBANG_LIMIT
     out = replace_text(b"#!/opt/envs/old/bin/python -E\nprint(1)\n", OLD, new)
-    assert out == (b"#!/bin/sh\n'''exec' \"" + new + b"/bin/python\" -E \"$0\" \"$@\"\n' '''\nprint(1)\n")
+    assert out == (b"#!/bin/sh\n'''exec' '" + new + b"/bin/python' -E \"$0\" \"$@\"\n' '''\nprint(1)\n")
 
 
 def test_trampoline_turns_back_into_a_shebang_when_moved_to_a_short_path() -> None:
@@ -80,11 +80,15 @@ def test_parse_shebang_reads_plain_and_trampoline_headers() -> None:
 
 
 # The headers parse_shebang reads, as regular expressions (it parses them by hand: conda-unpack
-# does not import re): the /bin/sh trampoline first, then a plain "#!" line.
+# does not import re): the /bin/sh trampoline first (its interpreter in double quotes, or a
+# word of quoting.sh_word's pieces followed by a blank), then a plain "#!" line.
+SH_PIECE = b"'[^'\n]*'|\"'\"|\\\\\\\\"
 TRAMPOLINE = re.compile(
-    b"\\A#!/bin/sh\n'''exec' \"(?P<interp>[^\"\n]*)\"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n")
+    b"\\A#!/bin/sh\n'''exec' (?:\"(?P<interp>[^\"\n]*)\"|(?P<word>(?:" + SH_PIECE + b")+)(?=[ \t]))"
+    b"(?P<args>[^\n]*?) \"\\$0\" \"\\$@\"\n' '''\n")
 SHEBANG = re.compile(b"\\A#![ \t]*(?P<interp>[^ \t\n]+)(?P<args>[^\n]*)\n")
-HEADER_PIECES = (b"#!", b"#!/bin/sh\n'''exec' \"", b' "$0" "$@"', b"\n' '''\n", b"\n", b" ", b"\t", b'"', b"\r",
+HEADER_PIECES = (b"#!", b"#!/bin/sh\n'''exec' \"", b"#!/bin/sh\n'''exec' '", b"\"'\"", b"\\\\",
+                 b' "$0" "$@"', b"\n' '''\n", b"\n", b" ", b"\t", b'"', b"\r",
                  b"/p/bin/python", b"-E", b"'", b"$0", b"#")
 
 
@@ -94,8 +98,17 @@ def test_parse_shebang_reads_what_the_header_grammar_matches(seed: int) -> None:
     for _ in range(20000):
         data = b"".join(rng.choice(HEADER_PIECES) for _ in range(rng.randint(0, 9)))
         match = TRAMPOLINE.match(data) or SHEBANG.match(data)
-        expected = None if match is None else (match.group("interp"), match.group("args"), match.end())
+        expected = None if match is None else (_interpreter(match), match.group("args"), match.end())
         assert parse_shebang(data) == expected, data
+
+
+def _interpreter(match: re.Match[bytes]) -> bytes:
+    """The interpreter a TRAMPOLINE or SHEBANG match names, its sh word read back."""
+    word = match.groupdict().get("word")
+    if word is None:
+        return match.group("interp")
+    pieces = re.findall(SH_PIECE, word)
+    return b"".join(b"'" if p == b"\"'\"" else b"\\" if p == b"\\\\" else p[1:-1] for p in pieces)
 
 
 def test_binary_keeps_size_and_pads_with_nuls() -> None:
@@ -129,9 +142,8 @@ def test_binary_string_without_room_to_grow_is_an_error() -> None:
         replace_binary(OLD + b"\0Z", OLD, OLD + b"x", capacity=100)
 
 
-def test_fix_shebang_ignores_interpreters_outside_the_prefix() -> None:
-    data = b"#!/usr/bin/env python\n"
-    assert fix_shebang(data, b"/p") is data
+def test_a_header_whose_interpreter_is_outside_the_prefix_is_not_rewritten() -> None:
+    assert relocated_header(b"#!/usr/bin/env python\n", b"/p", b"/n") == (b"", 0)
 
 
 def _apply(data: bytes, fields: list[tuple[int, int, list[bytes]]], new: bytes) -> bytes:
@@ -244,4 +256,4 @@ def test_a_long_text_file_gets_its_interpreter_line_fixed_once() -> None:
     data = b"#!" + OLD + b"/bin/python3\n" + (b"x = '" + OLD + b"'\n") * (HEAD // 10)
     out = b"".join(replace_chunks(_chunks(data, 65536), OLD, long_new))
     assert out == replace_text(data, OLD, long_new)
-    assert out.startswith(b"#!/bin/sh\n'''exec' \"" + long_new + b"/bin/python3\"")
+    assert out.startswith(b"#!/bin/sh\n'''exec' '" + long_new + b"/bin/python3'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import tarfile
@@ -15,6 +16,7 @@ import winkit
 import condapack
 from condapack.layout import WINDOWS
 from condapack.prefix import File
+from condapack.quoting import location_problem
 from condapack.relocation import relocatables, unpack_files
 from condapack.rewrite import replace_windows_binary, windows_forms
 
@@ -58,25 +60,41 @@ def _old_prefix_hits(env: Path, old: Path) -> list[str]:
     return sorted(str(p.relative_to(env)) for p in files if pattern.search(p.read_bytes()))
 
 
-def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> None:
+#: Run by the check driver after activate.bat: what activation set, printed by Python
+#: (UTF-8, where cmd's echo would write the console code page), found on the PATH it set.
+_SHOW_ACTIVATED = ("import os; print('PREFIX=' + os.environ['CONDA_PREFIX']); print('PATH=' + os.environ['PATH']); "
+                   "[print(k + '=' + v) for k, v in sorted(os.environ.items()) if k.startswith('CPWIN_')]")
+
+
+def _check_runs_at(wine: winkit.Wine, env: Path, old: Path) -> None:
     """One cmd.exe session (wine starts slowly): the interpreter and both entry points
-    without activation, then activate.bat and deactivate.bat."""
+    without activation, then activate.bat and deactivate.bat. The driver sits beside the
+    environment and names it from its own place (%~dp0), so it holds no byte of the
+    location: cmd reads a batch file in the console code page, and would run a command
+    after a `&` in a location written into a line of it unquoted."""
     where = winkit.wine_path(env)
-    driver = tmp_path / "check.bat"
+    driver = env.parent / "check.bat"
+    here = f"%~dp0{env.name}"
     driver.write_bytes(
-        "@set \"PATH=C:\\windows\\system32;C:\\windows\"\r\n"
-        f"@\"{where}\\python.exe\" -c \"import sys; print(sys.prefix)\"\r\n"
-        f"@\"{where}\\Scripts\\cpdemo-hello.exe\"\r\n"
-        f"@\"{where}\\Scripts\\cpextra-hello.exe\"\r\n"
-        f"@call \"{where}\\Scripts\\activate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_\r\n"
-        f"@call \"{where}\\Scripts\\deactivate.bat\"\r\n"
-        "@echo PREFIX=%CONDA_PREFIX%\r\n@echo PATH=%PATH%\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
+        "@set \"PATH=C:\\windows\\system32;C:\\windows\"\r\n@set \"PYTHONIOENCODING=utf-8\"\r\n"
+        f"@\"{here}\\python.exe\" -c \"import sys; print(sys.prefix)\"\r\n"
+        f"@\"{here}\\Scripts\\cpdemo-hello.exe\"\r\n"
+        f"@\"{here}\\Scripts\\cpextra-hello.exe\"\r\n"
+        f"@call \"{here}\\Scripts\\activate.bat\"\r\n"
+        f"@python -c \"{_SHOW_ACTIVATED}\"\r\n"
+        f"@call \"{here}\\Scripts\\deactivate.bat\"\r\n"
+        "@echo \"PREFIX=%CONDA_PREFIX%\"\r\n@echo \"PATH=%PATH%\"\r\n@set CPWIN_ 2>nul || echo no CPWIN_ variables\r\n"
         "@exit /b 0\r\n".encode()
     )
     bins = ";".join(where + d for d in ("", "\\Library\\mingw-w64\\bin", "\\Library\\usr\\bin",
                                            "\\Library\\bin", "\\Scripts", "\\bin"))
-    assert wine.run("cmd", "/c", winkit.wine_path(driver)).stdout.splitlines() == [
+    try:
+        # Started by its bare name from its directory: `cmd /c "PATH"` drops the quotes
+        # around a PATH holding `&` and runs what follows it.
+        out = wine.run("cmd", "/c", driver.name, cwd=driver.parent).stdout.splitlines()
+    finally:
+        driver.unlink()
+    assert out == [
         where,  # python.exe: sys.prefix
         where, f"{where}\\Lib\\site-packages\\cpdemo\\__init__.py",  # conda-style entry point
         where,  # pip's distlib launcher
@@ -85,7 +103,7 @@ def _check_runs_at(wine: winkit.Wine, env: Path, old: Path, tmp_path: Path) -> N
         f"CPWIN_DATA={where}\\Library\\share\\cpwin",  # from conda-meta\\state
         f"CPWIN_HOME={where}\\Library\\share\\cpwin",
         "CPWIN_RATIO=100%",
-        "PREFIX=", "PATH=C:\\windows\\system32;C:\\windows", "no CPWIN_ variables",
+        '"PREFIX="', '"PATH=C:\\windows\\system32;C:\\windows"', "no CPWIN_ variables",
     ]
     forward = where.replace("\\", "/")
     assert (env / winkit.WIN_TEXT_FILES[1]).read_bytes().decode() == f"data={forward}/Library/share/cpwin\r\n"
@@ -123,11 +141,11 @@ def test_windows_env_unpacks_runs_and_moves_under_wine(
         env = _extract(Path(archive), tmp_path / place)
         unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
         assert unpacked.stderr == f"conda-unpack: relocated 6 files to {winkit.wine_path(env)}\n"
-        _check_runs_at(wine, env, win_env, tmp_path)
+        _check_runs_at(wine, env, win_env)
     moved = tmp_path / "moved again"
     shutil.move(str(tmp_path / "short"), moved)
     wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"), "-q")
-    _check_runs_at(wine, moved, tmp_path / "short", tmp_path)
+    _check_runs_at(wine, moved, tmp_path / "short")
     again = wine.run(winkit.wine_path(moved / "Scripts" / "conda-unpack.exe"))
     assert again.stderr == f"conda-unpack: {winkit.wine_path(moved)} is already set up for this location\n"
 
@@ -205,6 +223,82 @@ def test_windows_env_refuses_a_posix_dest_prefix(win_env: Path, tmp_path: Path) 
     assert str(err.value) == (
         "--dest-prefix '/opt/app': this environment is for Windows; give a Windows path such as C:\\opt\\app"
     )
+    assert not (tmp_path / "env.zip").exists()
+
+
+#: Pieces of directory names cmd.exe treats specially but can quote (`&`, parentheses,
+#: quotes, `=`, `,`, a command after `&`), and non-ASCII ones.
+CMD_PIECES = ("&", " ", "(x)", "'", "=", ",", "&echo CANARY&", "$HOME", "`", "#", "~", "-", "{a,b}", "[a]", "@", "+",
+              "é", "ü ö", "Ω")
+#: What cmd.exe cannot quote in a location (or a PATH entry cannot hold): refused.
+CMD_UNQUOTABLE = ("%", "%PATH%", "!", "!x!", "^", "^&echo CANARY", ";")
+
+
+def _files(env: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+
+
+def _unpacks_or_refuses_unchanged(wine: winkit.Wine, env: Path) -> bool:
+    """conda-unpack.exe at ``env``: whether it relocated; a location cmd cannot quote is
+    refused in one line (asserted), and no file changes."""
+    problem = location_problem(winkit.wine_path(env), windows=True)
+    before = _files(env)
+    unpacked = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), "-q", check=False)
+    if problem is None:
+        assert (unpacked.returncode, unpacked.stderr) == (0, "")
+        return True
+    if ";" in str(env):
+        # wine's loader reads the executable's directory as a ';'-separated search list:
+        # python313.dll is not found there and python.exe exits 53 before any code runs.
+        assert (unpacked.returncode, unpacked.stderr) == (53, "")
+    else:
+        refusal = f"conda-unpack: error: {problem}; choose another location\n"
+        assert (unpacked.returncode, unpacked.stderr) == (1, refusal)
+    assert _files(env) == before
+    return False
+
+
+def test_windows_env_moved_through_hostile_locations_runs_and_activates_or_is_refused_unchanged(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    rng = random.Random(22)
+    pieces = CMD_PIECES + CMD_UNQUOTABLE
+    # The first name: a leading dash, a command substitution and every piece cmd can quote.
+    names = ["-" + "".join(CMD_PIECES) + "$(echo CANARY)x"]
+    names += ["".join(rng.choice(pieces) for _ in range(3)) + "x" for _ in range(4)]
+    old, env, outcomes = win_env, _extract(Path(archive), tmp_path / "first" / "env"), []
+    for step, name in enumerate(names):
+        place = tmp_path / f"at{step}" / name / "env"
+        place.parent.mkdir(parents=True)
+        env = Path(shutil.move(str(env), place))
+        outcomes.append(_unpacks_or_refuses_unchanged(wine, env))
+        if outcomes[-1]:
+            _check_runs_at(wine, env, old)
+            old = env
+    # The seed draws both kinds, and a ';' (refused, but python.exe does not start there).
+    assert outcomes == [True, True, False, False, False]
+    assert ";" in names[-1]
+
+
+def test_windows_conda_unpack_refuses_a_location_cmd_cannot_quote_and_changes_nothing(
+    win_env: Path, wine: winkit.Wine, tmp_path: Path
+) -> None:
+    archive = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
+    env = _extract(Path(archive), tmp_path / "100% ^ready!" / "env")
+    before = _files(env)
+    refused = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), check=False)
+    assert (refused.returncode, refused.stderr) == (1, (
+        "conda-unpack: error: a location with '!' or '%' or '^' cannot hold a Windows environment: cmd.exe or "
+        "PATH cannot carry it; choose another location\n"))
+    assert _files(env) == before
+
+
+def test_windows_env_refuses_a_dest_prefix_cmd_cannot_quote(win_env: Path, tmp_path: Path) -> None:
+    with pytest.raises(condapack.CondaPackError) as err:
+        condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"), dest_prefix="C:\\100%")
+    assert str(err.value) == ("--dest-prefix 'C:\\\\100%': a location with '%' cannot hold a Windows environment: "
+                              "cmd.exe or PATH cannot carry it; choose another")
     assert not (tmp_path / "env.zip").exists()
 
 

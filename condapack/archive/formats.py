@@ -74,6 +74,11 @@ class Format:
     compresses: bool = True
 
     @property
+    def container(self) -> str:
+        """What a reader finds in the file: 'tar' (a tar stream in ``compression``), 'zip', or '' (other)."""
+        return "tar" if self.writer is _tar else "zip" if self.writer is _zip else ""
+
+    @property
     def self_installing(self) -> bool:
         """A POSIX shell script that unpacks its tar payload wherever it is run."""
         return self.writer is _installer

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import MemberPlan
+from ..quoting import sh_word
+from ..relocation import script_bytes
 from .tar import write_compressed_tar
 
 if TYPE_CHECKING:
@@ -31,10 +33,6 @@ _PER_MEMBER_KIB = 4
 Progress = Callable[[int], None]
 
 
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def _number(value: int) -> str:
     # Padded with spaces, which end a shell assignment: the width never changes.
     return f"{value:<{_WIDTH}d}"
@@ -45,8 +43,8 @@ def render_header(name: str, compression: str, sha256: str, size: int, need_kib:
     if any(c in name for c in "\n\r\0"):
         raise ArchiveError(f"{name!r}: an environment name with a line break cannot go into a sh installer; "
                            "rename the environment")
-    template = _TEMPLATE.read_text(encoding="utf-8")
-    values = {"@NAME@": name, "@QNAME@": _sh_quote(name),
+    template = script_bytes(_TEMPLATE).decode("utf-8")
+    values = {"@NAME@": name, "@QNAME@": sh_word(name),
               "@COMPRESSION@": _NAMES[compression], "@SHA256@": sha256.ljust(64), "@SIZE@": _number(size),
               "@NEED_KIB@": _number(need_kib), "@OFFSET@": _number(0)}
     text = template

@@ -244,6 +244,8 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
+    if key == "slim":
+        return _slim(reader, value, where)
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _TABLES[key], where)
@@ -259,6 +261,18 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     spec = _OPTIONS[key]
     return reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+
+
+def _slim(reader: _Reader, value: Any, where: str) -> str:
+    """``slim = ["tests", "docs"]``: the preset names, canonical (declaration order, comma-joined)."""
+    from ..slim import parse_slim, preset_problem
+
+    names = reader.typed(value, list, where, "a list of slimming presets")
+    for i, name in enumerate(names):
+        problem = preset_problem(reader.typed(name, str, f"{where}[{i}]", "a preset name"))
+        if problem:
+            raise reader.fail(f"{where}[{i}]", problem)
+    return ",".join(parse_slim(",".join(names)))
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:

@@ -21,11 +21,12 @@ from ..archive.formats import compresses
 from ..bounded import MIB, NotAFile, read_bounded
 from ..errors import ConfigError
 from ..options import schema
+from ..records import PackageId
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint
 
-__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOutput", "LockedPackage",
-           "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
+__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOutput", "LockedSource",
+           "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
            "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
@@ -34,17 +35,6 @@ LOCK_LIMIT = 256 * MIB
 #: A JSON value: what json.loads returns, and what a lock's option entries hold.
 JSON = Union[None, bool, int, float, str, Sequence["JSON"], Mapping[str, "JSON"]]
 T = TypeVar("T")
-
-
-@attrs.frozen
-class LockedPackage:
-    """One conda package of an environment, identified as its ``conda-meta`` record names it."""
-
-    name: str
-    version: str
-    build: str
-    channel: str
-    sha256: str
 
 
 @attrs.frozen
@@ -68,7 +58,7 @@ class LockedEnv:
     """One environment: where it is and what it holds."""
 
     source: LockedSource
-    packages: tuple[LockedPackage, ...]
+    packages: tuple[PackageId, ...]
     files: LockedFiles
 
 
@@ -166,16 +156,6 @@ def _fields(doc: object, *keys: str) -> Optional[dict[str, object]]:
     return doc if isinstance(doc, dict) and doc.keys() == set(keys) else None
 
 
-_PACKAGE_KEYS = tuple(field.name for field in attrs.fields(LockedPackage))
-
-
-def _package(doc: object) -> Optional[LockedPackage]:
-    fields = _fields(doc, *_PACKAGE_KEYS)
-    if fields is None or not all(isinstance(fields[key], str) for key in _PACKAGE_KEYS):
-        return None
-    return LockedPackage(*(str(fields[key]) for key in _PACKAGE_KEYS))
-
-
 _SOURCE_KINDS: tuple[Literal["prefix", "name"], ...] = ("prefix", "name")
 
 
@@ -201,7 +181,7 @@ def _env(doc: object) -> Optional[LockedEnv]:
     if fields is None or not isinstance(fields["packages"], list):
         return None
     source, files = _source(fields["source"]), _files(fields["files"])
-    parsed = [_package(p) for p in fields["packages"]]
+    parsed = [PackageId.from_doc(p) for p in fields["packages"]]
     packages = tuple(p for p in parsed if p is not None)
     if source is None or files is None or len(packages) != len(parsed):
         return None
@@ -227,7 +207,7 @@ def _target(doc: object) -> Optional[LockedTarget]:
 
 def _env_doc(env: LockedEnv) -> dict[str, JSON]:
     return {"source": {env.source.kind: env.source.value},
-            "packages": [attrs.asdict(p) for p in env.packages],
+            "packages": [p.to_doc() for p in env.packages],
             "files": {"count": env.files.count, "sha256": env.files.sha256}}
 
 
@@ -295,8 +275,7 @@ def _locked_env(project: Project, key: str, env: EnvFingerprint) -> LockedEnv:
     spec = project.env(key)
     source = LockedSource("prefix", _rel(project, spec.prefix)) if spec.prefix is not None else \
         LockedSource("name", str(spec.conda_name))
-    packages = tuple(LockedPackage(**p) for p in env.packages_json())
-    return LockedEnv(source, packages, LockedFiles(env.files_count, env.files_digest))
+    return LockedEnv(source, env.packages, LockedFiles(env.files_count, env.files_digest))
 
 
 def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: Optional[Lock],
@@ -314,10 +293,6 @@ def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: 
     return Lock(environments, targets)
 
 
-def _label(p: LockedPackage) -> str:
-    return f"{p.name} {p.version}"
-
-
 def describe_env_change(old: Optional[LockedEnv], new: LockedEnv) -> list[str]:
     """Human-readable differences between two environment entries of a lock."""
     if old is None:
@@ -325,8 +300,8 @@ def describe_env_change(old: Optional[LockedEnv], new: LockedEnv) -> list[str]:
     before = {p.name: p for p in old.packages}
     after = {p.name: p for p in new.packages}
     out = []
-    added = [_label(after[n]) for n in sorted(after.keys() - before.keys())]
-    removed = [_label(before[n]) for n in sorted(before.keys() - after.keys())]
+    added = [after[n].label for n in sorted(after.keys() - before.keys())]
+    removed = [before[n].label for n in sorted(before.keys() - after.keys())]
     changed = [f"{n} {before[n].version} -> {after[n].version}" if before[n].version != after[n].version
                else f"{n} {after[n].version} (rebuilt)"
                for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]

@@ -17,10 +17,10 @@ from ..bounded import MIB, NotAFile, check_directory, read_bounded
 from ..digest import content_digest
 from ..output import write_if_changed
 from .config import Project
+from .statcache import StatKey, stat_key
 
 __all__ = ["BuildState", "BuiltOutput", "output_digest"]
 
-StatKey = tuple[int, int, int, int]
 #: The largest state file read: an entry per target.
 STATE_LIMIT = 64 * MIB
 
@@ -86,7 +86,7 @@ class BuildState:
 
     def record(self, name: str, output: Path, sha256: str, fetched_for: Optional[str] = None) -> None:
         """Remember what was built (or fetched, for lock input ``fetched_for``) for ``name``."""
-        self.outputs[name] = BuiltOutput(_stat_key(output), sha256, __version__, fetched_for)
+        self.outputs[name] = BuiltOutput(stat_key(output.stat()), sha256, __version__, fetched_for)
         self._recorded.add(name)
 
     def forget(self, name: str) -> None:
@@ -112,16 +112,11 @@ class BuildState:
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
 
 
-def _stat_key(path: Path) -> StatKey:
-    st = path.stat()
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
     """The sha256 of an output (trusting the recorded one while its stat is unchanged)."""
     if not path.exists():
         return None
     entry = state.outputs.get(name)
-    if entry is not None and entry.stat == _stat_key(path):
+    if entry is not None and entry.stat == stat_key(path.stat()):
         return entry.sha256
     return content_digest(path)

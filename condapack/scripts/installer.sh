@@ -15,6 +15,7 @@ need_kib=@NEED_KIB@
 compression=@COMPRESSION@
 
 me=${0##*/}
+cr=$(printf '\r')
 
 usage() {
     cat <<EOF
@@ -33,6 +34,8 @@ Install the conda environment '$name' into DIR (default: a directory named
   -h, --help        show this help
 EOF
 }
+
+# @LOCATION_SH@
 
 die() {
     printf '%s: error: %s\n' "$me" "$1" >&2
@@ -124,8 +127,9 @@ check_target() {
     case $target in
         '') die "--prefix cannot be the root directory" ;;
         *'
-'*) die "--prefix cannot contain a newline" ;;
+'*|*"$cr"*) die "a location with a line break cannot hold an environment; choose another --prefix" ;;
     esac
+    _cp_utf8 "$target" || die "a location that is not UTF-8 cannot hold an environment; choose another --prefix"
     case $self_abs in
         "$target"/*) die "the installer is inside '$target'; move it elsewhere or choose another --prefix" ;;
     esac

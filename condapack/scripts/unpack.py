@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inplace import SUFFIX, change, create_beside, discard_temps, open_target  # noqa: E402
 from journal import (Journal, JournalError, discard, open_regular, parse_json, read_at, recover, records,  # noqa: E402
                      replaced_paths, roll_back)
+from quoting import location_problem  # noqa: E402
 from rewrite import PrefixError, check_capacity, render_field, render_windows_field  # noqa: E402
 from safepath import UnsafePath, absolute_path, inside, io_path, is_link, relative_path  # noqa: E402
 
@@ -429,6 +430,9 @@ def unpack(prefix, dest=None, quiet=False):
 
 def relocate(prefix, dest, quiet, after_kill):
     manifest = load_manifest(prefix)
+    problem = location_problem(dest, manifest.get("windows", False))
+    if problem:
+        raise UnpackError("%s; choose another location" % problem)
     finish_earlier_run(prefix, manifest, after_kill)
     old = read_state(prefix, "prefix")
     if old is None:

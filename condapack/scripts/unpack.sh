@@ -1,7 +1,7 @@
 # conda-unpack without Python. Sourced by bin/conda-unpack, which sets $prefix (where
 # the environment is), $dest (the location to set it up for) and $quiet.
 #
-# Needs only a POSIX sh and sed, grep, dd, cat, tail, ls, chmod, wc, mv, rm, mkdir,
+# Needs only a POSIX sh and sed, grep, dd, od, cat, tail, ls, chmod, wc, mv, rm, mkdir,
 # rmdir, sleep: what busybox and every minimal image have. It takes the same steps as
 # unpack.py, on the same files, and gives the same bytes:
 # - conda-meta/condapack/unpack.txt lists the files, escaped as printf formats (any byte
@@ -26,8 +26,11 @@ _cu_list="$_cu_state/unpack.txt"
 _cu_suffix=.condapack-unpack
 _cu_nl='
 '
+_cu_cr=$(printf '\r')
 _cu_lock="$_cu_state/unpack.lock"
 _cu_locked= _cu_phase=
+
+# @LOCATION_SH@
 
 _cu_die() {
     printf 'conda-unpack: error: %s\n' "$1" >&2
@@ -192,54 +195,112 @@ _cu_subst() {
     _cu_r=$_cu_r$_cu_s
 }
 
-# The shortest valid header for interpreter $1 with arguments $2 (rewrite.make_shebang).
+# $1 -> $_cu_q: one shell word for it, as quoting.sh_word writes it: in single quotes, a
+# quote written '"'"' and a backslash '\\' (also a valid Python string in a trampoline).
+_cu_sh_word() {
+    _cu_q= _cu_s=$1
+    while :; do
+        case $_cu_s in
+            *[\'\\]*)
+                _cu_r=${_cu_s%%[\'\\]*}
+                _cu_s=${_cu_s#"$_cu_r"}
+                case $_cu_s in
+                    \'*) _cu_q="$_cu_q$_cu_r'\"'\"'" ;;
+                    *) _cu_q="$_cu_q$_cu_r'\\\\'" ;;
+                esac
+                _cu_s=${_cu_s#?} ;;
+            *) break ;;
+        esac
+    done
+    _cu_q="'$_cu_q$_cu_s'"
+}
+
+# $1: what follows "'''exec' " in a trampoline -> $_cu_interp and $_cu_r (the rest): the
+# interpreter read back from pip's "INTERP" or from _cu_sh_word's form; fails otherwise.
+_cu_unquote() {
+    _cu_r=$1 _cu_interp=
+    case $_cu_r in
+        '"'*'"'*)
+            _cu_r=${_cu_r#'"'}
+            _cu_interp=${_cu_r%%'"'*}
+            _cu_r=${_cu_r#*'"'}
+            return 0 ;;
+    esac
+    while :; do
+        case $_cu_r in
+            \'*\'*)
+                _cu_r=${_cu_r#?}
+                _cu_interp=$_cu_interp${_cu_r%%\'*}
+                _cu_r=${_cu_r#*\'} ;;
+            \"\'\"*) _cu_interp=$_cu_interp\'; _cu_r=${_cu_r#???} ;;
+            \\\\*) _cu_interp=$_cu_interp\\; _cu_r=${_cu_r#??} ;;
+            *) break ;;
+        esac
+    done
+    [ "$_cu_r" != "$1" ] || return 1
+    case $_cu_r in [' 	']*) return 0 ;; esac
+    return 1
+}
+
+# The header for interpreter $1 with arguments $2 (rewrite.make_shebang): a "#!" line when
+# the kernel can read it, else the trampoline for Python, /usr/bin/env for the others.
 _cu_make_shebang() {
     _cu_head="#!$1$2"
-    [ ${#_cu_head} -le 127 ] && return
+    case $1 in
+        *[' 	']*) ;;
+        *) [ ${#_cu_head} -le 127 ] && return ;;
+    esac
     case ${1##*/} in
-        python*) _cu_head="#!/bin/sh$_cu_nl'''exec' \"$1\"$2 \"\$0\" \"\$@\"$_cu_nl' '''" ;;
+        python*)
+            _cu_sh_word "$1"
+            _cu_head="#!/bin/sh$_cu_nl'''exec' $_cu_q$2 \"\$0\" \"\$@\"$_cu_nl' '''" ;;
         *) _cu_head="#!/usr/bin/env ${1##*/}$2" ;;
     esac
 }
 
 # $1: a text file. Sets $_cu_head and $_cu_skip (header lines it replaces) when its
-# interpreter, after the rewrite, lies in the new prefix (rewrite.fix_shebang).
+# interpreter lies in the old prefix (rewrite.relocated_header): the header is read
+# before the prefix is replaced, as a trampoline's interpreter is quoted.
 _cu_shebang() {
     _cu_skip=0 _cu_n=0 _cu_l1= _cu_l2= _cu_l3=
     { IFS= read -r _cu_l1 && _cu_n=1 && IFS= read -r _cu_l2 && _cu_n=2 && IFS= read -r _cu_l3 && _cu_n=3; } < "$1" || :
-    _cu_subst "$_cu_l1"; _cu_l1=$_cu_r
-    _cu_subst "$_cu_l2"; _cu_l2=$_cu_r
-    _cu_subst "$_cu_l3"; _cu_l3=$_cu_r
     case $_cu_l1 in '#!'*) ;; *) return ;; esac
     _cu_interp= _cu_args=
     if [ "$_cu_l1" = '#!/bin/sh' ] && [ "$_cu_n" = 3 ] && [ "$_cu_l3" = "' '''" ]; then
         case $_cu_l2 in
-            "'''exec' \""*'"'*' "$0" "$@"')
-                _cu_r=${_cu_l2#"'''exec' \""}
-                _cu_interp=${_cu_r%%'"'*}
-                _cu_r=${_cu_r#*'"'}
-                _cu_args=${_cu_r%' "$0" "$@"'}
-                _cu_skip=3 ;;
+            "'''exec' "*' "$0" "$@"')
+                if _cu_unquote "${_cu_l2#"'''exec' "}"; then
+                    _cu_args=${_cu_r%' "$0" "$@"'}
+                    _cu_skip=3
+                fi ;;
         esac
     fi
     if [ "$_cu_skip" = 0 ]; then
         [ "$_cu_n" -ge 1 ] || return
         _cu_r=${_cu_l1#??}
         while :; do case $_cu_r in [' 	']*) _cu_r=${_cu_r#?} ;; *) break ;; esac; done
-        _cu_interp=${_cu_r%%[' 	']*}
-        _cu_args=${_cu_r#"$_cu_interp"}
+        _cu_interp=
+        case $_cu_r in
+            "$_cu_old"/*) _cu_interp=$_cu_old _cu_r=${_cu_r#"$_cu_old"} ;;
+        esac
+        _cu_interp=$_cu_interp${_cu_r%%[' 	']*}
+        _cu_args=${_cu_r#"${_cu_r%%[' 	']*}"}
         [ -n "$_cu_interp" ] || return
         _cu_skip=1
     fi
     case $_cu_interp in
-        "$_cu_new"/*) _cu_make_shebang "$_cu_interp" "$_cu_args" ;;
+        "$_cu_old"/*)
+            _cu_subst "$_cu_interp"
+            _cu_interp=$_cu_r
+            _cu_subst "$_cu_args"
+            _cu_make_shebang "$_cu_interp" "$_cu_r" ;;
         *) _cu_skip=0 ;;
     esac
 }
 
 # $1: text file, $2: its temp. Returns 1 when the file does not hold the old prefix.
 _cu_text() {
-    grep -F -q -e "$_cu_old" "$1"
+    grep -F -q -e "$_cu_old" -e "$_cu_old_q" "$1"
     case $? in 0) ;; 1) return 1 ;; *) _cu_fail "cannot be read"; return 1 ;; esac
     _cu_mode_of "$1" || { _cu_fail "cannot be read"; return 1; }
     _cu_shebang "$1"
@@ -318,7 +379,10 @@ _cu_prepare() {
 }
 
 _cu_main() {
-    case $dest in *"$_cu_nl"*) _cu_die "'$dest': a location with a newline cannot hold an environment; choose another" ;; esac
+    case $dest in
+        *"$_cu_nl"*|*"$_cu_cr"*) _cu_die "a location with a line break cannot hold an environment; choose another location" ;;
+    esac
+    _cp_utf8 "$dest" || _cu_die "a location that is not UTF-8 cannot hold an environment; choose another location"
     _cu_real=$(cd "$prefix" && pwd -P)/ || _cu_die "cannot enter $prefix"
     _cu_last_dir= _cu_last_ok=1
     trap _cu_signal INT TERM HUP
@@ -344,6 +408,10 @@ _cu_main() {
         exit 0
     fi
     _cu_new=$dest
+    # How a trampoline spells the old prefix, when that differs from the prefix itself.
+    _cu_sh_word "$_cu_old"
+    _cu_old_q=${_cu_q%\'}
+    [ "$_cu_old_q" != "'$_cu_old" ] || _cu_old_q=$_cu_old
     _cu_old_re=$(printf '%s\n' "$_cu_old" | sed -e 's/[]\/$*.^[]/\\&/g')
     _cu_new_re=$(printf '%s\n' "$_cu_new" | sed -e 's/[\/&]/\\&/g')
     _cu_phase=prepare

@@ -3,6 +3,7 @@
 - ``condapack-toml-keys``: every ``condapack.toml`` key (:func:`condapack.project.keys.project_keys`);
 - ``condapack-exit-codes``: :data:`condapack.cli.EXIT_CODES`;
 - ``condapack-env-vars``: :data:`condapack.envvars.ENV_VARS`;
+- ``condapack-slim-presets``: :data:`condapack.slim.PRESETS`;
 - ``condapack-benchmark``: the results file ``tox -e bench`` writes (a table and a chart),
   or a note that there is none yet.
 
@@ -75,6 +76,16 @@ class EnvVars(SphinxDirective):
         return [table(("variable", "effect"), list(variables.items()), (0,))]
 
 
+class SlimPresets(SphinxDirective):
+    """Every slimming preset with its version, what it removes and its patterns."""
+
+    def run(self) -> list[nodes.Node]:
+        from condapack.slim import PRESETS
+
+        rows = [(p.name, str(p.version), p.help, "  ".join(p.patterns)) for p in PRESETS.values()]
+        return [table(("preset", "version", "removes", "patterns"), rows, literal_columns=(0, 3))]
+
+
 class Benchmark(SphinxDirective):
     """The latest benchmark results file as a table and a chart, or a note that there is none."""
 
@@ -107,5 +118,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("condapack-toml-keys", TomlKeys)
     app.add_directive("condapack-exit-codes", ExitCodes)
     app.add_directive("condapack-env-vars", EnvVars)
+    app.add_directive("condapack-slim-presets", SlimPresets)
     app.add_directive("condapack-benchmark", Benchmark)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
