@@ -3,7 +3,7 @@
 Each packing option is declared once, as a field of :class:`PackOptions` made by
 :func:`option`: its type and default, its help, its command-line spelling (conda-pack's),
 its ``condapack.toml`` key and whether it changes the archive's bytes (then the lock
-records it). The command line (:func:`condapack.cli.add_pack_arguments`), the project
+records it). The command line (:func:`condapack.pack_cli.add_pack_arguments`), the project
 file (:mod:`condapack.project.config`), ``pack(**options)`` and the lock's options entry
 are all read from :func:`schema`.
 """

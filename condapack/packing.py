@@ -5,23 +5,19 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import attrs
 
 from ._gc import gc_paused
 from .activation import read_env_vars
-from .archive.directory import atomic_directory, write_tree
-from .archive.formats import INSTALLERS, check_level, compression_of, extension, get_format, infer_format
-from .archive.installer import write_installer
-from .archive.squashfs import write_squashfs
-from .archive.tar import write_compressed_tar
-from .archive.zip import write_zip
+from .archive.formats import INSTALLERS, check_level, extension, get_format, infer_format
+from .archive.request import WriteRequest
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
 from .members import MemberPlan, plan_members
 from .options import PackOptions, schema
-from .output import atomic_output, check_output, sweep_stale
+from .output import check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
 from .records import PackageRecord
@@ -119,18 +115,11 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
     log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)
-    advance = _counter(plan, progress)
+    archive_format = get_format(r.fmt)
+    write = archive_format.writer()  # imports the writer's module
     try:
-        if get_format(r.fmt).writer == "oci":
-            from .oci.image import pack_image
-
-            pack_image(prefix, files, plan, packages, options, r.output, r.dest_prefix or "", advance)
-        elif get_format(r.fmt).writer == "directory":
-            with atomic_directory(r.output) as tmp:
-                write_tree(tmp, plan.members, plan.mtime, advance)
-        else:
-            with atomic_output(r.output, overwrite=options.force, executable=r.fmt in INSTALLERS) as fh:
-                _write(fh, r.fmt, plan, options, advance, prefix.name)
+        write(WriteRequest(r.output, archive_format, plan, options, _counter(plan, progress), prefix, files,
+                           tuple(packages), r.dest_prefix or ""))
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
@@ -185,36 +174,3 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
             progress(done, plan.total_bytes)
 
     return advance
-
-
-def _write_zip(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-               name: str) -> None:
-    write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
-              threads=options.threads)
-
-
-def _write_squashfs(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-                    name: str) -> None:
-    write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level, threads=options.threads)
-
-
-def _write_installer(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-                     name: str) -> None:
-    write_installer(fh, plan, advance, name=name, compression=compression_of(fmt), level=options.compress_level,
-                    threads=options.threads)
-
-
-def _write_tar(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-               name: str) -> None:
-    write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,
-                         threads=options.threads)
-
-
-#: The writer of each kind of :class:`condapack.archive.formats.Format` that is one file.
-_WRITERS: dict[str, Callable[[BinaryIO, str, MemberPlan, PackOptions, Advance, str], None]] = {
-    "zip": _write_zip, "squashfs": _write_squashfs, "installer": _write_installer, "tar": _write_tar}
-
-
-def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-           name: str) -> None:
-    _WRITERS[get_format(fmt).writer](fh, fmt, plan, options, advance, name)

@@ -16,9 +16,9 @@ import winkit
 import condapack
 from condapack.layout import WINDOWS
 from condapack.prefix import File
-from condapack.quoting import location_problem
 from condapack.relocation import relocatables, unpack_files
 from condapack.unpack.manifest import parse
+from condapack.unpack.quoting import location_problem
 from condapack.unpack.rewrite import replace_windows_binary, windows_forms
 
 #: A path over 100 characters, with spaces and more than one level.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from ..activation import read_env_vars
 from ..archive.oci import BaseImage, ImageWrite, plan_layers, write_image
@@ -18,7 +18,10 @@ from .config import ImageSettings, activation_exports, created_at, platform_for,
 from .source import open_source, platform_of, read_image
 from .spec import Descriptor
 
-__all__ = ["DEFAULT_PLACE", "image_place", "is_archive", "pack_image"]
+if TYPE_CHECKING:
+    from ..archive.request import WriteRequest
+
+__all__ = ["DEFAULT_PLACE", "image_place", "is_archive", "pack_image", "write_archive"]
 
 #: Where the environment lives in the image unless --dest-prefix says otherwise.
 DEFAULT_PLACE = "/opt/conda/envs/{name}"
@@ -58,6 +61,12 @@ def pack_image(prefix: Path, files: Sequence[File], plan: MemberPlan, packages: 
     finally:
         if base is not None:
             base.source.close()
+
+
+def write_archive(request: WriteRequest) -> None:
+    """Format ``oci``'s writer: the image of the request's environment."""
+    pack_image(request.prefix, request.files, request.plan, request.packages, request.options, request.output,
+               request.dest_prefix, request.advance)
 
 
 def _command(value: Optional[str], option: str) -> Optional[tuple[str, ...]]:

@@ -19,7 +19,7 @@ import attrs
 import zstandard
 
 from ..errors import ArchiveError
-from ..safepath import UnsafePath, relative_path
+from ..unpack.safepath import UnsafePath, relative_path
 from .spec import INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT, Descriptor, blob_path, parse_document
 
 __all__ = ["ImageSource", "DirSource", "TarSource", "Image", "open_source", "read_image", "read_blob",
