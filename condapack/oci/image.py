@@ -11,7 +11,6 @@ from ..archive.oci import BaseImage, ImageWrite, plan_layers, write_image
 from ..errors import ArchiveError
 from ..layout import layout_for
 from ..members import MemberPlan, archive_mtime
-from ..options import PackOptions
 from ..prefix import File
 from ..records import PackageRecord
 from .config import ImageSettings, activation_exports, created_at, platform_for, split_command
@@ -20,6 +19,7 @@ from .spec import Descriptor
 
 if TYPE_CHECKING:
     from ..archive.request import WriteRequest
+    from ..options import PackOptions
 
 __all__ = ["DEFAULT_PLACE", "image_place", "is_archive", "pack_image", "write_archive"]
 
