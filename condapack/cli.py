@@ -107,6 +107,7 @@ class ProjectArgs:
     no_cache: bool = False
     cache_write: bool = False
     require_cache: bool = False
+    report: bool = False
 
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Mapping[str, str]) -> ProjectArgs:
@@ -122,7 +123,7 @@ class ProjectArgs:
                    exit_code=getattr(ns, "exit_code", False), output=getattr(ns, "output", None),
                    cache=getattr(ns, "cache", None) or env_text("CONDAPACK_CACHE", environ),
                    no_cache=getattr(ns, "no_cache", False), cache_write=getattr(ns, "cache_write", False),
-                   require_cache=getattr(ns, "require_cache", False))
+                   require_cache=getattr(ns, "require_cache", False), report=getattr(ns, "report", False))
 
 
 class _FilterAction(argparse.Action):
@@ -253,6 +254,9 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
                         help="Upload what is built to the cache (as [cache] write = true does).")
     parser.add_argument("--require-cache", action="store_true",
                         help="Fail when a target to build is not in the cache, instead of packing it.")
+    parser.add_argument("--report", action="store_true",
+                        help="Write each archive's HTML size report beside it (ARCHIVE.size.html, listed in "
+                             "SHA256SUMS); an up-to-date archive without one gets one.")
 
 
 def _configure_outputs(parser: argparse.ArgumentParser) -> None:
@@ -275,8 +279,12 @@ def _configure_pack(parser: argparse.ArgumentParser) -> None:
 
 
 def _configure_size(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="ENV|ARCHIVE",
-                        help="An environment (its path, or the name of a conda environment) or a tar/zip archive.")
+    parser.add_argument("source", metavar="ENV|ARCHIVE|TARGET",
+                        help="An environment (its path, or the name of a conda environment), a tar/zip archive, "
+                             "or a target of the project (ENV:FORMAT or ENV, as build names them).")
+    parser.add_argument("-c", "--config", metavar="PATH",
+                        help="The project file naming TARGET (default: CONDAPACK_CONFIG, else the nearest "
+                             "condapack.toml upwards).")
     parser.add_argument("--slim", metavar="PRESETS", default="",
                         help="Also show what these slimming presets would remove (comma-separated; see pack --slim).")
     parser.add_argument("--exclude", metavar="PATTERN", action="append", default=[],
@@ -353,13 +361,18 @@ def pack_doc(packed: Packed, seconds: float) -> dict[str, object]:
 
 def run_size(ns: argparse.Namespace) -> int:
     """``condapack size``: the report as text or JSON on stdout, and the HTML page when asked."""
+    from .project.sizes import find_target, size_target
     from .size import render_text, report_doc, size_of, write_html
     from .slim import parse_slim
 
-    source = ns.source
-    if not os.path.exists(source) and os.sep not in source:
-        source = str(find_prefix(name=source))
-    report = size_of(source, slim=parse_slim(ns.slim), exclude=tuple(ns.exclude))
+    source, slim, exclude = ns.source, parse_slim(ns.slim), tuple(ns.exclude)
+    target = find_target(source, ns.config or env_text("CONDAPACK_CONFIG", os.environ))
+    if target is not None:
+        report = size_target(*target, slim=slim, exclude=exclude)
+    else:
+        if not os.path.exists(source) and os.sep not in source:
+            source = str(find_prefix(name=source))
+        report = size_of(source, slim=slim, exclude=exclude)
     if ns.html:
         write_html(report, Path(ns.html))
     print(json.dumps(report_doc(report), indent=2) + "\n" if ns.json else render_text(report), end="")

@@ -127,7 +127,7 @@ def _cache_settings(project: Project, args: ProjectArgs) -> CacheSettings:
 def _build(project: Project, args: ProjectArgs, progress: ProgressFn) -> int:
     start = time.monotonic()
     results = build(project, args.targets, force=args.force, locked=args.locked, progress=progress,
-                    threads=args.threads, cache=_cache_settings(project, args))
+                    threads=args.threads, cache=_cache_settings(project, args), report=args.report)
     counts = {s: sum(r.status == s for r in results) for s in ("built", "fetched", "up to date")}
     if args.terminal.json:
         _print_json({"targets": [_build_doc(r) for r in results], "built": counts["built"],
