@@ -103,6 +103,10 @@ def _cached_items(project: Project, key: str, prefix: Path) -> tuple[list[Item],
     where = statcache_dir(project.state_dir)
     cache = StatCache(where / f"{key}.json" if where else None)
     signature = tree_signature(prefix, cache.listings())
+    # as for the fingerprint: a tree changed close to this run's start is not trusted
+    trusted = signature.newest_ctime_ns < cache.started_ns - statcache.RACY_NS
+    if trusted and signature.listed and cache.listings_path is not None:  # the next signature lists less
+        StatCache._write(cache.listings_path, signature.listings.to_bytes())
     path = where / f"{key}.size.json" if where else None
     found = _load(path, signature.digest)
     if found is not None:
@@ -112,9 +116,8 @@ def _cached_items(project: Project, key: str, prefix: Path) -> tuple[list[Item],
 
     reading = read_prefix(prefix)
     items, versions = items_of_reading(reading), {p.name: p.version for p in reading.packages}
-    # as for the fingerprint: a change racing this run, or records read from a package cache, are not trusted
-    if path is not None and signature.newest_ctime_ns < cache.started_ns - statcache.RACY_NS \
-            and all(p.source == "env" for p in reading.packages):
+    # records read from a package cache can change without the prefix changing
+    if path is not None and trusted and all(p.source == "env" for p in reading.packages):
         _store(path, signature.digest, items, versions)
     return items, versions
 
