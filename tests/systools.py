@@ -35,6 +35,8 @@ TOOLS = {
     "busybox": "busybox-static",
     # Debian's wine depends on wine64 (the 64-bit loader) on amd64.
     "wine": "wine",
+    # the HTML size report opens in a real browser (headless, over the DevTools pipe)
+    "chromium": "chromium",
 }
 
 
