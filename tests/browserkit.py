@@ -76,7 +76,8 @@ class Browser:
 
     def evaluate(self, expression: str) -> Any:
         """The JSON value of ``expression`` in the page."""
-        return self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)["result"]["value"]
+        result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)["result"]
+        return result.get("value")  # none for undefined
 
     def screenshot(self, path: Path) -> None:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", session=True, format="png")["data"]))
