@@ -244,3 +244,26 @@ def test_build_report_is_written_beside_each_archive_listed_reproducible_and_kep
     build(load_project(config), ["a:tar"], force=True)  # rebuilt without --report: its old page goes
     assert sorted(p.name for p in dist.glob("*.size.html")) == [p for p in pages if p != f"{tar.name}.size.html"]
     assert f"  {tar.name}.size.html\n" not in (dist / "SHA256SUMS").read_text()
+
+
+def test_size_of_a_target_shows_what_its_slim_presets_and_slim_would_remove_after_the_guard_rails(
+        real_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = real_env("basic")
+    config = _target_project(tmp_path, env)
+    config.write_text(config.read_text() + 'slim = ["bytecode"]\n')
+    assert main(["size", "a:tar", "-c", str(config), "--slim", "docs,bytecode", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["rule"] for s in doc["savings"]] == ["bytecode", "docs"]
+    bytecode = next(k for k in doc["kinds"] if k["name"] == "bytecode")
+    assert doc["savings"][0]["files"] + len(doc["savings"][0]["kept"]) == bytecode["files"] > 0
+    assert not (config.parent / ".condapack" / "statcache" / "a.size.json").exists()  # read, not cached
+
+
+def test_size_of_an_unknown_target_suggests_one(real_env: EnvFactory, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = _target_project(tmp_path, real_env("basic"))
+    assert main(["size", "a:tgz", "-c", str(config), "--json"]) == 0  # an alias of the format, as for build
+    capsys.readouterr()
+    assert main(["size", "a:zip", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == ("condapack: error: condapack.toml: no target 'a:zip' "
+                                       "(targets: a:tar, a:tar.gz, a)\n")
