@@ -35,10 +35,10 @@ def find_editable(prefix: Path, packages: tuple[PackageRecord, ...]) -> list[str
 
 
 def _site_packages(prefix: Path, packages: tuple[PackageRecord, ...]) -> Path | None:
-    pythons = [r for r in packages if r.name == "python"]
+    pythons = [r for r in packages if r.identity.name == "python"]
     if len(pythons) != 1:
         return None
-    major_minor = ".".join(pythons[0].version.split(".")[:2])
+    major_minor = ".".join(pythons[0].identity.version.split(".")[:2])
     return prefix / layout_for(p.subdir for p in packages).site_packages(major_minor)
 
 

@@ -20,7 +20,7 @@ from .layout import LAYOUT
 from .locate import find_prefix
 from .options import PackOptions
 from .packing import Packed, ProgressFn, pack_files
-from .prefix import File, Scan, _Place, _sniffed, read_prefix, scan_reading
+from .prefix import File, Scan, _Place, _sniffed, read_prefix, scan_reading, without_path_data
 from .records import PackageRecord
 
 __all__ = ["CondaEnv", "MissingCache", "completed"]
@@ -160,7 +160,7 @@ def _check_missing_cache(value: str) -> None:
 
 def _refuse_unclassified(packages: tuple[PackageRecord, ...]) -> None:
     """conda-pack's ``on_missing_cache="raise"``: packages known only by their list of files."""
-    blind = sorted(p.label for p in packages if p.source == "none" and p.paths)
+    blind = without_path_data(packages)
     if blind:
         raise EnvError(f"{len(blind)} packages have no path data in conda-meta and no package cache entry "
                        f"({', '.join(blind)}); reinstall them, or pass on_missing_cache='warn' to pack them "

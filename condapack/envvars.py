@@ -1,4 +1,5 @@
-"""Environment variables that set command-line defaults (for CI), each declared once.
+"""Environment variables condapack reads, each declared once: command-line defaults (for
+CI) and the reproducible-builds date.
 
 A flag given on the command line always wins over the variable.
 """
@@ -9,7 +10,7 @@ from typing import Mapping, Optional
 
 from .errors import CondaPackError
 
-__all__ = ["ENV_VARS", "TARGET_VARS", "OTHER_VARS", "env_flag", "env_threads", "env_text"]
+__all__ = ["ENV_VARS", "TARGET_VARS", "OTHER_VARS", "env_flag", "env_threads", "env_text", "source_date_epoch"]
 
 #: name -> what it does, as the ``--help`` epilog and the README say it.
 ENV_VARS = {
@@ -17,6 +18,9 @@ ENV_VARS = {
     "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps, sbom)",
     "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
     "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
+    "CONDAPACK_REGISTRY_PASSWORD": "the password or token that goes with CONDAPACK_REGISTRY_USER",
+    "CONDAPACK_REGISTRY_USER": "the user name for every registry (push, a --base pulled from a registry); "
+                               "wins over the Docker config file",
     "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",
 }
 
@@ -39,7 +43,14 @@ OTHER_VARS = {
                    "(the other AWS_* variables are read by the object-store client)",
     "AWS_SHARED_CREDENTIALS_FILE": "the credentials file for an s3:// cache, instead of ~/.aws/credentials",
     "AWS_CONFIG_FILE": "the config file for an s3:// cache, instead of ~/.aws/config",
+    "DOCKER_CONFIG": "the directory of the Docker config file (config.json: auths, credHelpers, credsStore) "
+                     "whose registry credentials push and --base use, instead of ~/.docker",
+    "XDG_CACHE_HOME": "where base images pulled from a registry are cached (condapack/oci under it), "
+                      "instead of ~/.cache",
 }
+
+#: The last second every format and date library can stamp (9999-12-31T23:59:59Z).
+_LAST_DATE = 253402300799
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -76,3 +87,16 @@ def env_text(name: str, environ: Mapping[str, str]) -> Optional[str]:
     """A string variable, or None when unset or empty."""
     assert name in ENV_VARS
     return environ.get(name) or None
+
+
+def source_date_epoch(environ: Mapping[str, str]) -> Optional[int]:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) in seconds, or None when unset or empty;
+    anything but a non-negative integer is an error, as the specification asks."""
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) > _LAST_DATE:
+        raise CondaPackError(f"environment variable SOURCE_DATE_EPOCH={environ['SOURCE_DATE_EPOCH']!r} is not "
+                             f"a non-negative integer up to {_LAST_DATE} (seconds since 1970); set it to one, "
+                             "or unset it")
+    return int(value)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .errors import EnvError
-from .safepath import UnsafePath, host_path
+from .unpack.safepath import UnsafePath, host_path
 
 __all__ = ["find_prefix", "check_env_name"]
 

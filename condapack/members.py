@@ -16,13 +16,15 @@ from typing import Mapping, Optional, Sequence, Union
 import attrs
 
 from . import activation, pyc
+from .envvars import source_date_epoch
 from .errors import ArchiveError, RelocationError
 from .layout import LAYOUT, Layout, is_record
+from .membernames import check_member_names
 from .prefix import File, FileKind
 from .records import PrefixMode
 from .relocation import relocatables, unpack_files
-from .rewrite import PrefixError, relocate, windows_prefix
-from .safepath import inside, is_windows_absolute
+from .unpack.rewrite import PrefixError, relocate, windows_prefix
+from .unpack.safepath import inside, is_windows_absolute
 
 log = logging.getLogger("condapack")
 
@@ -37,10 +39,8 @@ DEFAULT_MTIME = 1577836800
 
 def archive_mtime() -> int:
     """The one mtime all members get: ``SOURCE_DATE_EPOCH`` when set, else fixed."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if value.isdigit():
-        return int(value)
-    return DEFAULT_MTIME
+    epoch = source_date_epoch(os.environ)
+    return DEFAULT_MTIME if epoch is None else epoch
 
 
 @attrs.frozen
@@ -206,6 +206,7 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
                for m in _members_of(prefix, f, place, sources, mtime)]
     members += [Member(name=path, kind="file", mode=mode, size=len(data), data=data)
                 for path, (data, mode) in generated.items()]
+    check_member_names(members, layout.windows)
     root = arcroot.strip("/")
     if root:
         members = [attrs.evolve(m, name=f"{root}/{m.name}") for m in members]

@@ -23,7 +23,7 @@ from .bounded import NotAFile, TooLarge, read_bounded
 from .errors import ArchiveError, CondaPackError
 
 __all__ = ["check_output", "atomic_output", "temp_prefix", "temp_name", "created_and_held", "sweep_stale",
-           "sweep_temps", "umask", "write_if_changed", "write_atomic"]
+           "sweep_temps", "umask", "publish", "write_if_changed", "write_atomic"]
 
 WINDOWS = sys.platform == "win32"
 if not WINDOWS:
@@ -33,19 +33,22 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none (nor symbolic links
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
-def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False) -> None:
+def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False,
+                 marker: str = "conda-meta") -> None:
     """Refuse outputs that would clobber a file or land inside the environment.
 
-    With ``replaces_directory`` (the ``no-archive`` format) ``--force`` may replace an
-    existing directory, but only one that holds an environment (a ``conda-meta``).
+    With ``replaces_directory`` (the ``no-archive`` format, an OCI layout) ``--force`` may
+    replace an existing directory, but only one that holds ``marker`` (an environment's
+    ``conda-meta``, an image layout's ``oci-layout``).
     """
     if (output.exists() or output.is_symlink()) and not force:
         raise ArchiveError(f"File '{output}' already exists; pass --force to overwrite it")
-    if output.is_dir() and not (replaces_directory and (output / "conda-meta").is_dir()
+    if output.is_dir() and not (replaces_directory and (output / marker).exists()
                                 and not output.is_symlink()):
         if replaces_directory:
-            raise ArchiveError(f"Output '{output}' is a directory that holds no environment; --force only "
-                               "replaces an earlier no-archive output: choose another -o/--output")
+            what, earlier = ("environment", "no-archive") if marker == "conda-meta" else ("image layout", "oci")
+            raise ArchiveError(f"Output '{output}' is a directory that holds no {what}; --force only "
+                               f"replaces an earlier {earlier} output: choose another -o/--output")
         raise ArchiveError(f"Output '{output}' is a directory; name an archive file with -o/--output")
     if _inside(output, prefix):
         raise ArchiveError(
@@ -231,28 +234,38 @@ def _publish(tmp: str, output: Path, overwrite: bool) -> None:
                            "another pack to the same output?); pack again, one pack per output at a time") from None
 
 
+def publish(tmp: str, final: Path, overwrite: bool = True) -> bool:
+    """Put the finished temporary ``tmp`` in place as ``final``; False when ``final`` exists and stays.
+
+    With ``overwrite`` it is renamed over ``final``. Without, it is linked into place, which
+    fails if ``final`` exists, however recently created (of two writers, one wins), and
+    ``tmp`` is removed; a file system without hard links gets the rename: the caller's
+    check that ``final`` did not exist must do there.
+    """
+    if not overwrite:
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        except OSError:
+            pass
+        else:
+            os.unlink(tmp)
+            return True
+    os.replace(tmp, final)
+    return True
+
+
 def _link_or_replace(tmp: str, output: Path, overwrite: bool) -> None:
-    if overwrite:
-        _replace(tmp, output)
-        return
     try:
-        os.link(tmp, output)
-    except FileExistsError:
-        raise ArchiveError(f"File '{output}' already exists; pass --force to overwrite it") from None
-    except OSError:  # no hard links on this file system: the check before packing must do
-        _replace(tmp, output)
-        return
-    os.unlink(tmp)
-
-
-def _replace(tmp: str, output: Path) -> None:
-    try:
-        os.replace(tmp, output)
+        published = publish(tmp, output, overwrite)
     except PermissionError:
         # Windows refuses to replace a file another program holds open; the OS's text
         # for it differs between versions, so the message names both possible causes.
         raise ArchiveError(f"cannot replace '{output}': it is open in another program or not writable; "
                            "close it or fix its permissions, then pack again") from None
+    if not published:
+        raise ArchiveError(f"File '{output}' already exists; pass --force to overwrite it")
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -288,7 +301,7 @@ def write_atomic(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
     try:
         _write_all(_create_file(tmp), data)
         os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

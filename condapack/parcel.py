@@ -9,9 +9,10 @@ from typing import Optional, Sequence
 
 import attrs
 
+from .envvars import source_date_epoch
 from .errors import ArchiveError
 from .records import PackageRecord
-from .safepath import UnsafePath, absolute_path, plain_name
+from .unpack.safepath import UnsafePath, absolute_path, plain_name
 
 __all__ = ["Parcel", "parcel_for", "parcel_meta"]
 
@@ -60,9 +61,9 @@ class Parcel:
 
 
 def _today() -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch.isdigit()
-            else datetime.datetime.now(datetime.timezone.utc))
+    epoch = source_date_epoch(os.environ)
+    when = (datetime.datetime.now(datetime.timezone.utc) if epoch is None
+            else datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc))
     return when.strftime("%Y.%m.%d")
 
 
@@ -97,7 +98,7 @@ def parcel_meta(parcel: Parcel, packages: Sequence[PackageRecord]) -> dict[str, 
         "conflicts": "",
         "provides": ["conda-env"],
         "scripts": {"defines": "conda_env.sh"},
-        "packages": [{"name": p.name, "version": f"{p.version}-{p.build}"} for p in packages],
+        "packages": [{"name": p.name, "version": f"{p.version}-{p.build}"} for p in (r.identity for r in packages)],
         "components": [{"name": parcel.name, "version": parcel.version, "pkg_version": parcel.version}],
         "extraVersionInfo": {"baseVersion": parcel.version, "fullVersion": f"{parcel.version}-{parcel.distro}",
                              "patchCount": "0"},

@@ -23,11 +23,11 @@ from .errors import EnvError
 from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, is_installers, layout_for
 from .records import ManagedPath, PackageRecord, read_records
-from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
+from .unpack.rewrite import is_binary, is_launcher, windows_forms
 
 __all__ = ["File", "FileMode", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
-           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified"]
+           "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified", "without_path_data"]
 
 log = logging.getLogger("condapack")
 
@@ -151,7 +151,7 @@ def scan_reading(reading: Reading, *, ignore_editable_packages: bool = False,
     place = _Place(prefix, str(prefix), layout, windows_home(prefix, packages) if layout.windows else str(prefix))
     # one label string per package, not one per file (records are keyed by identity:
     # hashing one hashes all its paths)
-    labels = {id(record): record.label for record in packages}
+    labels = {id(record): record.identity.label for record in packages}
     managed = [_managed_file(place, path, owner, disk[path], labels[id(owner[0])])
                for path, owner in owners.items() if path in disk]
     unmanaged = [_unmanaged_file(place, path, entry) for path, entry in disk.items()
@@ -231,9 +231,10 @@ def owners_of(packages: tuple[PackageRecord, ...],
     for path, claimants in claims.items():
         if len(claimants) > 1:
             entry = disk.get(path)
-            claimants.sort(key=lambda c: (entry is not None and c[1].size == entry.size, c[0].name))
+            claimants.sort(key=lambda c: (entry is not None and c[1].size == entry.size, c[0].identity.name))
             log.warning("%s is claimed by %s; packing it as part of %s", path,
-                        " and ".join(sorted(c[0].label for c in claimants)), claimants[-1][0].label)
+                        " and ".join(sorted(c[0].identity.label for c in claimants)),
+                        claimants[-1][0].identity.label)
         owners[path] = claimants[-1]
     return owners
 
@@ -243,7 +244,7 @@ def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedP
     missing: dict[str, list[str]] = {}
     for path, (record, mp) in owners.items():
         if path not in disk and not path.endswith(".pyc") and mp.path_type != "directory":
-            missing.setdefault(record.label, []).append(path)
+            missing.setdefault(record.identity.label, []).append(path)
     if not missing:
         return
     count = sum(len(v) for v in missing.values())
@@ -259,9 +260,15 @@ def _check_missing(prefix: Path, owners: dict[str, tuple[PackageRecord, ManagedP
     )
 
 
+def without_path_data(packages: tuple[PackageRecord, ...]) -> list[str]:
+    """The packages known only by their list of files: neither paths_data nor a package
+    cache entry says which of their files hold the prefix (labels, sorted)."""
+    return sorted(p.identity.label for p in packages if p.source == "none" and p.paths)
+
+
 def _warn_without_path_data(packages: tuple[PackageRecord, ...]) -> None:
     """Only records with neither paths_data nor a package cache entry lose anything."""
-    blind = sorted(p.label for p in packages if p.source == "none" and p.paths)
+    blind = without_path_data(packages)
     if blind:
         log.warning("%d packages have no path data in conda-meta and no package cache entry (%s); their "
                     "files were checked for the prefix by content instead", len(blind), ", ".join(blind))

@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 import attrs
 
 from .errors import EnvError
-from .safepath import UnsafePath, relative_path
+from .unpack.safepath import UnsafePath, relative_path
 
-__all__ = ["PackageRecord", "ManagedPath", "read_records", "channel_name"]
+__all__ = ["PackageId", "PackageRecord", "ManagedPath", "read_records", "channel_name"]
 
 PrefixMode = Literal["text", "binary"]
 
@@ -41,14 +41,42 @@ class ManagedPath:
 
 
 @attrs.frozen
-class PackageRecord:
-    """One installed package: its identity and its files."""
+class PackageId:
+    """What identifies a conda package, in its record, the fingerprint, the lock and the SBOM."""
 
     name: str
     version: str
     build: str
+    #: The channel's name without host-specific parts (:func:`channel_name`).
     channel: str
+    #: The package file's sha256, or its md5 where the record has no sha256.
     sha256: str
+
+    @property
+    def label(self) -> str:
+        """``name version`` for messages."""
+        return f"{self.name} {self.version}"
+
+    def to_doc(self) -> dict[str, str]:
+        """As JSON: one string per field (the lock's and the stat cache's package entries)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: object) -> Optional[PackageId]:
+        """The identity :meth:`to_doc` wrote, or None when ``doc`` is not one."""
+        if not (isinstance(doc, dict) and doc.keys() == _ID_KEYS and all(isinstance(v, str) for v in doc.values())):
+            return None
+        return cls(**doc)
+
+
+_ID_KEYS = frozenset(field.name for field in attrs.fields(PackageId))
+
+
+@attrs.frozen
+class PackageRecord:
+    """One installed package: its identity and its files."""
+
+    identity: PackageId
     noarch_python: bool
     # Where the path data came from: "env" (conda-meta), "cache" (the package cache)
     # or "none" (only a list of files is known; prefixes must be sniffed).
@@ -59,11 +87,6 @@ class PackageRecord:
     license: str = ""
     #: The conda subdir the package was built for (``linux-64``, ``win-64``, ``noarch``).
     subdir: str = ""
-
-    @property
-    def label(self) -> str:
-        """``name version`` for messages."""
-        return f"{self.name} {self.version}"
 
 
 @attrs.frozen
@@ -87,7 +110,7 @@ def read_records(prefix: Path) -> tuple[PackageRecord, ...]:
     meta = prefix / "conda-meta"
     noarch = noarch_dirs(meta)
     records = [_read_record(p, noarch) for p in sorted(meta.glob("*.json"))]
-    return tuple(sorted(records, key=lambda r: (r.name, r.version, r.build)))
+    return tuple(sorted(records, key=lambda r: (r.identity.name, r.identity.version, r.identity.build)))
 
 
 def noarch_dirs(meta: Path) -> Optional[NoarchDirs]:
@@ -162,11 +185,13 @@ def _read_record(path: Path, noarch: Optional[NoarchDirs]) -> PackageRecord:
     noarch_python = _is_noarch_python(data)
     source, paths = _record_paths(data, _noarch_of(data, noarch) if noarch_python else None)
     return PackageRecord(
-        name=str(data["name"]),
-        version=str(data.get("version", "")),
-        build=str(data.get("build", "")),
-        channel=str(data.get("channel") or data.get("schannel") or ""),
-        sha256=str(data.get("sha256") or data.get("md5") or ""),
+        identity=PackageId(
+            name=str(data["name"]),
+            version=str(data.get("version", "")),
+            build=str(data.get("build", "")),
+            channel=channel_name(str(data.get("channel") or data.get("schannel") or "")),
+            sha256=str(data.get("sha256") or data.get("md5") or ""),
+        ),
         noarch_python=noarch_python,
         source=source,
         paths=paths,

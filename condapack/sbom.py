@@ -22,7 +22,7 @@ from ._version import __version__
 from .members import archive_mtime
 from .output import write_if_changed
 from .prefix import File
-from .records import PackageRecord, channel_name
+from .records import PackageRecord
 
 __all__ = ["SBOM_SUFFIX", "sbom_path", "render_sbom", "write_sbom"]
 
@@ -41,15 +41,16 @@ def _purl_part(text: str) -> str:
 
 
 def _conda_component(record: PackageRecord) -> Doc:
-    qualifiers = {"build": record.build, "channel": channel_name(record.channel), "subdir": record.subdir}
+    package = record.identity
+    qualifiers = {"build": package.build, "channel": package.channel, "subdir": record.subdir}
     query = "&".join(f"{k}={_purl_part(v)}" for k, v in sorted(qualifiers.items()) if v)
-    purl = f"pkg:conda/{_purl_part(record.name)}@{_purl_part(record.version)}" + (f"?{query}" if query else "")
+    purl = f"pkg:conda/{_purl_part(package.name)}@{_purl_part(package.version)}" + (f"?{query}" if query else "")
     hashes = []
-    if len(record.sha256) == 64 and record.sha256 != record.md5:
-        hashes.append({"alg": "SHA-256", "content": record.sha256})
+    if len(package.sha256) == 64 and package.sha256 != record.md5:
+        hashes.append({"alg": "SHA-256", "content": package.sha256})
     if len(record.md5) == 32:
         hashes.append({"alg": "MD5", "content": record.md5})
-    component: Doc = {"type": "library", "bom-ref": purl, "name": record.name, "version": record.version,
+    component: Doc = {"type": "library", "bom-ref": purl, "name": package.name, "version": package.version,
                       "purl": purl}
     if hashes:
         component["hashes"] = hashes

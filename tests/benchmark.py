@@ -45,6 +45,7 @@ from typing import Any
 
 import envkit
 from benchsize import size_lines, size_results
+from ocibench import oci_lines
 
 #: Recipes of the benchmark's packages (not built by the test suite).
 BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
@@ -584,6 +585,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
     parser.add_argument("--skip-size", action="store_true",
                         help="skip the archive size with each slimming preset and the condapack size timings")
+    parser.add_argument("--skip-oci", action="store_true",
+                        help="skip the image rows (oci against tar.gz, bytes of a first and a one-package push)")
     parser.add_argument("--scale", action="store_true",
                         help="also run the scale series: pack, first and no-op condapack build of the "
                              "environment plus 1..3 hard-linked copies of its lib/ as unmanaged files "
@@ -921,6 +924,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
         unpack = [] if args.skip_unpack or only_scale else \
             unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
         size = None if args.skip_size or only_scale else size_results(env.prefix, workdir, args.runs, _timed)
+        oci = [] if args.skip_oci or only_scale else oci_lines(env.prefix, workdir, args.runs)
         scale = scale_lines(env.prefix, workdir, args.runs, args.scale_format, args.scale_copies) \
             if args.scale or only_scale else []
     finally:
@@ -932,7 +936,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
     if references and not only_scale:
         print()
         print("\n".join(reference_table(samples, references)))
-    for table in (project, unpack, size_lines(size, args.runs) if size else [], scale):
+    for table in (project, unpack, size_lines(size, args.runs) if size else [], oci, scale):
         if table:
             print()
             print("\n".join(table))

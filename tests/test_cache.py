@@ -264,6 +264,24 @@ def test_a_read_only_shared_directory_gives_one_warning_and_a_local_build(machin
     assert list(read_only.iterdir()) == []
 
 
+def test_a_shared_directory_stores_an_object_once_even_without_hard_links(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shared").mkdir()
+    store = open_store((tmp_path / "shared").as_uri(), 1)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(b"first")
+    second.write_bytes(b"second")
+    name = "ab" * 32
+    assert (store.put(name, first), store.put(name, second)) == (True, False)
+    def no_links(source: str, target: Path) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert store.put(name + ".json", second) is True
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == [name, name + ".json"]
+    assert (tmp_path / "shared" / name).read_bytes() == b"first"
+
+
 def test_the_key_changes_with_everything_that_changes_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     digest = "0" * 64
     base = artifact_key(digest, "tar.gz", 4)

@@ -55,7 +55,7 @@ def test_every_flag_and_subcommand_has_help_the_reference_shows() -> None:
                 continue
             assert action.help and action.help != argparse.SUPPRESS, (parser.prog, action.option_strings)
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert list(subparsers.choices) == list(SUBCOMMANDS)
+    assert list(subparsers.choices) == [command.name for command in SUBCOMMANDS]
 
 
 def _accepted_keys() -> set[str]:
@@ -112,8 +112,8 @@ def _returned_codes(path: Path) -> set[int]:
 
 
 def test_every_exit_status_the_command_lines_return_is_declared() -> None:
-    modules = [PACKAGE / "cli.py", PACKAGE / "__main__.py", PACKAGE / "conda_plugin.py",
-               PACKAGE / "project" / "project_cli.py"]
+    modules = [PACKAGE / "cli.py", PACKAGE / "__main__.py", PACKAGE / "conda_plugin.py", *PACKAGE.rglob("*_cli.py")]
+    assert len(modules) >= 6  # the command modules: pack_cli, project_cli, outputs_cli
     returned = set().union(*(_returned_codes(path) for path in modules))
     assert returned <= set(EXIT_CODES), returned - set(EXIT_CODES)
     assert {1, 130, 141} <= returned  # the scan sees the error, interrupt and broken-pipe paths
@@ -146,7 +146,7 @@ def test_every_variable_the_package_reads_is_declared() -> None:
 def test_every_public_condapack_variable_in_the_shipped_scripts_is_declared() -> None:
     # _CONDAPACK_* are the scripts' own state; @CONDAPACK_*@ are placeholders filled at pack time
     public = re.compile(r"(?<![_@A-Za-z0-9])CONDAPACK_[A-Z_]+")
-    found = {name for path in (PACKAGE / "scripts").iterdir() if path.is_file()
+    found = {name for path in [*(PACKAGE / "scripts").iterdir(), *(PACKAGE / "unpack").iterdir()] if path.is_file()
              for name in public.findall(path.read_text(encoding="utf-8", errors="replace"))}
     assert found == set(TARGET_VARS)
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")

@@ -14,14 +14,12 @@ import logging
 import os
 from pathlib import Path
 
-import attrs
 import pytest
 
 import envkit
 from condapack import prefix
 from condapack.project import fingerprint, signature, statcache
 from condapack.project.fingerprint import EnvFingerprint, fingerprint_env
-from condapack.project.lock import LockedPackage
 from condapack.project.statcache import StatCache
 
 SHARE = "share/notes.txt"
@@ -150,10 +148,6 @@ def test_hostile_fingerprint_with_the_right_signature_warns_and_rescans(
 def test_a_cached_package_without_exactly_the_identity_keys_is_not_a_fingerprint(package: dict[str, str]) -> None:
     doc = {"packages": [package], "files_count": 0, "files_digest": ""}
     assert EnvFingerprint.from_doc(doc) is None
-
-
-def test_the_fingerprint_identifies_a_package_by_the_fields_the_lock_records() -> None:
-    assert fingerprint.PACKAGE_KEYS == {f.name for f in attrs.fields(LockedPackage)}
 
 
 @pytest.mark.parametrize("count", [0, 1, 4096, 9000])

@@ -17,7 +17,6 @@ from condapack.project.lock import (
     LockedEnv,
     LockedFiles,
     LockedOutput,
-    LockedPackage,
     LockedSource,
     LockedTarget,
     describe_env_change,
@@ -26,6 +25,7 @@ from condapack.project.lock import (
     render_lock,
     target_options,
 )
+from condapack.records import PackageId
 
 
 def project_of(tmp_path: Path, tiny_env: Path, extra: str = "") -> Path:
@@ -153,14 +153,14 @@ def test_a_lock_reads_into_records_and_writes_back_the_same_bytes() -> None:
     assert lock.to_json() == CANONICAL.encode()
     env = lock.environments["tiny"]
     assert (env.source, env.files) == (LockedSource("prefix", "envs/tiny"), LockedFiles(2, "22" * 32))
-    assert env.packages == (LockedPackage(**PACKAGE),)
+    assert env.packages == (PackageId(**PACKAGE),)
     assert lock.targets["tiny:tar"] == LockedTarget(
         {"compress-level": None, "exclude": ["share/doc/"], "format": "tar", "parcel": {}}, "33" * 32)
     assert lock.targets["tiny:zip"].output == LockedOutput("55" * 32, 10)
 
 
 def test_records_write_the_canonical_bytes() -> None:
-    env = LockedEnv(LockedSource("prefix", "envs/tiny"), (LockedPackage(**PACKAGE),), LockedFiles(2, "22" * 32))
+    env = LockedEnv(LockedSource("prefix", "envs/tiny"), (PackageId(**PACKAGE),), LockedFiles(2, "22" * 32))
     targets = {"tiny:zip": LockedTarget({"format": "zip", "compress-level": 4, "zip-64": True}, "44" * 32,
                                         LockedOutput("55" * 32, 10)),
                "tiny:tar": LockedTarget({"format": "tar", "exclude": ["share/doc/"], "compress-level": None,
@@ -268,13 +268,13 @@ def test_forgetting_an_output_keeps_the_rest_of_the_lock() -> None:
 
 
 def fingerprint(*packages: dict[str, str], files: int = 2) -> EnvFingerprint:
-    return EnvFingerprint(tuple(tuple(sorted(p.items())) for p in packages), files, f"{files:064x}")
+    return EnvFingerprint(tuple(PackageId(**p) for p in packages), files, f"{files:064x}")
 
 
 def test_render_lock_records_packages_source_and_built_outputs(tmp_path: Path, tiny_env: Path) -> None:
     project = load_project(project_of(tmp_path, tiny_env))
     lock = render_lock(project, {"tiny": fingerprint(PACKAGE)}, None, {"tiny:zip": LockedOutput("55" * 32, 10)})
-    assert lock.environments["tiny"] == LockedEnv(LockedSource("prefix", "tiny"), (LockedPackage(**PACKAGE),),
+    assert lock.environments["tiny"] == LockedEnv(LockedSource("prefix", "tiny"), (PackageId(**PACKAGE),),
                                                   LockedFiles(2, f"{2:064x}"))
     assert [name for name, t in lock.targets.items() if t.output is not None] == ["tiny:zip"]
     assert list(lock.targets) == ["tiny:tar", "tiny:zip", "tiny:parcel"]  # the project's order
@@ -289,7 +289,7 @@ def test_a_built_output_replaces_the_recorded_one(tmp_path: Path, tiny_env: Path
 
 
 def env_of(*packages: dict[str, str], files: int = 2, source: str = "envs/tiny") -> LockedEnv:
-    return LockedEnv(LockedSource("prefix", source), tuple(LockedPackage(**p) for p in packages),
+    return LockedEnv(LockedSource("prefix", source), tuple(PackageId(**p) for p in packages),
                      LockedFiles(files, f"{files:064x}"))
 
 

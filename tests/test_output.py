@@ -1,7 +1,8 @@
-"""Publishing an output: what happens when its finished temporary is gone before the rename."""
+"""Publishing an output: linked or renamed into place, and what happens when its temporary is gone."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,23 @@ def test_a_missing_output_directory_is_not_mistaken_for_a_swept_temp(tmp_path: P
     with pytest.raises(FileNotFoundError):
         output._publish(str(temp), tmp_path / "gone" / "env.zip", True)
     assert temp.read_bytes() == b"archive"
+
+
+def test_publishing_without_overwrite_leaves_an_existing_file_and_says_so(tmp_path: Path) -> None:
+    final, temp = tmp_path / "object", tmp_path / ".object.1234abcd.part"
+    final.write_bytes(b"first")
+    temp.write_bytes(b"second")
+    assert output.publish(str(temp), final, overwrite=False) is False
+    assert (final.read_bytes(), temp.read_bytes()) == (b"first", b"second")
+
+
+def test_publishing_without_hard_links_renames_the_file_into_place(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(source: str, target: Path) -> None:
+        raise PermissionError(1, "Operation not permitted")  # what vfat and some SMB mounts answer
+
+    monkeypatch.setattr(os, "link", no_links)
+    final, temp = tmp_path / "object", tmp_path / ".object.1234abcd.part"
+    temp.write_bytes(b"data")
+    assert output.publish(str(temp), final, overwrite=False) is True
+    assert final.read_bytes() == b"data" and not temp.exists()

@@ -14,6 +14,7 @@ from condapack.project.fingerprint import EnvFingerprint
 from condapack.project.lock import Lock, LockedOutput, render_lock
 from condapack.project.plan import TargetStatus, _status, make_plan
 from condapack.project.state import BuildState, BuiltOutput
+from condapack.records import PackageId
 
 ZLIB = {"build": "h0_0", "channel": "local", "name": "zlib", "sha256": "11" * 32, "version": "1.3"}
 ARCHIVE = b"the archive's bytes\n"
@@ -26,7 +27,7 @@ def project_of(tmp_path: Path, tiny_env: Path, extra: str = "") -> Project:
 
 
 def fingerprint(version: str = "1.3", files: str = "22" * 32) -> EnvFingerprint:
-    return EnvFingerprint((tuple(sorted({**ZLIB, "version": version}.items())),), 2, files)
+    return EnvFingerprint((PackageId(**{**ZLIB, "version": version}),), 2, files)
 
 
 def lock_of(project: Project, env: EnvFingerprint, built: bytes | None = ARCHIVE) -> Lock:

@@ -20,7 +20,7 @@ import pytest
 import envkit
 from condapack.cli import conda_pack_main
 from condapack.prefix import read_prefix, scan_prefix
-from condapack.records import read_records
+from condapack.records import PackageId, read_records
 from conftest import CondaEnvFactory
 from envkit import EnvFactory
 from helpers import assert_works_at, extract, run
@@ -62,7 +62,7 @@ def test_conda_keeps_noarch_package_files_package_relative_and_they_are_read_as_
         in written
     assert envkit.ENTRY_POINT in written
     assert f"{envkit.SITE_PACKAGES}/cpdemo/__init__.py" in raw["files"]
-    (record,) = [r for r in read_records(env) if r.name == envkit.CPDEMO_PY_PACKAGE]
+    (record,) = [r for r in read_records(env) if r.identity.name == envkit.CPDEMO_PY_PACKAGE]
     assert sorted(p.path for p in record.paths) == sorted(raw["files"])
 
 
@@ -71,8 +71,8 @@ def test_every_path_conda_recorded_is_read_once_and_is_on_disk(conda_env: CondaE
     env = conda_env(version)
     reading = read_prefix(env)
     for record in reading.packages:
-        raw = _record(env, record.name)
-        assert sorted(p.path for p in record.paths) == sorted(raw["files"]), record.name
+        raw = _record(env, record.identity.name)
+        assert sorted(p.path for p in record.paths) == sorted(raw["files"]), record.identity.name
     assert [path for path in reading.owners if path not in reading.disk] == []
 
 
@@ -85,7 +85,7 @@ def test_conda_records_the_package_size_of_a_file_whose_prefix_it_replaced_and_i
     assert entry["file_mode"] == "text"
     assert entry["size_in_bytes"] != (env / envkit.CONF_FILE).stat().st_size
     assert entry["sha256_in_prefix"] == _sha256(env / envkit.CONF_FILE) != entry["sha256"]
-    (record,) = [r for r in read_records(env) if r.name == envkit.CPDEMO_TOOLS_PACKAGE]
+    (record,) = [r for r in read_records(env) if r.identity.name == envkit.CPDEMO_TOOLS_PACKAGE]
     (conf,) = [p for p in record.paths if p.path == envkit.CONF_FILE]
     assert conf.installed_sha256 == entry["sha256_in_prefix"]
 
@@ -126,10 +126,10 @@ def test_conda_meta_history_and_created_at_are_packed_and_history_relocated(
 def test_a_conda_record_without_paths_data_reads_the_same_paths_from_the_package_cache(
         fresh_conda_env: CondaEnvFactory) -> None:
     env = fresh_conda_env("26.7.1")
-    before = {r.name: r.paths for r in read_records(env)}
+    before = {r.identity.name: r.paths for r in read_records(env)}
     for name in (envkit.CPDEMO_PY_PACKAGE, envkit.CPDEMO_TOOLS_PACKAGE):
         _rewrite(env, name, lambda d: {k: v for k, v in d.items() if k not in ("paths_data", "noarch")})
-    after = {r.name: r for r in read_records(env)}
+    after = {r.identity.name: r for r in read_records(env)}
     for name in (envkit.CPDEMO_PY_PACKAGE, envkit.CPDEMO_TOOLS_PACKAGE):
         assert after[name].source == "cache"
         assert sorted(p.path for p in after[name].paths) == sorted(p.path for p in before[name])
@@ -229,7 +229,7 @@ def test_a_free_threaded_pythons_site_packages_path_places_noarch_files(tiny_env
         {"name": "lib", "version": "1.0", "build": "0", "noarch": "python", "files": [],
          "paths_data": {"paths": [{"_path": "site-packages/lib.py", "path_type": "hardlink"},
                                   {"_path": "python-scripts/lib-cli", "path_type": "hardlink"}]}}))
-    (record,) = [r for r in read_records(tiny_env) if r.name == "lib"]
+    (record,) = [r for r in read_records(tiny_env) if r.identity.name == "lib"]
     assert [p.path for p in record.paths] == ["lib/python3.13t/site-packages/lib.py", "bin/lib-cli"]
 
 
@@ -241,8 +241,23 @@ def test_a_windows_pythons_noarch_files_go_to_lib_site_packages_and_scripts(tiny
         {"name": "lib", "version": "1.0", "build": "0", "noarch": "python", "files": [],
          "paths_data": {"paths": [{"_path": "site-packages/lib.py", "path_type": "hardlink"},
                                   {"_path": "python-scripts/lib-cli", "path_type": "hardlink"}]}}))
-    (record,) = [r for r in read_records(tiny_env) if r.name == "lib"]
+    (record,) = [r for r in read_records(tiny_env) if r.identity.name == "lib"]
     assert [p.path for p in record.paths] == ["Lib/site-packages/lib.py", "Scripts/lib-cli"]
+
+
+def test_a_records_identity_names_its_channel_without_the_host_and_falls_back_to_md5(tiny_env: Path) -> None:
+    (tiny_env / "conda-meta" / "lib-1.0-0.json").write_text(json.dumps(
+        {"name": "lib", "version": "1.0", "build": "0", "channel": "file:///srv/channels/team/linux-64",
+         "md5": "ab" * 16, "files": []}))
+    (record,) = read_records(tiny_env)
+    assert record.identity == PackageId("lib", "1.0", "0", "team", "ab" * 16)
+
+
+def test_a_package_identity_reads_back_from_its_doc_and_nothing_else_does() -> None:
+    package = PackageId("zlib", "1.3", "h0_0", "conda-forge", "11" * 32)
+    assert PackageId.from_doc(package.to_doc()) == package
+    assert PackageId.from_doc({**package.to_doc(), "subdir": "linux-64"}) is None
+    assert PackageId.from_doc({**package.to_doc(), "version": 1.3}) is None
 
 
 def test_pixis_environment_file_and_condas_frozen_marker_are_packed_as_they_are(

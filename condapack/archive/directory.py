@@ -10,18 +10,23 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
+from ..errors import ArchiveError
 from ..members import Member, size_changed
 from ..output import created_and_held, temp_name, umask
 
-__all__ = ["write_tree", "atomic_directory"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_tree", "atomic_directory"]
 
 Progress = Callable[[int], None]
 
 
 def write_tree(root: Path, members: tuple[Member, ...], mtime: int, progress: Progress) -> None:
     """Create every member below ``root`` (which exists and is empty)."""
+    _check_depth(root, members)
     made: set[str] = set()
     for member in members:
         path = root / member.name
@@ -40,6 +45,30 @@ def write_tree(root: Path, members: tuple[Member, ...], mtime: int, progress: Pr
     for directory in sorted(made, reverse=True):
         os.chmod(root / directory, 0o755)
         os.utime(root / directory, (mtime, mtime))
+
+
+def _check_depth(root: Path, members: tuple[Member, ...]) -> None:
+    """Refuse, before anything is written, a member whose path below ``root`` would be longer than
+    the system takes (midway through, it would fail as if the disk were full)."""
+    if not members:
+        return
+    deepest = max((m.name for m in members), key=lambda name: len(os.fsencode(name)))
+    length = len(os.fsencode(root)) + 1 + len(os.fsencode(deepest))
+    limit = _path_max(root)
+    if limit is not None and length >= limit:
+        raise ArchiveError(f"cannot write {deepest} below {root.parent}: its path would be {length} bytes, and "
+                           f"this system allows {limit - 1}; choose an output (for squashfs, a TMPDIR) with a "
+                           "shorter path, --exclude it, or pack to tar or zip")
+
+
+def _path_max(root: Path) -> Optional[int]:
+    """The bytes a path below ``root`` may take, with its NUL; None where the system does not say."""
+    if not hasattr(os, "pathconf"):  # Windows
+        return None
+    try:
+        return os.pathconf(root, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return None
 
 
 def _parents(root: Path, name: str, made: set[str]) -> None:
@@ -85,3 +114,9 @@ def _replace_directory(tmp: Path, output: Path) -> None:
     os.rename(tmp, output)
     if old is not None:
         shutil.rmtree(old)
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The ``no-archive`` format's writer: the members as a directory at the output."""
+    with request.directory() as root:
+        write_tree(root, request.plan.members, request.plan.mtime, request.advance)

@@ -4,7 +4,8 @@ Both backends offer the same two operations: copy an object into an open file, a
 write a local file once (a conditional put: an object that already exists is left
 alone, unless the caller is replacing one it found corrupt). Neither ever shows a
 partial object: S3 puts are atomic, and the directory backend hard-links a complete
-temporary file into place. Messages never contain credentials: they are built from
+temporary file into place (renames it, on a file system without hard links, where a
+racing writer's object of the same name may be replaced). Messages never contain credentials: they are built from
 the URL (which has none) and the kind of failure, not from the library's text.
 """
 
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..bounded import MIB, NotAFile, open_regular, read_bounded
 from ..errors import ConfigError
+from ..output import publish
 
 __all__ = ["BadObject", "Sink", "Store", "StoreError", "open_store"]
 
@@ -101,7 +103,7 @@ class DirectoryStore:
             with os.fdopen(fd, "wb") as sink, open(source, "rb") as data:
                 shutil.copyfileobj(data, sink, 1 << 20)
             os.chmod(tmp, 0o644)
-            return _publish(tmp, final, replace)
+            return publish(tmp, final, overwrite=replace)
         except OSError as exc:
             raise StoreError(f"cannot write to {self.url}: {exc.strerror or type(exc).__name__}") from None
         finally:
@@ -116,17 +118,6 @@ def _copy(source: BinaryIO, sink: Sink, limit: int) -> None:
         sink.write(chunk)
         left -= len(chunk)
 
-
-def _publish(tmp: str, final: Path, replace: bool) -> bool:
-    """Make a complete file visible under its name: link (write-once) or rename over."""
-    if replace:
-        os.replace(tmp, final)
-        return True
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        return False
-    return True
 
 
 class ObjectStore:

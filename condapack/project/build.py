@@ -23,7 +23,7 @@ from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
 from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
-from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
+from .lock import Lock, LockedImage, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
 from .sizes import report_path, write_report
 from .state import BuildState
@@ -233,7 +233,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         if how == "fetched" and entry.output is None:
             state.record(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
         else:
-            built[target.name] = LockedOutput(digest, size)
+            built[target.name] = LockedOutput(digest, size, _image(target))
             state.record(target.name, target.output, digest)
         if locked and target.name in built:
             _verify_reproduced(plan, {target.name: built[target.name]})
@@ -241,6 +241,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
     if not built or report:
         _record(plan, state, built, locked)
+    _push(plan, state, built)
     return results
 
 
@@ -252,6 +253,53 @@ def _write_report(target: TargetSpec) -> None:
 def _remove_report(target: TargetSpec) -> None:
     with contextlib.suppress(FileNotFoundError):
         report_path(target.output).unlink()
+
+
+def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]) -> None:
+    """Push each ``push`` reference whose images changed since this project last pushed it.
+
+    Several oci targets pushing to one reference (environments of different platforms)
+    are pushed as one image index. A reference is pushed only when every target naming
+    it is built; what was pushed is recorded in the build state, so a failed push is
+    tried again by the next build, and a no-op build pushes nothing.
+    """
+    groups: dict[str, list[TargetSpec]] = {}
+    for target in plan.project.targets:
+        if target.push is not None:
+            groups.setdefault(target.push, []).append(target)
+    for reference, targets in groups.items():
+        images = [m for m in (_manifest(plan, t, built) for t in targets) if m is not None]
+        if len(images) != len(targets) or state.pushed.get(reference) == ",".join(images):
+            continue
+        from ..oci.registry import push_images
+
+        sboms = [_sbom_path(t.output) if t.sbom else None for t in targets]
+        result = push_images([t.output for t in targets], reference, sboms)
+        log.info("pushed %s@%s: %d blobs uploaded (%d bytes with the manifest), %d already there",
+                 reference, result.digest, len(result.uploaded), result.uploaded_bytes, len(result.skipped))
+        state.record_push(reference, ",".join(images))
+        with _project_lock(plan.project):
+            state.save()
+
+
+def _manifest(plan: BuildPlan, target: TargetSpec, built: Mapping[str, LockedOutput]) -> Optional[str]:
+    """The manifest digest of an oci target's image: as built or locked, else read from its output
+    (fetched from the shared cache, which never records into the lock); None when there is none."""
+    recorded = built.get(target.name) or plan.lock.targets[target.name].output
+    if recorded is not None and recorded.image is not None:
+        return recorded.image.manifest
+    image = _image(target) if target.output.exists() else None
+    return image.manifest if image is not None else None
+
+
+def _image(target: TargetSpec) -> Optional[LockedImage]:
+    """An OCI image's digests, for the lock (None for other formats)."""
+    if target.format != "oci":
+        return None
+    from ..oci.source import image_digests
+
+    manifest, layers = image_digests(target.output)
+    return LockedImage(manifest, layers)
 
 
 def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:

@@ -22,6 +22,7 @@ import attrs
 
 from .._gc import gc_paused
 from ..layout import is_record
+from ..records import PackageId
 from ..tree import check_is_environment
 from .signature import tree_signature
 from .statcache import StatCache
@@ -30,9 +31,8 @@ from .statcache import StatCache
 # not match: a no-op build's start-up does not pay for it.
 if TYPE_CHECKING:
     from ..prefix import Entry, Reading
-    from ..records import PackageRecord
 
-__all__ = ["EnvFingerprint", "fingerprint_env", "read_and_fingerprint", "package_ids"]
+__all__ = ["EnvFingerprint", "fingerprint_env", "read_and_fingerprint"]
 
 _MARKER = b"\0condapack-prefix\0"
 
@@ -41,49 +41,30 @@ _MARKER = b"\0condapack-prefix\0"
 class EnvFingerprint:
     """Packages and unmanaged-content digest of one environment."""
 
-    packages: tuple[tuple[tuple[str, str], ...], ...]
+    packages: tuple[PackageId, ...]
     files_count: int
     files_digest: str
 
     @property
     def digest(self) -> str:
         """One digest over everything."""
-        doc = {"packages": [dict(p) for p in self.packages], "files": self.files_digest}
+        doc = {"packages": [p.to_doc() for p in self.packages], "files": self.files_digest}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-    def packages_json(self) -> list[dict[str, str]]:
-        """Packages as lock entries."""
-        return [dict(p) for p in self.packages]
 
     def to_doc(self) -> dict[str, Any]:
         """As JSON, for the stat cache."""
-        return {"packages": self.packages_json(), "files_count": self.files_count,
+        return {"packages": [p.to_doc() for p in self.packages], "files_count": self.files_count,
                 "files_digest": self.files_digest}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Optional[EnvFingerprint]:
         """The fingerprint :meth:`to_doc` wrote, or None if ``doc`` is not one."""
         packages, count, digest = doc.get("packages"), doc.get("files_count"), doc.get("files_digest")
-        if not (isinstance(packages, list) and all(isinstance(p, dict) for p in packages)
-                and all(p.keys() == PACKAGE_KEYS and all(isinstance(v, str) for v in p.values()) for p in packages)
-                and isinstance(count, int) and isinstance(digest, str)):
+        parsed = [PackageId.from_doc(p) for p in packages] if isinstance(packages, list) else [None]
+        ids = tuple(p for p in parsed if p is not None)
+        if len(ids) != len(parsed) or not isinstance(count, int) or not isinstance(digest, str):
             return None
-        return cls(tuple(tuple(sorted(p.items())) for p in packages), count, digest)
-
-
-#: What identifies a package in a fingerprint and the lock (the fields of ``lock.LockedPackage``).
-PACKAGE_KEYS = frozenset({"name", "version", "build", "channel", "sha256"})
-
-
-def package_ids(packages: tuple[PackageRecord, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
-    """Each package's identity as sorted (key, value) pairs."""
-    from ..records import channel_name
-
-    return tuple(
-        tuple(sorted({"name": p.name, "version": p.version, "build": p.build, "channel": channel_name(p.channel),
-                      "sha256": p.sha256}.items()))
-        for p in packages
-    )
+        return cls(ids, count, digest)
 
 
 def normalized_digest(path: str, prefix: bytes) -> str:
@@ -171,7 +152,7 @@ def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
         digest.add(rel, _entry_digest(prefix, rel, entry, cache))
     for rel in sorted(rel for rel in owners if rel not in disk):
         digest.add(rel, "missing")
-    return EnvFingerprint(package_ids(packages), digest.count, digest.hexdigest())
+    return EnvFingerprint(tuple(p.identity for p in packages), digest.count, digest.hexdigest())
 
 
 class _ListDigest:

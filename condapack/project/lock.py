@@ -21,10 +21,11 @@ from ..archive.formats import compresses
 from ..bounded import MIB, NotAFile, read_bounded
 from ..errors import ConfigError
 from ..options import schema
+from ..records import PackageId
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint
 
-__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOutput", "LockedPackage",
+__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedImage", "LockedOutput",
            "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
            "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
@@ -34,17 +35,6 @@ LOCK_LIMIT = 256 * MIB
 #: A JSON value: what json.loads returns, and what a lock's option entries hold.
 JSON = Union[None, bool, int, float, str, Sequence["JSON"], Mapping[str, "JSON"]]
 T = TypeVar("T")
-
-
-@attrs.frozen
-class LockedPackage:
-    """One conda package of an environment, identified as its ``conda-meta`` record names it."""
-
-    name: str
-    version: str
-    build: str
-    channel: str
-    sha256: str
 
 
 @attrs.frozen
@@ -68,16 +58,25 @@ class LockedEnv:
     """One environment: where it is and what it holds."""
 
     source: LockedSource
-    packages: tuple[LockedPackage, ...]
+    packages: tuple[PackageId, ...]
     files: LockedFiles
 
 
 @attrs.frozen
+class LockedImage:
+    """An OCI image output's manifest digest and its layers' digests (base layers first)."""
+
+    manifest: str
+    layers: tuple[str, ...]
+
+
+@attrs.frozen
 class LockedOutput:
-    """A built output's digest and size."""
+    """A built output's digest and size (and, for format oci, its image's digests)."""
 
     sha256: str
     size: int
+    image: Optional[LockedImage] = None
 
 
 @attrs.frozen
@@ -166,16 +165,6 @@ def _fields(doc: object, *keys: str) -> Optional[dict[str, object]]:
     return doc if isinstance(doc, dict) and doc.keys() == set(keys) else None
 
 
-_PACKAGE_KEYS = tuple(field.name for field in attrs.fields(LockedPackage))
-
-
-def _package(doc: object) -> Optional[LockedPackage]:
-    fields = _fields(doc, *_PACKAGE_KEYS)
-    if fields is None or not all(isinstance(fields[key], str) for key in _PACKAGE_KEYS):
-        return None
-    return LockedPackage(*(str(fields[key]) for key in _PACKAGE_KEYS))
-
-
 _SOURCE_KINDS: tuple[Literal["prefix", "name"], ...] = ("prefix", "name")
 
 
@@ -201,20 +190,35 @@ def _env(doc: object) -> Optional[LockedEnv]:
     if fields is None or not isinstance(fields["packages"], list):
         return None
     source, files = _source(fields["source"]), _files(fields["files"])
-    parsed = [_package(p) for p in fields["packages"]]
+    parsed = [PackageId.from_doc(p) for p in fields["packages"]]
     packages = tuple(p for p in parsed if p is not None)
     if source is None or files is None or len(packages) != len(parsed):
         return None
     return LockedEnv(source, packages, files)
 
 
+def _image(doc: object) -> Optional[LockedImage]:
+    fields = _fields(doc, "manifest", "layers")
+    if fields is None or not isinstance(fields["layers"], list):
+        return None
+    manifest, layers = _str(fields["manifest"]), [_str(layer) for layer in fields["layers"]]
+    if manifest is None or any(layer is None for layer in layers):
+        return None
+    return LockedImage(manifest, tuple(str(layer) for layer in layers))
+
+
 def _output(fields: dict[str, object]) -> Optional[LockedOutput]:
     sha256, size = _str(fields["sha256"]), _int(fields["size"])
-    return LockedOutput(sha256, size) if sha256 is not None and size is not None else None
+    image = _image(fields["image"]) if "image" in fields else None
+    if sha256 is None or size is None or ("image" in fields and image is None):
+        return None
+    return LockedOutput(sha256, size, image)
 
 
 def _target(doc: object) -> Optional[LockedTarget]:
-    built = _fields(doc, "options", "input", "sha256", "size")
+    # an OCI image's output also names its digests (a lock without images is as it always was)
+    built = _fields(doc, "options", "input", "sha256", "size") or _fields(doc, "options", "input", "sha256",
+                                                                           "size", "image")
     fields = built if built is not None else _fields(doc, "options", "input")
     if fields is None:
         return None
@@ -227,7 +231,7 @@ def _target(doc: object) -> Optional[LockedTarget]:
 
 def _env_doc(env: LockedEnv) -> dict[str, JSON]:
     return {"source": {env.source.kind: env.source.value},
-            "packages": [attrs.asdict(p) for p in env.packages],
+            "packages": [p.to_doc() for p in env.packages],
             "files": {"count": env.files.count, "sha256": env.files.sha256}}
 
 
@@ -235,6 +239,8 @@ def _target_doc(target: LockedTarget) -> dict[str, JSON]:
     doc: dict[str, JSON] = {"options": target.options, "input": target.input}
     if target.output is not None:
         doc.update(sha256=target.output.sha256, size=target.output.size)
+        if target.output.image is not None:
+            doc["image"] = {"manifest": target.output.image.manifest, "layers": list(target.output.image.layers)}
     return doc
 
 
@@ -271,7 +277,7 @@ def target_options(project: Project, target: TargetSpec) -> dict[str, JSON]:
                             "exclude": list(target.exclude)}
     tables: dict[str, dict[str, JSON]] = {}
     for spec in schema():
-        if spec.locked and spec.toml:
+        if spec.locked and spec.toml and (not spec.formats or target.format in spec.formats):
             table, _, key = spec.toml.partition(".")
             value = getattr(target.options, spec.name)
             if not key:
@@ -295,8 +301,7 @@ def _locked_env(project: Project, key: str, env: EnvFingerprint) -> LockedEnv:
     spec = project.env(key)
     source = LockedSource("prefix", _rel(project, spec.prefix)) if spec.prefix is not None else \
         LockedSource("name", str(spec.conda_name))
-    packages = tuple(LockedPackage(**p) for p in env.packages_json())
-    return LockedEnv(source, packages, LockedFiles(env.files_count, env.files_digest))
+    return LockedEnv(source, env.packages, LockedFiles(env.files_count, env.files_digest))
 
 
 def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: Optional[Lock],
@@ -314,10 +319,6 @@ def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: 
     return Lock(environments, targets)
 
 
-def _label(p: LockedPackage) -> str:
-    return f"{p.name} {p.version}"
-
-
 def describe_env_change(old: Optional[LockedEnv], new: LockedEnv) -> list[str]:
     """Human-readable differences between two environment entries of a lock."""
     if old is None:
@@ -325,8 +326,8 @@ def describe_env_change(old: Optional[LockedEnv], new: LockedEnv) -> list[str]:
     before = {p.name: p for p in old.packages}
     after = {p.name: p for p in new.packages}
     out = []
-    added = [_label(after[n]) for n in sorted(after.keys() - before.keys())]
-    removed = [_label(before[n]) for n in sorted(before.keys() - after.keys())]
+    added = [after[n].label for n in sorted(after.keys() - before.keys())]
+    removed = [before[n].label for n in sorted(before.keys() - after.keys())]
     changed = [f"{n} {before[n].version} -> {after[n].version}" if before[n].version != after[n].version
                else f"{n} {after[n].version} (rebuilt)"
                for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]

@@ -84,7 +84,7 @@ def _read_target(prefix: Path, target: TargetSpec, slim: Sequence[str], exclude:
     if target.exclude:
         kept = {i.path for i in items}
         reading = attrs.evolve(reading, disk={p: e for p, e in reading.disk.items() if p in kept})
-    versions = {p.name: p.version for p in reading.packages}
+    versions = {p.identity.name: p.identity.version for p in reading.packages}
     return analyse(target.name, "environment", items, versions=versions,
                    saved=env_savings(reading, items, slim, exclude))
 
@@ -115,7 +115,7 @@ def _cached_items(project: Project, key: str, prefix: Path) -> tuple[list[Item],
     from ..size.analyse import items_of_reading
 
     reading = read_prefix(prefix)
-    items, versions = items_of_reading(reading), {p.name: p.version for p in reading.packages}
+    items, versions = items_of_reading(reading), {p.identity.name: p.identity.version for p in reading.packages}
     # records read from a package cache can change without the prefix changing
     if path is not None and trusted and all(p.source == "env" for p in reading.packages):
         _store(path, signature.digest, items, versions)

@@ -37,7 +37,7 @@ from ..errors import CondaPackError
 from ..output import write_atomic
 from .signature import Listings, TreeSignature
 
-__all__ = ["StatCache", "RACY_NS", "statcache_dir"]
+__all__ = ["StatCache", "StatKey", "RACY_NS", "stat_key", "statcache_dir"]
 
 log = logging.getLogger("condapack")
 
@@ -53,8 +53,18 @@ Doc = dict[str, Any]
 T = TypeVar("T")
 
 
+#: What tells a file unchanged since it was read: size, mtime, ctime and inode.
+StatKey = tuple[int, int, int, int]
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    """The :data:`StatKey` of a file's ``stat``."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def _key(st: os.stat_result) -> str:
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:"
+    """The stat key as this cache's entries begin: ``size:mtime:ctime:inode:``."""
+    return "%d:%d:%d:%d:" % stat_key(st)
 
 
 class StatCache:

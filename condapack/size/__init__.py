@@ -33,7 +33,7 @@ def size_environment(prefix: Path, *, slim: Sequence[str] = (), exclude: Sequenc
     """The report for the environment at ``prefix``, from one read of it."""
     reading = read_prefix(prefix)
     items = items_of_reading(reading)
-    versions = {p.name: p.version for p in reading.packages}
+    versions = {p.identity.name: p.identity.version for p in reading.packages}
     saved = env_savings(reading, items, slim, exclude) if slim or exclude else []
     return analyse(str(prefix), "environment", items, versions=versions, saved=saved)
 

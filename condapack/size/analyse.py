@@ -43,7 +43,7 @@ def items_of_reading(reading: Reading) -> list[Item]:
     out = []
     for path, entry in sorted(reading.disk.items()):
         owner = reading.owners.get(path)
-        package = package_of(path, owner[0].name if owner else None)
+        package = package_of(path, owner[0].identity.name if owner else None)
         out.append(Item(path, entry.size, entry.size, package, kind_of(path, package)))
     return out
 
