@@ -267,3 +267,15 @@ def test_size_of_an_unknown_target_suggests_one(real_env: EnvFactory, tmp_path: 
     assert main(["size", "a:zip", "-c", str(config)]) == 1
     assert capsys.readouterr().err == ("condapack: error: condapack.toml: no target 'a:zip' "
                                        "(targets: a:tar, a:tar.gz, a)\n")
+
+
+def test_build_report_skips_targets_the_size_report_cannot_read(real_env: EnvFactory, tmp_path: Path) -> None:
+    from condapack.project.build import build
+    from condapack.project.config import load_project
+
+    config = _target_project(tmp_path, real_env("basic"))
+    config.write_text(config.read_text().replace('formats = ["tar", "tar.gz"]', 'formats = ["zip", "sh"]'))
+    build(load_project(config), report=True)
+    dist = config.parent / "dist"
+    assert sorted(p.name for p in dist.glob("*.size.html")) == [
+        f"{t.output.name}.size.html" for t in load_project(config).targets if t.format == "zip"]

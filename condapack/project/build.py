@@ -246,7 +246,10 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
 
 def _write_report(target: TargetSpec) -> None:
-    if target.output.is_file():  # a no-archive target is a directory: it has no archive report
+    """The report of a tar or zip archive (the size report reads no image, installer or directory)."""
+    from ..archive.formats import get_format
+
+    if get_format(target.format).container and target.output.is_file():
         write_report(target.output)
 
 
