@@ -16,6 +16,7 @@ from typing import ClassVar, Optional
 import attrs
 
 from .command import Environ, add_json
+from .envvars import env_text
 from .locate import find_prefix
 
 __all__ = ["Size"]
@@ -30,6 +31,7 @@ class Size:
     description: ClassVar[str] = help
 
     source: str
+    config: Optional[str]
     slim: str
     exclude: tuple[str, ...]
     html: Optional[str]
@@ -37,8 +39,12 @@ class Size:
 
     @staticmethod
     def configure(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("source", metavar="ENV|ARCHIVE",
-                            help="An environment (its path, or the name of a conda environment) or a tar/zip archive.")
+        parser.add_argument("source", metavar="ENV|ARCHIVE|TARGET",
+                            help="An environment (its path, or the name of a conda environment), a tar/zip archive, "
+                                 "or a target of the project (ENV:FORMAT or ENV, as build names them).")
+        parser.add_argument("-c", "--config", metavar="PATH",
+                            help="The project file naming TARGET (default: CONDAPACK_CONFIG, else the nearest "
+                                 "condapack.toml upwards).")
         parser.add_argument("--slim", metavar="PRESETS", default="",
                             help="Also show what these slimming presets would remove (comma-separated; see pack "
                                  "--slim).")
@@ -49,17 +55,23 @@ class Size:
 
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Environ) -> Size:
-        return cls(ns.source, ns.slim, tuple(ns.exclude), ns.html, ns.json)
+        return cls(ns.source, ns.config or env_text("CONDAPACK_CONFIG", environ), ns.slim, tuple(ns.exclude), ns.html,
+                   ns.json)
 
     def run(self) -> int:
-        """Report on the environment (a path, or a conda environment's name) or the archive."""
+        """Report on the project target, the environment (a path, or a conda environment's name) or the archive."""
+        from .project.sizes import find_target, size_target
         from .size import render_text, report_doc, size_of, write_html
         from .slim import parse_slim
 
-        source = self.source
-        if not os.path.exists(source) and os.sep not in source:
-            source = str(find_prefix(name=source))
-        report = size_of(source, slim=parse_slim(self.slim), exclude=self.exclude)
+        source, slim = self.source, parse_slim(self.slim)
+        target = find_target(source, self.config)
+        if target is not None:
+            report = size_target(*target, slim=slim, exclude=self.exclude)
+        else:
+            if not os.path.exists(source) and os.sep not in source:
+                source = str(find_prefix(name=source))
+            report = size_of(source, slim=slim, exclude=self.exclude)
         if self.html:
             write_html(report, Path(self.html))
         print(json.dumps(report_doc(report), indent=2) + "\n" if self.json else render_text(report), end="")

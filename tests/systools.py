@@ -39,6 +39,8 @@ TOOLS = {
     "umoci": "umoci",
     # Debian's wine depends on wine64 (the 64-bit loader) on amd64.
     "wine": "wine",
+    # the HTML size report opens in a real browser (headless, over the DevTools pipe)
+    "chromium": "chromium",
 }
 
 

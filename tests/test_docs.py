@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Iterator
 
 import benchmark
+import benchsize
 from condapack import cli
 from condapack.cli import EXIT_CODES, SUBCOMMANDS, build_conda_pack_parser, build_parser
 from condapack.envvars import ENV_VARS, OTHER_VARS, TARGET_VARS
@@ -178,6 +179,20 @@ def test_the_benchmark_results_file_is_what_the_performance_page_reads() -> None
     assert table.describe_run(doc).startswith(f"Measured {doc['date']} on ")
     assert table.time_chart(doc).count("<rect ") == 2
     assert table.describe_variants(doc) == [f"binary: {benchmark.VARIANTS[0].description}; 40,000 files, 1.00 GB"]
+    assert table.size_rows(doc) == table.size_time_rows(doc) == []  # measured with --skip-size
+
+
+def test_the_benchmarks_size_rows_are_what_the_performance_page_reads() -> None:
+    stats = benchmark.EnvStats(files=40_000, bytes=10**9, symlinks=0, text_prefix_files=0, binary_prefix_files=0)
+    size = {"format": "tar.gz -j2", "archives": [{"slim": "none", "size": 400 << 20, "seconds": 10.0},
+                                                {"slim": "all", "size": 300 << 20, "seconds": 8.0}],
+            "seconds": {"target_fresh": 0.6, "target_first": 2.5, "path": 2.4}}
+    doc = benchmark.results_doc([], 3, [benchmark.variant_doc(benchmark.VARIANTS[0], stats, {}, [], [], size)])
+    table = _benchtable()
+    assert table.size_rows(doc) == [("binary", "none (tar.gz -j2)", "400.0 MiB", "0.0%", "10.00 s"),
+                                    ("binary", "all (tar.gz -j2)", "300.0 MiB", "25.0%", "8.00 s")]
+    assert table.size_time_rows(doc) == [("binary", "0.60 s", "2.50 s", "2.40 s")]
+    assert benchsize.size_lines(size, 3)[2:4] == ["| none | 419.4 | 0.0% | 10.00 |", "| all | 314.6 | 25.0% | 8.00 |"]
 
 
 def test_the_benchmark_writes_its_results_where_the_docs_look() -> None:

@@ -25,6 +25,7 @@ from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedImage, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
+from .sizes import report_path, write_report
 from .state import BuildState
 
 # Packing, the artifact cache and SBOMs are imported when a target is built: a no-op
@@ -160,6 +161,9 @@ def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
         sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
         if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir:
             lines.append(f"{sha256}  {target.output.name}\n")
+            page = report_path(target.output)
+            if page.is_file():
+                lines.append(f"{file_digest(str(page))}  {page.name}\n")
             sbom = _sbom_path(target.output) if target.sbom else None
             if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
@@ -174,8 +178,12 @@ def _sbom_path(output: Path) -> Path:
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
           progress: Optional[ProgressFn] = None, threads: Optional[int] = None,
-          cache: Optional[CacheSettings] = None) -> list[BuildResult]:
+          cache: Optional[CacheSettings] = None, report: bool = False) -> list[BuildResult]:
     """Build what is out of date; return one result per selected target.
+
+    ``report``: write each archive's HTML size report beside it (``ARCHIVE.size.html``),
+    also for an up-to-date archive without one. Rebuilding an archive removes its old
+    report, which describes the archive that was there.
 
     ``threads`` overrides every target's thread count (it never changes the bytes).
     ``cache`` (default: the project's ``[cache]``) is tried before packing a target,
@@ -197,10 +205,13 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
             recorded = plan.lock.targets[target.name].output
             results.append(BuildResult(target, "up to date", status.reasons, content_size(target.output), 0.0,
                                        recorded.sha256 if recorded is not None else None))
+            if report and not report_path(target.output).is_file():
+                _write_report(target)
             continue
         start = time.monotonic()
         check_directory(target.output.parent)  # before the lock forgets the output there
         _record(plan, state, built, locked, forget=target.name)
+        _remove_report(target)
         try:
             key, how = _produce(plan, target, envs, readings, progress, threads, None if force else artifacts,
                                 locked)
@@ -216,6 +227,8 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
             env = target_env(project, target, envs, readings)
             write_sbom(env.packages, env.files, target.output, digest)
+        if report:
+            _write_report(target)
         entry = plan.lock.targets[target.name]
         if how == "fetched" and entry.output is None:
             state.record(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
@@ -226,10 +239,23 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
             _verify_reproduced(plan, {target.name: built[target.name]})
         _record(plan, state, built, locked)
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
-    if not built:
+    if not built or report:
         _record(plan, state, built, locked)
     _push(plan, state, built)
     return results
+
+
+def _write_report(target: TargetSpec) -> None:
+    """The report of a tar or zip archive (the size report reads no image, installer or directory)."""
+    from ..archive.formats import get_format
+
+    if get_format(target.format).container and target.output.is_file():
+        write_report(target.output)
+
+
+def _remove_report(target: TargetSpec) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        report_path(target.output).unlink()
 
 
 def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]) -> None:

@@ -220,6 +220,7 @@ class Build(ProjectCommand):
     no_cache: bool
     cache_write: bool
     require_cache: bool
+    report: bool
 
     @staticmethod
     def configure(parser: argparse.ArgumentParser) -> None:
@@ -241,6 +242,9 @@ class Build(ProjectCommand):
                             help="Upload what is built to the cache (as [cache] write = true does).")
         parser.add_argument("--require-cache", action="store_true",
                             help="Fail when a target to build is not in the cache, instead of packing it.")
+        parser.add_argument("--report", action="store_true",
+                            help="Write each archive's HTML size report beside it (ARCHIVE.size.html, listed in "
+                                 "SHA256SUMS); an up-to-date archive without one gets one.")
 
     @classmethod
     def of(cls, ns: argparse.Namespace, environ: Environ) -> Build:
@@ -249,7 +253,8 @@ class Build(ProjectCommand):
         if threads is not None:
             check_threads(threads)
         return cls(Selection.of(ns, environ), Terminal.of(ns, environ), _locked(ns, environ), ns.force, threads,
-                   ns.cache or env_text("CONDAPACK_CACHE", environ), ns.no_cache, ns.cache_write, ns.require_cache)
+                   ns.cache or env_text("CONDAPACK_CACHE", environ), ns.no_cache, ns.cache_write, ns.require_cache,
+                   ns.report)
 
     def act(self, project: Project, progress: ProgressFn) -> int:
         """Build; report each target and the counts on stderr (or everything as JSON on stdout)."""
@@ -257,7 +262,7 @@ class Build(ProjectCommand):
 
         start = time.monotonic()
         results = build(project, self.selection.targets, force=self.force, locked=self.locked, progress=progress,
-                        threads=self.threads, cache=self._cache_settings(project))
+                        threads=self.threads, cache=self._cache_settings(project), report=self.report)
         counts = {s: sum(r.status == s for r in results) for s in ("built", "fetched", "up to date")}
         if self.terminal.json:
             _print_json({"targets": [_build_doc(r) for r in results], "built": counts["built"],
