@@ -189,7 +189,8 @@ def _write_layout(store: BlobStore, part: Path, plan: MemberPlan, layers: Sequen
 
 
 def _annotations(settings: ImageSettings, base: Optional[BaseImage]) -> Mapping[str, str]:
-    out = {"org.opencontainers.image.created": settings.created, "org.opencontainers.image.title": settings.name}
+    out = {"org.opencontainers.image.created": settings.created, "org.opencontainers.image.title": settings.name,
+           **settings.labels}
     if base is not None:
         out["org.opencontainers.image.base.digest"] = base.image.manifest.digest
         out["org.opencontainers.image.base.name"] = base.name
