@@ -87,7 +87,12 @@ def _sorted(members: Iterable[Member]) -> tuple[Member, ...]:
 def _with_parents(members: tuple[Member, ...]) -> tuple[Member, ...]:
     """The members with an entry for each directory above them, so every layer unpacks alone."""
     have = {m.name for m in members if m.kind == "dir"}
-    parents = {name[:i] for m in members for name in [m.name] for i in range(len(name)) if name[i] == "/"}
+    parents: set[str] = set()
+    for member in members:
+        name = member.name
+        while (cut := name.rfind("/")) > 0 and name[:cut] not in parents:  # its own parents are in already
+            name = name[:cut]
+            parents.add(name)
     extra = [Member(name=p, kind="dir", mode=0o755) for p in parents - have]
     return tuple(sorted((*members, *extra), key=lambda m: m.name))
 
