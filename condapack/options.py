@@ -53,6 +53,17 @@ def _threads(_inst: object, _attr: object, value: Optional[int]) -> None:
         check_threads(value)
 
 
+def _annotation(flag: str) -> Validator:
+    """Refuse an image annotation that is empty or not one line of printable text."""
+
+    def check(_inst: object, _attr: object, value: Optional[str]) -> None:
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise CondaPackError(f"{flag} {value[:80]!r}: an image annotation is one line of printable text; "
+                                 "pass it without control characters")
+
+    return check
+
+
 def _usable_cpus() -> int:
     """The cpus this process may run on (its affinity mask: taskset, cgroup cpusets)."""
     try:
@@ -228,6 +239,19 @@ class PackOptions:
     user: Optional[str] = option(
         None, "(oci only) The user the image runs as (NAME, UID or UID:GID).", "--user", metavar="USER",
         toml="user", locked=True, formats=_OCI)
+
+    image_source: Optional[str] = option(
+        None, "(oci only) The image's org.opencontainers.image.source: the URL of its sources.",
+        "--image-source", metavar="URL", toml="image-source", locked=True, validator=_annotation("--image-source"),
+        formats=_OCI)
+    image_revision: Optional[str] = option(
+        None, "(oci only) The image's org.opencontainers.image.revision: the version control revision of its "
+        "sources (e.g. the output of git rev-parse HEAD).", "--image-revision", metavar="REV",
+        toml="image-revision", locked=True, validator=_annotation("--image-revision"), formats=_OCI)
+    image_version: Optional[str] = option(
+        None, "(oci only) The image's org.opencontainers.image.version: the version of what it packages.",
+        "--image-version", metavar="VERSION", toml="image-version", locked=True,
+        validator=_annotation("--image-version"), formats=_OCI)
 
     @property
     def threads(self) -> int:

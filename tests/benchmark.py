@@ -335,16 +335,16 @@ def measure(command: list[str], output: Path, cwd: Path) -> Sample:
 
 def run_measured(command: list[str], cwd: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS in bytes (the largest process of its tree) of a command that must succeed."""
-    seconds, usage = _run_usage(command, cwd)
+    seconds, usage = run_usage(command, cwd)
     return seconds, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
 
 
-def _cpu_seconds(usage: struct_rusage) -> float:
+def cpu_seconds(usage: struct_rusage) -> float:
     """User and system CPU seconds of a process and the children it waited for (Linux's wait4)."""
     return float(usage.ru_utime + usage.ru_stime)
 
 
-def _run_usage(command: list[str], cwd: Path) -> tuple[float, struct_rusage]:
+def run_usage(command: list[str], cwd: Path) -> tuple[float, struct_rusage]:
     """Wall seconds and resource usage of a command that must succeed."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
@@ -626,7 +626,7 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
     plain: list[tuple[float, struct_rusage]] = []
     for i in range(runs):  # interleaved: the helper's worth is measured against the same moment's load
         for into, command in ((noop, build), (plain, _WITHOUT_HELPER))[::1 if i % 2 == 0 else -1]:
-            into.append(_run_usage(command, project))
+            into.append(run_usage(command, project))
     plan = [_timed([sys.executable, "-m", "condapack", "plan"], project) for _ in range(runs)]
     cold = project / ".condapack"
     shutil.rmtree(cold)
@@ -637,7 +637,7 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| full build | {full:.2f} |",
         f"| no-op build (median of {runs}) | {statistics.median(t for t, _ in noop):.2f} |",
         f"| no-op build, CPU user + system (median of {runs}) | "
-        f"{statistics.median(_cpu_seconds(u) for _, u in noop):.2f} |",
+        f"{statistics.median(cpu_seconds(u) for _, u in noop):.2f} |",
         f"| no-op build without the forked re-stat helper (median of {runs}, interleaved) | "
         f"{statistics.median(t for t, _ in plain):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
@@ -663,8 +663,8 @@ def run_small(command: list[str], cwd: Path) -> tuple[float, int]:
 def _run_small_cpu(command: list[str], cwd: Path) -> tuple[float, float, int]:
     """:func:`run_small`'s wall seconds and peak RSS, and the CPU seconds (user + system) between them."""
     with tempfile.NamedTemporaryFile("r") as report:
-        seconds, usage = _run_usage(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
-        return seconds, _cpu_seconds(usage), int(report.read().split()[-1]) * 1024
+        seconds, usage = run_usage(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
+        return seconds, cpu_seconds(usage), int(report.read().split()[-1]) * 1024
 
 
 def unpack_lines(prefix: Path, workdir: Path, runs: int, with_conda_pack: bool, install: bool = True) -> list[str]:

@@ -5,7 +5,7 @@ any environment: ``python tests/ocibench.py PREFIX [--runs N]``. It measures, at
 same ``-j``:
 
 - the pack of an OCI archive (``.oci.tar``) against the pack of a ``tar.gz``: median wall
-  time, peak RSS, size;
+  and CPU time, peak RSS, size;
 - a first push of the image to a real registry (``docker-registry`` on loopback) and a
   push after one package changed (one file of the package with the fewest files gets a
   line appended, restored afterwards): the bytes each sends, and how many of the second
@@ -30,29 +30,33 @@ _PACK = [sys.executable, "-m", "condapack", "pack", "-f", "-q"]
 _PUSH = [sys.executable, "-m", "condapack", "push", "--json"]
 
 
-def _pack_once(prefix: Path, output: Path, threads: int, workdir: Path) -> tuple[float, int, int]:
-    """Seconds, peak RSS and output size of packing ``prefix`` to ``output``."""
-    from benchmark import measure  # benchmark imports this module: import it when used
+def _pack_once(prefix: Path, output: Path, threads: int, workdir: Path) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds, peak RSS and output size of packing ``prefix`` to ``output``."""
+    from benchmark import cpu_seconds, run_usage  # benchmark imports this module: import it when used
 
-    sample = measure([*_PACK, "-p", str(prefix), "-o", str(output), "-j", str(threads)], output, workdir)
-    return sample.seconds, sample.max_rss, sample.size
+    output.unlink(missing_ok=True)
+    seconds, usage = run_usage([*_PACK, "-p", str(prefix), "-o", str(output), "-j", str(threads)], workdir)
+    size = output.stat().st_size
+    output.unlink()
+    return seconds, cpu_seconds(usage), usage.ru_maxrss * 1024, size  # Linux: ru_maxrss is in KiB
 
 
 def pack_lines(prefix: Path, workdir: Path, runs: int, threads: int = 2) -> list[str]:
     """oci against tar.gz at the same thread count, interleaved run by run."""
-    rows: dict[str, list[tuple[float, int, int]]] = {"tar.gz": [], "oci": []}
+    rows: dict[str, list[tuple[float, float, int, int]]] = {"tar.gz": [], "oci": []}
     for i in range(runs):
         for fmt in ("tar.gz", "oci")[::1 if i % 2 == 0 else -1]:
             output = workdir / ("env.tar.gz" if fmt == "tar.gz" else "env.oci.tar")
             rows[fmt].append(_pack_once(prefix, output, threads, workdir))
-    gz, oci = ((statistics.median(t for t, _, _ in rows[f]), max(r for _, r, _ in rows[f]), rows[f][0][2])
-               for f in ("tar.gz", "oci"))
+    gz, oci = ((statistics.median(r[0] for r in rows[f]), statistics.median(r[1] for r in rows[f]),
+                max(r[2] for r in rows[f]), rows[f][0][3]) for f in ("tar.gz", "oci"))
     return [
-        f"| format (-j{threads}, median of {runs}) | seconds | peak RSS (MiB) | size (MB) |",
-        "| --- | --: | --: | --: |",
-        f"| tar.gz | {gz[0]:.2f} | {gz[1] / 2**20:.0f} | {gz[2] / 1e6:.1f} |",
-        f"| oci (.oci.tar) | {oci[0]:.2f} | {oci[1] / 2**20:.0f} | {oci[2] / 1e6:.1f} |",
-        f"| oci / tar.gz | {oci[0] / gz[0]:.2f}x | {oci[1] / gz[1]:.2f}x | {oci[2] / gz[2]:.3f}x |",
+        f"| format (-j{threads}, median of {runs}) | seconds | CPU seconds | peak RSS (MiB) | size (MB) |",
+        "| --- | --: | --: | --: | --: |",
+        f"| tar.gz | {gz[0]:.2f} | {gz[1]:.2f} | {gz[2] / 2**20:.0f} | {gz[3] / 1e6:.1f} |",
+        f"| oci (.oci.tar) | {oci[0]:.2f} | {oci[1]:.2f} | {oci[2] / 2**20:.0f} | {oci[3] / 1e6:.1f} |",
+        f"| oci / tar.gz | {oci[0] / gz[0]:.2f}x | {oci[1] / gz[1]:.2f}x | {oci[2] / gz[2]:.2f}x "
+        f"| {oci[3] / gz[3]:.3f}x |",
     ]
 
 

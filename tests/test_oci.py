@@ -206,3 +206,23 @@ def test_a_registry_base_is_pulled_once_and_then_read_from_the_cache(
     by_digest = build(env, tmp_path / "b.oci", "--base", f"{registry.host}/base@{base_digest}")
     assert by_digest["layers"] == by_tag["layers"]
     assert [p.name for p in (tmp_path / "cache" / "condapack" / "images").iterdir()] == [base_digest[7:]]
+
+
+def test_source_revision_and_version_annotations_are_on_the_manifest_and_labels_and_reproducible(
+        real_env: EnvFactory, tmp_path: Path) -> None:
+    env = real_env("basic")
+    asked = {"source": "https://example.org/app", "revision": "0123abcd", "version": "1.2.3"}
+    flags = [arg for key, value in asked.items() for arg in (f"--image-{key}", value)]
+    images = [tmp_path / "1.oci.tar", tmp_path / "2.oci.tar"]
+    for image in images:
+        build(env, image, "-d", PLACE, *flags)
+    assert images[0].read_bytes() == images[1].read_bytes()
+    expected = {f"org.opencontainers.image.{key}": value for key, value in asked.items()}
+    inspected = json.loads(run([require("skopeo"), "inspect", f"oci-archive:{images[0]}"]))
+    assert {k: v for k, v in inspected["Labels"].items() if k in expected} == expected
+    raw = json.loads(run([require("skopeo"), "inspect", "--raw", f"oci-archive:{images[0]}"]))
+    assert raw["annotations"] == {**expected, "org.opencontainers.image.created": raw["annotations"][
+        "org.opencontainers.image.created"], "org.opencontainers.image.title": "app"}
+    build(env, tmp_path / "plain.oci.tar", "-d", PLACE)
+    plain = json.loads(run([require("skopeo"), "inspect", f"oci-archive:{tmp_path / 'plain.oci.tar'}"]))
+    assert plain["Labels"] is None and plain["Digest"] != inspected["Digest"]

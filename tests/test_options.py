@@ -47,3 +47,12 @@ def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> Non
 def test_bad_option_values_are_one_line_errors() -> None:
     with pytest.raises(CondaPackError, match=r"^--n-threads must be a positive number or -1 \(all cpus\), got 0$"):
         PackOptions(n_threads=0)
+
+
+def test_an_image_annotation_with_a_newline_or_nothing_in_it_is_refused_in_one_line() -> None:
+    with pytest.raises(CondaPackError) as raised:
+        PackOptions(image_revision="abc\ndef")
+    assert str(raised.value) == ("--image-revision 'abc\\ndef': an image annotation is one line of printable text; "
+                                 "pass it without control characters")
+    with pytest.raises(CondaPackError, match=r"^--image-version ' ': "):
+        PackOptions(image_version=" ")

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import socket
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -300,3 +302,27 @@ def test_a_layer_budget_below_one_is_refused_by_the_flag_too(tiny_env: Path, tmp
     assert main(["pack", "-q", "-p", str(tiny_env), "-o", str(tmp_path / "e.oci"), "--layers", "0"]) == 1
     assert capsys.readouterr().err == "condapack: error: --layers must be a positive number, got 0\n"
     assert os.listdir(tmp_path) == ["tiny"]  # no output, no temporary
+
+
+def test_a_registry_whose_tls_certificate_is_not_trusted_is_one_line_naming_the_fix_at_once(
+        image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr("condapack.oci.client.is_loopback", lambda host: False)  # as a registry elsewhere: https
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        assert main(["push", str(image), f"{host}/app:1"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().err == (f"condapack: error: {host}: HEAD /v2/app/blobs/sha256:{_first_blob(image)}: "
+                                       "its TLS certificate is not trusted (self-signed certificate); add the "
+                                       "registry's CA certificate to the system's trust store or name it in "
+                                       "SSL_CERT_FILE\n")

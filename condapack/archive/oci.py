@@ -12,22 +12,22 @@ recompressed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
-import shutil
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Mapping, Optional, Sequence, cast
+from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Optional, Sequence, cast
 
 import attrs
 
 from ..members import Member, MemberPlan
 from ..oci.config import ImageSettings, image_config
 from ..oci.source import Image, ImageSource, check_layer, copy_blob
-from ..oci.spec import CONFIG, INDEX, LAYER_TYPES, MANIFEST, REF_NAME, Descriptor, blob_path, canonical_json
+from ..oci.spec import CONFIG, INDEX, LAYER_TYPES, MANIFEST, REF_NAME, Descriptor, canonical_json
+from ..oci.store import ArchiveStore, BlobStore, DirectoryStore
 from ..output import atomic_output, temp_name
 from ..prefix import File
 from ..records import PackageRecord
-from .compress import Sink, copy_by_reading, open_sink
+from .compress import open_sink
 from .directory import atomic_directory
 from .tar import write_tar
 
@@ -87,7 +87,12 @@ def _sorted(members: Iterable[Member]) -> tuple[Member, ...]:
 def _with_parents(members: tuple[Member, ...]) -> tuple[Member, ...]:
     """The members with an entry for each directory above them, so every layer unpacks alone."""
     have = {m.name for m in members if m.kind == "dir"}
-    parents = {name[:i] for m in members for name in [m.name] for i in range(len(name)) if name[i] == "/"}
+    parents: set[str] = set()
+    for member in members:
+        name = member.name
+        while (cut := name.rfind("/")) > 0 and name[:cut] not in parents:  # its own parents are in already
+            name = name[:cut]
+            parents.add(name)
     extra = [Member(name=p, kind="dir", mode=0o755) for p in parents - have]
     return tuple(sorted((*members, *extra), key=lambda m: m.name))
 
@@ -126,33 +131,12 @@ class _HashingFile:
         self.fh.flush()
 
 
-class _DiffIdSink:
-    """A sink that hashes the uncompressed tar (the layer's diff_id) on its way to the compressor."""
-
-    def __init__(self, inner: Sink) -> None:
-        self.inner, self.digest = inner, hashlib.sha256()
-
-    def write(self, data: bytes | bytearray) -> None:
-        self.digest.update(data)
-        self.inner.write(data)
-
-    def copy_fd(self, fd: int, size: int) -> int:
-        return copy_by_reading(self.write, fd, size)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def abort(self) -> None:
-        self.inner.abort()
-
-
-def _write_layer(root: Path, spec: LayerSpec, mtime: int, how: ImageWrite,
+def _write_layer(store: BlobStore, spec: LayerSpec, mtime: int, how: ImageWrite,
                  advance: Progress) -> tuple[Descriptor, str]:
-    """One layer blob under ``root``; its descriptor and diff_id."""
-    tmp = root / "blobs" / "sha256" / ".layer.part"
-    with open(tmp, "wb") as fh:
-        out = _HashingFile(fh)
-        sink = _DiffIdSink(open_sink(cast(BinaryIO, out), _CODECS[how.compression], how.level, how.threads))
+    """One layer blob; its descriptor and diff_id."""
+    with _closing(store) as fh:
+        out, diff_id = _HashingFile(fh), hashlib.sha256()  # the compressed blob's digest; the tar's
+        sink = open_sink(cast(BinaryIO, out), _CODECS[how.compression], how.level, how.threads, diff_id.update)
         try:
             write_tar(sink, spec.members, mtime, advance)
             sink.close()
@@ -160,57 +144,58 @@ def _write_layer(root: Path, spec: LayerSpec, mtime: int, how: ImageWrite,
             sink.abort()
             raise
     digest = "sha256:" + out.digest.hexdigest()
-    os.replace(tmp, root / blob_path(digest))
-    return Descriptor(LAYER_TYPES[how.compression], digest, out.size), "sha256:" + sink.digest.hexdigest()
+    store.end(digest, out.size)
+    return Descriptor(LAYER_TYPES[how.compression], digest, out.size), "sha256:" + diff_id.hexdigest()
 
 
-def _write_blob(root: Path, data: bytes, media_type: str) -> Descriptor:
+def _write_blob(store: BlobStore, data: bytes, media_type: str) -> Descriptor:
     desc = Descriptor(media_type, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
-    (root / blob_path(desc.digest)).write_bytes(data)
+    with _closing(store) as fh:
+        fh.write(data)
+    store.end(desc.digest, desc.size)
     return desc
 
 
-def _copy_base(root: Path, base: BaseImage) -> list[Descriptor]:
+def _copy_base(store: BlobStore, base: BaseImage, part: Path) -> list[Descriptor]:
     """The base's layers, copied byte for byte (checked against their digests)."""
     out = []
     for desc in base.image.layers:
-        path = root / blob_path(desc.digest)
-        if not path.exists():
-            tmp = root / "blobs" / "sha256" / ".base.part"
-            with open(tmp, "wb") as fh:
+        if not store.has(desc.digest):
+            with open(part, "wb") as fh:
                 copy_blob(base.source, desc, fh.write)
-            check_layer(tmp, desc, f"--base {base.name}")
-            os.replace(tmp, path)
+            check_layer(part, desc, f"--base {base.name}")
+            store.adopt(part, desc.digest)
         out.append(attrs.evolve(desc, media_type=_DOCKER_LAYERS.get(desc.media_type, desc.media_type),
                                 platform=None))
     return out
 
 
-def _write_layout(root: Path, plan: MemberPlan, layers: Sequence[LayerSpec], settings: ImageSettings,
-                  base: Optional[BaseImage], how: ImageWrite, advance: Progress) -> Descriptor:
-    """Every blob, ``index.json`` and ``oci-layout`` under ``root``; the manifest's descriptor."""
-    (root / "blobs" / "sha256").mkdir(parents=True)
-    descs = _copy_base(root, base) if base is not None else []
+def _write_layout(store: BlobStore, part: Path, plan: MemberPlan, layers: Sequence[LayerSpec],
+                  settings: ImageSettings, base: Optional[BaseImage], how: ImageWrite,
+                  advance: Progress) -> Descriptor:
+    """Every blob, ``oci-layout`` and ``index.json``; the manifest's descriptor."""
+    store.put("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
+    descs = _copy_base(store, base, part) if base is not None else []
     diff_ids = []
     for spec in layers:
-        desc, diff_id = _write_layer(root, spec, plan.mtime, how, advance)
+        desc, diff_id = _write_layer(store, spec, plan.mtime, how, advance)
         descs.append(desc)
         diff_ids.append(diff_id)
     config = image_config(settings, diff_ids, [spec.what for spec in layers],
                           base.image.config_doc if base is not None else None)
-    config_desc = _write_blob(root, canonical_json(config), CONFIG)
+    config_desc = _write_blob(store, canonical_json(config), CONFIG)
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST, "config": config_desc.doc(),
                 "layers": [d.doc() for d in descs], "annotations": _annotations(settings, base)}
-    manifest_desc = attrs.evolve(_write_blob(root, canonical_json(manifest), MANIFEST),
+    manifest_desc = attrs.evolve(_write_blob(store, canonical_json(manifest), MANIFEST),
                                  platform=settings.platform, annotations={REF_NAME: TAG})
     index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [manifest_desc.doc()]}
-    (root / "index.json").write_bytes(canonical_json(index))
-    (root / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+    store.put("index.json", canonical_json(index))
     return manifest_desc
 
 
 def _annotations(settings: ImageSettings, base: Optional[BaseImage]) -> Mapping[str, str]:
-    out = {"org.opencontainers.image.created": settings.created, "org.opencontainers.image.title": settings.name}
+    out = {"org.opencontainers.image.created": settings.created, "org.opencontainers.image.title": settings.name,
+           **settings.labels}
     if base is not None:
         out["org.opencontainers.image.base.digest"] = base.image.manifest.digest
         out["org.opencontainers.image.base.name"] = base.name
@@ -220,31 +205,26 @@ def _annotations(settings: ImageSettings, base: Optional[BaseImage]) -> Mapping[
 def write_image(output: Path, plan: MemberPlan, layers: Sequence[LayerSpec], settings: ImageSettings,
                 base: Optional[BaseImage], how: ImageWrite, advance: Progress) -> Descriptor:
     """Write the image to ``output`` (atomically); return its manifest's descriptor."""
-    if not how.archive:
-        with atomic_directory(output) as root:
-            return _write_layout(root, plan, layers, settings, base, how, advance)
-    staging = Path(temp_name(output, ".part"))
-    os.mkdir(staging, 0o700)
+    part = Path(temp_name(output, ".base"))
     try:
-        manifest = _write_layout(staging, plan, layers, settings, base, how, advance)
+        if not how.archive:
+            with atomic_directory(output) as root:
+                return _write_layout(DirectoryStore(root), part, plan, layers, settings, base, how, advance)
         with atomic_output(output) as fh:
-            sink = open_sink(fh, "", 0)
-            write_tar(sink, _layout_members(staging), plan.mtime, lambda _n: None)
-            sink.close()
-        return manifest
+            store = ArchiveStore(fh, plan.mtime)
+            manifest = _write_layout(store, part, plan, layers, settings, base, how, advance)
+            store.close()
+            return manifest
     finally:
-        _remove_tree(staging)
+        part.unlink(missing_ok=True)
 
 
-def _layout_members(root: Path) -> tuple[Member, ...]:
-    """An image layout directory as tar members, in name order."""
-    blobs = sorted(p.name for p in (root / "blobs" / "sha256").iterdir())
-    files = ["oci-layout", "index.json", *(f"blobs/sha256/{name}" for name in blobs)]
-    dirs = [Member(name=d, kind="dir", mode=0o755) for d in ("blobs", "blobs/sha256")]
-    return tuple(sorted([*dirs, *(Member(name=f, kind="file", mode=0o644, size=(root / f).stat().st_size,
-                                         source=str(root / f)) for f in files)], key=lambda m: m.name))
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
+@contextlib.contextmanager
+def _closing(store: BlobStore) -> Iterator[BinaryIO]:
+    """The file of a blob begun in ``store``, closed afterwards when it is the store's own."""
+    fh = store.begin()
+    try:
+        yield fh
+    finally:
+        if isinstance(store, DirectoryStore):
+            fh.close()

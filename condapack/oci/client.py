@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import ssl
 import time
 import urllib.parse
 from typing import IO, Callable, Mapping, Optional, Union, cast
@@ -133,6 +134,10 @@ class Client:
             last = attempt == self.attempts - 1
             try:
                 response = self._send(method, url, headers, body, sink, limit)
+            except ssl.SSLCertVerificationError as exc:  # trying again would not make it trusted
+                raise RegistryError(f"{self.ref.host}: {method} {_short(url)}: its TLS certificate is not trusted "
+                                    f"({exc.verify_message}); add the registry's CA certificate to the system's "
+                                    "trust store or name it in SSL_CERT_FILE") from None
             except (OSError, http.client.HTTPException) as exc:
                 if last:
                     raise RegistryError(f"{self.ref.host}: {method} {_short(url)}: {_network(exc, self.timeout)} "

@@ -105,6 +105,9 @@ class ImageSettings:
     cmd: Optional[tuple[str, ...]] = None
     workdir: Optional[str] = None
     user: Optional[str] = None
+    #: org.opencontainers.image.* annotations asked for (source, revision, version): on the
+    #: manifest and, as labels, in the config.
+    labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
 def _merged_env(base_env: Sequence[str], settings: ImageSettings) -> list[str]:
@@ -129,6 +132,8 @@ def image_config(settings: ImageSettings, diff_ids: Sequence[str], history: Sequ
                        ("WorkingDir", settings.workdir), ("User", settings.user)):
         if value is not None:
             inner[key] = list(value) if isinstance(value, tuple) else value
+    if settings.labels:
+        inner["Labels"] = {**(inner.get("Labels") or {}), **settings.labels}
     if settings.entrypoint is not None and settings.cmd is None:
         inner.pop("Cmd", None)  # the base's command was meant for the base's entry point
     base_rootfs = base.get("rootfs") or {}

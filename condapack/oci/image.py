@@ -52,7 +52,7 @@ def pack_image(prefix: Path, files: Sequence[File], plan: MemberPlan, packages: 
         name=os.path.basename(dest.rstrip("/")) or prefix.name, dest_prefix=dest, platform=platform,
         env=tuple(env), created=created_at(archive_mtime()),
         entrypoint=_command(options.entrypoint, "--entrypoint"), cmd=_command(options.cmd, "--cmd"),
-        workdir=options.workdir, user=options.user)
+        workdir=options.workdir, user=options.user, labels=_labels(options))
     layers = plan_layers(plan, files, packages, dest, options.layers)
     how = ImageWrite(options.layer_compression, options.compress_level, options.threads, is_archive(output))
     base = _open_base(options.base, platform_of(dict(platform))) if options.base else None
@@ -67,6 +67,12 @@ def write_archive(request: WriteRequest) -> None:
     """Format ``oci``'s writer: the image of the request's environment."""
     pack_image(request.prefix, request.files, request.plan, request.packages, request.options, request.output,
                request.dest_prefix, request.advance)
+
+
+def _labels(options: PackOptions) -> dict[str, str]:
+    """The annotations asked for by --image-source, --image-revision and --image-version."""
+    asked = {"source": options.image_source, "revision": options.image_revision, "version": options.image_version}
+    return {f"org.opencontainers.image.{key}": value for key, value in asked.items() if value is not None}
 
 
 def _command(value: Optional[str], option: str) -> Optional[tuple[str, ...]]:
