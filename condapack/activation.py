@@ -8,7 +8,7 @@ import re
 from typing import Mapping
 
 from condapack.errors import EnvError
-from condapack.quoting import cmd_set_value, fish_word, location_problem, sh_word
+from condapack.unpack.quoting import cmd_set_value, fish_word, location_problem, sh_word
 
 __all__ = ["read_env_vars", "activation_files", "windows_activation_files"]
 

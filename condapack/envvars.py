@@ -18,6 +18,9 @@ ENV_VARS = {
     "CONDAPACK_CONFIG": "the project file, as -c/--config (plan, lock, build, outputs, deps, sbom)",
     "CONDAPACK_LOCKED": "1: act as if --locked were given (lock, build)",
     "CONDAPACK_QUIET": "1: act as if -q/--quiet were given (pack, lock, build)",
+    "CONDAPACK_REGISTRY_PASSWORD": "the password or token that goes with CONDAPACK_REGISTRY_USER",
+    "CONDAPACK_REGISTRY_USER": "the user name for every registry (push, a --base pulled from a registry); "
+                               "wins over the Docker config file",
     "CONDAPACK_THREADS": "thread count, as -j/--n-threads (-1: all cpus) (pack, build)",
 }
 
@@ -40,6 +43,10 @@ OTHER_VARS = {
                    "(the other AWS_* variables are read by the object-store client)",
     "AWS_SHARED_CREDENTIALS_FILE": "the credentials file for an s3:// cache, instead of ~/.aws/credentials",
     "AWS_CONFIG_FILE": "the config file for an s3:// cache, instead of ~/.aws/config",
+    "DOCKER_CONFIG": "the directory of the Docker config file (config.json: auths, credHelpers, credsStore) "
+                     "whose registry credentials push and --base use, instead of ~/.docker",
+    "XDG_CACHE_HOME": "where base images pulled from a registry are cached (condapack/oci under it), "
+                      "instead of ~/.cache",
 }
 
 #: The last second every format and date library can stamp (9999-12-31T23:59:59Z).

@@ -14,6 +14,7 @@ __all__ = [
     "ArchiveError",
     "RelocationError",
     "ConfigError",
+    "RegistryError",
     "did_you_mean",
 ]
 
@@ -40,6 +41,10 @@ class RelocationError(CondaPackError):
 
 class ConfigError(CondaPackError):
     """A project file is invalid."""
+
+
+class RegistryError(CondaPackError):
+    """A container registry refused, failed or answered something invalid."""
 
 
 def did_you_mean(word: str, choices: Sequence[str], *, listed: Optional[Sequence[str]] = None,

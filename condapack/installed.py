@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Sequence
 
 from .errors import EnvError
 from .records import ManagedPath, PackageRecord
-from .rewrite import windows_prefix
+from .unpack.rewrite import windows_prefix
 
 __all__ = ["windows_home"]
 

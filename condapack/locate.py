@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .bounded import MIB, read_bounded
 from .errors import EnvError
-from .safepath import UnsafePath, host_path
+from .unpack.safepath import UnsafePath, host_path
 
 __all__ = ["find_prefix", "check_env_name"]
 

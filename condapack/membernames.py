@@ -13,7 +13,7 @@ import re
 from typing import Iterable, Optional, Protocol, Sequence
 
 from .errors import EnvError
-from .safepath import UnsafePath, relative_path
+from .unpack.safepath import UnsafePath, relative_path
 
 __all__ = ["Named", "check_member_names"]
 

@@ -23,8 +23,8 @@ from .membernames import check_member_names
 from .prefix import File, FileKind
 from .records import PrefixMode
 from .relocation import relocatables, unpack_files
-from .rewrite import PrefixError, relocate, windows_prefix
-from .safepath import inside, is_windows_absolute
+from .unpack.rewrite import PrefixError, relocate, windows_prefix
+from .unpack.safepath import inside, is_windows_absolute
 
 log = logging.getLogger("condapack")
 

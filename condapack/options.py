@@ -3,7 +3,7 @@
 Each packing option is declared once, as a field of :class:`PackOptions` made by
 :func:`option`: its type and default, its help, its command-line spelling (conda-pack's),
 its ``condapack.toml`` key and whether it changes the archive's bytes (then the lock
-records it). The command line (:func:`condapack.cli.add_pack_arguments`), the project
+records it). The command line (:func:`condapack.pack_cli.add_pack_arguments`), the project
 file (:mod:`condapack.project.config`), ``pack(**options)`` and the lock's options entry
 are all read from :func:`schema`.
 """
@@ -17,10 +17,10 @@ import attrs
 
 from .archive.formats import CHOICES
 from .errors import CondaPackError
-from .safepath import UnsafePath, absolute_path, host_path
+from .unpack.safepath import UnsafePath, absolute_path, host_path
 
 __all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "THREADS_RULE",
-           "resolve_threads", "DEFAULT_MAX_THREADS", "MAX_THREADS"]
+           "layers_problem", "resolve_threads", "DEFAULT_MAX_THREADS", "MAX_THREADS"]
 
 
 #: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
@@ -80,8 +80,23 @@ def resolve_threads(n_threads: Optional[int]) -> int:
 Validator = Callable[[object, object, Any], None]
 
 
+#: The formats of the image options.
+_OCI = ("oci",)
+
+
+def layers_problem(value: int) -> Optional[str]:
+    """What is wrong with a layer budget (the flag's and the key's rule: positive), or None."""
+    return f"must be a positive number, got {value}" if value < 1 else None
+
+
+def _layers(_inst: object, _attr: object, value: int) -> None:
+    problem = layers_problem(value)
+    if problem:
+        raise CondaPackError(f"--layers {problem}")
+
+
 def _path_rule(option: str, rule: Callable[[object], str], fix: str) -> Validator:
-    """An attrs validator applying a :mod:`condapack.safepath` rule to an optional path option."""
+    """An attrs validator applying a :mod:`condapack.unpack.safepath` rule to an optional path option."""
 
     def validate(_inst: object, _attr: object, value: Optional[str]) -> None:
         if value is not None:
@@ -101,7 +116,8 @@ class OptionSpec:
     true default that a ``--no-...`` flag turns off. ``toml``: the key in ``[defaults]``
     and ``[env.NAME]`` (``"parcel.root"``: the key ``root`` of the ``parcel`` table;
     None: not in the project file). ``locked``: it changes the archive's bytes, so the
-    lock records it under the toml key.
+    lock records it under the toml key. ``formats``: the only formats it applies to
+    (empty: every format); the lock records it only for those.
     """
 
     name: str
@@ -114,6 +130,7 @@ class OptionSpec:
     locked: bool
     negate: bool
     choices: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
 
     @property
     def optional(self) -> bool:
@@ -123,10 +140,11 @@ class OptionSpec:
 
 def option(default: Any, help: str, *flags: str, kind: type = str, metavar: Optional[str] = None,
            toml: Optional[str] = None, locked: bool = False, negate: bool = False,
-           validator: Optional[Validator] = None, choices: tuple[str, ...] = ()) -> Any:
+           validator: Optional[Validator] = None, choices: tuple[str, ...] = (),
+           formats: tuple[str, ...] = ()) -> Any:
     """Declare one packing option: a :class:`PackOptions` field carrying its :class:`OptionSpec`."""
     spec = {"help": help, "flags": flags, "kind": kind, "metavar": metavar, "toml": toml, "locked": locked,
-            "negate": negate, "choices": choices}
+            "negate": negate, "choices": choices, "formats": formats}
     return attrs.field(default=default, validator=validator, metadata={"option": spec})
 
 
@@ -193,6 +211,31 @@ class PackOptions:
     force: bool = option(
         False, "Overwrite any existing archive at the output path, or create the output directory if it's "
         "missing.", "--force", "-f", kind=bool)
+
+    base: Optional[str] = option(
+        None, "(oci only) The image to build on: an OCI layout directory, an OCI archive, or a registry "
+        "reference (REGISTRY/REPO:TAG, pulled once and cached by digest). Default: none, an image of the "
+        "environment alone.", "--base", metavar="REF", toml="base", locked=True, formats=_OCI)
+    layers: int = option(
+        100, "(oci only) At most this many layers for the packages (one each below it, else shared by a "
+        "hash of the package name); files no package owns and condapack's files get one more each. "
+        "Default 100.", "--layers", kind=int, metavar="N", toml="layers", locked=True, validator=_layers,
+        formats=_OCI)
+    layer_compression: str = option(
+        "gzip", "(oci only) How layers are compressed: gzip (default, read by every runtime) or zstd.",
+        "--layer-compression", choices=("gzip", "zstd"), toml="layer-compression", locked=True, formats=_OCI)
+    entrypoint: Optional[str] = option(
+        None, "(oci only) The image's entry point, a command line split as a shell would "
+        "(e.g. 'python -m app').", "--entrypoint", metavar="CMD", toml="entrypoint", locked=True, formats=_OCI)
+    cmd: Optional[str] = option(
+        None, "(oci only) The image's default command (arguments of the entry point), split as a shell would.",
+        "--cmd", metavar="CMD", toml="cmd", locked=True, formats=_OCI)
+    workdir: Optional[str] = option(
+        None, "(oci only) The image's working directory.", "--workdir", metavar="PATH", toml="workdir",
+        locked=True, formats=_OCI)
+    user: Optional[str] = option(
+        None, "(oci only) The user the image runs as (NAME, UID or UID:GID).", "--user", metavar="USER",
+        toml="user", locked=True, formats=_OCI)
 
     @property
     def threads(self) -> int:

@@ -33,19 +33,22 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none (nor symbolic links
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
-def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False) -> None:
+def check_output(output: Path, prefix: Path, force: bool, replaces_directory: bool = False,
+                 marker: str = "conda-meta") -> None:
     """Refuse outputs that would clobber a file or land inside the environment.
 
-    With ``replaces_directory`` (the ``no-archive`` format) ``--force`` may replace an
-    existing directory, but only one that holds an environment (a ``conda-meta``).
+    With ``replaces_directory`` (the ``no-archive`` format, an OCI layout) ``--force`` may
+    replace an existing directory, but only one that holds ``marker`` (an environment's
+    ``conda-meta``, an image layout's ``oci-layout``).
     """
     if (output.exists() or output.is_symlink()) and not force:
         raise ArchiveError(f"File '{output}' already exists; pass --force to overwrite it")
-    if output.is_dir() and not (replaces_directory and (output / "conda-meta").is_dir()
+    if output.is_dir() and not (replaces_directory and (output / marker).exists()
                                 and not output.is_symlink()):
         if replaces_directory:
-            raise ArchiveError(f"Output '{output}' is a directory that holds no environment; --force only "
-                               "replaces an earlier no-archive output: choose another -o/--output")
+            what, earlier = ("environment", "no-archive") if marker == "conda-meta" else ("image layout", "oci")
+            raise ArchiveError(f"Output '{output}' is a directory that holds no {what}; --force only "
+                               f"replaces an earlier {earlier} output: choose another -o/--output")
         raise ArchiveError(f"Output '{output}' is a directory; name an archive file with -o/--output")
     if _inside(output, prefix):
         raise ArchiveError(

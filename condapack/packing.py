@@ -5,28 +5,24 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import attrs
 
 from ._gc import gc_paused
 from .activation import read_env_vars
-from .archive.directory import atomic_directory, write_tree
-from .archive.formats import INSTALLERS, check_level, compression_of, extension, get_format, infer_format
-from .archive.installer import write_installer
-from .archive.squashfs import write_squashfs
-from .archive.tar import write_compressed_tar
-from .archive.zip import write_zip
+from .archive.formats import INSTALLERS, check_level, extension, get_format, infer_format
+from .archive.request import WriteRequest
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
 from .members import MemberPlan, plan_members
-from .options import PackOptions
-from .output import atomic_output, check_output, sweep_stale
+from .options import PackOptions, schema
+from .output import check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
 from .prefix import File
-from .quoting import location_problem
 from .records import PackageRecord
-from .safepath import UnsafePath, inside, relative_path
+from .unpack.quoting import location_problem
+from .unpack.safepath import UnsafePath, inside, relative_path
 
 __all__ = ["ProgressFn", "Packed", "pack_files", "resolve"]
 
@@ -52,6 +48,7 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
     """Work out format, output, arcroot and dest prefix (parcels set the last two)."""
     fmt = infer_format(options.output, options.format)
     check_level(fmt, options.compress_level)
+    _check_applies(fmt, options)
     arcroot, dest, extra = archive_root(options.arcroot), options.dest_prefix, {}
     base = os.path.basename(dest.rstrip("/")) if dest else prefix.name
     default_name = base + extension(fmt)
@@ -63,6 +60,11 @@ def resolve(prefix: Path, options: PackOptions, packages: Sequence[PackageRecord
                             options.parcel_distro)
         arcroot, dest, extra, default_name = parcel.arcroot, parcel.dest_prefix, parcel_meta(parcel, packages), \
             parcel.filename
+    if fmt == "oci":
+        from .oci.image import image_place
+
+        dest = image_place(prefix.name, options, packages)
+        arcroot = archive_root(dest)
     if fmt in INSTALLERS and (dest or arcroot):
         raise ArchiveError(f"--dest-prefix and --arcroot cannot be used with format {fmt}: the installer sets "
                            "the environment up wherever it is installed (sh FILE --prefix DIR)")
@@ -101,7 +103,8 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     ``home`` is the prefix as the files spell it, when it is not ``prefix`` (a Windows
     environment read on another OS)."""
     r = resolve(prefix, options, packages)
-    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive")
+    check_output(r.output, prefix, options.force, replaces_directory=r.fmt == "no-archive" or _is_layout(r),
+                 marker="oci-layout" if _is_layout(r) else "conda-meta")
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     files, extra = _slimmed(prefix, files, options.slim, r.extra)
@@ -112,17 +115,27 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
     log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
               options.compress_level, options.threads, len(plan.members), plan.total_bytes)
-    advance = _counter(plan, progress)
+    archive_format = get_format(r.fmt)
+    write = archive_format.writer()  # imports the writer's module
     try:
-        if get_format(r.fmt).writer == "directory":
-            with atomic_directory(r.output) as tmp:
-                write_tree(tmp, plan.members, plan.mtime, advance)
-        else:
-            with atomic_output(r.output, overwrite=options.force, executable=r.fmt in INSTALLERS) as fh:
-                _write(fh, r.fmt, plan, options, advance, prefix.name)
+        write(WriteRequest(r.output, archive_format, plan, options, _counter(plan, progress), prefix, files,
+                           tuple(packages), r.dest_prefix or ""))
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
     return Packed(r.output, len(plan.members))
+
+
+def _check_applies(fmt: str, options: PackOptions) -> None:
+    """An option set for a format it does not apply to is a mistake, not something to ignore."""
+    for spec in schema():
+        if spec.formats and fmt not in spec.formats and getattr(options, spec.name) != spec.default:
+            raise ArchiveError(f"{spec.flags[0]} applies only to format {', '.join(spec.formats)}, not {fmt}; "
+                               f"remove it or pack with --format {spec.formats[0]}")
+
+
+def _is_layout(r: Resolved) -> bool:
+    """An OCI image written as a layout directory (not ``*.tar``)."""
+    return r.fmt == "oci" and not r.output.name.endswith(".tar")
 
 
 def _slimmed(prefix: Path, files: tuple[File, ...], slim: str,
@@ -161,36 +174,3 @@ def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
             progress(done, plan.total_bytes)
 
     return advance
-
-
-def _write_zip(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-               name: str) -> None:
-    write_zip(fh, plan.members, plan.mtime, advance, level=options.compress_level, zip_64=options.zip_64,
-              threads=options.threads)
-
-
-def _write_squashfs(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-                    name: str) -> None:
-    write_squashfs(fh, plan.members, plan.mtime, advance, level=options.compress_level, threads=options.threads)
-
-
-def _write_installer(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-                     name: str) -> None:
-    write_installer(fh, plan, advance, name=name, compression=compression_of(fmt), level=options.compress_level,
-                    threads=options.threads)
-
-
-def _write_tar(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-               name: str) -> None:
-    write_compressed_tar(fh, plan, advance, compression=compression_of(fmt), level=options.compress_level,
-                         threads=options.threads)
-
-
-#: The writer of each kind of :class:`condapack.archive.formats.Format` that is one file.
-_WRITERS: dict[str, Callable[[BinaryIO, str, MemberPlan, PackOptions, Advance, str], None]] = {
-    "zip": _write_zip, "squashfs": _write_squashfs, "installer": _write_installer, "tar": _write_tar}
-
-
-def _write(fh: BinaryIO, fmt: str, plan: MemberPlan, options: PackOptions, advance: Advance,
-           name: str) -> None:
-    _WRITERS[get_format(fmt).writer](fh, fmt, plan, options, advance, name)

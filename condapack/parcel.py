@@ -12,7 +12,7 @@ import attrs
 from .envvars import source_date_epoch
 from .errors import ArchiveError
 from .records import PackageRecord
-from .safepath import UnsafePath, absolute_path, plain_name
+from .unpack.safepath import UnsafePath, absolute_path, plain_name
 
 __all__ = ["Parcel", "parcel_for", "parcel_meta"]
 

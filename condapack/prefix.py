@@ -23,8 +23,8 @@ from .errors import EnvError
 from .installed import windows_home
 from .layout import CONDAPACK_DIR, LAYOUT, Layout, is_installers, layout_for
 from .records import ManagedPath, PackageRecord, read_records
-from .rewrite import is_binary, is_launcher, windows_forms
 from .tree import check_is_environment, entries, ignored_top, unreadable
+from .unpack.rewrite import is_binary, is_launcher, windows_forms
 
 __all__ = ["File", "FileMode", "Scan", "Entry", "Reading", "read_prefix", "scan_prefix", "scan_reading", "walk_prefix",
            "owners_of", "keep_unmanaged", "check_is_environment", "looks_modified", "without_path_data"]

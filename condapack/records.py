@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import attrs
 
 from .errors import EnvError
-from .safepath import UnsafePath, relative_path
+from .unpack.safepath import UnsafePath, relative_path
 
 __all__ = ["PackageId", "PackageRecord", "ManagedPath", "read_records", "channel_name"]
 

@@ -41,8 +41,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from resource import struct_rusage
+from typing import Any
 
 import envkit
+from benchsize import size_lines, size_results
+from ocibench import oci_lines
 
 #: Recipes of the benchmark's packages (not built by the test suite).
 BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
@@ -580,6 +583,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--build-only", action="store_true", help="build the environment, measure nothing")
     parser.add_argument("--skip-project", action="store_true", help="skip the condapack build (no-op) timing")
     parser.add_argument("--skip-unpack", action="store_true", help="skip the env.sh install and conda-unpack timings")
+    parser.add_argument("--skip-size", action="store_true",
+                        help="skip the archive size with each slimming preset and the condapack size timings")
+    parser.add_argument("--skip-oci", action="store_true",
+                        help="skip the image rows (oci against tar.gz, bytes of a first and a one-package push)")
     parser.add_argument("--scale", action="store_true",
                         help="also run the scale series: pack, first and no-op condapack build of the "
                              "environment plus 1..3 hard-linked copies of its lib/ as unmanaged files "
@@ -865,8 +872,9 @@ def results_doc(argv: Sequence[str], runs: int, variants: list[dict[str, object]
 
 
 def variant_doc(variant: Variant, stats: EnvStats, samples: Samples, configs: Sequence[Config],
-                references: Sequence[Reference]) -> dict[str, object]:
-    """One variant's environment and the median of each configuration and reference pipeline."""
+                references: Sequence[Reference], size: dict[str, Any] | None = None) -> dict[str, object]:
+    """One variant's environment, the median of each configuration and reference pipeline, and the
+    size rows (:mod:`benchsize`) when measured."""
     def summary(config: str, tool: str) -> dict[str, float] | None:
         found = _summary(samples, config, tool)
         return None if found is None else {"seconds": round(found.seconds, 3), "size": found.size,
@@ -878,6 +886,7 @@ def variant_doc(variant: Variant, stats: EnvStats, samples: Samples, configs: Se
                      "results": {tool: summary(c.id, tool) for tool in TOOLS}} for c in configs],
         "references": [{"id": r.id, "pipeline": r.pipeline, "compare": r.compare,
                         "result": summary(r.id, "reference")} for r in references],
+        "size": size,
     }
 
 
@@ -914,18 +923,20 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
         project = [] if args.skip_project or only_scale else project_lines(env.prefix, workdir, args.runs)
         unpack = [] if args.skip_unpack or only_scale else \
             unpack_lines(env.prefix, workdir, args.runs, not args.skip_conda_pack)
+        size = None if args.skip_size or only_scale else size_results(env.prefix, workdir, args.runs, _timed)
+        oci = [] if args.skip_oci or only_scale else oci_lines(env.prefix, workdir, args.runs)
         scale = scale_lines(env.prefix, workdir, args.runs, args.scale_format, args.scale_copies) \
             if args.scale or only_scale else []
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmedian of {args.runs} runs; peak RSS is the largest over the runs; {_load()}\n")
     if not only_scale:
-        measured.append(variant_doc(variant, stats, samples, configs, references))
+        measured.append(variant_doc(variant, stats, samples, configs, references, size))
         print("\n".join(comparison_table(samples, configs)))
     if references and not only_scale:
         print()
         print("\n".join(reference_table(samples, references)))
-    for table in (project, unpack, scale):
+    for table in (project, unpack, size_lines(size, args.runs) if size else [], oci, scale):
         if table:
             print()
             print("\n".join(table))

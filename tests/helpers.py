@@ -37,7 +37,7 @@ def extract(archive: Path, dest: Path) -> Path:
         subprocess.run(["unzip", "-q", str(archive), "-d", str(dest)], check=True)
     else:
         # In the directory, not -C: GNU tar reads escapes such as a backslash-n in -C's argument.
-        subprocess.run(["tar", "-xf", str(archive)], cwd=dest, check=True)
+        subprocess.run(["tar", "-xf", str(archive.absolute())], cwd=dest, check=True)
     return dest
 
 

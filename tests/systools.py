@@ -33,8 +33,14 @@ TOOLS = {
     "pigz": "pigz",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
+    # OCI images: a real registry (the CNCF distribution) and real readers of images
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
     # Debian's wine depends on wine64 (the 64-bit loader) on amd64.
     "wine": "wine",
+    # the HTML size report opens in a real browser (headless, over the DevTools pipe)
+    "chromium": "chromium",
 }
 
 
@@ -50,10 +56,10 @@ def packages_for(tools: list[str]) -> list[str]:
 
 def require(tool: str) -> str:
     """The path of a declared tool; a test that needs a missing one fails, saying how to fix it."""
-    import pytest
-
     path = shutil.which(tool)
     if path is None:
+        import pytest  # only here: the demo uses the test kits without pytest
+
         pytest.fail(f"{tool} is not installed: run `python tests/systools.py` as root, or "
                     f"apt-get install {TOOLS[tool]}", pytrace=False)
     return path

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Iterator
 
 import benchmark
+import benchsize
 from condapack import cli
 from condapack.cli import EXIT_CODES, SUBCOMMANDS, build_conda_pack_parser, build_parser
 from condapack.envvars import ENV_VARS, OTHER_VARS, TARGET_VARS
@@ -54,7 +55,7 @@ def test_every_flag_and_subcommand_has_help_the_reference_shows() -> None:
                 continue
             assert action.help and action.help != argparse.SUPPRESS, (parser.prog, action.option_strings)
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert list(subparsers.choices) == list(SUBCOMMANDS)
+    assert list(subparsers.choices) == [command.name for command in SUBCOMMANDS]
 
 
 def _accepted_keys() -> set[str]:
@@ -111,8 +112,8 @@ def _returned_codes(path: Path) -> set[int]:
 
 
 def test_every_exit_status_the_command_lines_return_is_declared() -> None:
-    modules = [PACKAGE / "cli.py", PACKAGE / "__main__.py", PACKAGE / "conda_plugin.py",
-               PACKAGE / "project" / "project_cli.py"]
+    modules = [PACKAGE / "cli.py", PACKAGE / "__main__.py", PACKAGE / "conda_plugin.py", *PACKAGE.rglob("*_cli.py")]
+    assert len(modules) >= 6  # the command modules: pack_cli, project_cli, outputs_cli
     returned = set().union(*(_returned_codes(path) for path in modules))
     assert returned <= set(EXIT_CODES), returned - set(EXIT_CODES)
     assert {1, 130, 141} <= returned  # the scan sees the error, interrupt and broken-pipe paths
@@ -145,7 +146,7 @@ def test_every_variable_the_package_reads_is_declared() -> None:
 def test_every_public_condapack_variable_in_the_shipped_scripts_is_declared() -> None:
     # _CONDAPACK_* are the scripts' own state; @CONDAPACK_*@ are placeholders filled at pack time
     public = re.compile(r"(?<![_@A-Za-z0-9])CONDAPACK_[A-Z_]+")
-    found = {name for path in (PACKAGE / "scripts").iterdir() if path.is_file()
+    found = {name for path in [*(PACKAGE / "scripts").iterdir(), *(PACKAGE / "unpack").iterdir()] if path.is_file()
              for name in public.findall(path.read_text(encoding="utf-8", errors="replace"))}
     assert found == set(TARGET_VARS)
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
@@ -178,6 +179,20 @@ def test_the_benchmark_results_file_is_what_the_performance_page_reads() -> None
     assert table.describe_run(doc).startswith(f"Measured {doc['date']} on ")
     assert table.time_chart(doc).count("<rect ") == 2
     assert table.describe_variants(doc) == [f"binary: {benchmark.VARIANTS[0].description}; 40,000 files, 1.00 GB"]
+    assert table.size_rows(doc) == table.size_time_rows(doc) == []  # measured with --skip-size
+
+
+def test_the_benchmarks_size_rows_are_what_the_performance_page_reads() -> None:
+    stats = benchmark.EnvStats(files=40_000, bytes=10**9, symlinks=0, text_prefix_files=0, binary_prefix_files=0)
+    size = {"format": "tar.gz -j2", "archives": [{"slim": "none", "size": 400 << 20, "seconds": 10.0},
+                                                {"slim": "all", "size": 300 << 20, "seconds": 8.0}],
+            "seconds": {"target_fresh": 0.6, "target_first": 2.5, "path": 2.4}}
+    doc = benchmark.results_doc([], 3, [benchmark.variant_doc(benchmark.VARIANTS[0], stats, {}, [], [], size)])
+    table = _benchtable()
+    assert table.size_rows(doc) == [("binary", "none (tar.gz -j2)", "400.0 MiB", "0.0%", "10.00 s"),
+                                    ("binary", "all (tar.gz -j2)", "300.0 MiB", "25.0%", "8.00 s")]
+    assert table.size_time_rows(doc) == [("binary", "0.60 s", "2.50 s", "2.40 s")]
+    assert benchsize.size_lines(size, 3)[2:4] == ["| none | 419.4 | 0.0% | 10.00 |", "| all | 314.6 | 25.0% | 8.00 |"]
 
 
 def test_the_benchmark_writes_its_results_where_the_docs_look() -> None:

@@ -124,8 +124,8 @@ def test_missing_output_directory(capsys: pytest.CaptureFixture[str], tiny_env: 
 def test_unknown_extension(capsys: pytest.CaptureFixture[str], tiny_env: Path, tmp_path: Path) -> None:
     line = fail(capsys, ["-p", str(tiny_env), "-o", str(tmp_path / "o.rar")])
     assert line == (f"CondaPackError: Unknown file extension of output '{tmp_path / 'o.rar'}'; use one of "
-                    ".tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar.zst, .tzst, .tar, .zip, .squashfs, "
-                    ".parcel, .xz.sh, .zst.sh, .sh or pass --format")
+                    ".oci.tar, .oci, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar.zst, .tzst, .tar, .zip, "
+                    ".squashfs, .parcel, .xz.sh, .zst.sh, .sh or pass --format")
     assert listing(tmp_path) == ["tiny", "tiny/conda-meta", "tiny/share", "tiny/share/data.txt"]
 
 

@@ -65,6 +65,35 @@ def variants(data: bytes, count: int, seed: int = SEED) -> list[bytes]:
     return out
 
 
+#: Words a damaged manifest line may hold instead of one of its own.
+WORDS = ["", "t", "b", "-1", "x", "99999999999999999999", "../../etc/passwd", "/etc", "a\\000b", "%", "%s", "\\999",
+         "1:2", "0:1:0:0:", "0:9999999:0:1:%s%s", "condapack-unpack 3 windows"]
+
+
+def line_variants(data: bytes, count: int, seed: int = SEED) -> list[bytes]:
+    """``count`` damaged copies of a line-based manifest, the same ones on every run."""
+    rng = random.Random(seed)
+    lines = data.decode().splitlines()
+    out = [b"", b"\xff\xfe" + data, data[: len(data) // 2], data.replace(b"condapack-unpack 3", b"condapack-unpack 9")]
+    while len(out) < count:
+        kind = rng.choice(["truncate", "word", "word", "word", "drop", "utf8"])
+        damaged = list(lines)
+        at = rng.randrange(len(damaged))
+        if kind == "truncate":
+            out.append(data[: rng.randrange(len(data))])
+            continue
+        if kind == "word":
+            words = damaged[at].split(" ")
+            words[rng.randrange(len(words))] = rng.choice(WORDS)
+            damaged[at] = " ".join(words)
+        elif kind == "drop":
+            del damaged[at]
+        else:
+            damaged[at] += "\u00e9"
+        out.append("".join(line + "\n" for line in damaged).encode())
+    return out
+
+
 def one_line_or_success(capsys: pytest.CaptureFixture[str], code: int, prefix: str) -> None:
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -185,9 +214,9 @@ def test_damaged_unpack_manifests_give_one_line_errors(env: Path, tmp_path: Path
     shutil.rmtree(prefix)
     prefix.mkdir()
     subprocess.run(["tar", "-xf", str(archive), "-C", str(prefix)], check=True)
-    manifest = prefix / "conda-meta" / "condapack" / "unpack.json"
-    script = prefix / "conda-meta" / "condapack" / "unpack.py"
-    for data in variants(manifest.read_bytes(), 25):
+    manifest = prefix / "conda-meta" / "condapack" / "unpack.txt"
+    script = prefix / "conda-meta" / "condapack" / "unpack"
+    for data in line_variants(manifest.read_bytes(), 40):
         manifest.write_bytes(data)
         result = subprocess.run([sys.executable, str(script), str(prefix)], capture_output=True, text=True)
         assert "Traceback" not in result.stderr

@@ -22,6 +22,7 @@ import pytest
 
 import envkit
 from condapack.cli import main
+from condapack.unpack.manifest import parse
 from helpers import extract
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
@@ -190,10 +191,10 @@ def archive(env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def relocation_state(prefix: Path, old: str) -> str:
     """'old' or 'new' when every relocatable file agrees; anything else fails the test."""
-    manifest = json.loads((prefix / "conda-meta/condapack/unpack.json").read_text())
+    manifest = parse((prefix / "conda-meta/condapack/unpack.txt").read_bytes())
     states = set()
-    for path, *_ in manifest["files"]:
-        data = (prefix / path).read_bytes()
+    for entry in manifest.entries:
+        data = (prefix / entry.path).read_bytes()
         states.add("new" if str(prefix).encode() in data and old.encode() not in data else
                    "old" if old.encode() in data else "neither")
     recorded = "new" if (prefix / "conda-meta/condapack/prefix").read_text() == str(prefix) else "old"

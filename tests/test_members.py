@@ -12,7 +12,7 @@ import os
 import struct
 import tracemalloc
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import pytest
 
@@ -21,6 +21,10 @@ from condapack.errors import CondaPackError, RelocationError
 from condapack.layout import CONDAPACK_DIR, WINDOWS
 from condapack.members import DEFAULT_MTIME, Member, MemberPlan, archive_mtime, plan_members
 from condapack.prefix import scan_prefix
+from condapack.unpack.manifest import parse
+
+if TYPE_CHECKING:
+    from condapack.unpack.rewrite import Field
 
 PLACEHOLDER = "/opt/placeholder_" + "x" * 200
 SITE = "lib/python3.11/site-packages"
@@ -95,9 +99,11 @@ def member(p: MemberPlan, name: str) -> Member:
     return found
 
 
-def manifest(p: MemberPlan) -> list[list[object]]:
-    files: list[list[object]] = json.loads(member(p, f"{CONDAPACK_DIR}/unpack.json").read())["files"]
-    return files
+def manifest(p: MemberPlan) -> list[tuple[str, str, int, list[Field]]]:
+    """The manifest conda-unpack reads, as (path, mode, capacity, fields) per file."""
+    found = parse(bytes(member(p, f"{CONDAPACK_DIR}/unpack.txt").read()))
+    assert not found.windows
+    return [(e.path, e.mode, e.capacity, e.fields) for e in found.entries]
 
 
 @pytest.fixture(autouse=True)
@@ -225,8 +231,8 @@ def test_without_dest_prefix_files_keep_their_bytes_and_conda_unpack_is_added(en
     assert member(p, "lib/libx.so").read() == binary_bytes(env)
     assert member(p, "bin/tool").read() == (env / "bin/tool").read_bytes()
     generated = {m.name for m in p.members if m.data is not None}
-    assert {"bin/conda-unpack", f"{CONDAPACK_DIR}/prefix", f"{CONDAPACK_DIR}/unpack.json",
-            f"{CONDAPACK_DIR}/unpack.txt", f"{CONDAPACK_DIR}/unpack.py", *ACTIVATION} <= generated
+    assert {"bin/conda-unpack", f"{CONDAPACK_DIR}/prefix", f"{CONDAPACK_DIR}/unpack.txt",
+            f"{CONDAPACK_DIR}/unpack/__main__.py", *ACTIVATION} <= generated
     assert member(p, f"{CONDAPACK_DIR}/prefix").read() == str(env).encode()
     assert member(p, "bin/conda-unpack").mode == 0o755
 
@@ -237,11 +243,12 @@ def test_the_unpack_manifest_lists_text_files_and_the_fields_of_binaries_holding
     offset = data.index(old)
     length = data.index(b"tail") - offset  # through the NUL padding
     assert manifest(p) == [
-        *[[name, "text", 0, []] for name in ACTIVATION],
-        ["bin/tool", "text", 0, []],
-        ["lib/libx.so", "binary", len(PLACEHOLDER), [[offset, length, ["", b"/lib/plugins".hex()]]]],
+        *[(name, "text", 0, []) for name in ACTIVATION],
+        ("bin/tool", "text", 0, []),
+        ("lib/libx.so", "binary", len(PLACEHOLDER), [(offset, length, [b"", b"/lib/plugins"])]),
     ]
     text = member(p, f"{CONDAPACK_DIR}/unpack.txt").read().decode()
+    assert text.splitlines()[0] == "condapack-unpack 3"
     assert text.splitlines()[-2:] == [
         "t bin/tool", f"b lib/libx.so {len(PLACEHOLDER)} {offset}:{length}:12:1:%s/lib/plugins"]
 

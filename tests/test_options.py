@@ -37,7 +37,10 @@ def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> Non
         options = {n: p.default for n, p in params.items() if n not in own | {"verbose", "progress"}}
         assert options == {n: 1 if n == "n_threads" else d for n, d in defaults.items() if n in options}
         # conda-pack's signatures stay as they are: condapack's own options are the command line's and the toml's
-        assert set(defaults) - set(options) <= {"ignore_editable_packages", "ignore_missing_files", "slim"}
+        # (the image options, format oci only, are reached through pack_with)
+        image_options = {spec.name for spec in schema() if spec.formats}
+        assert set(defaults) - set(options) <= {"ignore_editable_packages", "ignore_missing_files", "slim",
+                                                *image_options}
     with pytest.raises(TypeError, match="compres_level"):
         condapack.pack(prefix="/nonexistent", compres_level=3)  # type: ignore[call-arg]
 

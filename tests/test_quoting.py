@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import random
 import shutil
@@ -15,9 +14,8 @@ import pytest
 import condapack
 import envkit
 from condapack import CondaPackError
-from condapack.quoting import fish_word, location_problem, sh_word
-from condapack.relocation import SHIPPED_MODULES
-from condapack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
+from condapack.unpack.quoting import fish_word, location_problem, sh_word
+from condapack.unpack.rewrite import SHEBANG_LIMIT, make_shebang, parse_shebang, replace_text
 from helpers import HOST_PATH, extract, pack, run
 from systools import require
 
@@ -316,9 +314,4 @@ def test_pack_refuses_a_dest_prefix_with_a_line_break(real_env: envkit.EnvFactor
                               "choose another")
     assert not (tmp_path / "env.tar").exists()
 
-
-@pytest.mark.parametrize("module", SHIPPED_MODULES)
-def test_shipped_modules_parse_as_python_3_6(module: str) -> None:
-    source = (Path(condapack.__file__).parent / module).read_text(encoding="utf-8")
-    ast.parse(source, module, feature_version=(3, 6))
 

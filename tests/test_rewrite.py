@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from condapack.rewrite import (
+from condapack.unpack.rewrite import (
     HEAD,
     SHEBANG_LIMIT,
     PrefixError,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from condapack.safepath import UnsafePath, absolute_path, is_windows_absolute, relative_path
+from condapack.unpack.safepath import UnsafePath, absolute_path, is_windows_absolute, relative_path
 
 
 def test_windows_absolute_paths_are_drive_or_unc_paths() -> None:

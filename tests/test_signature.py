@@ -38,6 +38,10 @@ def helper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
         if not signature._CAN_FORK:
             pytest.skip("the helper forks (Linux only)")
         monkeypatch.setattr(signature, "_SHARE_FROM", 1)
+        # A server another test started in this worker (a session fixture's thread) would
+        # stop the helper forking; its child only stats and writes shared memory, so this
+        # test may fork beside such a thread (the guard has its own test below).
+        monkeypatch.setattr(signature, "_single_threaded", lambda: True)
         monkeypatch.setattr(signature, "_HELPER_SHARE", 0.5 if request.param == "helper-half" else 1.0)
         real_fork = os.fork
 

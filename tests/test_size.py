@@ -147,3 +147,135 @@ def test_the_html_page_fetches_nothing_and_a_hostile_file_name_stays_data() -> N
     assert "default-src 'none'" in page and "http" not in page.replace('http-equiv="Content-Security-Policy"', "")
     data = page.split('<script id="report-data" type="application/json">', 1)[1].split("</script>", 1)[0]
     assert json.loads(data)["report"]["largest_files"][0]["path"] == hostile
+
+
+TARGET_PROJECT = """\
+output-dir = "dist"
+[env.a]
+prefix = "{a}"
+formats = ["tar", "tar.gz"]
+exclude = ["*.txt"]
+"""
+
+
+def _target_project(tmp_path: Path, env: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "condapack.toml").write_text(TARGET_PROJECT.format(a=os.path.relpath(env, root)))
+    return root / "condapack.toml"
+
+
+def test_size_of_a_target_is_its_environment_without_its_excludes_and_reuses_the_stat_cache(
+        real_env: EnvFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import condapack.prefix
+    from condapack.project import statcache
+
+    env = real_env("pip_unmanaged")
+    config = _target_project(tmp_path, env)
+    monkeypatch.chdir(config.parent)
+    whole = size_environment(env)
+    kept = [i for i in whole.items if not i.path.endswith(".txt")]
+    assert len(kept) < whole.files
+    assert main(["size", "a:tar", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["files"], first["size"]) == (len(kept), sum(i.size for i in kept))
+    cached = config.parent / ".condapack" / "statcache" / "a.size.json"
+    assert not cached.exists()  # the environment was just made: its tree is not trusted yet
+    monkeypatch.setattr(statcache, "RACY_NS", 0)
+    assert main(["size", "a:tar", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first and cached.is_file()
+
+    read_prefix = condapack.prefix.read_prefix
+
+    def no_read(prefix: Path) -> None:
+        raise AssertionError("read the environment again")
+
+    monkeypatch.setattr(condapack.prefix, "read_prefix", no_read)
+    assert main(["size", "a:tar", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    (env / "added.bin").write_bytes(b"x" * 1000)  # a changed tree is read again
+    monkeypatch.setattr(condapack.prefix, "read_prefix", read_prefix)
+    assert main(["size", "a:tar", "--json"]) == 0
+    third = json.loads(capsys.readouterr().out)
+    assert (third["files"], third["size"]) == (len(kept) + 1, first["size"] + 1000)
+
+
+def test_size_of_an_env_key_with_two_targets_asks_for_one(real_env: EnvFactory, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    config = _target_project(tmp_path, real_env("basic"))
+    assert main(["size", "a", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == ("condapack: error: size takes one target, and 'a' names 2 (a:tar, a:tar.gz); "
+                                       "name one as ENV:FORMAT\n")
+
+
+def test_size_of_env_format_without_a_project_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["size", "web:tar.gz"]) == 1
+    assert capsys.readouterr().err == ("condapack: error: 'web:tar.gz' names a target (ENV:FORMAT) and there is no "
+                                       "condapack.toml here or upwards; pass -c/--config PATH\n")
+
+
+def test_build_report_is_written_beside_each_archive_listed_reproducible_and_kept(
+        real_env: EnvFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from condapack.project.build import build
+    from condapack.project.config import load_project
+
+    config = _target_project(tmp_path, real_env("basic"))
+    dist = config.parent / "dist"
+    assert main(["build", "--report", "-q", "-c", str(config)]) == 0
+    pages = sorted(p.name for p in dist.glob("*.size.html"))
+    archives = sorted(p.name for p in dist.iterdir() if p.name.endswith((".tar", ".tar.gz")))
+    assert pages == sorted(f"{a}.size.html" for a in archives) and len(pages) == 2
+    sums = (dist / "SHA256SUMS").read_text()
+    assert all(f"  {name}\n" in sums for name in pages + archives)
+    first = {name: (dist / name).read_bytes() for name in pages}
+    assert all(b"cpdemo" in page and str(tmp_path).encode() not in page for page in first.values())
+    mtimes = {name: (dist / name).stat().st_mtime_ns for name in pages}
+    assert not any(r.built for r in build(load_project(config), report=True))  # a no-op keeps the pages
+    assert {name: (dist / name).stat().st_mtime_ns for name in pages} == mtimes
+    (dist / pages[0]).unlink()  # a removed page is rewritten, the archive is not rebuilt
+    assert not any(r.built for r in build(load_project(config), report=True))
+    assert {name: (dist / name).read_bytes() for name in pages} == first
+    build(load_project(config), force=True, report=True)  # a rebuild writes the same bytes
+    assert {name: (dist / name).read_bytes() for name in pages} == first
+    tar = next(t.output for t in load_project(config).targets if t.name == "a:tar")
+    build(load_project(config), ["a:tar"], force=True)  # rebuilt without --report: its old page goes
+    assert sorted(p.name for p in dist.glob("*.size.html")) == [p for p in pages if p != f"{tar.name}.size.html"]
+    assert f"  {tar.name}.size.html\n" not in (dist / "SHA256SUMS").read_text()
+
+
+def test_size_of_a_target_shows_what_its_slim_presets_and_slim_would_remove_after_the_guard_rails(
+        real_env: EnvFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = real_env("basic")
+    config = _target_project(tmp_path, env)
+    config.write_text(config.read_text() + 'slim = ["bytecode"]\n')
+    assert main(["size", "a:tar", "-c", str(config), "--slim", "docs,bytecode", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["rule"] for s in doc["savings"]] == ["bytecode", "docs"]
+    bytecode = next(k for k in doc["kinds"] if k["name"] == "bytecode")
+    assert doc["savings"][0]["files"] + len(doc["savings"][0]["kept"]) == bytecode["files"] > 0
+    assert not (config.parent / ".condapack" / "statcache" / "a.size.json").exists()  # read, not cached
+
+
+def test_size_of_an_unknown_target_suggests_one(real_env: EnvFactory, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = _target_project(tmp_path, real_env("basic"))
+    assert main(["size", "a:tgz", "-c", str(config), "--json"]) == 0  # an alias of the format, as for build
+    capsys.readouterr()
+    assert main(["size", "a:zip", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == ("condapack: error: condapack.toml: no target 'a:zip' "
+                                       "(targets: a:tar, a:tar.gz, a)\n")
+
+
+def test_build_report_skips_targets_the_size_report_cannot_read(real_env: EnvFactory, tmp_path: Path) -> None:
+    from condapack.project.build import build
+    from condapack.project.config import load_project
+
+    config = _target_project(tmp_path, real_env("basic"))
+    config.write_text(config.read_text().replace('formats = ["tar", "tar.gz"]', 'formats = ["zip", "sh"]'))
+    build(load_project(config), report=True)
+    dist = config.parent / "dist"
+    assert sorted(p.name for p in dist.glob("*.size.html")) == [
+        f"{t.output.name}.size.html" for t in load_project(config).targets if t.format == "zip"]

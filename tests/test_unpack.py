@@ -17,7 +17,7 @@ import pytest
 from condapack import __version__
 from condapack.layout import POSIX, WINDOWS
 from condapack.relocation import Relocatable, unpack_files
-from condapack.rewrite import binary_fields, holds, make_shebang, replace_binary
+from condapack.unpack.rewrite import binary_fields, holds, make_shebang, replace_binary
 from helpers import minimal_host
 
 OLD = "/opt/old/env"
@@ -46,14 +46,14 @@ def _make_prefix(root: Path, extra: tuple[str, ...] = ()) -> Path:
 
 @pytest.fixture(params=["python", "sh"])
 def impl(request: pytest.FixtureRequest) -> str:
-    """Each contract holds for unpack.py and for the POSIX shell implementation."""
+    """Each contract holds for the unpack package and for the POSIX shell implementation."""
     return str(request.param)
 
 
 def _unpack(prefix: Path, impl: str) -> subprocess.CompletedProcess[str]:
     if impl == "sh":
         return subprocess.run(["/bin/sh", str(prefix / "bin/conda-unpack"), "--sh"], capture_output=True, text=True)
-    return subprocess.run([sys.executable, str(prefix / "conda-meta/condapack/unpack.py"), str(prefix)],
+    return subprocess.run([sys.executable, str(prefix / "conda-meta/condapack/unpack"), str(prefix)],
                           capture_output=True, text=True)
 
 
@@ -163,11 +163,11 @@ def test_conda_unpack_without_any_python_uses_the_shell_implementation(tmp_path:
 # -- conda-pack's command line: --help, --version, -v -----------------------------------
 
 #: How each entry runs: bin/conda-unpack choosing Python, the same forced to the shell
-#: implementation, and unpack.py itself (what Scripts\\conda-unpack.exe runs on Windows).
+#: implementation, and the unpack package itself (what Scripts\\conda-unpack.exe runs on Windows).
 ENTRIES = {
     "conda-unpack": lambda prefix: [str(prefix / "bin/conda-unpack")],
     "conda-unpack --sh": lambda prefix: ["/bin/sh", str(prefix / "bin/conda-unpack"), "--sh"],
-    "unpack.py": lambda prefix: [sys.executable, str(prefix / "conda-meta/condapack/unpack.py"), str(prefix)],
+    "the unpack package": lambda prefix: [sys.executable, str(prefix / "conda-meta/condapack/unpack"), str(prefix)],
 }
 
 
@@ -210,7 +210,7 @@ def test_windows_conda_unpack_script_answers_version_before_touching_anything(tm
 
 # -- in place, journaled -----------------------------------------------------------------
 
-# Runs unpack.py with os-level writes counted: at the AT-th one it is killed (MODE kill)
+# Runs the unpack package with os-level writes counted: at the AT-th one it is killed (MODE kill)
 # or the write fails with ENOSPC (MODE fail); MODE none only counts. Then it prints its
 # peak RSS (VmHWM, the memory of this process only) on stdout.
 HARNESS = """
@@ -238,7 +238,7 @@ finally:
 
 
 def _harness(prefix: Path, mode: str = "none", at: int = 0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", HARNESS, mode, str(at), str(prefix / "conda-meta/condapack/unpack.py"),
+    return subprocess.run([sys.executable, "-c", HARNESS, mode, str(at), str(prefix / "conda-meta/condapack/unpack"),
                            str(prefix)], capture_output=True, text=True)
 
 
@@ -262,8 +262,7 @@ def test_files_change_in_place_and_files_without_the_prefix_are_not_touched(tmp_
     assert all(after[p].st_ino == before[p].st_ino for p in before)
     assert after["share/plain.txt"].st_mtime_ns == before["share/plain.txt"].st_mtime_ns
     assert sorted(set(os.listdir(prefix / "conda-meta/condapack")) - {"__pycache__"}) == [
-        "inplace.py", "journal.py", "prefix", "quoting.py", "rewrite.py", "safepath.py", "unpack.json", "unpack.py",
-        "unpack.sh", "unpack.txt"]
+        "prefix", "unpack", "unpack.sh", "unpack.txt"]
 
 
 def test_a_file_hard_linked_outside_the_environment_is_replaced_not_written_through(tmp_path: Path,
@@ -354,7 +353,7 @@ def test_the_temps_of_a_killed_run_are_removed_by_the_next(tmp_path: Path, impl:
     _assert_relocated(prefix)
 
 
-# Runs unpack.py counting the lstat calls on temporary names (what looking for leftovers costs).
+# Runs the unpack package counting the lstat calls on temporary names (what looking for leftovers costs).
 LOOKUPS = """
 import os, runpy, sys
 looked = []
@@ -371,7 +370,7 @@ finally:
 
 
 def _temp_lookups(prefix: Path) -> int:
-    result = subprocess.run([sys.executable, "-c", LOOKUPS, str(prefix / "conda-meta/condapack/unpack.py"),
+    result = subprocess.run([sys.executable, "-c", LOOKUPS, str(prefix / "conda-meta/condapack/unpack"),
                              str(prefix)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return int(result.stdout)
@@ -405,7 +404,7 @@ def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
     items = [Relocatable("bin/tool", "text"),
              Relocatable("lib.so", "binary", PLACEHOLDER_ROOM, tuple(binary_fields(lib, OLD.encode()))), *extra]
     for path, (data, _mode) in unpack_files(OLD, items, POSIX).items():
-        if path.endswith(("unpack.json", "unpack.txt")):
+        if path.endswith("unpack.txt"):
             (prefix / path).write_bytes(data)
 
 
@@ -475,7 +474,7 @@ def test_the_shell_implementation_leaves_a_python_journal_to_python(tmp_path: Pa
 START_UP = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import journal
+from unpack import journal
 cases = ['[1, 2.5, "x\\u00e9", {"a": null, "b": true}, -0.0, 1e400]', ' \\n{"files": []} \\r\\n', '', ' ', '[1] x',
          '{"a":', '{"a": [1, 2', '["a", "b" "c"]', '[' * 100000, 'NaN', '[Infinity, -Infinity]', '\\ufeff[]',
          '"a\\x01"', '01', '[1,]', 'tru', '"\\\\x"']
@@ -501,12 +500,12 @@ def test_conda_unpack_imports_neither_re_json_typing_enum_nor_signal(tmp_path: P
     # They would cost more than relocating hundreds of files (an environment's Python may
     # even compile them from source at every run).
     prefix = _make_prefix(tmp_path)
-    script = prefix / "conda-meta/condapack/unpack.py"
+    script = prefix / "conda-meta/condapack/unpack"
     result = subprocess.run([sys.executable, "-X", "importtime", "-B", "-E", "-s", "-S", str(script), str(prefix)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert {"inplace", "journal", "rewrite", "safepath"} <= imported
+    assert {"unpack.inplace", "unpack.journal", "unpack.rewrite", "unpack.safepath"} <= imported
     assert imported & {"re", "json", "typing", "enum", "signal"} == set()
     _assert_relocated(prefix)

@@ -16,9 +16,10 @@ import winkit
 import condapack
 from condapack.layout import WINDOWS
 from condapack.prefix import File
-from condapack.quoting import location_problem
 from condapack.relocation import relocatables, unpack_files
-from condapack.rewrite import replace_windows_binary, windows_forms
+from condapack.unpack.manifest import parse
+from condapack.unpack.quoting import location_problem
+from condapack.unpack.rewrite import replace_windows_binary, windows_forms
 
 #: A path over 100 characters, with spaces and more than one level.
 LONG_DIR = "a long place with spaces/" + "deeper directory with spaces " * 3 + "env"
@@ -117,17 +118,16 @@ def test_windows_env_packed_on_linux_gets_the_windows_layout(win_env: Path, tmp_
     out = condapack.pack(prefix=str(win_env), output=str(tmp_path / "env.zip"))
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
-        manifest = json.loads(zf.read("conda-meta/condapack/unpack.json"))
+        manifest = parse(zf.read("conda-meta/condapack/unpack.txt"))
         recorded = zf.read("conda-meta/condapack/prefix").decode()
     assert {"Scripts/activate.bat", "Scripts/deactivate.bat", "Scripts/conda-unpack.exe",
-            "Scripts/conda-unpack-script.py", "conda-meta/condapack/unpack.py"} <= names
+            "Scripts/conda-unpack-script.py", "conda-meta/condapack/unpack/__main__.py"} <= names
     assert not any(name.startswith("bin/") for name in names)
-    # Only the Python conda-unpack runs on Windows: no shell one, no manifest for it.
-    assert not {"conda-meta/condapack/unpack.sh", "conda-meta/condapack/unpack.txt"} & names
+    # Only the Python conda-unpack runs on Windows: no shell one.
+    assert "conda-meta/condapack/unpack.sh" not in names
     assert recorded == winkit.wine_path(win_env)
-    assert manifest["version"] == 2
-    assert manifest["windows"] is True
-    assert [entry[0] for entry in manifest["files"]] == sorted(
+    assert manifest.windows is True
+    assert [entry.path for entry in manifest.entries] == sorted(
         [*winkit.WIN_TEXT_FILES, winkit.WIN_PIP_SCRIPT, winkit.WIN_BACKSLASH_FILE, winkit.WIN_JSON_FILE,
          "conda-meta/state"])
 
@@ -165,9 +165,9 @@ def test_windows_env_unpacks_at_a_path_over_260_characters_with_non_ascii_names(
     assert (env / winkit.WIN_BACKSLASH_FILE).read_bytes().decode() == f"[paths]\r\ndata={where}\\Library\\share\r\n"
     assert b"#!" + where.encode() + b"\\python.exe\r\n" in (env / winkit.WIN_PIP_SCRIPT).read_bytes()
     assert _old_prefix_hits(env, win_env) == []
-    manifest = json.loads((env / "conda-meta" / "condapack" / "unpack.json").read_text())
+    manifest = parse((env / "conda-meta" / "condapack" / "unpack.txt").read_bytes())
     assert (env / "conda-meta" / "condapack" / "prefix").read_text() == where
-    assert [entry[0] for entry in manifest["files"] if b"\\\\?\\" in (env / entry[0]).read_bytes()] == []
+    assert [entry.path for entry in manifest.entries if b"\\\\?\\" in (env / entry.path).read_bytes()] == []
 
 
 def _binary_with_the_prefix(prefix: str) -> bytes:
@@ -196,7 +196,7 @@ def test_conda_unpack_on_windows_patches_binary_fields_in_their_own_spelling_aft
         if place != env:
             shutil.move(str(env), place)
         where = winkit.wine_path(place)
-        script = winkit.wine_path(place / "conda-meta" / "condapack" / "unpack.py")
+        script = winkit.wine_path(place / "conda-meta" / "condapack" / "unpack")
         assert wine.run(python, "-X", "utf8", script, where).stderr == f"conda-unpack: relocated 1 files to {where}\n"
         patched = (place / "Library" / "bin" / "tool.dll").read_bytes()
         assert len(patched) == size
@@ -407,15 +407,13 @@ def test_windows_conda_unpack_refuses_a_manifest_path_out_of_the_environment(
     win_env: Path, wine: winkit.Wine, tmp_path: Path
 ) -> None:
     env = _unpacked(win_env, tmp_path)
-    manifest_path = env / "conda-meta" / "condapack" / "unpack.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest_path = env / "conda-meta" / "condapack" / "unpack.txt"
     canary = tmp_path / "canary.txt"
     canary.write_text(winkit.wine_path(win_env))
-    manifest["files"][0][0] = "..\\canary.txt"
-    manifest_path.write_text(json.dumps(manifest))
+    manifest_path.write_text(manifest_path.read_text() + "t ..\\134canary.txt\n")
     result = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"), check=False)
     assert (result.returncode, result.stderr) == (1, (
-        f"conda-unpack: error: {winkit.wine_path(manifest_path)} is malformed (file '..\\\\canary.txt' may not "
+        f"conda-unpack: error: {winkit.wine_path(manifest_path)} is malformed (file '..\\canary.txt' may not "
         "contain '..', got '..\\\\canary.txt'); unpack the archive again\n"))
     assert canary.read_text() == winkit.wine_path(win_env)
     assert _old_prefix_hits(env, win_env)  # nothing was relocated

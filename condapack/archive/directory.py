@@ -10,13 +10,16 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..errors import ArchiveError
 from ..members import Member, size_changed
 from ..output import created_and_held, temp_name, umask
 
-__all__ = ["write_tree", "atomic_directory", "replace_directory"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_tree", "atomic_directory", "replace_directory"]
 
 Progress = Callable[[int], None]
 
@@ -112,3 +115,9 @@ def replace_directory(tmp: Path, output: Path) -> None:
     os.rename(tmp, output)
     if old is not None:
         shutil.rmtree(old)
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The ``no-archive`` format's writer: the members as a directory at the output."""
+    with request.directory() as root:
+        write_tree(root, request.plan.members, request.plan.mtime, request.advance)

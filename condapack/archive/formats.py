@@ -1,24 +1,63 @@
 """Archive formats as a registry: names, aliases, suffixes, writer, compression, levels, threads.
 
-Adding a format is one :class:`Format` entry in :data:`REGISTRY` plus its writer (see
-``_WRITERS`` in :mod:`condapack.packing`); inference from the output name, the
-``--format`` choices, the level check and the project file's format names read it.
+Adding a format is one :class:`Format` entry in :data:`REGISTRY` plus its writer, a
+``write_archive(request)`` function (:class:`condapack.archive.request.Writer`) that the
+entry loads; inference from the output name, the ``--format`` choices, the level check,
+the project file's format names and packing all read the entry.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import attrs
 
 from ..errors import ArchiveError
 
+if TYPE_CHECKING:
+    from .request import Writer
+
 __all__ = ["Format", "REGISTRY", "FORMATS", "ALIASES", "CHOICES", "INSTALLERS", "get_format", "infer_format",
            "extension", "compression_of", "compresses", "max_level", "check_level",
            "level_problem"]
 
-#: Which writer produces a format's bytes.
-Writer = Literal["tar", "zip", "squashfs", "installer", "directory"]
+
+# Each writer is imported when a format of it is written, not when the registry is read: the
+# option schema and a no-op build read formats, and must not load compressors.
+def _tar() -> Writer:
+    from .tar import write_archive
+
+    return write_archive
+
+
+def _zip() -> Writer:
+    from .zip import write_archive
+
+    return write_archive
+
+
+def _squashfs() -> Writer:
+    from .squashfs import write_archive
+
+    return write_archive
+
+
+def _installer() -> Writer:
+    from .installer import write_archive
+
+    return write_archive
+
+
+def _directory() -> Writer:
+    from .directory import write_archive
+
+    return write_archive
+
+
+def _oci() -> Writer:
+    from ..oci.image import write_archive
+
+    return write_archive
 
 
 @attrs.frozen
@@ -26,22 +65,29 @@ class Format:
     """One archive format.
 
     ``suffixes``: output names that select it (the first is the default; none for a
-    directory). ``compression``: the stream compression of a tar payload ('', gz, bz2,
-    xz, zst). ``threads``: what ``-j`` does for it.
+    directory). ``writer``: returns the function that writes it. ``compression``: the
+    stream compression of a tar payload ('', gz, bz2, xz, zst). ``threads``: what ``-j``
+    does for it. ``compresses``: whether the level changes the bytes.
     """
 
     name: str
     suffixes: tuple[str, ...]
-    writer: Writer
+    writer: Callable[[], Writer]
     threads: str
     compression: str = ""
     aliases: tuple[str, ...] = ()
     top_level: int = 9
+    compresses: bool = True
 
     @property
-    def compresses(self) -> bool:
-        """Whether the level changes the bytes (``tar`` and ``no-archive`` store files as they are)."""
-        return self.writer != "directory" and (self.writer != "tar" or bool(self.compression))
+    def container(self) -> str:
+        """What a reader finds in the file: 'tar' (a tar stream in ``compression``), 'zip', or '' (other)."""
+        return "tar" if self.writer is _tar else "zip" if self.writer is _zip else ""
+
+    @property
+    def self_installing(self) -> bool:
+        """A POSIX shell script that unpacks its tar payload wherever it is run."""
+        return self.writer is _installer
 
 
 _BLOCKS = "compresses blocks of the stream in parallel"
@@ -49,23 +95,25 @@ _MEMBERS = "compresses members in parallel"
 
 #: Every format, in the order output names are matched (``.xz.sh`` before ``.sh``).
 REGISTRY: dict[str, Format] = {f.name: f for f in (
-    Format("tar.gz", (".tar.gz", ".tgz"), "tar", _BLOCKS, "gz", ("tgz",)),
-    Format("tar.bz2", (".tar.bz2", ".tbz2"), "tar", _BLOCKS, "bz2", ("tbz2",)),
-    Format("tar.xz", (".tar.xz", ".txz"), "tar", _BLOCKS, "xz", ("txz",)),
-    Format("tar.zst", (".tar.zst", ".tzst"), "tar", _BLOCKS, "zst", ("tzst",), top_level=22),
-    Format("tar", (".tar",), "tar", "ignored: nothing is compressed"),
-    Format("zip", (".zip",), "zip", _MEMBERS),
-    Format("squashfs", (".squashfs",), "squashfs", "mksquashfs's processors"),
-    Format("parcel", (".parcel",), "tar", _BLOCKS, "gz"),
-    Format("sh.xz", (".xz.sh",), "installer", _BLOCKS, "xz"),
-    Format("sh.zst", (".zst.sh",), "installer", _BLOCKS, "zst", top_level=22),
-    Format("sh", (".sh",), "installer", _BLOCKS, "gz"),
-    Format("no-archive", (), "directory", "ignored: files are copied"),
+    # before tar: ``.oci.tar`` is an OCI archive; any other name without it, a layout directory
+    Format("oci", (".oci.tar", ".oci"), _oci, "compresses blocks of each layer in parallel", "gz"),
+    Format("tar.gz", (".tar.gz", ".tgz"), _tar, _BLOCKS, "gz", ("tgz",)),
+    Format("tar.bz2", (".tar.bz2", ".tbz2"), _tar, _BLOCKS, "bz2", ("tbz2",)),
+    Format("tar.xz", (".tar.xz", ".txz"), _tar, _BLOCKS, "xz", ("txz",)),
+    Format("tar.zst", (".tar.zst", ".tzst"), _tar, _BLOCKS, "zst", ("tzst",), top_level=22),
+    Format("tar", (".tar",), _tar, "ignored: nothing is compressed", compresses=False),
+    Format("zip", (".zip",), _zip, _MEMBERS),
+    Format("squashfs", (".squashfs",), _squashfs, "mksquashfs's processors"),
+    Format("parcel", (".parcel",), _tar, _BLOCKS, "gz"),
+    Format("sh.xz", (".xz.sh",), _installer, _BLOCKS, "xz"),
+    Format("sh.zst", (".zst.sh",), _installer, _BLOCKS, "zst", top_level=22),
+    Format("sh", (".sh",), _installer, _BLOCKS, "gz"),
+    Format("no-archive", (), _directory, "ignored: files are copied", compresses=False),
 )}
 #: Canonical format name -> file name suffixes that select it (first is the default).
 FORMATS: dict[str, tuple[str, ...]] = {name: f.suffixes for name, f in REGISTRY.items()}
-#: Self-installing formats (a sh header and a tar payload) -> the payload's compression.
-INSTALLERS = {name: f.compression for name, f in REGISTRY.items() if f.writer == "installer"}
+#: Self-installing formats (a sh header and a tar payload).
+INSTALLERS = frozenset(name for name, f in REGISTRY.items() if f.self_installing)
 #: Alternative spellings accepted by ``--format``.
 ALIASES = {alias: name for name, f in REGISTRY.items() for alias in f.aliases}
 #: Values ``--format`` accepts.
@@ -84,7 +132,7 @@ def infer_format(output: Optional[str], fmt: str = "infer") -> str:
         if output is None:
             return "tar.gz"
         for name, suffixes in FORMATS.items():
-            if suffixes and output.endswith(suffixes):
+            if suffixes and output.rstrip("/").endswith(suffixes):
                 return name
         known = ", ".join(s for suffixes in FORMATS.values() for s in suffixes)
         raise ArchiveError(

@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import MemberPlan
-from ..quoting import sh_word
 from ..relocation import script_bytes
+from ..unpack.quoting import sh_word
 from .tar import write_compressed_tar
 
-__all__ = ["write_installer", "render_header"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_installer", "render_header"]
 
 _TEMPLATE = Path(__file__).parent.parent / "scripts" / "installer.sh"
 _WIDTH = 20
@@ -77,3 +80,11 @@ def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name:
     final = render_header(name, compression, _sha256(fd, len(head), end), end - len(head), need_kib)
     assert len(final) == len(head)
     os.pwrite(fd, final, 0)
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The self-installing formats' writer: an executable script named after the environment."""
+    with request.file(executable=True) as out:
+        write_installer(out, request.plan, request.advance, name=request.env_name,
+                        compression=request.format.compression, level=request.options.compress_level,
+                        threads=request.options.threads)

@@ -12,13 +12,16 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..errors import ArchiveError
 from ..members import Member
 from .directory import write_tree
 
-__all__ = ["write_squashfs", "compression_args"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_squashfs", "compression_args"]
 
 Progress = Callable[[int], None]
 
@@ -53,3 +56,10 @@ def write_squashfs(out: BinaryIO, members: tuple[Member, ...], mtime: int, progr
             raise ArchiveError(f"mksquashfs failed: {detail[-1] if detail else result.returncode}")
         with open(image, "rb") as fh:
             shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The squashfs format's writer."""
+    with request.file() as out:
+        write_squashfs(out, request.plan.members, request.plan.mtime, request.advance,
+                       level=request.options.compress_level, threads=request.options.threads)

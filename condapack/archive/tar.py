@@ -9,13 +9,16 @@ empty, so the bytes depend only on the member list.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..members import Content, Member, MemberPlan, size_changed
-from ..safepath import is_utf8
+from ..unpack.safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
-__all__ = ["write_tar", "write_compressed_tar", "header"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_tar", "write_compressed_tar", "header"]
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK
@@ -175,3 +178,10 @@ def write_compressed_tar(out: BinaryIO, plan: MemberPlan, progress: Progress, *,
     except BaseException:
         sink.abort()
         raise
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The tar formats' writer (parcels too): a tar stream in the format's compression."""
+    with request.file() as out:
+        write_compressed_tar(out, request.plan, request.advance, compression=request.format.compression,
+                             level=request.options.compress_level, threads=request.options.threads)

@@ -17,17 +17,20 @@ import struct
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Callable, Deque, Iterator, Optional
+from typing import TYPE_CHECKING, BinaryIO, Callable, Deque, Iterator, Optional
 
 import attrs
 from isal import isal_zlib
 
 from ..errors import ArchiveError
 from ..members import Content, Member, size_changed
-from ..safepath import is_utf8
+from ..unpack.safepath import is_utf8
 from .compress import deflate, deflate_job
 
-__all__ = ["write_zip"]
+if TYPE_CHECKING:
+    from .request import WriteRequest
+
+__all__ = ["write_archive", "write_zip"]
 
 _ZIP_EPOCH = 315532800  # DOS timestamps start at 1980-01-01
 _ZIP_END = 4354819198  # and end at 2107-12-31 23:59:58
@@ -303,3 +306,10 @@ def _drain_one(writer: _ZipWriter, queue: Deque[tuple[tuple[Member, ...], Option
         writer.add_small(member, body)
         progress(member.size)
     return sum(m.size for m in batch)
+
+
+def write_archive(request: WriteRequest) -> None:
+    """The zip format's writer."""
+    with request.file() as out:
+        write_zip(out, request.plan.members, request.plan.mtime, request.advance, level=request.options.compress_level,
+                  zip_64=request.options.zip_64, threads=request.options.threads)

@@ -24,8 +24,9 @@ from ..errors import CondaPackError, ConfigError
 from ..options import PackOptions
 from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
-from .lock import Lock, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
+from .lock import Lock, LockedImage, LockedOutput, compress_level, describe_lock_drift, read_lock, render_lock
 from .plan import BuildPlan, env_prefix, make_plan
+from .sizes import report_path, write_report
 from .state import BuildState
 
 # Packing, the artifact cache and SBOMs are imported when a target is built: a no-op
@@ -188,6 +189,9 @@ def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
         sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
         if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir:
             lines.append(f"{sha256}  {target.output.name}\n")
+            page = report_path(target.output)
+            if page.is_file():
+                lines.append(f"{file_digest(str(page))}  {page.name}\n")
             sbom = _sbom_path(target.output) if target.sbom else None
             if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
@@ -202,8 +206,12 @@ def _sbom_path(output: Path) -> Path:
 
 def build(project: Project, names: Sequence[str] = (), *, force: bool = False, locked: bool = False,
           progress: Optional[ProgressFn] = None, threads: Optional[int] = None,
-          cache: Optional[CacheSettings] = None) -> list[BuildResult]:
+          cache: Optional[CacheSettings] = None, report: bool = False) -> list[BuildResult]:
     """Build what is out of date; return one result per selected target.
+
+    ``report``: write each archive's HTML size report beside it (``ARCHIVE.size.html``),
+    also for an up-to-date archive without one. Rebuilding an archive removes its old
+    report, which describes the archive that was there.
 
     ``threads`` overrides every target's thread count (it never changes the bytes).
     ``cache`` (default: the project's ``[cache]``) is tried before packing a target,
@@ -225,10 +233,13 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
             recorded = plan.lock.targets[target.name].output
             results.append(BuildResult(target, "up to date", status.reasons, content_size(target.output), 0.0,
                                        recorded.sha256 if recorded is not None else None))
+            if report and not report_path(target.output).is_file():
+                _write_report(target)
             continue
         start = time.monotonic()
         check_directory(target.output.parent)  # before the lock forgets the output there
         _record(plan, state, built, locked, forget=target.name)
+        _remove_report(target)
         try:
             key, how = _produce(plan, target, envs, readings, progress, threads, None if force else artifacts,
                                 locked)
@@ -244,17 +255,80 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
 
             env = target_env(project, target, envs, readings)
             write_sbom(env.packages, env.files, target.output, digest)
+        if report:
+            _write_report(target)
         entry = plan.lock.targets[target.name]
         if how == "fetched" and entry.output is None:
             state.record(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
         else:
-            built[target.name] = LockedOutput(digest, size)
+            built[target.name] = LockedOutput(digest, size, _image(target))
             state.record(target.name, target.output, digest)
         _record(plan, state, built, locked)
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
-    if not built:
+    if not built or report:
         _record(plan, state, built, locked)
+    _push(plan, state, built)
     return results
+
+
+def _write_report(target: TargetSpec) -> None:
+    """The report of a tar or zip archive (the size report reads no image, installer or directory)."""
+    from ..archive.formats import get_format
+
+    if get_format(target.format).container and target.output.is_file():
+        write_report(target.output)
+
+
+def _remove_report(target: TargetSpec) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        report_path(target.output).unlink()
+
+
+def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]) -> None:
+    """Push each ``push`` reference whose images changed since this project last pushed it.
+
+    Several oci targets pushing to one reference (environments of different platforms)
+    are pushed as one image index. A reference is pushed only when every target naming
+    it is built; what was pushed is recorded in the build state, so a failed push is
+    tried again by the next build, and a no-op build pushes nothing.
+    """
+    groups: dict[str, list[TargetSpec]] = {}
+    for target in plan.project.targets:
+        if target.push is not None:
+            groups.setdefault(target.push, []).append(target)
+    for reference, targets in groups.items():
+        images = [m for m in (_manifest(plan, t, built) for t in targets) if m is not None]
+        if len(images) != len(targets) or state.pushed.get(reference) == ",".join(images):
+            continue
+        from ..oci.registry import push_images
+
+        sboms = [_sbom_path(t.output) if t.sbom else None for t in targets]
+        result = push_images([t.output for t in targets], reference, sboms)
+        log.info("pushed %s@%s: %d blobs uploaded (%d bytes with the manifest), %d already there",
+                 reference, result.digest, len(result.uploaded), result.uploaded_bytes, len(result.skipped))
+        state.record_push(reference, ",".join(images))
+        with _project_lock(plan.project):
+            state.save()
+
+
+def _manifest(plan: BuildPlan, target: TargetSpec, built: Mapping[str, LockedOutput]) -> Optional[str]:
+    """The manifest digest of an oci target's image: as built or locked, else read from its output
+    (fetched from the shared cache, which never records into the lock); None when there is none."""
+    recorded = built.get(target.name) or plan.lock.targets[target.name].output
+    if recorded is not None and recorded.image is not None:
+        return recorded.image.manifest
+    image = _image(target) if target.output.exists() else None
+    return image.manifest if image is not None else None
+
+
+def _image(target: TargetSpec) -> Optional[LockedImage]:
+    """An OCI image's digests, for the lock (None for other formats)."""
+    if target.format != "oci":
+        return None
+    from ..oci.source import image_digests
+
+    manifest, layers = image_digests(target.output)
+    return LockedImage(manifest, layers)
 
 
 def _open_cache(settings: CacheSettings) -> Optional[ArtifactCache]:

@@ -20,8 +20,8 @@ from ..archive.formats import ALIASES, FORMATS, extension, level_problem
 from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
-from ..options import OptionSpec, PackOptions, schema, threads_problem
-from ..safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
+from ..options import OptionSpec, PackOptions, layers_problem, schema, threads_problem
+from ..unpack.safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,6 +52,7 @@ _SETTINGS: dict[str, Any] = {
     "output": "{env}{ext}",
     "exclude": [],
     "sbom": False,
+    "push": None,
     **{key: spec.default for key, spec in _OPTIONS.items() if "." not in key},
     **{table: {} for table in _TABLES},
 }
@@ -80,6 +81,8 @@ class TargetSpec:
     options: PackOptions
     exclude: tuple[str, ...]
     sbom: bool = False
+    #: Where ``condapack build`` pushes the image it builds (format oci only).
+    push: Optional[str] = None
 
     @property
     def name(self) -> str:
@@ -227,6 +230,10 @@ def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str
     return out
 
 
+#: The count keys and their rule (the same one their flag's check applies).
+_COUNTS: dict[str, Callable[[int], Optional[str]]] = {"threads": threads_problem, "layers": layers_problem}
+
+
 def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key in ("formats",):
         items = reader.typed(value, list, where, "a list of formats")
@@ -236,14 +243,16 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "exclude":
         items = reader.typed(value, list, where, "a list of gitignore-style patterns")
         return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
-    if key == "threads":
+    if key in _COUNTS:
         number = reader.typed(value, int, where, "an integer")
-        problem = threads_problem(number)
+        problem = _COUNTS[key](number)
         if problem:
             raise reader.fail(where, problem)
         return number
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
+    if key == "push":
+        return _reference(reader, reader.typed(value, str, where, "an image reference"), where)
     if key == "slim":
         return _slim(reader, value, where)
     if key == "parcel":
@@ -260,7 +269,10 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
         return _checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     spec = _OPTIONS[key]
-    return reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+    typed = reader.typed(value, spec.kind, where, _KINDS[spec.kind])
+    if spec.choices and typed not in spec.choices:
+        raise reader.fail(where, f"unknown value {typed!r}{did_you_mean(typed, spec.choices)}")
+    return typed
 
 
 def _slim(reader: _Reader, value: Any, where: str) -> str:
@@ -276,7 +288,7 @@ def _slim(reader: _Reader, value: Any, where: str) -> str:
 
 
 def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
-    """Apply a :mod:`condapack.safepath` rule; its refusal becomes a key-path error."""
+    """Apply a :mod:`condapack.unpack.safepath` rule; its refusal becomes a key-path error."""
     try:
         return rule(value)
     except UnsafePath as exc:
@@ -312,6 +324,19 @@ def _format(reader: _Reader, value: Any, where: str) -> str:
         hint = did_you_mean(name, [*FORMATS, *ALIASES], listed=list(FORMATS), shown=len(FORMATS))
         raise reader.fail(where, f"unknown format {name!r}{hint}")
     return name
+
+
+def _reference(reader: _Reader, value: str, where: str) -> str:
+    from ..errors import RegistryError
+    from ..oci.client import parse_reference
+
+    try:
+        ref = parse_reference(value)
+    except RegistryError as exc:
+        raise reader.fail(where, str(exc)) from None
+    if ref.digest:
+        raise reader.fail(where, f"{value!r} names a digest; push to a tag (REGISTRY/REPOSITORY:TAG)")
+    return value
 
 
 def _template(reader: _Reader, value: str, where: str) -> str:
@@ -353,6 +378,8 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         problem = level_problem(fmt, settings["compress-level"])
         if problem:
             raise reader.fail(f"{where}.compress-level", problem)
+    if settings["push"] is not None and "oci" not in settings["formats"]:
+        raise reader.fail(f"{where}.push", "only an image is pushed: add \"oci\" to formats, or remove push")
     targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
     for target in targets:
         _checked(reader, plain_name, target.output.name if target.output != output_dir else "",
@@ -365,10 +392,12 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
 
 def _target(env: str, fmt: str, s: dict[str, Any], output_dir: Path) -> TargetSpec:
     output = output_dir / s["output"].format(env=env, format=fmt, ext=extension(fmt))
-    values = {spec.name: _option_value(key, s) for key, spec in _OPTIONS.items()}
+    # an env's image settings (entrypoint, base, ...) apply to its oci target, not to its other formats
+    values = {spec.name: _option_value(key, s) if not spec.formats or fmt in spec.formats else spec.default
+              for key, spec in _OPTIONS.items()}
     options = PackOptions(output=str(output), format=fmt, force=True, **values)
     return TargetSpec(env=env, format=fmt, output=output, options=options, exclude=tuple(s["exclude"]),
-                      sbom=s["sbom"])
+                      sbom=s["sbom"], push=s["push"] if fmt == "oci" else None)
 
 
 def _option_value(key: str, settings: dict[str, Any]) -> Any:

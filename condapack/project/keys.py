@@ -27,6 +27,9 @@ HELP = {
     "exclude": "gitignore-style patterns relative to the environment's root, applied in order; '!pattern' "
                "re-includes (even below an excluded directory). An [env.NAME] table's patterns follow these.",
     "sbom": "Also write a CycloneDX 1.6 JSON SBOM beside each archive (NAME.cdx.json, listed in SHA256SUMS).",
+    "push": "Format oci: the registry tag (REGISTRY/REPOSITORY:TAG) condapack build pushes the image to when "
+            "it changed since the last push from here; targets of several platforms pushing one tag become one "
+            "image index. Credentials as condapack push reads them.",
     "prefix": "The environment's path, relative to the project file (set prefix or name).",
     "name": "A conda environment's name, found as conda-pack -n finds it (set prefix or name).",
     "cache.url": "The shared artifact cache: s3://bucket/prefix or file:///shared/dir (also gs://, az://, "

@@ -25,8 +25,8 @@ from ..records import PackageId
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint
 
-__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedOutput", "LockedSource",
-           "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
+__all__ = ["LOCK_VERSION", "JSON", "Lock", "LockedEnv", "LockedFiles", "LockedImage", "LockedOutput",
+           "LockedSource", "LockedTarget", "target_options", "compress_level", "input_digest", "render_lock",
            "read_lock", "changed_options", "describe_env_change", "describe_lock_drift"]
 
 LOCK_VERSION = 1
@@ -63,11 +63,20 @@ class LockedEnv:
 
 
 @attrs.frozen
+class LockedImage:
+    """An OCI image output's manifest digest and its layers' digests (base layers first)."""
+
+    manifest: str
+    layers: tuple[str, ...]
+
+
+@attrs.frozen
 class LockedOutput:
-    """A built output's digest and size."""
+    """A built output's digest and size (and, for format oci, its image's digests)."""
 
     sha256: str
     size: int
+    image: Optional[LockedImage] = None
 
 
 @attrs.frozen
@@ -188,13 +197,28 @@ def _env(doc: object) -> Optional[LockedEnv]:
     return LockedEnv(source, packages, files)
 
 
+def _image(doc: object) -> Optional[LockedImage]:
+    fields = _fields(doc, "manifest", "layers")
+    if fields is None or not isinstance(fields["layers"], list):
+        return None
+    manifest, layers = _str(fields["manifest"]), [_str(layer) for layer in fields["layers"]]
+    if manifest is None or any(layer is None for layer in layers):
+        return None
+    return LockedImage(manifest, tuple(str(layer) for layer in layers))
+
+
 def _output(fields: dict[str, object]) -> Optional[LockedOutput]:
     sha256, size = _str(fields["sha256"]), _int(fields["size"])
-    return LockedOutput(sha256, size) if sha256 is not None and size is not None else None
+    image = _image(fields["image"]) if "image" in fields else None
+    if sha256 is None or size is None or ("image" in fields and image is None):
+        return None
+    return LockedOutput(sha256, size, image)
 
 
 def _target(doc: object) -> Optional[LockedTarget]:
-    built = _fields(doc, "options", "input", "sha256", "size")
+    # an OCI image's output also names its digests (a lock without images is as it always was)
+    built = _fields(doc, "options", "input", "sha256", "size") or _fields(doc, "options", "input", "sha256",
+                                                                           "size", "image")
     fields = built if built is not None else _fields(doc, "options", "input")
     if fields is None:
         return None
@@ -215,6 +239,8 @@ def _target_doc(target: LockedTarget) -> dict[str, JSON]:
     doc: dict[str, JSON] = {"options": target.options, "input": target.input}
     if target.output is not None:
         doc.update(sha256=target.output.sha256, size=target.output.size)
+        if target.output.image is not None:
+            doc["image"] = {"manifest": target.output.image.manifest, "layers": list(target.output.image.layers)}
     return doc
 
 
@@ -251,7 +277,7 @@ def target_options(project: Project, target: TargetSpec) -> dict[str, JSON]:
                             "exclude": list(target.exclude)}
     tables: dict[str, dict[str, JSON]] = {}
     for spec in schema():
-        if spec.locked and spec.toml:
+        if spec.locked and spec.toml and (not spec.formats or target.format in spec.formats):
             table, _, key = spec.toml.partition(".")
             value = getattr(target.options, spec.name)
             if not key:

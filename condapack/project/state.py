@@ -70,19 +70,36 @@ class BuildState:
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
         self.outputs: dict[str, BuiltOutput] = self._load()
+        #: image reference -> what was last pushed to it from here (manifest digests, comma-separated)
+        self.pushed: dict[str, str] = self._load_pushed()
         self._recorded: set[str] = set()
+        self._pushes: set[str] = set()
 
-    def _load(self) -> dict[str, BuiltOutput]:
-        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
+    def _doc(self) -> dict[str, object]:
         try:
             data = json.loads(read_bounded(self.path, STATE_LIMIT, own=True))
         except (OSError, ValueError, RecursionError, NotAFile):
             return {}
-        outputs = data.get("outputs") if isinstance(data, dict) else None
+        return data if isinstance(data, dict) else {}
+
+    def _load(self) -> dict[str, BuiltOutput]:
+        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
+        outputs = self._doc().get("outputs")
         if not isinstance(outputs, dict):
             return {}
         entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
         return {name: entry for name, entry in entries.items() if entry is not None}
+
+    def _load_pushed(self) -> dict[str, str]:
+        pushed = self._doc().get("pushed")
+        if not isinstance(pushed, dict):
+            return {}
+        return {ref: what for ref, what in pushed.items() if isinstance(what, str)}
+
+    def record_push(self, reference: str, what: str) -> None:
+        """Remember that ``what`` (the images' manifest digests) is at ``reference``."""
+        self.pushed[reference] = what
+        self._pushes.add(reference)
 
     def record(self, name: str, output: Path, sha256: str, fetched_for: Optional[str] = None) -> None:
         """Remember what was built (or fetched, for lock input ``fetched_for``) for ``name``."""
@@ -107,7 +124,11 @@ class BuildState:
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
         outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._recorded}}
-        doc = {"version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
+        doc: dict[str, object] = {
+            "version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
+        pushed = {**self._load_pushed(), **{ref: self.pushed[ref] for ref in self._pushes}}
+        if pushed:
+            doc["pushed"] = pushed
         check_directory(self.path.parent)
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
 

@@ -7,7 +7,6 @@ rails need.
 
 from __future__ import annotations
 
-import posixpath
 from collections import defaultdict
 from typing import Iterable, Literal, Mapping, Optional, Sequence
 
@@ -62,11 +61,16 @@ def _grouped(items: Iterable[Item], key: str) -> dict[str, list[Item]]:
     return groups
 
 
+def _parent(path: str) -> str:
+    """``posixpath.dirname`` of a normalized relative path, at a fraction of its cost."""
+    return path.rpartition("/")[0]
+
+
 def _largest_dirs(items: Sequence[Item]) -> tuple[Share, ...]:
     """Every directory's total (its whole subtree), the largest first."""
     own: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # a directory's own files, bytes, stored
     for item in items:
-        counts = own[posixpath.dirname(item.path)]
+        counts = own[_parent(item.path)]
         counts[0] += 1
         counts[1] += item.size
         counts[2] += item.stored
@@ -78,7 +82,7 @@ def _largest_dirs(items: Sequence[Item]) -> tuple[Share, ...]:
             files[directory] += n
             size[directory] += on_disk
             stored[directory] += in_archive
-            directory = posixpath.dirname(directory)
+            directory = _parent(directory)
     ranked = sorted(files, key=lambda d: (-stored[d], -size[d], d))[:TOP]
     return tuple(Share(d + "/", files[d], size[d], stored[d]) for d in ranked)
 

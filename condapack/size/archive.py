@@ -59,11 +59,11 @@ def read_archive(path: str) -> Contents:
         fmt = infer_format(path)
     except ArchiveError:
         fmt = "zip" if zipfile.is_zipfile(path) else "tar"
-    writer = get_format(fmt).writer
+    container = get_format(fmt).container
     try:
-        if writer == "zip":
+        if container == "zip":
             return _zip(path)
-        if writer == "tar":
+        if container == "tar":
             return _tar(path, fmt, get_format(fmt).compression)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
         raise ArchiveError(f"{path}: not a readable {fmt} archive ({exc}); check that it is complete") from None

@@ -91,3 +91,27 @@ def time_chart(doc: dict[str, Any]) -> str:
     parts.append(f'<text x="{label_width}" y="{row * len(bars) + 20}">wall time, seconds (shorter is better)'
                  '</text></svg>')
     return "\n".join(parts)
+
+
+SIZE_HEADER = ("variant", "slimming", "archive size", "saved", "pack time")
+SIZE_TIME_HEADER = ("variant", "condapack size TARGET, fresh stat cache", "TARGET, first run", "ENV path")
+
+
+def size_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per variant and slimming choice (none, each preset, all): the archive's size and what it saved."""
+    rows = []
+    for variant in doc["variants"]:
+        size = variant.get("size")
+        archives = size["archives"] if size else []
+        for row in archives:
+            saved = 1 - row["size"] / archives[0]["size"]
+            rows.append((variant["name"], f"{row['slim']} ({size['format']})", f"{row['size'] / MIB:.1f} MiB",
+                         f"{saved:.1%}", f"{row['seconds']:.2f} s"))
+    return rows
+
+
+def size_time_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per variant: the seconds ``condapack size`` takes."""
+    return [(variant["name"], *(f"{variant['size']['seconds'][key]:.2f} s" for key in
+                                ("target_fresh", "target_first", "path")))
+            for variant in doc["variants"] if variant.get("size")]

@@ -109,6 +109,9 @@ class Benchmark(SphinxDirective):
         if references:
             header = ("variant", "raw pipeline", "time", "size", "peak RSS", "compare with")
             out.append(table(header, references, (1, 5)))
+        if benchtable.size_rows(doc):
+            out.append(table(benchtable.SIZE_HEADER, benchtable.size_rows(doc)))
+            out.append(table(benchtable.SIZE_TIME_HEADER, benchtable.size_time_rows(doc)))
         if "chart" in self.options and benchtable.time_chart(doc):
             out.append(nodes.raw("", benchtable.time_chart(doc), format="html"))
         return out

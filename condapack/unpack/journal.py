@@ -14,20 +14,27 @@ original bytes (to write back at OFFSET, then truncate to SIZE), or
 ``["r", PATH, 0, 0, 0, 0]`` (PATH was replaced; its original is PATH + ORIG). A record
 cut short by a kill belongs to a file not yet touched, and is ignored.
 
-Stdlib-only and Python 3.6 compatible, like unpack.py, which imports it.
+Stdlib-only and Python 3.6 compatible, like the rest of the package.
 """
 
 import errno
 import os
 import stat
 
-from safepath import io_path
+from .safepath import io_path
 
 try:  # json's C parts: json itself imports re, which costs more than relocating hundreds of files
-    from _json import encode_basestring_ascii, make_scanner
+    from _json import encode_basestring_ascii
 except ImportError:  # pragma: no cover - a Python without json's accelerator
     from json.encoder import encode_basestring_ascii
-    make_scanner = None
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+
+    #: A record: (kind, path, offset, length, size, mtime_ns, where its bytes start).
+    Record = Tuple[str, str, int, int, int, int, int]
+    TargetOf = Callable[[str], Tuple[str, os.stat_result]]
 
 ORIG = ".condapack-orig"
 CHUNK = 1 << 20
@@ -47,14 +54,22 @@ class _Decoding(object):
     parse_int = int
 
 
-_scan = make_scanner(_Decoding()) if make_scanner else None
+def _scanner() -> "Optional[Callable[[str, int], Tuple[Any, int]]]":
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - a Python without json's accelerator
+        return None
+    return make_scanner(_Decoding())  # type: ignore[arg-type]  # reads only the attributes _Decoding has
+
+
+_scan = _scanner()
 
 
 class JournalError(Exception):
     """The journal cannot be read or a file cannot be restored from it."""
 
 
-def read_at(fd, size, offset):
+def read_at(fd: int, size: int, offset: int) -> bytes:
     """Exactly ``size`` bytes at ``offset`` (fewer at the end of the file)."""
     if hasattr(os, "pread"):
         out = os.pread(fd, size, offset)
@@ -68,7 +83,7 @@ def read_at(fd, size, offset):
     return os.read(fd, size)
 
 
-def write_at(fd, data, offset):
+def write_at(fd: int, data: bytes, offset: int) -> None:
     """Write all of ``data`` at ``offset`` (Windows has no os.pwrite)."""
     view = memoryview(data)
     while view:
@@ -80,7 +95,7 @@ def write_at(fd, data, offset):
         view, offset = view[done:], offset + done
 
 
-def chunks_of(fd, offset, size):
+def chunks_of(fd: int, offset: int, size: int) -> "Iterator[bytes]":
     """The bytes ``[offset, offset + size)`` of a descriptor, ``CHUNK`` at a time."""
     end = offset + size
     while offset < end:
@@ -94,26 +109,28 @@ def chunks_of(fd, offset, size):
 class Journal(object):
     """The journal of one run, open for appending."""
 
-    def __init__(self, path, old, new):
+    def __init__(self, path: str, old: str, new: str) -> None:
         self.path = path
-        self.fd = os.open(io_path(path), os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o600)
+        self.fd: "Optional[int]" = os.open(io_path(path), os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
+                                           0o600)
         self.end = 0
-        self.replaced_paths = []
+        self.replaced_paths: "List[str]" = []
         try:
             self._append(_line(["journal", 1, old, new]))
         except BaseException:
             self.close()
             raise
 
-    def _append(self, data):
+    def _append(self, data: bytes) -> None:
+        assert self.fd is not None
         write_at(self.fd, data, self.end)
         self.end += len(data)
 
-    def save(self, rel, st, offset, data):
+    def save(self, rel: str, st: os.stat_result, offset: int, data: bytes) -> None:
         """Record that ``data`` at ``offset`` of ``rel`` (stat ``st``) is about to be overwritten."""
         self._append(_line(["w", rel, offset, len(data), st.st_size, st.st_mtime_ns]) + bytes(data))
 
-    def save_file(self, rel, st, fd):
+    def save_file(self, rel: str, st: os.stat_result, fd: int) -> "Iterator[bytes]":
         """Record the whole content of ``rel`` (open as ``fd``), copied without holding it;
         return a reader of the copy, ``CHUNK`` at a time."""
         self._append(_line(["w", rel, 0, st.st_size, st.st_size, st.st_mtime_ns]))
@@ -122,29 +139,30 @@ class Journal(object):
             self._append(chunk)
         if self.end - start != st.st_size:
             raise OSError(errno.EIO, "it changed size while being read")
+        assert self.fd is not None
         return chunks_of(self.fd, start, st.st_size)
 
-    def replaced(self, rel):
+    def replaced(self, rel: str) -> None:
         """Record that ``rel`` is about to be replaced, its original kept at ``rel + ORIG``."""
         self._append(_line(["r", rel, 0, 0, 0, 0]))
         self.replaced_paths.append(rel)
 
-    def close(self):
+    def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
 
-def _line(value):
+def _line(value: "List[Union[str, int]]") -> bytes:
     # JSON, written by hand: json.dumps costs more than the write it precedes.
     return ("[%s]\n" % ", ".join(map(_json, value))).encode("ascii")
 
 
-def _json(value):
+def _json(value: "Union[str, int]") -> str:
     return encode_basestring_ascii(value) if isinstance(value, str) else "%d" % value
 
 
-def parse_json(text):
+def parse_json(text: str) -> "Any":
     """``json.loads(text)``: by json's C scanner alone when ``text`` is one JSON value,
     else by json.loads, for its error (which the scanner alone may not raise right)."""
     if _scan is not None:
@@ -159,7 +177,7 @@ def parse_json(text):
     return json.loads(text)
 
 
-def open_regular(path):
+def open_regular(path: str) -> int:
     """A descriptor reading ``path``, which must be a regular file, never through a final link.
 
     An archive can hold a FIFO or a device under any name: one is refused, not waited on.
@@ -171,7 +189,7 @@ def open_regular(path):
     return fd
 
 
-def records(path):
+def records(path: str) -> "Tuple[Optional[List[Any]], List[Record]]":
     """(header, records) of a journal; a record cut short at the end is left out."""
     try:
         fd = open_regular(path)
@@ -180,7 +198,7 @@ def records(path):
     try:
         with os.fdopen(fd, "rb") as fh:
             header = _parse(fh.readline(_MAX_LINE), path, head=True)
-            found = []
+            found: "List[Record]" = []
             while header is not None:
                 line = fh.readline(_MAX_LINE)
                 record = _parse(line, path) if line.endswith(b"\n") else None
@@ -190,13 +208,13 @@ def records(path):
                 fh.seek(record[3], os.SEEK_CUR)
                 if fh.tell() > os.fstat(fh.fileno()).st_size:
                     break
-                found.append(record + [at])
+                found.append((record[0], record[1], record[2], record[3], record[4], record[5], at))
             return header, found
     except OSError as exc:
         raise JournalError("cannot read %s (%s)" % (path, exc.strerror))
 
 
-def _parse(line, path, head=False):
+def _parse(line: bytes, path: str, head: bool = False) -> "Optional[List[Any]]":
     if not line.endswith(b"\n"):
         return None
     try:
@@ -204,21 +222,21 @@ def _parse(line, path, head=False):
     except ValueError:
         value = None
     if head and _is_header(value) or not head and _is_record(value):
-        return value
+        return list(value)
     raise JournalError("%s is damaged (bad %s %.60r)" % (path, "header" if head else "record", line))
 
 
-def _is_header(value):
+def _is_header(value: object) -> bool:
     return (isinstance(value, list) and len(value) == 4 and value[:2] == ["journal", 1]
             and all(isinstance(p, str) for p in value[2:]))
 
 
-def _is_record(value):
+def _is_record(value: object) -> bool:
     return (isinstance(value, list) and len(value) == 6 and value[0] in ("w", "r") and isinstance(value[1], str)
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value[2:]))
 
 
-def roll_back(path, found, target_of):
+def roll_back(path: str, found: "List[Record]", target_of: "TargetOf") -> None:
     """Restore every file a journal's records name, last change first.
 
     ``target_of(rel)`` returns (path, lstat) of a file it may write, or raises.
@@ -244,12 +262,12 @@ def roll_back(path, found, target_of):
                 os.close(fd)
 
 
-def _set_mtime(fd, target, mtime_ns):
+def _set_mtime(fd: int, target: str, mtime_ns: int) -> None:
     where = fd if os.utime in getattr(os, "supports_fd", ()) else io_path(target)
     os.utime(where, ns=(os.stat(where).st_atime_ns, mtime_ns))
 
 
-def discard(path, replaced, target_of):
+def discard(path: str, replaced: "List[str]", target_of: "TargetOf") -> None:
     """Forget a journal whose run is over: the originals of the ``replaced`` paths, kept
     aside, then the journal itself (kept, so the next run tries again, while an original
     that is there cannot be removed)."""
@@ -265,12 +283,12 @@ def discard(path, replaced, target_of):
     os.unlink(io_path(path))
 
 
-def replaced_paths(found):
+def replaced_paths(found: "List[Record]") -> "List[str]":
     """The paths a journal's records say were replaced by a copy."""
     return [record[1] for record in found if record[0] == "r"]
 
 
-def recover(path, current, target_of):
+def recover(path: str, current: "Optional[str]", target_of: "TargetOf") -> bool:
     """Finish with the journal a run left: roll it back unless the run completed (the
     recorded prefix is already its new one). Return True when there was one."""
     if not os.path.lexists(io_path(path)):

@@ -3,19 +3,22 @@
 #
 # Needs only a POSIX sh and sed, grep, dd, od, cat, tail, ls, chmod, wc, mv, rm, mkdir,
 # rmdir, sleep: what busybox and every minimal image have. It takes the same steps as
-# unpack.py, on the same files, and gives the same bytes:
-# - conda-meta/condapack/unpack.txt lists the files, escaped as printf formats (any byte
-#   can be in a name). Text files get every occurrence of the old prefix replaced (sed,
+# the Python implementation (the package unpack/ beside it), on the same files, and gives
+# the same bytes:
+# - conda-meta/condapack/unpack.txt, the manifest the Python one reads too, lists the files,
+#   escaped as printf formats (any byte can be in a name); its format is described in
+#   unpack/manifest.py. Text files get every occurrence of the old prefix replaced (sed,
 #   with both prefixes escaped) and an interpreter line valid for the new one. Binaries
 #   get each recorded C string overwritten in place (dd conv=notrunc), NUL-padded to
 #   its recorded length: offsets were found at pack time, so nothing is searched.
 # - All-or-nothing: changed files are written beside their targets first; the file
 #   "pending" marks the renames, so an interrupted run is finished by the next one.
-# - Like unpack.py it never writes through a symbolic link nor outside the prefix:
+# - Like the Python one it never writes through a symbolic link nor outside the prefix:
 #   names are checked (relative, no ".."), targets must be regular files whose directory
 #   resolves inside the prefix, temps are created with noclobber (set -C) after a check
-#   that no link sits at their name. Runs in one prefix are serialised by a lock
-#   directory; Ctrl-C, SIGTERM and SIGHUP remove the temps, or wait for the renames.
+#   that no link sits at their name. Runs in one prefix are serialised by the lock
+#   directory (the protocol: unpack/lock.py); Ctrl-C, SIGTERM and SIGHUP remove the
+#   temps, or wait for the renames.
 
 LC_ALL=C
 export LC_ALL
@@ -23,6 +26,7 @@ set -f
 set -C
 _cu_state="$prefix/conda-meta/condapack"
 _cu_list="$_cu_state/unpack.txt"
+_cu_header='condapack-unpack 3'
 _cu_suffix=.condapack-unpack
 _cu_nl='
 '
@@ -38,9 +42,9 @@ _cu_die() {
     exit 1
 }
 
-# Hold this prefix's lock: a directory holding the owner's pid (mkdir is atomic). A lock
-# whose owner is gone (killed) is taken over, as is one that stays without a pid (its
-# owner was killed between mkdir and writing it); a live one is waited for.
+# Hold this prefix's lock, as unpack/lock.py describes: a directory holding the owner's
+# pid (mkdir is atomic). A lock whose owner is gone (killed) is taken over, as is one that
+# stays without a pid for five checks; a live one is waited for.
 _cu_take_lock() {
     case $(cd "$_cu_state" 2>/dev/null && pwd -P)/ in
         "$_cu_real"*) ;;
@@ -113,7 +117,7 @@ _cu_check_file() {
 
 # $1: state file name, $2: value; replaced atomically (a new temp, never through a link).
 # On failure without a "pending" the temps are not renames to finish: they are removed
-# (unpack.py looks for temps beside every file only after a run that was killed).
+# (the Python one looks for temps beside every file only after a run that was killed).
 _cu_write() {
     rm -f "$_cu_state/$1$_cu_suffix"
     printf '%s' "$2" > "$_cu_state/$1$_cu_suffix" && mv -f "$_cu_state/$1$_cu_suffix" "$_cu_state/$1" && return
@@ -127,9 +131,12 @@ _cu_decode() {
     _cu_path=${_cu_path%x}
 }
 
-# Every name of unpack.txt must stay below the prefix (safepath.relative_path).
+# The manifest's first line is its header; every name must stay below the prefix
+# (safepath.relative_path).
 _cu_validate() {
-    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+    IFS= read -r _cu_h < "$_cu_list" || :
+    [ "$_cu_h" = "$_cu_header" ] || _cu_bad "the first line is not '$_cu_header'"
+    { IFS= read -r _cu_h <&3; while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
         case $_cu_k in t|b) ;; *) _cu_bad "bad line '$_cu_k $_cu_n'" ;; esac
         case $_cu_n in *'\000'*) _cu_bad "file '$_cu_n' contains a NUL byte" ;; esac
         _cu_decode "$_cu_n"
@@ -138,7 +145,7 @@ _cu_validate() {
             //*) _cu_bad "file '$_cu_path' must be a relative path, got '$_cu_path'" ;;
             */../*) _cu_bad "file '$_cu_path' may not contain '..', got '$_cu_path'" ;;
         esac
-    done 3< "$_cu_list"
+    done; } 3< "$_cu_list"
     [ -z "$_cu_k$_cu_n" ] || _cu_bad "the last line is cut short"
 }
 
@@ -179,7 +186,7 @@ _cu_mode_of() {
 
 # $1: mv or rm; applied to every temp a run left beside its target.
 _cu_each_temp() {
-    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+    { IFS= read -r _cu_h <&3; while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
         _cu_decode "$_cu_n"
         _cu_t="$prefix/$_cu_path$_cu_suffix"
         [ -h "$_cu_t" ] || [ -e "$_cu_t" ] || continue
@@ -189,7 +196,7 @@ _cu_each_temp() {
         else
             rm -f "$_cu_t"
         fi
-    done 3< "$_cu_list"
+    done; } 3< "$_cu_list"
     for _cu_t in "$_cu_state/prefix$_cu_suffix" "$_cu_state/pending$_cu_suffix"; do
         rm -f "$_cu_t"
     done
@@ -367,7 +374,7 @@ _cu_fail() {
 
 _cu_prepare() {
     _cu_errors=0 _cu_written=0 _cu_why=
-    while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
+    { IFS= read -r _cu_h <&3; while IFS=' ' read -r _cu_k _cu_n _cu_rest <&3; do
         _cu_decode "$_cu_n"
         _cu_target="$prefix/$_cu_path"
         if ! _cu_inside "$_cu_target"; then
@@ -387,7 +394,7 @@ _cu_prepare() {
             _cu_binary "$_cu_target" "$_cu_target$_cu_suffix" $_cu_rest || continue
         fi
         _cu_written=$((_cu_written + 1))
-    done 3< "$_cu_list"
+    done; } 3< "$_cu_list"
 }
 
 _cu_main() {
@@ -402,7 +409,7 @@ _cu_main() {
     [ -e "$_cu_list" ] || [ -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
     _cu_check_file "$_cu_list" 1073741824
     _cu_validate
-    # unpack.py changes files in place and journals their original bytes; only it rolls
+    # The Python one changes files in place and journals their original bytes; only it rolls
     # a journal back.
     if [ -e "$_cu_state/journal" ] || [ -h "$_cu_state/journal" ]; then
         _cu_die "$_cu_state/journal was left by an interrupted conda-unpack that used Python; run conda-unpack without --sh (a Python is needed) to restore the files, then again"

@@ -2,8 +2,8 @@
 
 Every name condapack takes from a user, a project file, an environment's metadata or
 an archive's manifest goes through :func:`relative_path` (a path below some directory)
-or :func:`plain_name` (one directory entry). Shipped inside every archive beside
-``unpack.py`` (conda-unpack checks its manifest with it), so it uses the standard
+or :func:`plain_name` (one directory entry). Shipped inside every archive with the rest
+of the package (conda-unpack checks its manifest with it), so it uses the standard
 library only and runs on Python >= 3.6.
 """
 

@@ -5,19 +5,17 @@ with whatever Python the target machine has, so it must stay stdlib-only and
 compatible with Python 3.6.
 """
 
+from .quoting import sh_word
+
 # conda-unpack imports this module at every run, and importing ``typing`` or ``re`` costs
-# more than relocating hundreds of files (10-20 ms each with a compiled standard library,
-# about 0.1 s where the environment's Python compiles them from source): the types are for
-# the type checker only, and ``re`` is imported by the functions that need it (the binary
-# search at pack time, Windows text), never on the way of a POSIX conda-unpack.
+# more than relocating hundreds of files (more still where the environment's Python
+# compiles them from source): the types are for the type checker only, and ``re`` is
+# imported by the functions that need it (the binary search at pack time, Windows text),
+# never on the way of a POSIX conda-unpack.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
-try:  # in the package; inside an archive the shipped modules sit side by side
-    from .quoting import sh_word
-except ImportError:
-    from quoting import sh_word  # type: ignore[import-not-found,no-redef]
 
 # Linux reads at most this many bytes of a "#!" line (BINPRM_BUF_SIZE - 1 before
 # kernel 5.1). A longer line is silently truncated, so it has to be avoided.

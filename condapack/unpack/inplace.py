@@ -6,15 +6,21 @@ stays bounded whatever a file's size. A file that cannot be written in place (a 
 program, a read-only file, one hard-linked elsewhere) is replaced by a changed copy
 written beside it, its original kept aside until the run is over.
 
-Stdlib-only and Python 3.6 compatible, like unpack.py, which imports it.
+Stdlib-only and Python 3.6 compatible, like the rest of the package.
 """
 
 import errno
 import os
 
-from journal import ORIG, chunks_of, read_at, write_at
-from rewrite import holds, relocate, replace_chunks
-from safepath import UnsafePath, io_path
+from .journal import ORIG, chunks_of, read_at, write_at
+from .rewrite import holds, relocate, replace_chunks
+from .safepath import UnsafePath, io_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Sequence, Tuple
+
+    from .journal import Journal
 
 SUFFIX = ".condapack-unpack"
 # Text files up to this size are rewritten from memory, larger ones in chunks (on
@@ -25,7 +31,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_BINARY = getattr(os, "O_BINARY", 0)
 
 
-def open_target(target, st, flags=os.O_RDONLY):
+def open_target(target: str, st: os.stat_result, flags: int = os.O_RDONLY) -> int:
     """A descriptor of ``target``, refused unless it is the file ``st`` described."""
     fd = os.open(io_path(target), flags | _NOFOLLOW | O_BINARY)
     now = os.fstat(fd)
@@ -35,7 +41,8 @@ def open_target(target, st, flags=os.O_RDONLY):
     return fd
 
 
-def change(journal, rel, target, st, patches, old, new, windows=False):
+def change(journal: "Journal", rel: str, target: str, st: os.stat_result, patches: "Optional[List[Tuple[int, bytes]]]",
+           old: bytes, new: bytes, windows: bool = False) -> int:
     """Change one file in place; one that cannot be written in place (a running program,
     read-only, hard-linked elsewhere) is replaced by a changed copy instead."""
     fd = None
@@ -58,11 +65,12 @@ def change(journal, rel, target, st, patches, old, new, windows=False):
         os.close(fd)
 
 
-def in_memory(st, windows):
+def in_memory(st: os.stat_result, windows: bool) -> bool:
     return windows or st.st_size <= SMALL_TEXT
 
 
-def rewrite_text(journal, rel, st, fd, old, new, windows):
+def rewrite_text(journal: "Journal", rel: str, st: os.stat_result, fd: int, old: bytes, new: bytes,
+                 windows: bool) -> int:
     """Rewrite a text file where it is: whole when small, else streamed from its copy in
     the journal (memory stays bounded whatever the size)."""
     if in_memory(st, windows):
@@ -85,12 +93,13 @@ def rewrite_text(journal, rel, st, fd, old, new, windows):
     return 1
 
 
-def replace_by_copy(journal, rel, target, st, patches, old, new, windows):
+def replace_by_copy(journal: "Journal", rel: str, target: str, st: os.stat_result,
+                    patches: "Optional[List[Tuple[int, bytes]]]", old: bytes, new: bytes, windows: bool) -> int:
     """Write the changed content beside ``target`` and rename it over; the original stays
     aside (a hard link, journaled) until the run is over."""
     fd = open_target(target, st)
     try:
-        content = chunks_of(fd, 0, st.st_size)
+        content: "Iterable[bytes]" = chunks_of(fd, 0, st.st_size)
         if patches is None and in_memory(st, windows):
             data = read_at(fd, st.st_size, 0)
             content = [relocate(data, old, new, "text", 0, windows)]
@@ -109,7 +118,7 @@ def replace_by_copy(journal, rel, target, st, patches, old, new, windows):
     return 1
 
 
-def discard_temps(written):
+def discard_temps(written: "Sequence[Tuple[str, str]]") -> None:
     for tmp, _ in written:
         try:
             os.unlink(io_path(tmp))
@@ -117,7 +126,8 @@ def discard_temps(written):
             pass
 
 
-def create_beside(target, chunks, mode, patches=()):
+def create_beside(target: str, chunks: "Iterable[bytes]", mode: int,
+                  patches: "Sequence[Tuple[int, bytes]]" = ()) -> str:
     """Write ``chunks`` (of bytes), then ``patches`` (offset, bytes), to a new file beside
     ``target``, never through a link; return its path."""
     tmp = target + SUFFIX

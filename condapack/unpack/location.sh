@@ -1,6 +1,6 @@
 # Whether $1 is UTF-8: Python reads every file it runs as UTF-8, and a location written
 # into a script or a module must be, so a location that is not is refused (the same rule
-# as condapack.quoting.location_problem). Pasted into unpack.sh and the installer where
+# as condapack.unpack.quoting.location_problem). Pasted into unpack.sh and the installer where
 # their "@LOCATION_SH@" line stands. Needs od (POSIX; busybox has it).
 _cp_utf8() {
     _cp_more=0 _cp_lo=128 _cp_hi=191

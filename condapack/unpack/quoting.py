@@ -4,7 +4,7 @@ One function per language: :func:`sh_word` (POSIX sh: bash, dash, zsh, busybox; 
 ``/bin/sh`` shebang trampoline; the self-installer), :func:`fish_word` (fish) and
 :func:`cmd_set_value` (cmd.exe's ``set "NAME=VALUE"``). :func:`location_problem` says
 which locations a language cannot carry, so every unpacker refuses them before anything
-changes. Shipped inside every archive beside ``unpack.py`` (conda-unpack and the
+changes. Shipped inside every archive with the rest of the package (conda-unpack and the
 trampoline it writes use it), so it uses the standard library only and runs on
 Python >= 3.6.
 """
