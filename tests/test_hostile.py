@@ -596,7 +596,7 @@ def test_conda_unpack_reads_its_files_bounded_and_refuses_anything_else_in_one_l
         env_archive: Path, tmp_path: Path, impl: str, name: str, cap: int, kind: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     state = prefix / "conda-meta/condapack"
-    path = state / {"manifest": "unpack.txt" if impl == "sh" else "unpack.json"}.get(name, name)
+    path = state / ("unpack.txt" if name == "manifest" else name)
     _place(path, kind, cap)
     before = tree_state(prefix)
     result = subprocess.run(unpack_command(prefix, impl), capture_output=True, text=True, timeout=120,

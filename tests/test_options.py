@@ -46,7 +46,8 @@ def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> Non
 
 
 def test_bad_option_values_are_one_line_errors() -> None:
-    with pytest.raises(CondaPackError, match=r"^--n-threads must be a positive number up to 1024 or -1 \(all cpus\), got 0$"):
+    with pytest.raises(CondaPackError,
+                       match=r"^--n-threads must be a positive number up to 1024 or -1 \(all cpus\), got 0$"):
         PackOptions(n_threads=0)
 
 
