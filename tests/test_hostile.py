@@ -619,3 +619,21 @@ _REFUSED = {
     ("python", True, "directory"): "[Errno 22] not a regular file",
     ("python", False, "directory"): "not a regular file",
 }
+
+
+@pytest.mark.parametrize("name", ["a$(touch CANARY)b", "q'uo\"te", "back`touch CANARY`tick", "sp ace;touch CANARY",
+                                  "\u00e9t\u00e9 *"])
+def test_an_environment_named_like_a_command_installs_under_its_name_and_runs_nothing(
+        conda_channel: Path, tmp_path: Path, name: str) -> None:
+    """The installer's default directory is the environment's name, written into the script."""
+    env = envkit.create_env("basic", tmp_path / "pack" / name, conda_channel)
+    installer = tmp_path / "here" / "app.sh"
+    installer.parent.mkdir()
+    assert conda_pack_main(["-p", str(env), "-o", str(installer), "--format", "sh", "-q"]) == 0
+    run(["sh", str(installer), "-q"], cwd=installer.parent)
+    assert sorted(os.listdir(installer.parent)) == sorted(["app.sh", name])
+    prefix = installer.parent / name
+    activated = run(["bash", "-c", '. "$1/bin/activate" && printf %s "$CONDA_PREFIX"', "-", str(prefix)],
+                    cwd=tmp_path)
+    assert activated == str(prefix)
+    assert list(tmp_path.rglob("CANARY")) == []
