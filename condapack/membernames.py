@@ -18,15 +18,15 @@ from .unpack.safepath import UnsafePath, relative_path
 __all__ = ["Named", "check_member_names"]
 
 #: Device names Windows reserves in every directory, whatever the extension (``con.txt``).
-_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{port}{n}" for port in ("COM", "LPT")
-                                                      for n in "123456789\u00b9\u00b2\u00b3"])
+_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] + [
+    f"{port}{n}" for port in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3"])
 #: Characters no Windows file name may hold (``\`` separates, the rest are the shell's or the API's).
 _FORBIDDEN = frozenset('<>:"|?*\\' + "".join(map(chr, range(32))))
 #: What may make a name Windows refuses, searched in all names at once: lowered, each between
 #: NULs (no name holds one). The exact check runs only on a hit; a search starting with a
 #: character class scans fast, and three of them are faster than one alternation.
 _SUSPECTS = (re.compile(r'[<>:"|?*\\\x01-\x1f]'), re.compile(r'[. ][/\0]'),
-             re.compile(r'[/\0](?:con|prn|aux|nul|(?:com|lpt)[1-9\u00b9\u00b2\u00b3]) *[./\0]'))
+             re.compile(r'[/\0](?:con|prn|aux|nul|conin\$|conout\$|(?:com|lpt)[1-9\u00b9\u00b2\u00b3]) *[./\0]'))
 #: Why a name with ``\\`` and ``..`` is refused everywhere.
 _CLIMBS = "'..' with '\\' climbs out on Windows"
 #: How many offending names the error shows before "and N more".
