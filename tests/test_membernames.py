@@ -77,6 +77,22 @@ def test_names_equal_without_regard_to_case_are_refused_for_windows() -> None:
         f"without regard to case), Lib/X and lib/x (equal without regard to case){HINT}")
 
 
+@pytest.mark.parametrize("first,second", [("I.txt", "\u0131.txt"), ("s", "\u017f"), ("\u039c", "\u00b5"),
+                                          ("lib/\u0131", "lib/i/b")])
+def test_names_windows_upcases_alike_are_refused_for_windows(first: str, second: str) -> None:
+    """Windows compares names by each character's simple uppercase (dotless i is I, long s is S)."""
+    one, two = first, second.replace("/b", "")  # a file and a directory: one cannot be made
+    assert problems(first, second) == (
+        f"1 name in the environment cannot be unpacked safely on Windows: {one} and {two} (equal without regard "
+        f"to case){HINT}")
+
+
+@pytest.mark.parametrize("first,second", [("k", "\u212a"), ("i", "\u0130"), ("ss", "\u00df")])
+def test_names_windows_upcases_apart_pass(first: str, second: str) -> None:
+    """The Kelvin sign, dotted capital I and sharp s have no simple uppercase of another letter."""
+    assert problems(first, second) == ""
+
+
 def test_directories_spelled_in_two_cases_merge_and_pass() -> None:
     assert problems("Lib/site.py", "lib/other.py", "LIB/x/y", dirs=("lib", "LIB/x/z")) == ""
 
