@@ -70,17 +70,16 @@ def env_flag(name: str, environ: Mapping[str, str]) -> bool:
 
 def env_threads(environ: Mapping[str, str]) -> Optional[int]:
     """``CONDAPACK_THREADS`` as a thread count, or None when unset or empty."""
+    from .options import THREADS_RULE, threads_problem
+
     value = environ.get("CONDAPACK_THREADS", "").strip()
     if not value:
         return None
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if threads == 0 or threads < -1:
+    digits = value[1:] if value.startswith("-") else value
+    if not (digits.isascii() and digits.isdigit()) or threads_problem(int(value)):
         raise CondaPackError(f"environment variable CONDAPACK_THREADS={value!r} is not a thread count; set it "
-                             "to a positive number or -1 (all cpus), or unset it")
-    return threads
+                             f"to {THREADS_RULE}, or unset it")
+    return int(value)
 
 
 def env_text(name: str, environ: Mapping[str, str]) -> Optional[str]:

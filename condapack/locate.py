@@ -6,10 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from .bounded import MIB, read_bounded
 from .errors import EnvError
 from .unpack.safepath import UnsafePath, host_path
 
 __all__ = ["find_prefix", "check_env_name"]
+
+#: conda's registry of environments, ~/.conda/environments.txt, holds a path a line.
+REGISTRY_LIMIT = 16 * MIB
 
 
 def find_prefix(name: str | None = None, prefix: str | os.PathLike[str] | None = None) -> Path:
@@ -83,8 +87,9 @@ def _env_dirs() -> list[Path]:
 def _known_envs() -> list[Path]:
     """Environments from the standard directories and ~/.conda/environments.txt."""
     found = [child for d in _env_dirs() for child in sorted(d.iterdir())]
-    registry = Path.home() / ".conda" / "environments.txt"
-    if registry.is_file():
-        lines = registry.read_text(encoding="utf-8", errors="replace").splitlines()
-        found += [Path(line.strip()) for line in lines if line.strip()]
-    return found
+    try:
+        data = read_bounded(Path.home() / ".conda" / "environments.txt", REGISTRY_LIMIT)
+    except FileNotFoundError:
+        return found
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return found + [Path(line.strip()) for line in lines if line.strip()]

@@ -18,15 +18,15 @@ from .unpack.safepath import UnsafePath, relative_path
 __all__ = ["Named", "check_member_names"]
 
 #: Device names Windows reserves in every directory, whatever the extension (``con.txt``).
-_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{port}{n}" for port in ("COM", "LPT")
-                                                      for n in "123456789\u00b9\u00b2\u00b3"])
+_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] + [
+    f"{port}{n}" for port in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3"])
 #: Characters no Windows file name may hold (``\`` separates, the rest are the shell's or the API's).
 _FORBIDDEN = frozenset('<>:"|?*\\' + "".join(map(chr, range(32))))
 #: What may make a name Windows refuses, searched in all names at once: lowered, each between
 #: NULs (no name holds one). The exact check runs only on a hit; a search starting with a
 #: character class scans fast, and three of them are faster than one alternation.
 _SUSPECTS = (re.compile(r'[<>:"|?*\\\x01-\x1f]'), re.compile(r'[. ][/\0]'),
-             re.compile(r'[/\0](?:con|prn|aux|nul|(?:com|lpt)[1-9\u00b9\u00b2\u00b3]) *[./\0]'))
+             re.compile(r'[/\0](?:con|prn|aux|nul|conin\$|conout\$|(?:com|lpt)[1-9\u00b9\u00b2\u00b3]) *[./\0]'))
 #: Why a name with ``\\`` and ``..`` is refused everywhere.
 _CLIMBS = "'..' with '\\' climbs out on Windows"
 #: How many offending names the error shows before "and N more".
@@ -48,7 +48,7 @@ def check_member_names(members: Sequence[Named], windows: bool) -> None:
     if windows:
         folded = "\0" + "\0".join([m.name for m in members]).lower() + "\0"
         suspect = any(p.search(folded) for p in _SUSPECTS)
-        collide = _may_collide(folded[1:-1].split("\0"), members)
+        collide = _may_collide(_fold(folded[1:-1]).split("\0"), members)
         entries = [(m.name, m.kind == "dir") for m in members] if suspect or collide else []
         problems = (_windows_problems(entries) if suspect else []) + (_collisions(entries) if collide else [])
     else:
@@ -98,8 +98,15 @@ def _windows_part(part: str) -> Optional[str]:
     return None
 
 
+def _fold(text: str) -> str:
+    """``text`` as Windows compares names: each character's simple uppercase (NTFS's upcase table),
+    so dotless i is I and long s is S, while sharp s, dotted I and the Kelvin sign stay apart."""
+    upper = text.upper()
+    return upper if len(upper) == len(text) else "".join(u if len(u := c.upper()) == 1 else c for c in text)
+
+
 def _may_collide(folded: list[str], members: Sequence[Named]) -> bool:
-    """Whether two names are equal without regard to case (``folded``: the names lowered), or a
+    """Whether two names are equal without regard to case (``folded``: the names by :func:`_fold`), or a
     file's name is a directory's (the exact check runs only then)."""
     unique = set(folded)
     if len(unique) != len(folded):
@@ -121,7 +128,7 @@ def _collisions(entries: Iterable[tuple[str, bool]]) -> list[str]:
     found = []
     for name, is_dir in entries:
         for entry, entry_dir in [(name, is_dir), *_new_parents(name, parents)]:
-            other, other_dir = seen.setdefault(entry.lower(), (entry, entry_dir))
+            other, other_dir = seen.setdefault(_fold(entry), (entry, entry_dir))
             if other != entry and not (entry_dir and other_dir):
                 found.append(f"{_shown(other)} and {_shown(entry)} (equal without regard to case)")
     return found

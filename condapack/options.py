@@ -19,8 +19,8 @@ from .archive.formats import CHOICES
 from .errors import CondaPackError
 from .unpack.safepath import UnsafePath, absolute_path, host_path
 
-__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "layers_problem",
-           "resolve_threads", "DEFAULT_MAX_THREADS"]
+__all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "THREADS_RULE",
+           "layers_problem", "resolve_threads", "DEFAULT_MAX_THREADS", "MAX_THREADS"]
 
 
 #: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
@@ -30,9 +30,17 @@ __all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "th
 DEFAULT_MAX_THREADS = 8
 
 
+#: The most threads asked for that condapack runs: compressors take the count as a C int,
+#: and each thread keeps blocks in flight.
+MAX_THREADS = 1024
+
+#: What a thread count may be, as every message about one says.
+THREADS_RULE = f"a positive number up to {MAX_THREADS} or -1 (all cpus)"
+
+
 def threads_problem(value: int) -> Optional[str]:
-    """What is wrong with a thread count (the flag's and the key's rule: positive, or -1 for all cpus), or None."""
-    return f"must be a positive number or -1 (all cpus), got {value}" if value == 0 or value < -1 else None
+    """What is wrong with a thread count (the flag's, the key's and the variable's rule), or None."""
+    return f"must be {THREADS_RULE}, got {value}" if value == 0 or value < -1 or value > MAX_THREADS else None
 
 
 def check_threads(value: int) -> None:

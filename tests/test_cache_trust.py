@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -199,3 +200,23 @@ def test_a_fetch_removes_the_temporary_a_fetch_killed_outright_left(project: Pat
     code, out, err = cli(project, "--cache", cache.as_uri(), "a:tar")
     assert (code, statuses(out)) == (0, {"a:tar": ("fetched", False)}), err
     assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", "a.tar", "a.tar.gz", "b.tar.zst"]
+
+
+def test_locked_building_other_bytes_than_the_lock_leaves_the_good_archive(project: Path) -> None:
+    """The lock and the archive came from a machine whose build this one does not reproduce."""
+    theirs = b"the archive another machine built"
+    (project.parent / "dist" / "a.tar").write_bytes(theirs)
+    lock = project.parent / "condapack.lock"
+    doc = json.loads(lock.read_bytes())
+    doc["targets"]["a:tar"]["sha256"] = hashlib.sha256(theirs).hexdigest()
+    lock.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    good = {name: (project.parent / name).read_bytes() for name in ("condapack.lock", "dist/a.tar")}
+    code, out, err = cli(project, "--locked", "--force", "a:tar")
+    assert code == 1
+    error = json.loads(err)["error"]
+    assert re.fullmatch(
+        f"a:tar: the archive built here has sha256 [0-9a-f]{{12}}\\.\\.\\. but condapack.lock records "
+        f"{hashlib.sha256(theirs).hexdigest()[:12]}\\.\\.\\.; the environment content differs in a way the "
+        "lock does not capture", error), error
+    assert {name: (project.parent / name).read_bytes() for name in good} == good
+    assert not [p.name for p in (project.parent / "dist").iterdir() if p.name.startswith(".")]

@@ -112,7 +112,8 @@ def test_bad_condapack_threads_is_one_line(value: str, tiny_env: Path, tmp_path:
     monkeypatch.setenv("CONDAPACK_THREADS", value)
     assert conda_pack_main(["-p", str(tiny_env), "-o", str(tmp_path / "t.tar")]) == 1
     assert capsys.readouterr().err == (f"CondaPackError: environment variable CONDAPACK_THREADS={value!r} is not "
-                                       "a thread count; set it to a positive number or -1 (all cpus), or unset it\n")
+                                       "a thread count; set it to a positive number up to 1024 or -1 (all cpus), "
+                                       "or unset it\n")
     assert not (tmp_path / "t.tar").exists()
 
 

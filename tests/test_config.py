@@ -93,7 +93,7 @@ def test_no_project_anywhere(tmp_path: Path) -> None:
     ('[defaults]\nthreads = true\n' + MINIMAL,
      "condapack.toml: defaults.threads: must be an integer, got True"),
     ('[defaults]\nthreads = 0\n' + MINIMAL,
-     "condapack.toml: defaults.threads: must be a positive number or -1 (all cpus), got 0"),
+     "condapack.toml: defaults.threads: must be a positive number up to 1024 or -1 (all cpus), got 0"),
     ('[env.web]\nprefix = "w"\ncompress-level = 12\n',
      "condapack.toml: env.web.compress-level: must be between 0 and 9 for tar.gz, got 12"),
     ('[env.web]\nprefix = "w"\nname = "web"\n',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,24 @@ def test_named_env_found_in_environments_txt(monkeypatch: pytest.MonkeyPatch, ti
     monkeypatch.chdir(tmp_path)
     assert conda_pack_main(["-n", "tiny", "-q"]) == 0
     assert (tmp_path / "tiny.tar.gz").is_file()
+
+
+@pytest.mark.parametrize("kind", ["past the cap", "a FIFO", "a directory"])
+def test_an_environments_txt_that_is_not_a_small_file_is_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CONDA_EXE", raising=False)
+    registry = tmp_path / ".conda" / "environments.txt"
+    registry.parent.mkdir()
+    if kind == "past the cap":
+        with open(registry, "wb") as fh:
+            fh.truncate((16 << 20) + 1)  # sparse: nothing past the cap may be read
+    else:
+        os.mkfifo(registry) if kind == "a FIFO" else registry.mkdir()
+    why = {"past the cap": "larger than 16 MiB, more than condapack reads there; is it the right file?",
+           "a FIFO": "is a FIFO, not a regular file; remove it or name a file",
+           "a directory": "is a directory, not a regular file; remove it or name a file"}[kind]
+    assert fail(capsys, ["-n", "ghost"]) == f"CondaPackError: {registry}: {why}"
 
 
 def test_no_environment_active(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -573,3 +573,67 @@ def test_nul_bytes_in_command_line_paths_are_one_line_errors(tmp_path: Path,
         "CondaPackError: --dest-prefix contains a NUL byte; pass the final location of the environment",
     ]
     assert sorted(os.listdir(tmp_path)) == ["env"]
+
+
+def _place(path: Path, kind: str, size: int) -> None:
+    """Put at ``path`` what a user or another machine could: a link, or a file past the cap."""
+    path.unlink()
+    if kind == "link to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        big = path if kind == "past the cap" else path.with_name("elsewhere")
+        with open(big, "wb") as fh:
+            fh.truncate(size + 1)  # sparse: nothing is written, and nothing must be read past the cap
+        if big != path:
+            path.symlink_to(big)
+
+
+@pytest.mark.parametrize("name,cap", [("manifest", 1 << 30), ("prefix", 1 << 20)])
+@pytest.mark.parametrize("kind", ["past the cap", "link past the cap", "link to /dev/zero", "directory"])
+def test_conda_unpack_reads_its_files_bounded_and_refuses_anything_else_in_one_line(
+        env_archive: Path, tmp_path: Path, impl: str, name: str, cap: int, kind: str) -> None:
+    prefix = unpacked(env_archive, tmp_path / "u")
+    state = prefix / "conda-meta/condapack"
+    path = state / ("unpack.txt" if name == "manifest" else name)
+    _place(path, kind, cap)
+    before = tree_state(prefix)
+    result = subprocess.run(unpack_command(prefix, impl), capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin"})
+    why = _REFUSED[impl, name == "manifest", kind].format(cap=cap >> 20, path=path)
+    assert (result.returncode, result.stderr) == (
+        1, f"conda-unpack: error: cannot read {path} ({why}); unpack the archive again\n")
+    assert tree_state(prefix) == before
+
+
+_LINKS = ("link past the cap", "link to /dev/zero")
+#: Why each conda-unpack refuses each placement (unpack.py's manifest errors say the errno).
+_REFUSED = {
+    **{("sh", manifest, kind): "not a regular file" for manifest in (True, False) for kind in (*_LINKS, "directory")},
+    **{("sh", manifest, "past the cap"): "larger than {cap} MiB" for manifest in (True, False)},
+    ("python", True, "past the cap"): "[Errno 27] larger than {cap} MiB",
+    ("python", False, "past the cap"): "larger than {cap} MiB",
+    **{("python", True, kind): "[Errno 40] Too many levels of symbolic links: '{path}'" for kind in _LINKS},
+    **{("python", False, kind): "Too many levels of symbolic links" for kind in _LINKS},
+    ("python", True, "directory"): "[Errno 22] not a regular file",
+    ("python", False, "directory"): "not a regular file",
+}
+
+
+@pytest.mark.parametrize("name", ["a$(touch CANARY)b", "q'uo\"te", "back`touch CANARY`tick", "sp ace;touch CANARY",
+                                  "\u00e9t\u00e9 *"])
+def test_an_environment_named_like_a_command_installs_under_its_name_and_runs_nothing(
+        conda_channel: Path, tmp_path: Path, name: str) -> None:
+    """The installer's default directory is the environment's name, written into the script."""
+    env = envkit.create_env("basic", tmp_path / "pack" / name, conda_channel)
+    installer = tmp_path / "here" / "app.sh"
+    installer.parent.mkdir()
+    assert conda_pack_main(["-p", str(env), "-o", str(installer), "--format", "sh", "-q"]) == 0
+    run(["sh", str(installer), "-q"], cwd=installer.parent)
+    assert sorted(os.listdir(installer.parent)) == sorted(["app.sh", name])
+    prefix = installer.parent / name
+    activated = run(["bash", "-c", '. "$1/bin/activate" && printf %s "$CONDA_PREFIX"', "-", str(prefix)],
+                    cwd=tmp_path)
+    assert activated == str(prefix)
+    assert list(tmp_path.rglob("CANARY")) == []

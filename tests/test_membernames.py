@@ -44,7 +44,7 @@ def problems(*names: str, windows: bool = True, dirs: tuple[str, ...] = ()) -> s
 
 @pytest.mark.parametrize("name", [
     "con", "CON", "Con.txt", "aux.tar.gz", "nul", "prn.h", "com1", "COM9.log", "lpt1", "Lpt9.x", "com\u00b9",
-    "nul .txt", "lib/aux/x.py"])
+    "nul .txt", "lib/aux/x.py", "CONIN$", "conout$.txt", "lib/Conin$/x.py"])
 def test_reserved_device_names_are_refused_for_windows_with_any_extension_and_case(name: str) -> None:
     assert problems(name) == (
         f"1 name in the environment cannot be unpacked safely on Windows: {name} (a reserved device name){HINT}")
@@ -77,6 +77,22 @@ def test_names_equal_without_regard_to_case_are_refused_for_windows() -> None:
         f"without regard to case), Lib/X and lib/x (equal without regard to case){HINT}")
 
 
+@pytest.mark.parametrize("first,second", [("I.txt", "\u0131.txt"), ("s", "\u017f"), ("\u039c", "\u00b5"),
+                                          ("lib/\u0131", "lib/i/b")])
+def test_names_windows_upcases_alike_are_refused_for_windows(first: str, second: str) -> None:
+    """Windows compares names by each character's simple uppercase (dotless i is I, long s is S)."""
+    one, two = first, second.replace("/b", "")  # a file and a directory: one cannot be made
+    assert problems(first, second) == (
+        f"1 name in the environment cannot be unpacked safely on Windows: {one} and {two} (equal without regard "
+        f"to case){HINT}")
+
+
+@pytest.mark.parametrize("first,second", [("k", "\u212a"), ("i", "\u0130"), ("ss", "\u00df")])
+def test_names_windows_upcases_apart_pass(first: str, second: str) -> None:
+    """The Kelvin sign, dotted capital I and sharp s have no simple uppercase of another letter."""
+    assert problems(first, second) == ""
+
+
 def test_directories_spelled_in_two_cases_merge_and_pass() -> None:
     assert problems("Lib/site.py", "lib/other.py", "LIB/x/y", dirs=("lib", "LIB/x/z")) == ""
 
@@ -98,7 +114,8 @@ def test_backslash_with_dot_dot_is_refused_in_every_environment_and_the_rest_onl
 
 def test_the_search_over_all_names_misses_no_name_the_exact_check_refuses() -> None:
     rng = random.Random(22)
-    pieces = ["con", "CoM1", "lPt\u00b2", "nul", "aux", "prn", "x", "\u0130", ".", " ", "/", "\\", ":", "\x1f", "\x7f"]
+    pieces = ["con", "CoM1", "lPt\u00b2", "nul", "aux", "prn", "x", "\u0130", ".", " ", "/", "\\", ":", "\x1f", "\x7f",
+              "conIN$", "CONOUT$", "$"]
     for _ in range(3000):
         name = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))).strip("/").replace("//", "/")
         if name and all(part not in ("", ".", "..") for part in name.split("/")):

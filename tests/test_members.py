@@ -190,7 +190,8 @@ def test_every_member_gets_source_date_epoch_as_mtime_or_the_fixed_default(
     assert archive_mtime() == DEFAULT_MTIME
 
 
-@pytest.mark.parametrize("value", ["yesterday", "-1", "1.5", "1e9", "0x10", "\u00b2", "253402300800"])
+@pytest.mark.parametrize("value", ["yesterday", "-1", "1.5", "1e9", "0x10", "\u00b2", "253402300800", "\u0663", "+1",
+                                   "1_0"])
 def test_a_source_date_epoch_that_is_not_a_non_negative_integer_is_an_error_naming_it(
         env: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)

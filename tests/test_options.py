@@ -9,6 +9,7 @@ import pytest
 
 import condapack
 from condapack.environment import CondaEnv
+from condapack.envvars import env_threads
 from condapack.errors import CondaPackError
 from condapack.options import PackOptions, schema
 from condapack.project.config import _OPTIONS, _SETTINGS
@@ -45,7 +46,8 @@ def test_pack_keywords_are_the_options_fields_with_the_options_defaults() -> Non
 
 
 def test_bad_option_values_are_one_line_errors() -> None:
-    with pytest.raises(CondaPackError, match=r"^--n-threads must be a positive number or -1 \(all cpus\), got 0$"):
+    with pytest.raises(CondaPackError,
+                       match=r"^--n-threads must be a positive number up to 1024 or -1 \(all cpus\), got 0$"):
         PackOptions(n_threads=0)
 
 
@@ -56,3 +58,23 @@ def test_an_image_annotation_with_a_newline_or_nothing_in_it_is_refused_in_one_l
                                  "pass it without control characters")
     with pytest.raises(CondaPackError, match=r"^--image-version ' ': "):
         PackOptions(image_version=" ")
+
+
+@pytest.mark.parametrize("value", [1025, 100_000_000_000, 2**63])
+def test_a_thread_count_past_the_most_is_a_one_line_error(value: int) -> None:
+    with pytest.raises(CondaPackError) as info:
+        PackOptions(n_threads=value)
+    assert str(info.value) == f"--n-threads must be a positive number up to 1024 or -1 (all cpus), got {value}"
+
+
+@pytest.mark.parametrize("value", ["100000000000", "1025", "1_0", "\u0663", "0", "-2", "x"])
+def test_condapack_threads_is_a_plain_thread_count_or_a_one_line_error(value: str) -> None:
+    with pytest.raises(CondaPackError) as info:
+        env_threads({"CONDAPACK_THREADS": value})
+    assert str(info.value) == (f"environment variable CONDAPACK_THREADS={value!r} is not a thread count; set it "
+                               "to a positive number up to 1024 or -1 (all cpus), or unset it")
+
+
+@pytest.mark.parametrize("value,threads", [("1", 1), (" 1024 ", 1024), ("-1", -1), ("", None)])
+def test_condapack_threads_accepts_thread_counts(value: str, threads: int) -> None:
+    assert env_threads({"CONDAPACK_THREADS": value}) == threads

@@ -366,10 +366,10 @@ def test_build_threads_from_j_or_condapack_threads(project: Path) -> None:
     code, _, err = cli(project, "build", "-v", "-j", "1", "--force", "a:tar", CONDAPACK_THREADS="2")
     assert code == 0 and "condapack: debug: format tar, level 4, 1 thread(s), " in err
     assert cli(project, "build", "-j", "0") == (
-        1, "", "condapack: error: --n-threads must be a positive number or -1 (all cpus), got 0\n")
+        1, "", "condapack: error: --n-threads must be a positive number up to 1024 or -1 (all cpus), got 0\n")
     assert cli(project, "build", CONDAPACK_QUIET="1", CONDAPACK_THREADS="x") == (
         1, "", "condapack: error: environment variable CONDAPACK_THREADS='x' is not a thread count; set it to "
-               "a positive number or -1 (all cpus), or unset it\n")
+               "a positive number up to 1024 or -1 (all cpus), or unset it\n")
 
 
 def test_a_target_scanned_from_the_plans_reading_lets_the_reading_go(tiny_env: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from ..output import created_and_held, temp_name, umask
 if TYPE_CHECKING:
     from .request import WriteRequest
 
-__all__ = ["write_archive", "write_tree", "atomic_directory"]
+__all__ = ["write_archive", "write_tree", "atomic_directory", "replace_directory"]
 
 Progress = Callable[[int], None]
 
@@ -98,14 +98,15 @@ def atomic_directory(output: Path) -> Iterator[Path]:
         with created_and_held(str(tmp), lambda path: os.mkdir(path, 0o700)):
             yield tmp
             os.chmod(tmp, 0o777 & ~umask())
-            _replace_directory(tmp, output)
+            replace_directory(tmp, output)
     except BaseException as exc:
         if not (isinstance(exc, FileExistsError) and exc.filename == str(tmp)):  # else: not ours
             shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _replace_directory(tmp: Path, output: Path) -> None:
+def replace_directory(tmp: Path, output: Path) -> None:
+    """Rename the finished directory ``tmp`` over ``output`` (a directory, a file or nothing)."""
     old = None
     if output.exists() or output.is_symlink():
         old = Path(temp_name(output, ".old"))

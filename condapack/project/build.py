@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -146,12 +147,39 @@ def _options(target: TargetSpec, threads: Optional[int]) -> PackOptions:
 
 
 def _build_one(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], readings: dict[str, Reading],
-               progress: Optional[ProgressFn], threads: Optional[int]) -> None:
+               progress: Optional[ProgressFn], threads: Optional[int], expected: Optional[str]) -> None:
+    """Pack the target; with ``expected`` (``--locked``) only bytes of that sha256 replace the output."""
     env = target_env(plan.project, target, envs, readings)
     try:
-        env.pack_with(_options(target, threads), progress=progress)
+        if expected is None:
+            env.pack_with(_options(target, threads), progress=progress)
+        else:
+            _pack_reproduced(plan, target, env, _options(target, threads), progress, expected)
     except CondaPackError as exc:
         raise type(exc)(f"{target.name}: {exc}") from None
+
+
+def _pack_reproduced(plan: BuildPlan, target: TargetSpec, env: CondaEnv, options: PackOptions,
+                     progress: Optional[ProgressFn], expected: str) -> None:
+    """Pack into a held directory beside the output, which the archive leaves only if it has ``expected``."""
+    from ..archive.directory import replace_directory
+    from ..output import created_and_held, publish, temp_name
+
+    staging = Path(temp_name(target.output, ".part"))  # swept by the next pack if this one is killed
+    try:
+        with created_and_held(str(staging), lambda path: os.mkdir(path, 0o700)):
+            # one level down: the pack locks the directory it writes in, and this one is held
+            staged = staging / "out" / target.output.name
+            staged.parent.mkdir()
+            env.pack_with(attrs.evolve(options, output=str(staged)), progress=progress)
+            digest = content_digest(staged)
+            if digest != expected:
+                raise ConfigError(f"the archive built here has sha256 {digest[:12]}... but "
+                                  f"{plan.project.lock_path.name} records {expected[:12]}...; the environment "
+                                  "content differs in a way the lock does not capture")
+            replace_directory(staged, target.output) if staged.is_dir() else publish(str(staged), target.output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
@@ -235,8 +263,6 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
         else:
             built[target.name] = LockedOutput(digest, size, _image(target))
             state.record(target.name, target.output, digest)
-        if locked and target.name in built:
-            _verify_reproduced(plan, {target.name: built[target.name]})
         _record(plan, state, built, locked)
         results.append(BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded))
     if not built or report:
@@ -323,7 +349,8 @@ def _produce(plan: BuildPlan, target: TargetSpec, envs: dict[str, CondaEnv], rea
     key = None if target.format == "no-archive" else artifact_key(entry.input, target.format, compress_level(target))
     if artifacts is not None and key is not None and _fetch(plan, target, artifacts, key, locked):
         return key, "fetched"
-    _build_one(plan, target, envs, readings, progress, threads)
+    recorded = entry.output.sha256 if locked and entry.output is not None else None
+    _build_one(plan, target, envs, readings, progress, threads, recorded)
     return key, "built"
 
 
@@ -386,12 +413,3 @@ def _write_sums(project: Project, sums: bytes) -> None:
         write_if_changed(path, sums)
     elif path.is_file():
         path.unlink()  # an empty SHA256SUMS would fail `sha256sum --check`
-
-
-def _verify_reproduced(plan: BuildPlan, built: Mapping[str, LockedOutput]) -> None:
-    for name, output in built.items():
-        expected = plan.lock.targets[name].output
-        if expected is not None and expected.sha256 != output.sha256:
-            raise ConfigError(f"{name}: the archive built here has sha256 {output.sha256[:12]}... but "
-                              f"{plan.project.lock_path.name} records {expected.sha256[:12]}...; the environment "
-                              "content differs in a way the lock does not capture")

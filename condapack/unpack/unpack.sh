@@ -96,11 +96,23 @@ _cu_interrupted() {
     exit 130
 }
 
-# $1: a file -> $_cu_val (its bytes, trailing newlines kept); fails if it is missing.
+# $1: a state file -> $_cu_val (its bytes, trailing newlines kept); fails if it is missing.
 _cu_read() {
-    [ -f "$1" ] || return 1
+    [ -e "$1" ] || [ -h "$1" ] || return 1
+    _cu_check_file "$1" 1048576
     _cu_val=$(cat "$1" && printf x) || return 1
     _cu_val=${_cu_val%x}
+}
+
+# $1: a file of conda-unpack's own, $2: its cap in bytes (unpack.py's). Anything but a
+# regular file (a link, a FIFO, a device, a directory) or one past the cap is refused.
+_cu_check_file() {
+    [ -f "$1" ] && [ ! -h "$1" ] || _cu_die "cannot read $1 (not a regular file); unpack the archive again"
+    _cu_size=$(wc -c < "$1") && _cu_size=${_cu_size##* } || _cu_size=
+    case $_cu_size in
+        ''|*[!0-9]*) _cu_die "cannot read $1; unpack the archive again" ;;
+    esac
+    [ "$_cu_size" -le "$2" ] || _cu_die "cannot read $1 (larger than $(($2 >> 20)) MiB); unpack the archive again"
 }
 
 # $1: state file name, $2: value; replaced atomically (a new temp, never through a link).
@@ -394,7 +406,8 @@ _cu_main() {
     _cu_last_dir= _cu_last_ok=1
     trap _cu_signal INT TERM HUP
     _cu_take_lock
-    [ -f "$_cu_list" ] && [ ! -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
+    [ -e "$_cu_list" ] || [ -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
+    _cu_check_file "$_cu_list" 1073741824
     _cu_validate
     # The Python one changes files in place and journals their original bytes; only it rolls
     # a journal back.
