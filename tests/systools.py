@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Sequence
 
 #: command -> Debian package. Add a tool here and every test run provisions it.
 TOOLS = {
@@ -44,9 +45,9 @@ TOOLS = {
 }
 
 
-def missing_tools() -> list[str]:
-    """The declared commands that are not on PATH."""
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
+def missing_tools(wanted: Sequence[str] = ()) -> list[str]:
+    """The declared commands (or those of them ``wanted``) that are not on PATH."""
+    return [tool for tool in (wanted or TOOLS) if shutil.which(tool) is None]
 
 
 def packages_for(tools: list[str]) -> list[str]:
@@ -84,17 +85,23 @@ def _apt_install(packages: list[str]) -> bool:
     return True
 
 
-def main() -> int:
-    """Install missing tools when this is Debian and we are root; else name them and fail."""
-    missing = missing_tools()
+def main(wanted: Sequence[str] = ()) -> int:
+    """Install missing tools (all, or those ``wanted``) when this is Debian and we are root;
+    else name them and fail."""
+    unknown = [tool for tool in wanted if tool not in TOOLS]
+    if unknown:
+        print(f"systools: {', '.join(unknown)} not declared in TOOLS; name some of: {', '.join(TOOLS)}",
+              file=sys.stderr)
+        return 2
+    missing = missing_tools(wanted)
     if not missing:
         return 0
     packages = packages_for(missing)
     if _can_apt():
         print(f"systools: installing {' '.join(packages)} (for {', '.join(missing)})", file=sys.stderr)
-        if _apt_install(packages) and not missing_tools():
+        if _apt_install(packages) and not missing_tools(wanted):
             return 0
-        missing = missing_tools()
+        missing = missing_tools(wanted)
         packages = packages_for(missing)
     print(f"systools: the tests need {', '.join(missing)}: install them with "
           f"`apt-get install {' '.join(packages)}` (as root), then run the tests again", file=sys.stderr)
@@ -102,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

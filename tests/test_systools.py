@@ -44,3 +44,17 @@ def test_require_fails_rather_than_skips(monkeypatch: pytest.MonkeyPatch) -> Non
         systools.require("fish")
     assert str(failed.value) == ("fish is not installed: run `python tests/systools.py` as root, "
                                  "or apt-get install fish")
+
+
+def test_a_named_subset_is_all_it_provisions(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _hide(monkeypatch, "zsh", "skopeo", "apt-get")
+    assert systools.main(["skopeo"]) == 1
+    assert capsys.readouterr().err == (
+        "systools: the tests need skopeo: install them with `apt-get install skopeo` (as root), "
+        "then run the tests again\n")
+
+
+def test_an_undeclared_tool_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert systools.main(["podman"]) == 2
+    assert capsys.readouterr().err.startswith("systools: podman not declared in TOOLS; name some of: bash, dash, ")
