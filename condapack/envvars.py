@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 
 from .errors import CondaPackError
 
-__all__ = ["ENV_VARS", "TARGET_VARS", "OTHER_VARS", "env_flag", "env_threads", "env_text", "source_date_epoch"]
+__all__ = ["ENV_VARS", "TARGET_VARS", "OTHER_VARS", "env_flag", "env_text", "source_date_epoch"]
 
 #: name -> what it does, as the ``--help`` epilog and the README say it.
 ENV_VARS = {
@@ -66,20 +66,6 @@ def env_flag(name: str, environ: Mapping[str, str]) -> bool:
         return False
     raise CondaPackError(f"environment variable {name}={environ[name]!r} is not a boolean; set it to 1 or 0, "
                          "or unset it")
-
-
-def env_threads(environ: Mapping[str, str]) -> Optional[int]:
-    """``CONDAPACK_THREADS`` as a thread count, or None when unset or empty."""
-    from .options import THREADS_RULE, threads_problem
-
-    value = environ.get("CONDAPACK_THREADS", "").strip()
-    if not value:
-        return None
-    digits = value[1:] if value.startswith("-") else value
-    if not (digits.isascii() and digits.isdigit()) or threads_problem(int(value)):
-        raise CondaPackError(f"environment variable CONDAPACK_THREADS={value!r} is not a thread count; set it "
-                             f"to {THREADS_RULE}, or unset it")
-    return int(value)
 
 
 def env_text(name: str, environ: Mapping[str, str]) -> Optional[str]:

@@ -11,7 +11,7 @@ are all read from :func:`schema`.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import attrs
 
@@ -20,7 +20,7 @@ from .errors import CondaPackError
 from .unpack.safepath import UnsafePath, absolute_path, host_path
 
 __all__ = ["PackOptions", "OptionSpec", "option", "schema", "check_threads", "threads_problem", "THREADS_RULE",
-           "layers_problem", "resolve_threads", "DEFAULT_MAX_THREADS", "MAX_THREADS"]
+           "layers_problem", "resolve_threads", "env_threads", "DEFAULT_MAX_THREADS", "MAX_THREADS"]
 
 
 #: Threads when none are asked for (no -j, no CONDAPACK_THREADS, no ``threads`` key): every
@@ -41,6 +41,18 @@ THREADS_RULE = f"a positive number up to {MAX_THREADS} or -1 (all cpus)"
 def threads_problem(value: int) -> Optional[str]:
     """What is wrong with a thread count (the flag's, the key's and the variable's rule), or None."""
     return f"must be {THREADS_RULE}, got {value}" if value == 0 or value < -1 or value > MAX_THREADS else None
+
+
+def env_threads(environ: Mapping[str, str]) -> Optional[int]:
+    """``CONDAPACK_THREADS`` as a thread count, or None when unset or empty."""
+    value = environ.get("CONDAPACK_THREADS", "").strip()
+    if not value:
+        return None
+    digits = value[1:] if value.startswith("-") else value
+    if not (digits.isascii() and digits.isdigit()) or threads_problem(int(value)):
+        raise CondaPackError(f"environment variable CONDAPACK_THREADS={value!r} is not a thread count; set it "
+                             f"to {THREADS_RULE}, or unset it")
+    return int(value)
 
 
 def check_threads(value: int) -> None:

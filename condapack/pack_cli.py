@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Optional
 import attrs
 
 from .command import Environ, Terminal, add_json, add_verbose
-from .envvars import env_threads
 from .locate import find_prefix
-from .options import OptionSpec, PackOptions, schema
+from .options import OptionSpec, PackOptions, env_threads, schema
 
 if TYPE_CHECKING:
     from .packing import Packed

@@ -9,9 +9,8 @@ import pytest
 
 import condapack
 from condapack.environment import CondaEnv
-from condapack.envvars import env_threads
 from condapack.errors import CondaPackError
-from condapack.options import PackOptions, schema
+from condapack.options import PackOptions, env_threads, schema
 from condapack.project.config import _OPTIONS, _SETTINGS
 
 

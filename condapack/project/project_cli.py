@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 import attrs
 
 from ..command import Environ, Terminal, add_json, add_quiet, add_verbose
-from ..envvars import env_flag, env_text, env_threads
-from ..options import check_threads
+from ..envvars import env_flag, env_text
+from ..options import check_threads, env_threads
 
 if TYPE_CHECKING:
     from ..cache import CacheSettings
