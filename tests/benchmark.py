@@ -16,8 +16,8 @@ the test channel's python. ``binary`` is compiled-library- and pip-heavy;
 Each configuration packs the environment with ``python -m condapack pack`` and
 with conda-pack's own module (the ``conda-pack`` script on PATH is condapack's
 drop-in), alternating which goes first, and reports the median wall time, the
-peak RSS of the packing process (``ru_maxrss`` from ``wait4``: the largest
-process of the tree) and the output size.
+peak RSS of the packing process (GNU time's, the largest process of the tree;
+a child's own ``ru_maxrss`` would start at this script's peak) and the output size.
 """
 
 from __future__ import annotations
@@ -334,7 +334,13 @@ def measure(command: list[str], output: Path, cwd: Path) -> Sample:
 
 
 def run_measured(command: list[str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS in bytes (the largest process of its tree) of a command that must succeed."""
+    """Wall seconds and peak RSS in bytes (the largest process of its tree) of a command that must succeed.
+
+    Measured by GNU time where it is installed (:func:`run_small`): ``ru_maxrss`` of a
+    child of this interpreter starts at this interpreter's own peak, which grows over the
+    run and would floor every row."""
+    if os.access("/usr/bin/time", os.X_OK):
+        return run_small(command, cwd)
     seconds, usage = run_usage(command, cwd)
     return seconds, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
 
@@ -656,11 +662,11 @@ def _extracted(archive: Path, dest: Path) -> Path:
 def run_small(command: list[str], cwd: Path) -> tuple[float, int]:
     """Like ``run_measured``, with the peak RSS measured by GNU time: a child forked from
     this interpreter starts with its memory, which ``ru_maxrss`` would report."""
-    seconds, _cpu, rss = _run_small_cpu(command, cwd)
+    seconds, _cpu, rss = run_small_cpu(command, cwd)
     return seconds, rss
 
 
-def _run_small_cpu(command: list[str], cwd: Path) -> tuple[float, float, int]:
+def run_small_cpu(command: list[str], cwd: Path) -> tuple[float, float, int]:
     """:func:`run_small`'s wall seconds and peak RSS, and the CPU seconds (user + system) between them."""
     with tempfile.NamedTemporaryFile("r") as report:
         seconds, usage = run_usage(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd)
@@ -760,7 +766,7 @@ def _median_run(command: list[str], cwd: Path, runs: int,
     samples = []
     for _ in range(runs):
         before()
-        samples.append(_run_small_cpu(command, cwd))
+        samples.append(run_small_cpu(command, cwd))
     return (statistics.median(t for t, _, _ in samples), max(rss for _, _, rss in samples),
             statistics.median(cpu for _, cpu, _ in samples))
 

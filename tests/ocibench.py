@@ -32,13 +32,13 @@ _PUSH = [sys.executable, "-m", "condapack", "push", "--json"]
 
 def _pack_once(prefix: Path, output: Path, threads: int, workdir: Path) -> tuple[float, float, int, int]:
     """Wall seconds, CPU seconds, peak RSS and output size of packing ``prefix`` to ``output``."""
-    from benchmark import cpu_seconds, run_usage  # benchmark imports this module: import it when used
+    from benchmark import run_small_cpu  # benchmark imports this module: import it when used
 
     output.unlink(missing_ok=True)
-    seconds, usage = run_usage([*_PACK, "-p", str(prefix), "-o", str(output), "-j", str(threads)], workdir)
+    seconds, cpu, rss = run_small_cpu([*_PACK, "-p", str(prefix), "-o", str(output), "-j", str(threads)], workdir)
     size = output.stat().st_size
     output.unlink()
-    return seconds, cpu_seconds(usage), usage.ru_maxrss * 1024, size  # Linux: ru_maxrss is in KiB
+    return seconds, cpu, rss, size
 
 
 def pack_lines(prefix: Path, workdir: Path, runs: int, threads: int = 2) -> list[str]:

@@ -31,6 +31,8 @@ TOOLS = {
     "bsdtar": "libarchive-tools",
     # multi-member gzip (condapack's tar.gz) must read with the standard tools
     "gzip": "gzip",
+    # the benchmark's peak RSS of a command alone (a child's ru_maxrss starts at its parent's peak)
+    "time": "time",
     "pigz": "pigz",
     # a minimal host (PATH of busybox applets) for sh installers and conda-unpack without Python
     "busybox": "busybox-static",
