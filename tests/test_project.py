@@ -17,9 +17,10 @@ import pytest
 
 import envkit
 from condapack.cli import main
-from condapack.project.build import build, target_env
+from condapack.project.build import build
 from condapack.project.config import load_project
 from condapack.project.plan import make_plan
+from condapack.project.produce import target_env
 from envkit import EnvFactory
 
 PROJECT = """\

@@ -137,7 +137,7 @@ class Sbom(_OneTarget):
         """Write the SBOM; print its path on stdout."""
         from ..digest import content_digest
         from ..sbom import write_sbom
-        from .build import target_env
+        from .produce import target_env
 
         target = self.target(project)
         if not target.output.exists():

@@ -184,7 +184,8 @@ class Lock(ProjectCommand):
 
     def act(self, project: Project, progress: ProgressFn) -> int:
         """Write or check the lock; say which on stderr (or as JSON on stdout)."""
-        from .build import check_locked, write_lock
+        from .build import check_locked
+        from .commit import write_lock
         from .plan import make_plan
 
         plan = make_plan(project, self.selection.targets)

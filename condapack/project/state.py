@@ -71,9 +71,11 @@ class BuildState:
         self.path = project.state_dir / "state.json"
         self.outputs: dict[str, BuiltOutput] = self._load()
         #: image reference -> what was last pushed to it from here (manifest digests, comma-separated)
-        self.pushed: dict[str, str] = self._load_pushed()
+        self.pushed: dict[str, str] = self._load_strings("pushed")
         self._recorded: set[str] = set()
         self._pushes: set[str] = set()
+        #: target name -> the token of this build's claim on it (None: given up)
+        self._claims: dict[str, Optional[str]] = {}
 
     def _doc(self) -> dict[str, object]:
         try:
@@ -90,11 +92,12 @@ class BuildState:
         entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
         return {name: entry for name, entry in entries.items() if entry is not None}
 
-    def _load_pushed(self) -> dict[str, str]:
-        pushed = self._doc().get("pushed")
-        if not isinstance(pushed, dict):
+    def _load_strings(self, key: str) -> dict[str, str]:
+        """A table of strings on disk (``pushed``, ``building``); anything damaged is dropped."""
+        table = self._doc().get(key)
+        if not isinstance(table, dict):
             return {}
-        return {ref: what for ref, what in pushed.items() if isinstance(what, str)}
+        return {name: value for name, value in table.items() if isinstance(value, str)}
 
     def record_push(self, reference: str, what: str) -> None:
         """Remember that ``what`` (the images' manifest digests) is at ``reference``."""
@@ -109,6 +112,27 @@ class BuildState:
     def forget(self, name: str) -> None:
         """Drop what is known of ``name``'s output (it is about to be replaced)."""
         self.outputs.pop(name, None)
+        self._recorded.add(name)
+
+    def claim(self, name: str, token: str) -> None:
+        """Forget ``name``'s output and mark it as being replaced by the build of ``token``."""
+        self.forget(name)
+        self._claims[name] = token
+
+    def release(self, name: str) -> bool:
+        """Give up the claim on ``name``; return whether it was still ours (no build claimed it since).
+
+        Only meaningful under the project's mutex, which every claim is made under.
+        """
+        token = self._claims.pop(name, None)
+        ours = token is not None and self._load_strings("building").get(name) == token
+        if ours:
+            self._claims[name] = None
+        return ours
+
+    def restore(self, name: str, entry: BuiltOutput) -> None:
+        """Put back what was known of ``name``'s output before it was claimed (it was left as it was)."""
+        self.outputs[name] = entry
         self._recorded.add(name)
 
     def fetched(self, name: str, input_digest: str) -> Optional[str]:
@@ -126,11 +150,16 @@ class BuildState:
         outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._recorded}}
         doc: dict[str, object] = {
             "version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
-        pushed = {**self._load_pushed(), **{ref: self.pushed[ref] for ref in self._pushes}}
+        pushed = {**self._load_strings("pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
         if pushed:
             doc["pushed"] = pushed
+        building = {**self._load_strings("building"), **self._claims}
+        if any(token is not None for token in building.values()):
+            doc["building"] = {name: token for name, token in building.items() if token is not None}
         check_directory(self.path.parent)
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
+        # a claim given up is gone from disk: a later save must not erase another build's claim on it
+        self._claims = {name: token for name, token in self._claims.items() if token is not None}
 
 
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:

@@ -1,0 +1,193 @@
+"""Bring the records of a build in line with its outputs: the lock, the state and ``SHA256SUMS``.
+
+A build writes them twice, whatever the number of targets: :func:`begin` forgets every
+target it is about to replace (their old digests leave the records before any output is
+touched), and :func:`commit`, once the targets are built or the build stopped, records
+what was made and puts back what was forgotten but left as it was. A build stopped at
+any point, even by SIGKILL, so leaves records that never claim a digest for a file that
+is not there; a build killed between the two only makes the next one rebuild the
+targets it had claimed.
+
+Several ``condapack build`` processes may run at once (``make -j``): both steps run under
+the project's mutex and merge with what is on disk, so no process loses another's
+results. A target is put back only while the claim on it is still this build's: another
+build that claimed it since may be replacing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
+
+import attrs
+
+from ..bounded import check_directory, open_regular
+from ..digest import file_digest
+from ..output import sweep_temps, write_if_changed
+from .config import SUMS_FILE, Project, TargetSpec
+from .lock import Lock, LockedOutput, LockedTarget, read_lock, render_lock
+from .plan import BuildPlan
+from .sizes import report_path
+from .statcache import stat_key
+from .state import BuildState, BuiltOutput
+
+__all__ = ["Claim", "begin", "commit", "project_mutex", "write_lock"]
+
+log = logging.getLogger("condapack")
+
+
+@contextlib.contextmanager
+def project_mutex(project: Project) -> Iterator[None]:
+    """Hold the project's mutex: one process at a time reads and writes its records."""
+    check_directory(project.state_dir)
+    fd = open_regular(project.state_dir / "build.lock", own=True, create=True)
+    try:
+        _acquire(fd)
+        try:
+            yield
+        finally:
+            _release(fd)
+    finally:
+        os.close(fd)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _acquire(fd: int) -> None:
+        while True:
+            try:  # LK_LOCK itself gives up after 10 seconds; builds may take longer
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+
+    def _release(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _acquire(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _release(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def write_lock(plan: BuildPlan) -> bool:
+    """``condapack lock``: write the planned lock unless it is unchanged."""
+    with project_mutex(plan.project):
+        for cache in plan.caches.values():
+            cache.save()
+        return write_if_changed(plan.project.lock_path, plan.lock.to_json())
+
+
+@attrs.frozen
+class Claim:
+    """The targets a build forgot before replacing them, with what the records said of each."""
+
+    token: str
+    outputs: Mapping[str, Path]
+    locked: Mapping[str, Optional[LockedTarget]]
+    known: Mapping[str, Optional[BuiltOutput]]
+
+
+def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], locked: bool) -> Claim:
+    """Forget the ``targets``' outputs in the records before any of them is replaced."""
+    project = plan.project
+    for target in targets:
+        check_directory(target.output.parent)  # before the records forget the output there
+    names = [t.name for t in targets]
+    with project_mutex(project):
+        _sweep_temps(plan, state)
+        on_disk = read_lock(project.lock_path)
+        claim = Claim(uuid.uuid4().hex, {t.name: t.output for t in targets},
+                      {n: on_disk.targets.get(n) if on_disk else None for n in names},
+                      {n: state.outputs.get(n) for n in names})
+        for name in names:
+            state.claim(name, claim.token)
+            on_disk = on_disk.without_output(name) if on_disk is not None else None
+        _write(plan, state, render_lock(project, plan.envs, on_disk), locked)
+    return claim
+
+
+def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
+           claim: Optional[Claim] = None, made: Sequence[str] = ()) -> None:
+    """Record ``built`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
+    project = plan.project
+    with project_mutex(project):
+        _sweep_temps(plan, state)
+        on_disk = read_lock(project.lock_path)
+        for name in claim.outputs if claim is not None else ():
+            if state.release(name) and name not in made:
+                assert claim is not None
+                on_disk = _put_back(state, claim, name, on_disk)
+        _write(plan, state, render_lock(project, plan.envs, on_disk, built), locked)
+
+
+def _put_back(state: BuildState, claim: Claim, name: str, on_disk: Optional[Lock]) -> Optional[Lock]:
+    """What the records said of a claimed output left as it was (its stat unchanged), back in them."""
+    known, entry, output = claim.known[name], claim.locked[name], claim.outputs[name]
+    if known is None or not output.exists() or stat_key(output.stat()) != known.stat:
+        return on_disk
+    state.restore(name, known)
+    if on_disk is None or entry is None or name not in on_disk.targets:
+        return on_disk
+    return attrs.evolve(on_disk, targets={**on_disk.targets, name: entry})
+
+
+def _write(plan: BuildPlan, state: BuildState, lock: Lock, locked: bool) -> None:
+    project = plan.project
+    if not locked:
+        write_if_changed(project.lock_path, lock.to_json())
+    _write_sums(project, _sums(project, lock, state))
+    state.save()
+    for cache in plan.caches.values():
+        cache.save()
+
+
+def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
+    lines = []
+    for target in project.targets:
+        entry = lock.targets[target.name]
+        sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
+        if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir:
+            lines.append(f"{sha256}  {target.output.name}\n")
+            page = report_path(target.output)
+            if page.is_file():
+                lines.append(f"{file_digest(str(page))}  {page.name}\n")
+            sbom = sbom_path(target.output) if target.sbom else None
+            if sbom is not None and sbom.is_file():
+                lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
+    return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
+
+
+def sbom_path(output: Path) -> Path:
+    """Where an output's SBOM is (the SBOM module is imported only when asked)."""
+    from ..sbom import sbom_path
+
+    return sbom_path(output)
+
+
+def _sweep_temps(plan: BuildPlan, state: BuildState) -> None:
+    """Remove what writes of the records killed outright left: their writers hold the project's mutex."""
+    project = plan.project
+    paths = [project.lock_path, state.path, project.output_dir / SUMS_FILE]
+    for cache in plan.caches.values():
+        paths += [p for p in (cache.path, cache.tree_path, cache.listings_path) if p is not None]
+    for name in sweep_temps(paths):
+        log.info("removed %s, left behind by an interrupted run", name)
+
+
+def _write_sums(project: Project, sums: bytes) -> None:
+    path = project.output_dir / SUMS_FILE
+    if sums:
+        check_directory(project.output_dir)
+        write_if_changed(path, sums)
+    elif path.is_file():
+        path.unlink()  # an empty SHA256SUMS would fail `sha256sum --check`

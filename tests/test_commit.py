@@ -1,0 +1,94 @@
+"""The records of a build (lock, state, SHA256SUMS): written twice per build, true when it stops."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from condapack.project.build import build
+from condapack.project.config import load_project
+
+THREE = 'output-dir = "dist"\n[env.tiny]\nprefix = "{prefix}"\nformats = ["tar", "tar.gz", "zip"]\n'
+
+
+@pytest.fixture
+def config(tiny_env: Path, tmp_path: Path) -> Path:
+    """A project of three targets of one tiny environment."""
+    path = tmp_path / "proj" / "condapack.toml"
+    path.parent.mkdir()
+    path.write_text(THREE.format(prefix=tiny_env))
+    return path
+
+
+def count_writes(monkeypatch: pytest.MonkeyPatch, paths: list[Path]) -> dict[str, int]:
+    """How many times each of ``paths`` is put in place (renamed or linked over) from now on."""
+    counts = {p.name: 0 for p in paths}
+
+    def counting(real: Callable[[str, str], None]) -> Callable[[str, str], None]:
+        def call(src: str, dst: str) -> None:
+            if Path(dst) in paths:
+                counts[Path(dst).name] += 1
+            real(src, dst)
+        return call
+
+    monkeypatch.setattr(os, "replace", counting(os.replace))
+    monkeypatch.setattr(os, "link", counting(os.link))
+    return counts
+
+
+def records(config: Path) -> list[Path]:
+    root = config.parent
+    return [root / "condapack.lock", root / ".condapack" / "state.json", root / "dist" / "SHA256SUMS"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["first", "forced"])
+def test_a_build_of_three_targets_writes_each_record_at_most_twice(config: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   force: bool) -> None:
+    if force:
+        build(load_project(config))
+    counts = count_writes(monkeypatch, records(config))
+    results = build(load_project(config), force=force)
+    assert [r.status for r in results] == ["built"] * 3
+    assert all(1 <= n <= 2 for n in counts.values()), counts
+
+
+def test_a_no_op_build_writes_no_record(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(load_project(config))
+    counts = count_writes(monkeypatch, records(config))
+    assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
+    assert counts == {"condapack.lock": 0, "state.json": 0, "SHA256SUMS": 0}
+
+
+def test_a_build_stopped_by_an_error_puts_back_the_outputs_it_left_as_they_were(config: Path) -> None:
+    build(load_project(config))
+    before = {p.name: p.read_bytes() for p in records(config)}
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(load_project(config), force=True, progress=stop)
+    assert {p.name: p.read_bytes() for p in records(config)} == before
+    assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
+
+
+def test_a_build_stopped_midway_records_what_it_made_and_puts_back_what_it_did_not_touch(config: Path) -> None:
+    build(load_project(config))
+    seen: list[int] = []
+
+    def stop_in_the_second_pack(done: int, total: int) -> None:
+        if seen and done <= seen[-1]:  # a new pack began
+            raise KeyboardInterrupt
+        seen.append(done)
+
+    with pytest.raises(KeyboardInterrupt):
+        build(load_project(config), force=True, progress=stop_in_the_second_pack)
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    assert all("sha256" in target for target in lock["targets"].values())
+    sums = (config.parent / "dist" / "SHA256SUMS").read_text()
+    assert sorted(line.split("  ")[1] for line in sums.splitlines()) == ["tiny.tar", "tiny.tar.gz", "tiny.zip"]
+    assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
