@@ -1,7 +1,7 @@
 """The one reader of files a user or another machine can place: regular files only, bounded.
 
 Everything condapack reads whose content it does not control (the project file, the lock,
-the state and stat cache under ``.condapack/``, ``SHA256SUMS``, cache objects and their
+the state and memo under ``.condapack/``, ``SHA256SUMS``, cache objects and their
 manifests) goes through :func:`read_bounded` or :func:`open_regular`: a FIFO or a device is
 refused without blocking (it is opened non-blocking, then checked with ``fstat``), a
 directory where a file belongs is one line, and nothing is read past a size cap, so

@@ -1,7 +1,7 @@
 """Write an output atomically: a temporary file beside the target, renamed into place.
 
 Temporary files are named ``.NAME.XXXXXXXX.part`` (``.old`` for a directory output
-being replaced) and locked with ``flock`` while in use, so the next pack to the same
+being replaced) and held with ``flock`` while in use, so the next pack to the same
 output can tell the ones a killed run left behind and remove them. Windows has no
 ``flock``, but a file held open there cannot be deleted: a temp file is held open from
 its creation on and a sweep removes only what it can delete; temp directories, which
@@ -91,13 +91,13 @@ def created_and_held(path: str, create: Callable[[str], Optional[int]]) -> Itera
 
     ``create`` may return a descriptor of what it made, held from then on. A sweep by
     another process cannot slip in between the two: both happen under the directory's
-    shared lock, which a sweep takes exclusively. On Windows the open descriptor is the
+    mutex, which writers share and a sweep takes exclusively. On Windows the open descriptor is the
     hold (a directory, which cannot be opened there, is not held).
     """
     if WINDOWS:
         fd = create(path)
     else:
-        with _directory_lock(Path(path).parent, fcntl.LOCK_SH):
+        with _directory_mutex(Path(path).parent, fcntl.LOCK_SH):
             made = create(path)
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW) if made is None else made
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -109,8 +109,8 @@ def created_and_held(path: str, create: Callable[[str], Optional[int]]) -> Itera
 
 
 @contextlib.contextmanager
-def _directory_lock(directory: Path, kind: int) -> Iterator[None]:
-    """Writers hold it shared from creating a temporary until they lock it; sweeps exclusively."""
+def _directory_mutex(directory: Path, kind: int) -> Iterator[None]:
+    """The directory's mutex: writers share it from creating a temporary until they hold it; sweeps take it alone."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # an unreadable directory: no sweep can list it either
@@ -130,7 +130,7 @@ def sweep_stale(output: Path) -> list[str]:
         if WINDOWS:
             names = [n for n in os.listdir(output.parent) if pattern.match(n)]
             return [name for name in sorted(names) if _remove_if_closed(output.parent / name)]
-        with _directory_lock(output.parent, fcntl.LOCK_EX):
+        with _directory_mutex(output.parent, fcntl.LOCK_EX):
             names = [n for n in os.listdir(output.parent) if pattern.match(n)]
             return [name for name in sorted(names) if _remove_if_unheld(output.parent / name)]
     except OSError:
@@ -140,7 +140,7 @@ def sweep_stale(output: Path) -> list[str]:
 def sweep_temps(paths: Iterable[Path]) -> list[str]:
     """Remove the temporaries of :func:`write_atomic` beside ``paths``; return their names.
 
-    Only for files whose every writer holds one lock, which the caller holds: then no
+    Only for files whose every writer holds one mutex, which the caller holds: then no
     temporary there is a live writer's, and any found was left by a run killed outright.
     """
     prefixes: dict[Path, list[str]] = {}

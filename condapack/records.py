@@ -58,7 +58,7 @@ class PackageId:
         return f"{self.name} {self.version}"
 
     def to_doc(self) -> dict[str, str]:
-        """As JSON: one string per field (the lock's and the stat cache's package entries)."""
+        """As JSON: one string per field (the lock's and the memo's package entries)."""
         return attrs.asdict(self)
 
     @classmethod

@@ -647,7 +647,7 @@ def project_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
         f"| no-op build without the forked re-stat helper (median of {runs}, interleaved) | "
         f"{statistics.median(t for t, _ in plain):.2f} |",
         f"| plan (median of {runs}) | {statistics.median(plan):.2f} |",
-        f"| plan without the stat cache | {uncached:.2f} |",
+        f"| plan without the memo | {uncached:.2f} |",
         *cache_lines(project, build, workdir, runs),
     ]
 

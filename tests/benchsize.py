@@ -62,6 +62,6 @@ def size_lines(results: dict[str, Any], runs: int) -> list[str]:
               for row in results["archives"]]
     seconds = results["seconds"]
     return lines + ["", "| condapack size | seconds |", "| --- | --: |",
-                    f"| TARGET, fresh stat cache (median of {runs}) | {seconds['target_fresh']:.2f} |",
+                    f"| TARGET, fresh memo (median of {runs}) | {seconds['target_fresh']:.2f} |",
                     f"| TARGET, first run (reads the environment) | {seconds['target_first']:.2f} |",
                     f"| ENV path (reads the environment; median of {runs}) | {seconds['path']:.2f} |"]

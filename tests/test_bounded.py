@@ -2,7 +2,7 @@
 
 Each reader meets /dev/zero, a FIFO (which must not block: an alarm fails the test
 instead of hanging it), a directory, a symbolic link to /dev/zero and a file past its
-size cap, and answers with one line naming the file (or, for the caches, which only
+size cap, and answers with one line naming the file (or, for the memos, which only
 cost a re-hash, a warning and a fresh start), never a hang, a traceback or an
 exhausted memory.
 """
@@ -26,10 +26,10 @@ from condapack.bounded import NotAFile, check_directory, read_bounded
 from condapack.cli import main
 from condapack.errors import CondaPackError, ConfigError
 from condapack.output import write_if_changed
-from condapack.project import config, lock, statcache
+from condapack.project import config, lock, memo
 from condapack.project.config import load_project
 from condapack.project.lock import read_lock
-from condapack.project.statcache import StatCache
+from condapack.project.memo import Memo
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
 
@@ -98,17 +98,17 @@ def test_the_lock_is_read_bounded_from_a_regular_file_of_its_own(tmp_path: Path,
 
 @pytest.mark.parametrize("name", ["x.json", "x.tree.json", "x.listings"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_stat_cache_file_that_is_not_a_file_is_a_warning_and_a_rescan(
+def test_a_memo_file_that_is_not_a_file_is_a_warning_and_a_rescan(
         tmp_path: Path, kind: str, name: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(statcache, "STATCACHE_LIMIT", 1024)
+    monkeypatch.setattr(memo, "MEMO_LIMIT", 1024)
     plant(tmp_path / name, kind)
     with deadline(), caplog.at_level(logging.WARNING, "condapack"):
-        cache = StatCache(tmp_path / "x.json")
-        found = cache.listings() if name.endswith(".listings") else statcache._read(tmp_path / name)
+        opened = Memo(tmp_path / "x.json")
+        found = opened.listings() if name.endswith(".listings") else memo._read(tmp_path / name)
     assert found is None
-    if name != "x.json":  # the entries file is read when the cache is opened: warned there
-        assert caplog.messages == [f"{tmp_path / name}: damaged stat cache ({PROBLEMS[kind]}); rescanning the "
+    if name != "x.json":  # the entries file is read when the memo is opened: warned there
+        assert caplog.messages == [f"{tmp_path / name}: damaged memo ({PROBLEMS[kind]}); rescanning the "
                                    "environment (it is rewritten after this run)"]
 
 
@@ -148,7 +148,7 @@ def _shrunk(st: os.stat_result) -> os.stat_result:
 def test_condapacks_directory_being_a_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / ".condapack").write_text("")
     with pytest.raises(CondaPackError) as info:
-        check_directory(tmp_path / ".condapack" / "statcache")
+        check_directory(tmp_path / ".condapack" / "memo")
     assert str(info.value) == f"{tmp_path / '.condapack'}: is not a directory; remove or rename it"
 
 
@@ -161,7 +161,7 @@ def built_project(tmp_path: Path, tiny_env: Path) -> Path:
 
 
 @pytest.mark.parametrize("where,kind", [("dist/SHA256SUMS", "directory"), (".condapack/state.json", "directory"),
-                                        (".condapack/build.lock", "directory"), (".condapack", "file"),
+                                        (".condapack/build.mutex", "directory"), (".condapack", "file"),
                                         ("dist", "file"), ("condapack.lock", "fifo")])
 def test_a_project_path_of_the_wrong_type_is_one_line_and_changes_nothing(
         tmp_path: Path, tiny_env: Path, where: str, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -186,21 +186,21 @@ def test_a_project_path_of_the_wrong_type_is_one_line_and_changes_nothing(
         assert entry.get("sha256") in (None, hashlib.sha256(archive.read_bytes()).hexdigest())
 
 
-@pytest.mark.parametrize("blocked", [".condapack/statcache", ".condapack"])
-def test_a_file_where_the_stat_caches_live_is_at_most_one_line(
+@pytest.mark.parametrize("blocked", [".condapack/memo", ".condapack"])
+def test_a_file_where_the_memos_live_is_at_most_one_line(
         tmp_path: Path, tiny_env: Path, blocked: str, caplog: pytest.LogCaptureFixture) -> None:
     project = tmp_path / "proj"
     (project / blocked).parent.mkdir(parents=True, exist_ok=True)
     (project / blocked).write_text("")
     with caplog.at_level(logging.WARNING, "condapack"):
-        where = statcache.statcache_dir(project / ".condapack")
-        found = None if where is None else StatCache(where / "tiny.json")
-        assert found is None or (found.listings(), statcache._read(found.tree_path)) == (None, None)
+        where = memo.memo_dir(project / ".condapack")
+        found = None if where is None else Memo(where / "tiny.json")
+        assert found is None or (found.listings(), memo._read(found.tree_path)) == (None, None)
     if blocked == ".condapack":  # the build's own check says so, as an error
-        assert (where, caplog.messages) == (project / ".condapack" / "statcache", [])
+        assert (where, caplog.messages) == (project / ".condapack" / "memo", [])
     else:
         assert (where, caplog.messages) == (None, [f"{project / blocked}: is not a directory, where condapack "
-                                                   "keeps its stat caches; every build rescans the environments "
+                                                   "keeps its memos; every build rescans the environments "
                                                    "until it is removed"])
 
 

@@ -1,4 +1,4 @@
-"""The records of a build (lock, state, SHA256SUMS): written twice per build, true when it stops."""
+"""The ledger of a build (lock, state, SHA256SUMS): written twice per build, true when it stops."""
 
 from __future__ import annotations
 
@@ -40,43 +40,43 @@ def count_writes(monkeypatch: pytest.MonkeyPatch, paths: list[Path]) -> dict[str
     return counts
 
 
-def records(config: Path) -> list[Path]:
+def ledger(config: Path) -> list[Path]:
     root = config.parent
     return [root / "condapack.lock", root / ".condapack" / "state.json", root / "dist" / "SHA256SUMS"]
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["first", "forced"])
-def test_a_build_of_three_targets_writes_each_record_at_most_twice(config: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_build_of_three_targets_writes_each_ledger_file_at_most_twice(config: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    force: bool) -> None:
     if force:
         build(load_project(config))
-    counts = count_writes(monkeypatch, records(config))
+    counts = count_writes(monkeypatch, ledger(config))
     results = build(load_project(config), force=force)
     assert [r.status for r in results] == ["built"] * 3
     assert all(1 <= n <= 2 for n in counts.values()), counts
 
 
-def test_a_no_op_build_writes_no_record(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_no_op_build_writes_nothing_to_the_ledger(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build(load_project(config))
-    counts = count_writes(monkeypatch, records(config))
+    counts = count_writes(monkeypatch, ledger(config))
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
     assert counts == {"condapack.lock": 0, "state.json": 0, "SHA256SUMS": 0}
 
 
 def test_a_build_stopped_by_an_error_puts_back_the_outputs_it_left_as_they_were(config: Path) -> None:
     build(load_project(config))
-    before = {p.name: p.read_bytes() for p in records(config)}
+    before = {p.name: p.read_bytes() for p in ledger(config)}
 
     def stop(done: int, total: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         build(load_project(config), force=True, progress=stop)
-    assert {p.name: p.read_bytes() for p in records(config)} == before
+    assert {p.name: p.read_bytes() for p in ledger(config)} == before
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
 
 
-def test_a_build_stopped_midway_records_what_it_made_and_puts_back_what_it_did_not_touch(config: Path) -> None:
+def test_a_build_stopped_midway_enters_what_it_made_and_puts_back_what_it_did_not_touch(config: Path) -> None:
     build(load_project(config))
     seen: list[int] = []
 

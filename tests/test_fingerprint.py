@@ -1,4 +1,4 @@
-"""Fingerprints through the stat cache: a no-op reads nothing, and no change is ever missed.
+"""Fingerprints through the memo: a no-op reads nothing, and no change is ever missed.
 
 The tree signature lets a no-op fingerprint skip the records and every file; each test
 changes the environment in one way the signature must see (a same-size edit with the old
@@ -18,31 +18,31 @@ import pytest
 
 import envkit
 from condapack import prefix
-from condapack.project import fingerprint, signature, statcache
+from condapack.project import fingerprint, memo, signature
 from condapack.project.fingerprint import EnvFingerprint, fingerprint_env
-from condapack.project.statcache import StatCache
+from condapack.project.memo import Memo
 
 SHARE = "share/notes.txt"
 
 
 @pytest.fixture
 def env(conda_channel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(statcache, "RACY_NS", 0)
+    monkeypatch.setattr(memo, "RACY_NS", 0)
     prefix = envkit.create_env("nopython", tmp_path / "env", conda_channel)
     (prefix / SHARE).write_text("unmanaged notes\n")
     return prefix
 
 
 def fresh(prefix: Path, tmp_path: Path) -> EnvFingerprint:
-    """Fingerprint with the stat cache of earlier calls, and save it as a build does."""
-    cache = StatCache(tmp_path / "statcache" / "env.json")
-    result = fingerprint_env(prefix, cache)
-    cache.save()
+    """Fingerprint with the memo of earlier calls, and save it as a build does."""
+    earlier = Memo(tmp_path / "memo" / "env.json")
+    result = fingerprint_env(prefix, earlier)
+    earlier.save()
     return result
 
 
 def uncached(prefix: Path) -> EnvFingerprint:
-    return fingerprint_env(prefix, StatCache(None))
+    return fingerprint_env(prefix, Memo(None))
 
 
 def forbid_scanning(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +55,7 @@ def forbid_scanning(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unchanged_environment_reuses_its_fingerprint_without_reading_a_record(
         env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = fresh(env, tmp_path)
-    assert (tmp_path / "statcache" / "env.tree.json").is_file()
+    assert (tmp_path / "memo" / "env.tree.json").is_file()
     forbid_scanning(monkeypatch)
     assert fresh(env, tmp_path) == first
 
@@ -95,7 +95,7 @@ def test_added_and_removed_files_change_the_fingerprint(env: Path, tmp_path: Pat
 
 def test_renamed_file_changes_the_fingerprint_though_listings_are_replayed(env: Path, tmp_path: Path) -> None:
     before = fresh(env, tmp_path)
-    assert fresh(env, tmp_path) == before and (tmp_path / "statcache" / "env.listings").is_file()
+    assert fresh(env, tmp_path) == before and (tmp_path / "memo" / "env.listings").is_file()
     (env / SHARE).rename(env / "share" / "renamed.txt")
     after = fresh(env, tmp_path)
     assert after != before and after.files_count == before.files_count and after == uncached(env)
@@ -112,34 +112,34 @@ def test_edited_managed_file_changes_the_fingerprint(env: Path, tmp_path: Path) 
 
 def test_a_tree_changed_just_before_the_scan_is_not_trusted(env: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(statcache, "RACY_NS", statcache.RACY_NS + 60_000_000_000)
+    monkeypatch.setattr(memo, "RACY_NS", memo.RACY_NS + 60_000_000_000)
     fresh(env, tmp_path)
-    assert not (tmp_path / "statcache" / "env.tree.json").exists()
+    assert not (tmp_path / "memo" / "env.tree.json").exists()
 
 
 @pytest.mark.parametrize("damage", [b"", b"{", b"[" * 100_000, b"[1, 2]", b"\xff\xfe"])
-def test_damaged_tree_cache_warns_once_and_rescans(env: Path, tmp_path: Path,
+def test_damaged_tree_memo_warns_once_and_rescans(env: Path, tmp_path: Path,
                                                    caplog: pytest.LogCaptureFixture, damage: bytes) -> None:
     first = fresh(env, tmp_path)
-    tree = tmp_path / "statcache" / "env.tree.json"
+    tree = tmp_path / "memo" / "env.tree.json"
     tree.write_bytes(damage)
     with caplog.at_level(logging.WARNING, logger="condapack"):
         assert fresh(env, tmp_path) == first
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 1 and messages[0].startswith(f"{tree}: damaged stat cache ("), messages
+    assert len(messages) == 1 and messages[0].startswith(f"{tree}: damaged memo ("), messages
     assert messages[0].endswith("; rescanning the environment (it is rewritten after this run)")
 
 
 def test_hostile_fingerprint_with_the_right_signature_warns_and_rescans(
         env: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = fresh(env, tmp_path)
-    tree = tmp_path / "statcache" / "env.tree.json"
+    tree = tmp_path / "memo" / "env.tree.json"
     doc = tree.read_text().replace('"files_count":', '"files_count":"1e999999",' + '"x":')
     tree.write_text(doc)
     with caplog.at_level(logging.WARNING, logger="condapack"):
         assert fresh(env, tmp_path) == first
     assert [r.getMessage() for r in caplog.records] == [
-        f"{tree}: damaged stat cache (no valid fingerprint); rescanning the environment "
+        f"{tree}: damaged memo (no valid fingerprint); rescanning the environment "
         "(it is rewritten after this run)"]
 
 

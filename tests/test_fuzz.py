@@ -1,4 +1,4 @@
-"""Fuzz-style: damaged conda-meta records, locks, caches, project files and manifests.
+"""Fuzz-style: damaged conda-meta records, locks, memos, project files and manifests.
 
 Each input is a real file (from a real environment or a real build) damaged in seeded,
 bounded ways: truncated, values swapped for other types, nested absurdly deep, or
@@ -20,7 +20,7 @@ import pytest
 
 import envkit
 from condapack.cli import conda_pack_main, main
-from condapack.project import statcache
+from condapack.project import memo
 
 SEED = 9
 SWAPS: list[Any] = [None, 0, -1, 2**70, 1.5, True, "", "x", "../../../etc/passwd", "a\0b", [], {}, [[]], {"": {}}]
@@ -156,23 +156,23 @@ def test_damaged_locks_give_one_line_errors(env: Path, tmp_path: Path, capsys: p
         run_cli(capsys, "lock", "--locked", "-c", str(config))
 
 
-@pytest.mark.parametrize("cache", ["state.json", "statcache/a.json", "statcache/a.tree.json"])
-def test_damaged_caches_cost_at_most_a_warning_and_a_rescan(
+@pytest.mark.parametrize("damaged", ["state.json", "memo/a.json", "memo/a.tree.json"])
+def test_a_damaged_state_or_memo_costs_at_most_a_warning_and_a_rescan(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        cache: str) -> None:
-    monkeypatch.setattr(statcache, "RACY_NS", 0)  # the env was just made: trust its tree at once
+        damaged: str) -> None:
+    monkeypatch.setattr(memo, "RACY_NS", 0)  # the env was just made: trust its tree at once
     config = project(env, tmp_path / "p")
-    (env / "share" / "unmanaged.txt").write_text("hashed through the stat cache\n")
+    (env / "share" / "unmanaged.txt").write_text("hashed through the memo\n")
     assert main(["build", "-q", "-c", str(config)]) == 0
-    (env / "share" / "unmanaged.txt").write_text("hashed through the stat cache again\n")
+    (env / "share" / "unmanaged.txt").write_text("hashed through the memo again\n")
     assert main(["build", "-q", "-c", str(config)]) == 0  # a rescan: the entries file is written too
-    path = config.parent / ".condapack" / cache
+    path = config.parent / ".condapack" / damaged
     for data in variants(path.read_bytes(), 15):
         path.write_bytes(data)
         assert main(["build", "-q", "-c", str(config)]) == 0
         warnings = capsys.readouterr().err.splitlines()
         assert warnings == [] or (len(warnings) == 1 and warnings[0].startswith(
-            f"condapack: warning: {path}: damaged stat cache (")), warnings
+            f"condapack: warning: {path}: damaged memo (")), warnings
         subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=config.parent / "dist", check=True)
 
 

@@ -230,15 +230,15 @@ def test_killed_conda_unpack_leaves_the_env_as_it_was_or_fully_relocated(
 
 def test_the_records_temporaries_a_killed_build_left_are_removed_by_the_next_build(tmp_path: Path,
                                                                                    tiny_env: Path) -> None:
-    """SIGKILL while the lock, the state, SHA256SUMS or a stat cache is written leaves its temporary."""
+    """SIGKILL while the lock, the state, SHA256SUMS or a memo is written leaves its temporary."""
     config = tmp_path / "proj" / "condapack.toml"
     config.parent.mkdir()
     config.write_text(f'[env.tiny]\nprefix = "{tiny_env}"\nformats = ["tar"]\n')
     assert main(["build", "-q", "-c", str(config)]) == 0
     root = config.parent
     left = [root / ".condapack.lock.0123abcd.tmp", root / ".condapack" / ".state.json.0123abcd.tmp",
-            root / "dist" / ".SHA256SUMS.0123abcd.tmp", root / ".condapack" / "statcache" / ".tiny.json.89abcdef.tmp",
-            root / ".condapack" / "statcache" / ".tiny.listings.0123abcd.tmp"]
+            root / "dist" / ".SHA256SUMS.0123abcd.tmp", root / ".condapack" / "memo" / ".tiny.json.89abcdef.tmp",
+            root / ".condapack" / "memo" / ".tiny.listings.0123abcd.tmp"]
     for path in left:
         path.write_bytes(b"half written")
     (root / ".notes.0123abcd.tmp").write_text("not condapack's")

@@ -42,7 +42,7 @@ def built(project: Project, data: bytes = ARCHIVE, by: str = __version__) -> tup
     target.output.parent.mkdir(parents=True, exist_ok=True)
     target.output.write_bytes(data)
     state = BuildState(project)
-    state.record(target.name, target.output, hashlib.sha256(data).hexdigest())
+    state.note(target.name, target.output, hashlib.sha256(data).hexdigest())
     state.outputs[target.name] = attrs.evolve(state.outputs[target.name], condapack=by)
     return target, state
 

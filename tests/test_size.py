@@ -165,11 +165,11 @@ def _target_project(tmp_path: Path, env: Path) -> Path:
     return root / "condapack.toml"
 
 
-def test_size_of_a_target_is_its_environment_without_its_excludes_and_reuses_the_stat_cache(
+def test_size_of_a_target_is_its_environment_without_its_excludes_and_reuses_the_memo(
         real_env: EnvFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     import condapack.prefix
-    from condapack.project import statcache
+    from condapack.project import memo
 
     env = real_env("pip_unmanaged")
     config = _target_project(tmp_path, env)
@@ -180,9 +180,9 @@ def test_size_of_a_target_is_its_environment_without_its_excludes_and_reuses_the
     assert main(["size", "a:tar", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert (first["files"], first["size"]) == (len(kept), sum(i.size for i in kept))
-    cached = config.parent / ".condapack" / "statcache" / "a.size.json"
+    cached = config.parent / ".condapack" / "memo" / "a.size.json"
     assert not cached.exists()  # the environment was just made: its tree is not trusted yet
-    monkeypatch.setattr(statcache, "RACY_NS", 0)
+    monkeypatch.setattr(memo, "RACY_NS", 0)
     assert main(["size", "a:tar", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == first and cached.is_file()
 
@@ -256,7 +256,7 @@ def test_size_of_a_target_shows_what_its_slim_presets_and_slim_would_remove_afte
     assert [s["rule"] for s in doc["savings"]] == ["bytecode", "docs"]
     bytecode = next(k for k in doc["kinds"] if k["name"] == "bytecode")
     assert doc["savings"][0]["files"] + len(doc["savings"][0]["kept"]) == bytecode["files"] > 0
-    assert not (config.parent / ".condapack" / "statcache" / "a.size.json").exists()  # read, not cached
+    assert not (config.parent / ".condapack" / "memo" / "a.size.json").exists()  # read, not cached
 
 
 def test_size_of_an_unknown_target_suggests_one(real_env: EnvFactory, tmp_path: Path,

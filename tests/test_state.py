@@ -23,7 +23,7 @@ def test_a_recorded_output_is_saved_with_its_stat_digest_and_condapack(tmp_path:
     output = tmp_path / "out.tar"
     output.write_bytes(b"x")
     state = BuildState(project)
-    state.record("tiny:tar", output, "ab" * 32)
+    state.note("tiny:tar", output, "ab" * 32)
     state.save()
     st = output.stat()
     stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
@@ -39,9 +39,9 @@ def test_saving_keeps_what_another_build_recorded_meanwhile(tmp_path: Path, tiny
     output = tmp_path / "out"
     output.write_bytes(b"x")
     mine, theirs = BuildState(project), BuildState(project)
-    theirs.record("tiny:zip", output, "cd" * 32)
+    theirs.note("tiny:zip", output, "cd" * 32)
     theirs.save()
-    mine.record("tiny:tar", output, "ab" * 32)
+    mine.note("tiny:tar", output, "ab" * 32)
     mine.save()
     assert sorted(BuildState(project).outputs) == ["tiny:tar", "tiny:zip"]
 

@@ -1,6 +1,6 @@
-"""Run a plan: make the out-of-date targets, then record them in the lock, the state and ``SHA256SUMS``.
+"""Run a plan: make the out-of-date targets, then commit them to the ledger (lock, state, ``SHA256SUMS``).
 
-How the records stay true when a build is stopped, or when several run at once, is
+How the ledger stays true when a build is stopped, or when several run at once, is
 :mod:`condapack.project.commit`'s.
 """
 
@@ -102,7 +102,7 @@ class Build:
     made: list[str] = attrs.field(factory=list)
 
     def run(self) -> list[BuildResult]:
-        """Make every out-of-date target, then commit the records (also when stopped)."""
+        """Make every out-of-date target, then commit the ledger (also when stopped)."""
         claim = begin(self.plan, self.state, [s.target for s in self.plan.to_build], self.locked) \
             if self.plan.to_build else None
         try:
@@ -137,10 +137,10 @@ class Build:
         if self.report:
             _write_report(target)
         if how == "fetched" and entry.output is None:
-            self.state.record(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
+            self.state.note(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
         else:
             self.built[target.name] = LockedOutput(digest, size, _image(target))
-            self.state.record(target.name, target.output, digest)
+            self.state.note(target.name, target.output, digest)
         return BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded)
 
 
@@ -179,7 +179,7 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
         result = push_images([t.output for t in targets], reference, sboms)
         log.info("pushed %s@%s: %d blobs uploaded (%d bytes with the manifest), %d already there",
                  reference, result.digest, len(result.uploaded), result.uploaded_bytes, len(result.skipped))
-        state.record_push(reference, ",".join(images))
+        state.note_push(reference, ",".join(images))
         with project_mutex(plan.project):
             state.save()
 

@@ -1,12 +1,12 @@
-"""Bring the records of a build in line with its outputs: the lock, the state and ``SHA256SUMS``.
+"""Bring a build's ledger in line with its outputs: the lock, the state and ``SHA256SUMS``.
 
-A build writes them twice, whatever the number of targets: :func:`begin` forgets every
-target it is about to replace (their old digests leave the records before any output is
-touched), and :func:`commit`, once the targets are built or the build stopped, records
-what was made and puts back what was forgotten but left as it was. A build stopped at
-any point, even by SIGKILL, so leaves records that never claim a digest for a file that
-is not there; a build killed between the two only makes the next one rebuild the
-targets it had claimed.
+A build writes the ledger twice, whatever the number of targets: :func:`begin` forgets
+every target it is about to replace (their old digests leave the ledger before any
+output is touched), and :func:`commit`, once the targets are made or the build stopped,
+enters what was made and puts back what was forgotten but left as it was. A build
+stopped at any point, even by SIGKILL, so leaves a ledger that never claims a digest
+for a file that is not there; a build killed between the two only makes the next one
+rebuild the targets it had claimed.
 
 Several ``condapack build`` processes may run at once (``make -j``): both steps run under
 the project's mutex and merge with what is on disk, so no process loses another's
@@ -31,9 +31,9 @@ from ..digest import file_digest
 from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedOutput, LockedTarget, read_lock, render_lock
+from .memo import stat_key
 from .plan import BuildPlan
 from .sizes import report_path
-from .statcache import stat_key
 from .state import BuildState, BuiltOutput
 
 __all__ = ["Claim", "begin", "commit", "project_mutex", "write_lock"]
@@ -43,11 +43,13 @@ log = logging.getLogger("condapack")
 
 @contextlib.contextmanager
 def project_mutex(project: Project) -> Iterator[None]:
-    """Hold the project's mutex: one process at a time reads and writes its records."""
+    """Hold the project's mutex: one process at a time reads and writes its ledger."""
     check_directory(project.state_dir)
-    fd = open_regular(project.state_dir / "build.lock", own=True, create=True)
+    fd = open_regular(project.state_dir / "build.mutex", own=True, create=True)
     try:
         _acquire(fd)
+        with contextlib.suppress(OSError):  # older versions' name for it
+            os.unlink(project.state_dir / "build.lock")
         try:
             yield
         finally:
@@ -82,14 +84,14 @@ else:
 def write_lock(plan: BuildPlan) -> bool:
     """``condapack lock``: write the planned lock unless it is unchanged."""
     with project_mutex(plan.project):
-        for cache in plan.caches.values():
-            cache.save()
+        for memo in plan.memos.values():
+            memo.save()
         return write_if_changed(plan.project.lock_path, plan.lock.to_json())
 
 
 @attrs.frozen
 class Claim:
-    """The targets a build forgot before replacing them, with what the records said of each."""
+    """The targets a build forgot before replacing them, with what the ledger said of each."""
 
     token: str
     outputs: Mapping[str, Path]
@@ -98,10 +100,10 @@ class Claim:
 
 
 def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], locked: bool) -> Claim:
-    """Forget the ``targets``' outputs in the records before any of them is replaced."""
+    """Forget the ``targets``' outputs in the ledger before any of them is replaced."""
     project = plan.project
     for target in targets:
-        check_directory(target.output.parent)  # before the records forget the output there
+        check_directory(target.output.parent)  # before the ledger forgets the output there
     names = [t.name for t in targets]
     with project_mutex(project):
         _sweep_temps(plan, state)
@@ -118,7 +120,7 @@ def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], loc
 
 def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
            claim: Optional[Claim] = None, made: Sequence[str] = ()) -> None:
-    """Record ``built`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
+    """Enter ``built`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
     project = plan.project
     with project_mutex(project):
         _sweep_temps(plan, state)
@@ -131,7 +133,7 @@ def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]
 
 
 def _put_back(state: BuildState, claim: Claim, name: str, on_disk: Optional[Lock]) -> Optional[Lock]:
-    """What the records said of a claimed output left as it was (its stat unchanged), back in them."""
+    """What the ledger said of a claimed output left as it was (its stat unchanged), back in it."""
     known, entry, output = claim.known[name], claim.locked[name], claim.outputs[name]
     if known is None or not output.exists() or stat_key(output.stat()) != known.stat:
         return on_disk
@@ -147,8 +149,8 @@ def _write(plan: BuildPlan, state: BuildState, lock: Lock, locked: bool) -> None
         write_if_changed(project.lock_path, lock.to_json())
     _write_sums(project, _sums(project, lock, state))
     state.save()
-    for cache in plan.caches.values():
-        cache.save()
+    for memo in plan.memos.values():
+        memo.save()
 
 
 def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
@@ -175,11 +177,11 @@ def sbom_path(output: Path) -> Path:
 
 
 def _sweep_temps(plan: BuildPlan, state: BuildState) -> None:
-    """Remove what writes of the records killed outright left: their writers hold the project's mutex."""
+    """Remove what writes of the ledger killed outright left: their writers hold the project's mutex."""
     project = plan.project
     paths = [project.lock_path, state.path, project.output_dir / SUMS_FILE]
-    for cache in plan.caches.values():
-        paths += [p for p in (cache.path, cache.tree_path, cache.listings_path) if p is not None]
+    for memo in plan.memos.values():
+        paths += [p for p in (memo.path, memo.tree_path, memo.listings_path) if p is not None]
     for name in sweep_temps(paths):
         log.info("removed %s, left behind by an interrupted run", name)
 

@@ -112,7 +112,7 @@ class Project:
 
     @property
     def state_dir(self) -> Path:
-        """Local caches (stat cache, build state): never part of the lock."""
+        """Where the memos and the build state live: never part of the lock."""
         return self.root / ".condapack"
 
     def env(self, key: str) -> EnvSpec:

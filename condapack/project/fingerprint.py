@@ -3,10 +3,10 @@
 Conda-managed files are identified by their packages (name, version, build, channel,
 package hash) as recorded in ``conda-meta``, without reading them; a managed file whose
 size no longer matches its record is hashed like an unmanaged one. Unmanaged files are
-hashed through a :class:`~condapack.project.statcache.StatCache`, with the environment's own
+hashed through a :class:`~condapack.project.memo.Memo`, with the environment's own
 prefix replaced by a marker, so the same environment at another path (another checkout,
 another machine) has the same fingerprint. When the prefix's tree signature is the one
-the cache stored with a fingerprint, that fingerprint is reused without reading a
+the memo stored with a fingerprint, that fingerprint is reused without reading a
 record or a file: a no-op build is one ``lstat`` per entry.
 """
 
@@ -24,8 +24,8 @@ from .._gc import gc_paused
 from ..layout import is_record
 from ..records import PackageId
 from ..tree import check_is_environment
+from .memo import Memo
 from .signature import tree_signature
-from .statcache import StatCache
 
 # Reading an environment (its records, its files) is imported when the signature does
 # not match: a no-op build's start-up does not pay for it.
@@ -52,7 +52,7 @@ class EnvFingerprint:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
     def to_doc(self) -> dict[str, Any]:
-        """As JSON, for the stat cache."""
+        """As JSON, for the memo."""
         return {"packages": [p.to_doc() for p in self.packages], "files_count": self.files_count,
                 "files_digest": self.files_digest}
 
@@ -95,48 +95,48 @@ def _safe_cut(data: bytes, needle: bytes, cut: int) -> int:
     return max(cut, 0)
 
 
-def _entry_digest(prefix: Path, rel: str, entry: Entry, cache: StatCache) -> str:
+def _entry_digest(prefix: Path, rel: str, entry: Entry, memo: Memo) -> str:
     if entry.kind == "dir":
         return "dir"
     if entry.kind == "symlink":
         target = (entry.link_target or "").replace(str(prefix), _MARKER.decode())
         return f"link:{target}"
     path = os.path.join(prefix, rel)
-    digest = cache.digest(rel, path, os.lstat(path), lambda p: normalized_digest(p, str(prefix).encode()))
+    digest = memo.digest(rel, path, os.lstat(path), lambda p: normalized_digest(p, str(prefix).encode()))
     return f"{'x' if entry.mode & 0o111 else '-'}:{digest}"
 
 
-def fingerprint_env(prefix: Path, cache: Optional[StatCache] = None) -> EnvFingerprint:
+def fingerprint_env(prefix: Path, memo: Optional[Memo] = None) -> EnvFingerprint:
     """Fingerprint the environment at ``prefix`` (re-hashing only changed files)."""
-    return read_and_fingerprint(prefix, cache)[0]
+    return read_and_fingerprint(prefix, memo)[0]
 
 
-def read_and_fingerprint(prefix: Path, cache: Optional[StatCache] = None) -> tuple[EnvFingerprint, Optional[Reading]]:
+def read_and_fingerprint(prefix: Path, memo: Optional[Memo] = None) -> tuple[EnvFingerprint, Optional[Reading]]:
     """The fingerprint, and the :class:`Reading` it was made from when the environment had to be read.
 
-    None: the fingerprint the cache stored for this tree signature still holds, and nothing
+    None: the fingerprint the memo stored for this tree signature still holds, and nothing
     was read. A build packs from the reading instead of reading the environment again.
     """
     check_is_environment(prefix)
-    cache = cache or StatCache(None)
+    memo = memo or Memo(None)
     # Taken before the files are read: a change made meanwhile makes the next one differ.
-    signature = tree_signature(prefix, cache.listings())
-    known = cache.remembered(signature, EnvFingerprint.from_doc)
+    signature = tree_signature(prefix, memo.listings())
+    known = memo.remembered(signature, EnvFingerprint.from_doc)
     if known is not None:
         return known, None
     from ..prefix import read_prefix
 
     reading = read_prefix(prefix)
-    fingerprint = _scanned(reading, cache)
+    fingerprint = _scanned(reading, memo)
     # Path data read from a package cache can change without the prefix changing.
     if all(p.source == "env" for p in reading.packages):
-        cache.remember(signature, fingerprint.to_doc())
+        memo.remember(signature, fingerprint.to_doc())
     return fingerprint, reading
 
 
 @gc_paused
-def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
-    """The fingerprint from the records and every file (through the stat cache)."""
+def _scanned(reading: Reading, memo: Memo) -> EnvFingerprint:
+    """The fingerprint from the records and every file (through the memo)."""
     from ..prefix import keep_unmanaged, looks_modified
 
     prefix, packages, disk, owners, layout = reading.prefix, reading.packages, reading.disk, reading.owners, \
@@ -149,7 +149,7 @@ def _scanned(reading: Reading, cache: StatCache) -> EnvFingerprint:
         # records are covered by the package list; their bytes name the packing machine's package cache
         if owner is None and (is_record(rel) or not keep_unmanaged(rel, owners, layout)):
             continue
-        digest.add(rel, _entry_digest(prefix, rel, entry, cache))
+        digest.add(rel, _entry_digest(prefix, rel, entry, memo))
     for rel in sorted(rel for rel in owners if rel not in disk):
         digest.add(rel, "missing")
     return EnvFingerprint(tuple(p.identity for p in packages), digest.count, digest.hexdigest())

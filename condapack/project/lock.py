@@ -150,14 +150,14 @@ def _str(value: object) -> Optional[str]:
 
 def _parsed(docs: dict[str, object], parse: Callable[[object], Optional[T]], what: str,
             filename: str) -> dict[str, T]:
-    """Each entry of ``docs`` as its record; the first malformed one is the error."""
-    records: dict[str, T] = {}
+    """Each entry of ``docs`` parsed; the first malformed one is the error."""
+    entries: dict[str, T] = {}
     for key, doc in docs.items():
-        record = parse(doc)
-        if record is None:
+        entry = parse(doc)
+        if entry is None:
             raise _invalid(filename, f"{what} {key!r:.40} is malformed")
-        records[key] = record
-    return records
+        entries[key] = entry
+    return entries
 
 
 def _fields(doc: object, *keys: str) -> Optional[dict[str, object]]:

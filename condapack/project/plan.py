@@ -22,7 +22,7 @@ from ..locate import find_prefix
 from .config import Project, TargetSpec
 from .fingerprint import EnvFingerprint, read_and_fingerprint
 from .lock import Lock, LockedTarget, changed_options, describe_env_change, read_lock, render_lock
-from .statcache import StatCache, statcache_dir
+from .memo import Memo, memo_dir
 from .state import BuildState, output_digest
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class BuildPlan:
     previous: Optional[Lock]
     lock: Lock
     targets: tuple[TargetStatus, ...]
-    caches: Mapping[str, StatCache]
+    memos: Mapping[str, Memo]
     readings: Mapping[str, Reading] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
@@ -128,9 +128,9 @@ def _sbom_exists(output: Path) -> bool:
     return sbom_path(output).is_file()
 
 
-def _read(project: Project, key: str, cache: StatCache) -> tuple[Optional[Reading], EnvFingerprint]:
+def _read(project: Project, key: str, memo: Memo) -> tuple[Optional[Reading], EnvFingerprint]:
     try:
-        fingerprint, reading = read_and_fingerprint(env_prefix(project, key), cache)
+        fingerprint, reading = read_and_fingerprint(env_prefix(project, key), memo)
         return reading, fingerprint
     except CondaPackError as exc:
         raise type(exc)(f"{project.path.name}: env.{key}: {exc}") from None
@@ -140,13 +140,13 @@ def make_plan(project: Project, names: Sequence[str] = (), *, force: bool = Fals
               state: Optional[BuildState] = None) -> BuildPlan:
     """Fingerprint every environment, render the lock in memory, and judge targets."""
     selected = select_targets(project, names)
-    where = statcache_dir(project.state_dir)
-    caches = {e.key: StatCache(where / f"{e.key}.json" if where else None) for e in project.envs}
-    read = {e.key: _read(project, e.key, caches[e.key]) for e in project.envs}
+    where = memo_dir(project.state_dir)
+    memos = {e.key: Memo(where / f"{e.key}.json" if where else None) for e in project.envs}
+    read = {e.key: _read(project, e.key, memos[e.key]) for e in project.envs}
     envs = {key: fingerprint for key, (_reading, fingerprint) in read.items()}
     previous = read_lock(project.lock_path)
     lock = render_lock(project, envs, previous)
     state = state or BuildState(project)
     statuses = tuple(_status(lock, previous, t, state, force) for t in selected)
-    return BuildPlan(project, envs, previous, lock, statuses, caches,
+    return BuildPlan(project, envs, previous, lock, statuses, memos,
                      readings={key: reading for key, (reading, _fp) in read.items() if reading is not None})

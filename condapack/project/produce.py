@@ -113,7 +113,7 @@ class Producer:
         staging = Path(temp_name(target.output, ".part"))  # swept by the next pack if this one is killed
         try:
             with created_and_held(str(staging), lambda path: os.mkdir(path, 0o700)):
-                # one level down: the pack locks the directory it writes in, and this one is held
+                # one level down: the pack takes the mutex of the directory it writes in, and this one is held
                 staged = staging / "out" / target.output.name
                 staged.parent.mkdir()
                 options = attrs.evolve(self._options(target), output=str(staged))

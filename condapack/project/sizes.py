@@ -1,8 +1,8 @@
 """``condapack size TARGET`` and ``condapack build --report``: the size report of a project target.
 
 A target's report covers the files its archive takes from the environment (the target's
-``exclude`` applied). Its items (path, bytes, package, kind) are kept beside the stat
-cache as ``KEY.size.json`` with the tree signature they were read under: while the
+``exclude`` applied). Its items (path, bytes, package, kind) are kept beside the
+memo as ``KEY.size.json`` with the tree signature they were read under: while the
 signature is the same (one ``lstat`` per entry, as a no-op build), the report is made
 from them without reading a record or walking the environment. Slimming presets need
 the environment itself (their guard rails read ELF headers and imports), so a report
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from .._version import __version__
 from ..bounded import NotAFile, read_bounded
 from ..tree import check_is_environment
-from . import statcache
+from . import memo
 from .config import Project, TargetSpec
+from .memo import MEMO_LIMIT, Memo, memo_dir
 from .plan import env_prefix
 from .signature import tree_signature
-from .statcache import STATCACHE_LIMIT, StatCache, statcache_dir
 
 if TYPE_CHECKING:
     from ..size import Item, SizeReport
@@ -67,7 +67,7 @@ def size_target(project: Project, target: TargetSpec, *, slim: Sequence[str] = (
     presets = tuple(dict.fromkeys((*parse_slim(target.options.slim), *slim)))
     if presets:
         return _read_target(prefix, target, presets, exclude)
-    items, versions = _cached_items(project, target.env, prefix)
+    items, versions = _remembered_items(project, target.env, prefix)
     items = _kept(items, target.exclude)
     return analyse(target.name, "environment", items, versions=versions, saved=savings(items, (), exclude))
 
@@ -97,16 +97,16 @@ def _kept(items: Sequence[Item], patterns: Sequence[str]) -> list[Item]:
     return list(gitignore_filter(items, patterns, key=lambda i: i.path))
 
 
-def _cached_items(project: Project, key: str, prefix: Path) -> tuple[list[Item], dict[str, str]]:
+def _remembered_items(project: Project, key: str, prefix: Path) -> tuple[list[Item], dict[str, str]]:
     """The environment's items: from ``KEY.size.json`` when its signature holds, else read (and stored)."""
     check_is_environment(prefix)
-    where = statcache_dir(project.state_dir)
-    cache = StatCache(where / f"{key}.json" if where else None)
-    signature = tree_signature(prefix, cache.listings())
+    where = memo_dir(project.state_dir)
+    env_memo = Memo(where / f"{key}.json" if where else None)
+    signature = tree_signature(prefix, env_memo.listings())
     # as for the fingerprint: a tree changed close to this run's start is not trusted
-    trusted = signature.newest_ctime_ns < cache.started_ns - statcache.RACY_NS
-    if trusted and signature.listed and cache.listings_path is not None:  # the next signature lists less
-        StatCache._write(cache.listings_path, signature.listings.to_bytes())
+    trusted = signature.newest_ctime_ns < env_memo.started_ns - memo.RACY_NS
+    if trusted and signature.listed and env_memo.listings_path is not None:  # the next signature lists less
+        Memo._write(env_memo.listings_path, signature.listings.to_bytes())
     path = where / f"{key}.size.json" if where else None
     found = _load(path, signature.digest)
     if found is not None:
@@ -129,7 +129,7 @@ def _load(path: Optional[Path], signature: str) -> Optional[tuple[list[Item], di
     if path is None:
         return None
     try:
-        doc: Any = json.loads(read_bounded(path, STATCACHE_LIMIT, own=True))
+        doc: Any = json.loads(read_bounded(path, MEMO_LIMIT, own=True))
         if doc.get("signature") != signature or doc.get("condapack") != __version__ or doc["version"] != _VERSION:
             return None
         items = [Item(str(p), int(s), int(s), str(pkg), str(kind)) for p, s, pkg, kind in doc["items"]]
@@ -137,7 +137,7 @@ def _load(path: Optional[Path], signature: str) -> Optional[tuple[list[Item], di
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, NotAFile) as exc:
-        log.warning("%s: damaged size cache (%s); reading the environment (it is rewritten)", path,
+        log.warning("%s: damaged size memo (%s); reading the environment (it is rewritten)", path,
                     type(exc).__name__)
         return None
 
@@ -145,7 +145,7 @@ def _load(path: Optional[Path], signature: str) -> Optional[tuple[list[Item], di
 def _store(path: Path, signature: str, items: Sequence[Item], versions: dict[str, str]) -> None:
     doc = {"version": _VERSION, "condapack": __version__, "signature": signature, "versions": versions,
            "items": [[i.path, i.size, i.package, i.kind] for i in items]}
-    StatCache._write(path, json.dumps(doc, separators=(",", ":")).encode())
+    Memo._write(path, json.dumps(doc, separators=(",", ":")).encode())
 
 
 def find_target(name: str, config: Optional[str]) -> Optional[tuple[Project, TargetSpec]]:

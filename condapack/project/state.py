@@ -17,7 +17,7 @@ from ..bounded import MIB, NotAFile, check_directory, read_bounded
 from ..digest import content_digest
 from ..output import write_if_changed
 from .config import Project
-from .statcache import StatKey, stat_key
+from .memo import StatKey, stat_key
 
 __all__ = ["BuildState", "BuiltOutput", "output_digest"]
 
@@ -65,14 +65,14 @@ def _is_int(value: object) -> bool:
 
 
 class BuildState:
-    """Local record of built outputs (stat + digest), kept under ``.condapack/``."""
+    """What this checkout knows of its built outputs (stat + digest), kept under ``.condapack/``."""
 
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
         self.outputs: dict[str, BuiltOutput] = self._load()
         #: image reference -> what was last pushed to it from here (manifest digests, comma-separated)
         self.pushed: dict[str, str] = self._load_strings("pushed")
-        self._recorded: set[str] = set()
+        self._noted: set[str] = set()
         self._pushes: set[str] = set()
         #: target name -> the token of this build's claim on it (None: given up)
         self._claims: dict[str, Optional[str]] = {}
@@ -99,20 +99,20 @@ class BuildState:
             return {}
         return {name: value for name, value in table.items() if isinstance(value, str)}
 
-    def record_push(self, reference: str, what: str) -> None:
+    def note_push(self, reference: str, what: str) -> None:
         """Remember that ``what`` (the images' manifest digests) is at ``reference``."""
         self.pushed[reference] = what
         self._pushes.add(reference)
 
-    def record(self, name: str, output: Path, sha256: str, fetched_for: Optional[str] = None) -> None:
+    def note(self, name: str, output: Path, sha256: str, fetched_for: Optional[str] = None) -> None:
         """Remember what was built (or fetched, for lock input ``fetched_for``) for ``name``."""
         self.outputs[name] = BuiltOutput(stat_key(output.stat()), sha256, __version__, fetched_for)
-        self._recorded.add(name)
+        self._noted.add(name)
 
     def forget(self, name: str) -> None:
         """Drop what is known of ``name``'s output (it is about to be replaced)."""
         self.outputs.pop(name, None)
-        self._recorded.add(name)
+        self._noted.add(name)
 
     def claim(self, name: str, token: str) -> None:
         """Forget ``name``'s output and mark it as being replaced by the build of ``token``."""
@@ -133,7 +133,7 @@ class BuildState:
     def restore(self, name: str, entry: BuiltOutput) -> None:
         """Put back what was known of ``name``'s output before it was claimed (it was left as it was)."""
         self.outputs[name] = entry
-        self._recorded.add(name)
+        self._noted.add(name)
 
     def fetched(self, name: str, input_digest: str) -> Optional[str]:
         """The sha256 of the archive fetched for ``name`` at this lock input, if there is one."""
@@ -147,7 +147,7 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
-        outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._recorded}}
+        outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._noted}}
         doc: dict[str, object] = {
             "version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
         pushed = {**self._load_strings("pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}

@@ -94,7 +94,7 @@ def time_chart(doc: dict[str, Any]) -> str:
 
 
 SIZE_HEADER = ("variant", "slimming", "archive size", "saved", "pack time")
-SIZE_TIME_HEADER = ("variant", "condapack size TARGET, fresh stat cache", "TARGET, first run", "ENV path")
+SIZE_TIME_HEADER = ("variant", "condapack size TARGET, fresh memo", "TARGET, first run", "ENV path")
 
 
 def size_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:

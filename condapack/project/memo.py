@@ -1,9 +1,9 @@
 """What the last scan of an environment saw, so the next one re-reads only what changed.
 
-Two files per environment under the project's ``.condapack/statcache/``:
+Two files per environment under the project's ``.condapack/memo/``:
 
 - ``KEY.json``: path -> ``"size:mtime:ctime:inode:digest"`` of the files that must be
-  hashed (one string per file: a big environment's cache stays small in memory). An
+  hashed (one string per file: a big environment's memo stays small in memory). An
   entry is trusted when size, mtime, ctime and inode all match what was recorded and the
   file was not changed "racily": a ctime close to (or after) the moment the previous scan
   started could hide a later write within the same timestamp tick, so such entries are
@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
@@ -37,13 +38,13 @@ from ..errors import CondaPackError
 from ..output import write_atomic
 from .signature import Listings, TreeSignature
 
-__all__ = ["StatCache", "StatKey", "RACY_NS", "stat_key", "statcache_dir"]
+__all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir"]
 
 log = logging.getLogger("condapack")
 
 _VERSION = 2
-#: The largest stat cache file read: an entry per file of the environment.
-STATCACHE_LIMIT = 1024 * MIB
+#: The largest memo file read: an entry per file of the environment.
+MEMO_LIMIT = 1024 * MIB
 #: Changes this close to a scan's start are not trusted to be seen by the next one:
 #: the kernel stamps files with a clock that lags by a tick, and some filesystems round
 #: times to 2 seconds.
@@ -63,11 +64,11 @@ def stat_key(st: os.stat_result) -> StatKey:
 
 
 def _key(st: os.stat_result) -> str:
-    """The stat key as this cache's entries begin: ``size:mtime:ctime:inode:``."""
+    """The stat key as this memo's entries begin: ``size:mtime:ctime:inode:``."""
     return "%d:%d:%d:%d:" % stat_key(st)
 
 
-class StatCache:
+class Memo:
     """One environment's file digests by stat, and its last tree signature and fingerprint."""
 
     def __init__(self, path: Optional[Path]) -> None:
@@ -94,9 +95,9 @@ class StatCache:
     def listings(self) -> Optional[Listings]:
         """The directory listings stored with the last signature, if any (damaged: a warning)."""
         try:
-            data = read_bounded(self.listings_path, STATCACHE_LIMIT, own=True) \
+            data = read_bounded(self.listings_path, MEMO_LIMIT, own=True) \
                 if self.listings_path is not None else None
-        except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
+        except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see memo_dir
             return None
         except (OSError, NotAFile) as exc:
             _warn_damaged(self.listings_path, _why(exc))
@@ -146,7 +147,7 @@ class StatCache:
 
     def digest(self, rel: str, path: str, st: os.stat_result,
                compute: Callable[[str], str] = file_digest) -> str:
-        """The content digest of ``path``, from the cache when its stat is unchanged."""
+        """The content digest of ``path``, from the memo when its stat is unchanged."""
         key = _key(st)
         # taken out of the old entries as it joins the new ones: one copy in memory
         old = self._entries().pop(rel, None)
@@ -176,7 +177,7 @@ class StatCache:
 
     @staticmethod
     def _write(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
-        """Best effort: a cache that cannot be written only costs the next run a rescan."""
+        """Best effort: a memo that cannot be written only costs the next run a rescan."""
         try:
             check_directory(path.parent)
             write_atomic(path, data)
@@ -184,15 +185,19 @@ class StatCache:
             pass
 
 
-def statcache_dir(state_dir: Path) -> Optional[Path]:
-    """Where the stat caches of a project live; None (and one warning) when a file is in the way.
+def memo_dir(state_dir: Path) -> Optional[Path]:
+    """Where the memos of a project live; None (and one warning) when a file is in the way.
 
-    A file at ``state_dir`` itself is left to the build, which cannot go on without it.
+    A file at ``state_dir`` itself is left to the build, which cannot go on without it. The
+    directory older versions kept the memos in is removed: nothing but a rescan is lost.
     """
-    path = state_dir / "statcache"
+    old = state_dir / "statcache"
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    path = state_dir / "memo"
     if os.path.isdir(path) or not os.path.lexists(path):
         return path
-    log.warning("%s: is not a directory, where condapack keeps its stat caches; every build rescans the environments "
+    log.warning("%s: is not a directory, where condapack keeps its memos; every build rescans the environments "
                 "until it is removed", path)
     return None
 
@@ -212,12 +217,12 @@ def _entries_json(started_ns: int, entries: dict[str, str]) -> Iterator[bytes]:
 
 
 def _read(path: Optional[Path]) -> Optional[Doc]:
-    """A cache file of this version; None when missing, old, or damaged (with a warning)."""
+    """A memo file of this version; None when missing, old, or damaged (with a warning)."""
     if path is None:
         return None
     try:
-        doc = json.loads(read_bounded(path, STATCACHE_LIMIT, own=True))
-    except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see statcache_dir
+        doc = json.loads(read_bounded(path, MEMO_LIMIT, own=True))
+    except (FileNotFoundError, NotADirectoryError):  # a directory in the way: see memo_dir
         return None
     except (OSError, ValueError, RecursionError, NotAFile) as exc:
         _warn_damaged(path, _why(exc))
@@ -235,5 +240,5 @@ def _why(exc: BaseException) -> str:
 
 
 def _warn_damaged(path: Optional[Path], detail: str) -> None:
-    log.warning("%s: damaged stat cache (%s); rescanning the environment (it is rewritten after this run)",
+    log.warning("%s: damaged memo (%s); rescanning the environment (it is rewritten after this run)",
                 path, detail)

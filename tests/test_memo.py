@@ -1,4 +1,4 @@
-"""The stat cache: a digest is reused only while the file's stat is unchanged and was not racy.
+"""The memo: a digest is reused only while the file's stat is unchanged and was not racy.
 
 Hand-made files (no environment); ``compute`` counts the files actually hashed.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from condapack.project.memo import RACY_NS, Memo, memo_dir
 from condapack.project.signature import tree_signature
-from condapack.project.statcache import RACY_NS, StatCache
 
 
 class Hasher:
@@ -36,14 +36,14 @@ def files(tmp_path: Path) -> Path:
     return root
 
 
-def scan(cache_file: Path, root: Path, hasher: Hasher, *, started_later_ns: int = 2 * RACY_NS,
+def scan(memo_file: Path, root: Path, hasher: Hasher, *, started_later_ns: int = 2 * RACY_NS,
          only: tuple[str, ...] = ()) -> dict[str, str]:
     """Digest the files of ``root`` (or ``only`` those) as one run does, 'started' ``started_later_ns`` from now."""
-    cache = StatCache(cache_file)
-    cache.started_ns += started_later_ns
+    memo = Memo(memo_file)
+    memo.started_ns += started_later_ns
     paths = [p for p in sorted(root.iterdir()) if not only or p.name in only]
-    digests = {p.name: cache.digest(p.name, str(p), os.lstat(p), hasher) for p in paths}
-    cache.save()
+    digests = {p.name: memo.digest(p.name, str(p), os.lstat(p), hasher) for p in paths}
+    memo.save()
     return digests
 
 
@@ -54,7 +54,7 @@ def test_unchanged_files_are_not_hashed_again(files: Path, tmp_path: Path) -> No
     assert hasher.hashed == ["a.txt", "b.txt"]
 
 
-def test_a_cache_written_in_batches_is_read_back_whole(tmp_path: Path) -> None:
+def test_a_memo_written_in_batches_is_read_back_whole(tmp_path: Path) -> None:
     root = tmp_path / "many"
     root.mkdir()
     for index in range(5000):  # more than one batch of the entries file
@@ -103,27 +103,27 @@ def test_entries_not_seen_by_a_run_are_forgotten(files: Path, tmp_path: Path) ->
     assert hasher.hashed == ["a.txt", "b.txt", "b.txt"]
 
 
-def test_a_run_that_digests_nothing_leaves_the_cache_alone(files: Path, tmp_path: Path) -> None:
+def test_a_run_that_digests_nothing_leaves_the_memo_alone(files: Path, tmp_path: Path) -> None:
     scan(tmp_path / "c.json", files, Hasher())
     before = (tmp_path / "c.json").read_bytes()
-    StatCache(tmp_path / "c.json").save()
+    Memo(tmp_path / "c.json").save()
     assert (tmp_path / "c.json").read_bytes() == before
 
 
 @pytest.mark.parametrize("damage", [b"", b"{", b"[]", b'{"version": 2, "entries": []}', b"\xff"])
-def test_damaged_cache_warns_once_and_hashes_everything(files: Path, tmp_path: Path, damage: bytes,
+def test_damaged_memo_warns_once_and_hashes_everything(files: Path, tmp_path: Path, damage: bytes,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     hasher = Hasher()
     (tmp_path / "c.json").write_bytes(damage)
     with caplog.at_level(logging.WARNING, logger="condapack"):
         scan(tmp_path / "c.json", files, hasher)
     assert len(caplog.records) == 1
-    assert caplog.records[0].getMessage().startswith(f"{tmp_path / 'c.json'}: damaged stat cache (")
+    assert caplog.records[0].getMessage().startswith(f"{tmp_path / 'c.json'}: damaged memo (")
     assert hasher.hashed == ["a.txt", "b.txt"]
     assert scan(tmp_path / "c.json", files, hasher) and hasher.hashed == ["a.txt", "b.txt"]
 
 
-def test_a_cache_of_another_version_is_ignored_silently(files: Path, tmp_path: Path,
+def test_a_memo_of_another_version_is_ignored_silently(files: Path, tmp_path: Path,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     hasher = Hasher()
     (tmp_path / "c.json").write_text('{"version": 1, "started_ns": 0, "entries": {}}')
@@ -134,11 +134,11 @@ def test_a_cache_of_another_version_is_ignored_silently(files: Path, tmp_path: P
 
 def test_a_signature_is_remembered_with_its_fingerprint_and_listings(files: Path, tmp_path: Path) -> None:
     signature = tree_signature(files)
-    cache = StatCache(tmp_path / "c.json")
-    cache.started_ns += 2 * RACY_NS
-    cache.remember(signature, {"n": 1})
-    cache.save()
-    later = StatCache(tmp_path / "c.json")
+    memo = Memo(tmp_path / "c.json")
+    memo.started_ns += 2 * RACY_NS
+    memo.remember(signature, {"n": 1})
+    memo.save()
+    later = Memo(tmp_path / "c.json")
     listings = later.listings()
     assert listings is not None and listings.to_bytes() == signature.listings.to_bytes()
     assert later.remembered(signature, lambda doc: doc) == {"n": 1}
@@ -147,25 +147,25 @@ def test_a_signature_is_remembered_with_its_fingerprint_and_listings(files: Path
 
 
 def test_a_signature_with_a_recent_change_is_not_remembered(files: Path, tmp_path: Path) -> None:
-    cache = StatCache(tmp_path / "c.json")
-    cache.remember(tree_signature(files), {"n": 1})
-    cache.save()
+    memo = Memo(tmp_path / "c.json")
+    memo.remember(tree_signature(files), {"n": 1})
+    memo.save()
     assert not (tmp_path / "c.tree.json").exists() and not (tmp_path / "c.listings").exists()
-    assert StatCache(tmp_path / "c.json").listings() is None
+    assert Memo(tmp_path / "c.json").listings() is None
 
 
 def test_damaged_listings_warn_and_are_not_used(files: Path, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "c.listings").write_bytes(b"condapack listings 1\n1 1\n")
     with caplog.at_level(logging.WARNING, logger="condapack"):
-        assert StatCache(tmp_path / "c.json").listings() is None
+        assert Memo(tmp_path / "c.json").listings() is None
     assert [r.getMessage() for r in caplog.records] == [
-        f"{tmp_path / 'c.listings'}: damaged stat cache (not a listings file); rescanning the environment "
+        f"{tmp_path / 'c.listings'}: damaged memo (not a listings file); rescanning the environment "
         "(it is rewritten after this run)"]
 
 
 def test_a_failed_write_only_costs_speed(files: Path, tmp_path: Path) -> None:
-    (tmp_path / "blocked").write_text("a file where the cache directory should be")
+    (tmp_path / "blocked").write_text("a file where the memo directory should be")
     hasher = Hasher()
     scan(tmp_path / "blocked" / "c.json", files, hasher)
     scan(tmp_path / "blocked" / "c.json", files, hasher)
@@ -175,15 +175,23 @@ def test_a_failed_write_only_costs_speed(files: Path, tmp_path: Path) -> None:
 
 def test_a_matching_signature_stores_the_listings_that_were_missing(files: Path, tmp_path: Path) -> None:
     (files / "sub").mkdir()
-    cache = StatCache(tmp_path / "c.json")
-    cache.started_ns += 2 * RACY_NS
-    cache.remember(tree_signature(files), {"n": 1})
-    cache.save()
+    memo = Memo(tmp_path / "c.json")
+    memo.started_ns += 2 * RACY_NS
+    memo.remember(tree_signature(files), {"n": 1})
+    memo.save()
     (tmp_path / "c.listings").unlink()  # as a condapack that kept no listings left it
-    later = StatCache(tmp_path / "c.json")
+    later = Memo(tmp_path / "c.json")
     later.started_ns += 2 * RACY_NS
     signature = tree_signature(files, later.listings())
     assert later.remembered(signature, lambda doc: doc) == {"n": 1}
     later.save()
-    replayed = tree_signature(files, StatCache(tmp_path / "c.json").listings())
+    replayed = tree_signature(files, Memo(tmp_path / "c.json").listings())
     assert (signature.listed, replayed.listed, replayed) == (1, 0, signature)
+
+
+def test_the_directory_older_versions_kept_the_memos_in_is_removed(tmp_path: Path) -> None:
+    old = tmp_path / ".condapack" / "statcache"
+    old.mkdir(parents=True)
+    (old / "env.json").write_text("{}")
+    assert memo_dir(tmp_path / ".condapack") == tmp_path / ".condapack" / "memo"
+    assert not old.exists()
