@@ -13,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from condapack.project import signature
-from condapack.project.signature import Listings, TreeSignature, tree_signature
+from condapack.project.listings import Listings
+from condapack.project.signature import TreeSignature, tree_signature
 
 
 @pytest.fixture

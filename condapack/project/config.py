@@ -8,20 +8,20 @@ mean 'tar.gz'?)``.
 from __future__ import annotations
 
 import os
-import string
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import attrs
 
-from ..archive.formats import ALIASES, FORMATS, extension, level_problem
+from ..archive.formats import extension, level_problem
 from ..bounded import MIB, NotAFile, read_bounded
 from ..cache.settings import CacheSettings
 from ..errors import ConfigError, did_you_mean
 from ..options import OptionSpec, PackOptions, layers_problem, schema, threads_problem
-from ..unpack.safepath import UnsafePath, absolute_path, host_path, plain_name, relative_path
+from ..unpack.safepath import absolute_path, host_path, plain_name, relative_path
+from .values import Reader, checked, env_key, format_name, join, pattern, reference, show, slim, template
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,6 @@ PROJECT_FILE = "condapack.toml"
 SUMS_FILE = "SHA256SUMS"
 #: The largest project file read (a project file is hand-written: far smaller).
 PROJECT_FILE_LIMIT = 16 * MIB
-_PLACEHOLDERS = ("env", "format", "ext")
 
 #: Packing options that condapack.toml sets: toml key -> option (``parcel.root``: in a sub-table).
 _OPTIONS: dict[str, OptionSpec] = {spec.toml: spec for spec in schema() if spec.toml}
@@ -120,35 +119,6 @@ class Project:
         return next(e for e in self.envs if e.key == key)
 
 
-class _Reader:
-    """Error reporting with the file name and key path."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, message: str) -> ConfigError:
-        where = where if where.isprintable() else repr(where)
-        return ConfigError(f"{self.path.name}: {where}: {message}" if where else f"{self.path.name}: {message}")
-
-    def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(_join(where, key), f"unknown key {key!r}{did_you_mean(key, list(allowed))}")
-
-    def typed(self, value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
-        if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-            raise self.fail(where, f"must be {what}, got {_show(value)}")
-        return value
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
-
-
 def find_project(start: Path) -> Path:
     """The nearest ``condapack.toml`` in ``start`` or one of its parents."""
     for directory in (start, *start.parents):
@@ -162,7 +132,7 @@ def find_project(start: Path) -> Path:
 def load_project(path: Path) -> Project:
     """Read and validate a project file."""
     path = Path(os.path.abspath(path))
-    reader = _Reader(path)
+    reader = Reader(path)
     try:
         data = tomllib.loads(read_bounded(path, PROJECT_FILE_LIMIT).decode("utf-8"))
     except FileNotFoundError:
@@ -181,7 +151,7 @@ def load_project(path: Path) -> Project:
     except RecursionError:
         raise ConfigError(f"{path.name}: invalid TOML: nested too deeply; simplify it") from None
     reader.check_keys(data, _TOP, "")
-    output_dir = path.parent / _checked(reader, lambda v: relative_path(v, allow_empty=True),
+    output_dir = path.parent / checked(reader, lambda v: relative_path(v, allow_empty=True),
                                         data.get("output-dir", "dist"), "output-dir",
                                         "name a directory inside the project")
     defaults = _settings(reader, reader.typed(data.get("defaults", {}), dict, "defaults", "a table"),
@@ -191,7 +161,7 @@ def load_project(path: Path) -> Project:
         raise reader.fail("env", "no environments declared; add an [env.NAME] table with prefix or name")
     envs, targets = [], []
     for key in sorted(envs_table):
-        _env_key(reader, key)
+        env_key(reader, key)
         env, env_targets = _env(reader, key, envs_table[key], defaults, output_dir)
         envs.append(env)
         targets += env_targets
@@ -200,18 +170,18 @@ def load_project(path: Path) -> Project:
     return Project(path=path, output_dir=output_dir, envs=tuple(envs), targets=tuple(targets), cache=cache)
 
 
-def _cache(reader: _Reader, table: dict[str, Any]) -> CacheSettings:
+def _cache(reader: Reader, table: dict[str, Any]) -> CacheSettings:
     """``[cache]``: url (file:// or s3://...), write (upload after building), timeout (seconds)."""
     reader.check_keys(table, _CACHE_KEYS, "cache")
     url = reader.typed(table.get("url", ""), str, "cache.url", "a url such as s3://bucket/prefix") or None
     write = reader.typed(table.get("write", False), bool, "cache.write", "true or false")
     timeout = reader.typed(table.get("timeout", 30), (int, float), "cache.timeout", "a number of seconds")
     if isinstance(timeout, bool) or timeout <= 0:
-        raise reader.fail("cache.timeout", f"must be a positive number of seconds, got {_show(timeout)}")
+        raise reader.fail("cache.timeout", f"must be a positive number of seconds, got {show(timeout)}")
     return CacheSettings(url=url, write=write, timeout=float(timeout))
 
 
-def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str, Any]) -> dict[str, Any]:
+def _settings(reader: Reader, table: dict[str, Any], where: str, base: dict[str, Any]) -> dict[str, Any]:
     """Validate the shared settings keys of ``table`` and lay them over ``base``."""
     out = dict(base)
     allowed = [*_SETTINGS, *(_ENV_ONLY if where.startswith("env.") else ())]
@@ -219,7 +189,7 @@ def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str
     for key, value in table.items():
         if key in _ENV_ONLY:
             continue
-        out[key] = _setting(reader, key, value, _join(where, key))
+        out[key] = _setting(reader, key, value, join(where, key))
     if "format" in table and "formats" in table:
         raise reader.fail(where, "set either format or formats, not both")
     if "format" in table:
@@ -234,15 +204,15 @@ def _settings(reader: _Reader, table: dict[str, Any], where: str, base: dict[str
 _COUNTS: dict[str, Callable[[int], Optional[str]]] = {"threads": threads_problem, "layers": layers_problem}
 
 
-def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
+def _setting(reader: Reader, key: str, value: Any, where: str) -> Any:
     if key in ("formats",):
         items = reader.typed(value, list, where, "a list of formats")
-        return [_format(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
+        return [format_name(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
     if key == "format":
-        return _format(reader, value, where)
+        return format_name(reader, value, where)
     if key == "exclude":
         items = reader.typed(value, list, where, "a list of gitignore-style patterns")
-        return [_pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
+        return [pattern(reader, item, f"{where}[{i}]") for i, item in enumerate(items)]
     if key in _COUNTS:
         number = reader.typed(value, int, where, "an integer")
         problem = _COUNTS[key](number)
@@ -252,21 +222,21 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     if key == "sbom":
         return reader.typed(value, bool, where, "true or false")
     if key == "push":
-        return _reference(reader, reader.typed(value, str, where, "an image reference"), where)
+        return reference(reader, reader.typed(value, str, where, "an image reference"), where)
     if key == "slim":
-        return _slim(reader, value, where)
+        return slim(reader, value, where)
     if key == "parcel":
         table = reader.typed(value, dict, where, "a table")
         reader.check_keys(table, _TABLES[key], where)
         rules = {"root": absolute_path}
-        return {k: _checked(reader, rules.get(k, plain_name), reader.typed(v, str, _join(where, k), "a string"),
-                            _join(where, k), "set another value") for k, v in table.items()}
+        return {k: checked(reader, rules.get(k, plain_name), reader.typed(v, str, join(where, k), "a string"),
+                            join(where, k), "set another value") for k, v in table.items()}
     if key == "output":
-        return _template(reader, reader.typed(value, str, where, "a file name template"), where)
+        return template(reader, reader.typed(value, str, where, "a file name template"), where)
     if key == "dest-prefix":
-        return _checked(reader, absolute_path, value, where, "set the final location of the environment")
+        return checked(reader, absolute_path, value, where, "set the final location of the environment")
     if key == "arcroot":
-        return _checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
+        return checked(reader, lambda v: relative_path(str(v).lstrip("/"), allow_empty=True),
                         reader.typed(value, str, where, "a string"), where, "name a directory inside the archive")
     spec = _OPTIONS[key]
     typed = reader.typed(value, spec.kind, where, _KINDS[spec.kind])
@@ -275,85 +245,7 @@ def _setting(reader: _Reader, key: str, value: Any, where: str) -> Any:
     return typed
 
 
-def _slim(reader: _Reader, value: Any, where: str) -> str:
-    """``slim = ["tests", "docs"]``: the preset names, canonical (declaration order, comma-joined)."""
-    from ..slim import parse_slim, preset_problem
-
-    names = reader.typed(value, list, where, "a list of slimming presets")
-    for i, name in enumerate(names):
-        problem = preset_problem(reader.typed(name, str, f"{where}[{i}]", "a preset name"))
-        if problem:
-            raise reader.fail(f"{where}[{i}]", problem)
-    return ",".join(parse_slim(",".join(names)))
-
-
-def _checked(reader: _Reader, rule: Callable[[Any], str], value: Any, where: str, fix: str) -> str:
-    """Apply a :mod:`condapack.unpack.safepath` rule; its refusal becomes a key-path error."""
-    try:
-        return rule(value)
-    except UnsafePath as exc:
-        raise reader.fail(where, f"{exc}; {fix}") from None
-
-
-def _env_key(reader: _Reader, key: str) -> None:
-    """Environment keys become file names through ``{env}`` and target names ``ENV:FORMAT``."""
-    try:
-        plain_name(key)
-    except UnsafePath as exc:
-        raise reader.fail("env", f"environment key {key!r} {exc}; rename the [env] table") from None
-    if ":" in key or not key.isprintable() or key != key.strip():
-        raise reader.fail("env", f"environment key {key!r} may not contain ':', spaces at its ends or "
-                          "control characters; rename the [env] table")
-
-
-def _pattern(reader: _Reader, value: Any, where: str) -> str:
-    pattern = str(reader.typed(value, str, where, "a pattern string"))
-    import pathspec  # only projects with patterns pay for importing it
-
-    try:
-        pathspec.GitIgnoreSpec.from_lines([pattern])
-    except (ValueError, TypeError) as exc:
-        raise reader.fail(where, f"invalid pattern {pattern!r} ({exc})") from None
-    return pattern
-
-
-def _format(reader: _Reader, value: Any, where: str) -> str:
-    name = str(reader.typed(value, str, where, "a format name"))
-    name = ALIASES.get(name, name)
-    if name not in FORMATS:
-        hint = did_you_mean(name, [*FORMATS, *ALIASES], listed=list(FORMATS), shown=len(FORMATS))
-        raise reader.fail(where, f"unknown format {name!r}{hint}")
-    return name
-
-
-def _reference(reader: _Reader, value: str, where: str) -> str:
-    from ..errors import RegistryError
-    from ..oci.client import parse_reference
-
-    try:
-        ref = parse_reference(value)
-    except RegistryError as exc:
-        raise reader.fail(where, str(exc)) from None
-    if ref.digest:
-        raise reader.fail(where, f"{value!r} names a digest; push to a tag (REGISTRY/REPOSITORY:TAG)")
-    return value
-
-
-def _template(reader: _Reader, value: str, where: str) -> str:
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-    except ValueError as exc:
-        raise reader.fail(where, f"invalid template {value!r} ({exc})") from None
-    for field in fields:
-        if field not in _PLACEHOLDERS:
-            hint = did_you_mean(field, list(_PLACEHOLDERS))
-            raise reader.fail(where, f"unknown placeholder {{{field}}} {field!r}{hint}")
-    if "/" in value or value.startswith("."):
-        raise reader.fail(where, f"must be a plain file name (outputs go to output-dir), got {value!r}")
-    return value
-
-
-def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
+def _env(reader: Reader, key: str, table: Any, defaults: dict[str, Any],
          output_dir: Path) -> tuple[EnvSpec, list[TargetSpec]]:
     where = f"env.{key}"
     table = reader.typed(table, dict, where, "a table")
@@ -363,10 +255,10 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         raise reader.fail(where, "set exactly one of prefix (a path) or name (a conda environment name)")
     if prefix is not None:
         text = reader.typed(prefix, str, f"{where}.prefix", "a path")
-        prefix = reader.path.parent / _checked(reader, host_path, text, f"{where}.prefix", "fix the path")
+        prefix = reader.path.parent / checked(reader, host_path, text, f"{where}.prefix", "fix the path")
         prefix = Path(os.path.normpath(prefix))
     else:
-        _checked(reader, plain_name, reader.typed(name, str, f"{where}.name", "an environment name"),
+        checked(reader, plain_name, reader.typed(name, str, f"{where}.name", "an environment name"),
                  f"{where}.name", "name a conda environment, or set prefix instead")
     env = EnvSpec(key=key, prefix=prefix, conda_name=name)
     if not settings["formats"]:
@@ -382,7 +274,7 @@ def _env(reader: _Reader, key: str, table: Any, defaults: dict[str, Any],
         raise reader.fail(f"{where}.push", "only an image is pushed: add \"oci\" to formats, or remove push")
     targets = [_target(key, fmt, settings, output_dir) for fmt in dict.fromkeys(settings["formats"])]
     for target in targets:
-        _checked(reader, plain_name, target.output.name if target.output != output_dir else "",
+        checked(reader, plain_name, target.output.name if target.output != output_dir else "",
                  f"{where}.output", "set a template such as '{env}{ext}'")
         if target.output.name == SUMS_FILE or target.output in (reader.path, reader.path.with_name("condapack.lock")):
             raise reader.fail(f"{where}.output", f"{target.name} would overwrite {target.output.name}; "
@@ -406,7 +298,7 @@ def _option_value(key: str, settings: dict[str, Any]) -> Any:
     return settings[table].get(sub) if sub else settings[table]
 
 
-def _check_unique_outputs(reader: _Reader, targets: list[TargetSpec]) -> None:
+def _check_unique_outputs(reader: Reader, targets: list[TargetSpec]) -> None:
     # Case-folded and NFC-normalised: on macOS and Windows App.tar and app.tar (and the
     # composed and decomposed spellings of a name) are one file.
     seen: dict[str, str] = {}

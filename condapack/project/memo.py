@@ -36,7 +36,8 @@ from ..bounded import MIB, NotAFile, check_directory, read_bounded
 from ..digest import file_digest
 from ..errors import CondaPackError
 from ..output import write_atomic
-from .signature import Listings, TreeSignature
+from .listings import Listings
+from .signature import TreeSignature
 
 __all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir"]
 

@@ -9,12 +9,13 @@ name, not the whole path), hashed a directory at a time.
 
 Listing a directory costs several times one ``lstat`` (open, duplicate, read, close), and
 environments have a directory per seven files. A directory's listing changes only with
-its mtime and ctime, so the listings of the previous signature (:class:`Listings`) are
-reused for every directory whose ``lstat`` is the one recorded with its listing: the
-digest is the same as a fresh walk's, and a no-op costs one ``lstat`` per entry.
+its mtime and ctime, so the listings of the previous signature
+(:class:`~condapack.project.listings.Listings`) are reused for every directory whose
+``lstat`` is the one stored with its listing: the digest is the same as a fresh walk's,
+and a no-op costs one ``lstat`` per entry.
 
 Those ``lstat`` calls are most of a no-op build. On Linux, over a large tree, a forked
-child re-stats the second part of the recorded directories into shared memory while this
+child re-stats the second part of the stored directories into shared memory while this
 process does the first part (:class:`_Helper`); the digest is taken here, in walk order,
 from both parts, so it is the same whoever made the calls, and the child's part is used
 only while the walk meets the directories it re-stated.
@@ -22,7 +23,6 @@ only while the walk meets the directories it re-stated.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import hashlib
 import itertools
@@ -34,144 +34,31 @@ import stat
 import struct
 import sys
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import attrs
 
 from ..tree import entries, ignored_top, unreadable
+from .listings import STAT, Listings, Replay
 
-__all__ = ["TreeSignature", "Listings", "tree_signature"]
+__all__ = ["TreeSignature", "tree_signature"]
 
 #: What the digest takes of each entry's ``lstat``: mode, size, mtime, ctime, inode.
 _FIELDS = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
-_RECORD = struct.Struct("=qqqqQ")
 _MODE, _CTIME = operator.attrgetter("st_mode"), operator.attrgetter("st_ctime_ns")
 #: Windows inode numbers may use more than 64 bits; the low 63 tell files apart.
 _INO_MASK = (1 << 63) - 1
 #: ``fstatat`` relative to a directory descriptor (POSIX); Windows lists with cached stats.
 _STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
-_MAGIC = b"condapack listings 1\n"
-_COUNT = struct.Struct("=q").size
 #: A re-stated directory in the helper's memory: newest ctime, number of entries and of
-#: subdirectories, then the records of its entries and the positions of its subdirectories.
+#: subdirectories, then its entries' packed stats and the positions of its subdirectories.
 _HEAD = struct.Struct("=qii")
 _POSITION = struct.Struct("=i")
-#: Below this many recorded entries a no-op re-stats alone (forking costs about a millisecond).
+#: Below this many stored entries a no-op re-stats alone (forking costs about a millisecond).
 _SHARE_FROM = 20_000
-#: The share of the recorded entries the helper re-stats (0.45 to 0.55 measured alike on 2 cores).
+#: The share of the stored entries the helper re-stats (0.45 to 0.55 measured alike on 2 cores).
 _HELPER_SHARE = 0.5
 _CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
-
-
-class Listings:
-    """The names in each directory below a prefix with the directory's ``lstat``, in walk order.
-
-    Three parts, so that storing and loading them creates no object per entry: each
-    directory's ``lstat`` record (:data:`_RECORD`), the byte lengths of its path and of
-    its listing, and one blob of paths and ``NUL``-joined names.
-    """
-
-    def __init__(self, keys: Union[bytearray, memoryview, None] = None, sizes: Optional[array.array[int]] = None,
-                 blob: Union[bytearray, memoryview, None] = None) -> None:
-        self.keys = keys if keys is not None else bytearray()
-        self.sizes = sizes if sizes is not None else array.array("q")
-        self.blob = blob if blob is not None else bytearray()
-
-    def __len__(self) -> int:
-        return len(self.sizes) // 2
-
-    def record(self, path: bytes, key: bytes, listing: bytes) -> None:
-        """Add a directory seen by the walk."""
-        if not isinstance(self.blob, bytearray):
-            self.blob = bytearray(self.blob)
-        if not isinstance(self.keys, bytearray):
-            self.keys = bytearray(self.keys)
-        self.keys += key
-        self.sizes.extend((len(path), len(listing)))
-        self.blob += path
-        self.blob += listing
-
-    def head(self, count: int) -> Listings:
-        """The first ``count`` directories."""
-        size = sum(self.sizes[:2 * count])
-        return Listings(bytearray(self.keys[:_RECORD.size * count]), self.sizes[:2 * count],
-                        bytearray(self.blob[:size]))
-
-    def to_bytes(self) -> bytes:
-        """The file form, read back by :meth:`from_bytes`."""
-        head = b"%s%d %d\n" % (_MAGIC, len(self), len(self.blob))
-        return b"".join((head, self.keys, self.sizes.tobytes(), self.blob))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Optional[Listings]:
-        """The listings :meth:`to_bytes` wrote, or None if ``data`` is not that."""
-        end = data.find(b"\n", len(_MAGIC))
-        try:
-            count, blob_size = map(int, data[len(_MAGIC):end].split(b" "))
-        except ValueError:
-            return None
-        keys_end = end + 1 + _RECORD.size * count
-        sizes_end = keys_end + 2 * count * _COUNT
-        if not data.startswith(_MAGIC) or min(count, blob_size) < 0 or len(data) != sizes_end + blob_size:
-            return None
-        sizes = array.array("q", data[keys_end:sizes_end])
-        if min(sizes, default=0) < 0 or sum(sizes) != blob_size:
-            return None
-        view = memoryview(data)  # views: no second copy of the records and names
-        return cls(view[end + 1:keys_end], sizes, view[sizes_end:])
-
-
-class _Replay:
-    """Hands out an earlier walk's listings while this walk meets the same directories, and records them.
-
-    Directories come in the order they were recorded: the first miss means the tree
-    changed, and the rest of the walk lists directories afresh. Without ``previous``
-    (Windows, whose listings carry their stats) nothing is replayed or recorded.
-    """
-
-    def __init__(self, previous: Optional[Listings]) -> None:
-        self._previous = previous
-        self._index = 0
-        self._offset = 0
-        self._seen: Optional[Listings] = None  # from the first miss: what was replayed, then what was listed
-
-    @property
-    def replayed(self) -> int:
-        """How many directories were replayed so far (the last one's index plus one)."""
-        return self._index
-
-    @property
-    def missed(self) -> bool:
-        """Whether the walk left the recorded directories."""
-        return self._seen is not None
-
-    def listing(self, path: bytes, key: bytes) -> Optional[bytes]:
-        """The listing recorded for directory ``path`` when it had stat ``key``, if it is still the next one."""
-        previous, index, offset = self._previous, self._index, self._offset
-        if previous is None or self._seen is not None:
-            return None
-        if index < len(previous):
-            path_size, listing_size = previous.sizes[2 * index], previous.sizes[2 * index + 1]
-            listing_at = offset + path_size
-            same_key = bytes(previous.keys[_RECORD.size * index:_RECORD.size * (index + 1)]) == key
-            if same_key and bytes(previous.blob[offset:listing_at]) == path:
-                self._index, self._offset = index + 1, listing_at + listing_size
-                return bytes(previous.blob[listing_at:listing_at + listing_size])
-        self._seen = previous.head(index)
-        return None
-
-    def record(self, path: bytes, key: bytes, listing: bytes) -> None:
-        """A directory listed afresh (after a miss)."""
-        if self._seen is not None:
-            self._seen.record(path, key, listing)
-
-    def listings(self) -> Listings:
-        """Every directory's listing, as this walk saw them."""
-        if self._previous is None:
-            return Listings()
-        if self._seen is None:
-            return self._previous if self._index == len(self._previous) else self._previous.head(self._index)
-        return self._seen
 
 
 @attrs.frozen
@@ -191,7 +78,7 @@ class TreeSignature:
 def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSignature:
     """Digest the name, mode, size, mtime, ctime and inode of every entry ``walk_prefix`` sees.
 
-    Directories whose ``lstat`` is the one recorded in ``previous`` are not listed again.
+    Directories whose ``lstat`` is the one stored in ``previous`` are not listed again.
     Entries are taken in the order the directory lists them: a filesystem that lists an
     unchanged directory in another order only costs a full scan.
     """
@@ -200,7 +87,7 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
     newest = 0
     stack: list[tuple[bytes, Optional[bytes]]] = [(root, None)]
     listed = 0
-    replay = _Replay((previous or Listings()) if _STAT_AT else None)
+    replay = Replay((previous or Listings()) if _STAT_AT else None)
     helper = _Helper.start(previous) if _STAT_AT and previous is not None else None
     try:
         while stack:
@@ -212,17 +99,17 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
                     helper = None
                 listing, names, stats = _listed(path, key is None)
                 if key is not None:
-                    replay.record(path, key, listing)
+                    replay.add(path, key, listing)
                     listed += 1
-                records, dir_newest, subdirs = _summary(stats)
+                packed, dir_newest, subdirs = _summary(stats)
             else:
                 shared = helper.take(replay.replayed - 1) if helper is not None else None
-                records, dir_newest, subdirs = shared or _restated(path, listing)
+                packed, dir_newest, subdirs = shared or _restated(path, listing)
                 names = _names(listing) if subdirs else []
-            digest.update(b"%d:%s\0%d:%s" % (len(path), path, len(listing), listing) + records)
+            digest.update(b"%d:%s\0%d:%s" % (len(path), path, len(listing), listing) + packed)
             newest = max(newest, dir_newest)
-            # pushed in listing order, so the next walk meets them in the order they were recorded
-            stack += [(b"%s/%s" % (path, names[i]), records[_RECORD.size * i:_RECORD.size * (i + 1)])
+            # pushed in listing order, so the next walk meets them in the order they were stored
+            stack += [(b"%s/%s" % (path, names[i]), packed[STAT.size * i:STAT.size * (i + 1)])
                       for i in subdirs]
     finally:
         if helper is not None:
@@ -230,21 +117,21 @@ def tree_signature(prefix: Path, previous: Optional[Listings] = None) -> TreeSig
     return TreeSignature(digest.hexdigest(), newest, replay.listings(), listed)
 
 
-#: One directory's entries as the digest and the walk need them: their packed records,
+#: One directory's entries as the digest and the walk need them: their packed stats,
 #: the newest ctime among them, and the positions of the subdirectories.
 _Summary = tuple[bytes, int, Sequence[int]]
 
 
 def _summary(stats: list[os.stat_result]) -> _Summary:
     subdirs = list(itertools.compress(range(len(stats)), map(stat.S_ISDIR, map(_MODE, stats))))
-    return _records(stats), max(map(_CTIME, stats), default=0), subdirs
+    return _packed(stats), max(map(_CTIME, stats), default=0), subdirs
 
 
 class _Helper:
-    """A forked child re-stating the recorded directories from ``first`` on into shared memory.
+    """A forked child re-stating the stored directories from ``first`` on into shared memory.
 
-    Each directory it re-stated is :data:`_HEAD`, its records and its subdirectories'
-    positions, in recorded order. The child exits 0 once all are written; any error (a
+    Each directory it re-stated is :data:`_HEAD`, its entries' packed stats and its subdirectories'
+    positions, in stored order. The child exits 0 once all are written; any error (a
     directory that is gone, say) makes it exit 1, and this process re-stats them itself.
     """
 
@@ -268,7 +155,7 @@ class _Helper:
         while first > 0 and done < total * _HELPER_SHARE:
             first -= 1
             done += entries[first]
-        memory = mmap.mmap(-1, _HEAD.size * (len(entries) - first) + (_RECORD.size + _POSITION.size) * done)
+        memory = mmap.mmap(-1, _HEAD.size * (len(entries) - first) + (STAT.size + _POSITION.size) * done)
         try:
             pid = os.fork()
         except (OSError, RuntimeError):  # no process to spare, or an interpreter that may not fork
@@ -294,11 +181,11 @@ class _Helper:
             return None
         newest, count, subdirs = _HEAD.unpack_from(self._memory, self._offset)
         start = self._offset + _HEAD.size
-        end = start + _RECORD.size * count
+        end = start + STAT.size * count
         self._offset = end + _POSITION.size * subdirs
         self._next += 1
-        records = self._memory[start:end]
-        return records, newest, [p for (p,) in _POSITION.iter_unpack(self._memory[end:self._offset])]
+        packed = self._memory[start:end]
+        return packed, newest, [p for (p,) in _POSITION.iter_unpack(self._memory[end:self._offset])]
 
     def _joined(self) -> bool:
         """Wait for the child once; whether it re-stated every directory of its part."""
@@ -309,7 +196,7 @@ class _Helper:
         return self._done
 
     def stop(self) -> None:
-        """End the child (the walk left the recorded directories, or finished)."""
+        """End the child (the walk left the stored directories, or finished)."""
         if self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -326,7 +213,7 @@ def _single_threaded() -> bool:
 
 
 def _entry_counts(listings: Listings) -> list[int]:
-    """How many names each recorded directory lists."""
+    """How many names each stored directory lists."""
     sizes, blob = listings.sizes, listings.blob
     starts = list(itertools.accumulate(sizes))[0::2]  # each listing starts where its path ends
     return [bytes(blob[start:start + sizes[2 * i + 1]]).count(b"\0") + 1 if sizes[2 * i + 1] else 0
@@ -340,10 +227,10 @@ def _restat_into(previous: Listings, first: int, memory: mmap.mmap) -> None:
     for index in range(first, len(previous)):
         path_end = offset + sizes[2 * index]
         listing_end = path_end + sizes[2 * index + 1]
-        records, newest, subdirs = _restated(bytes(blob[offset:path_end]), bytes(blob[path_end:listing_end]))
+        packed, newest, subdirs = _restated(bytes(blob[offset:path_end]), bytes(blob[path_end:listing_end]))
         offset = listing_end
-        memory.write(_HEAD.pack(newest, len(records) // _RECORD.size, len(subdirs)))
-        memory.write(records)
+        memory.write(_HEAD.pack(newest, len(packed) // STAT.size, len(subdirs)))
+        memory.write(packed)
         memory.write(b"".join(map(_POSITION.pack, subdirs)))
 
 
@@ -351,11 +238,11 @@ def _names(listing: bytes) -> list[bytes]:
     return listing.split(b"\0") if listing else []
 
 
-def _records(stats: list[os.stat_result]) -> bytes:
+def _packed(stats: list[os.stat_result]) -> bytes:
     """The digested part of each ``lstat``, packed (without an object per number: this runs once per entry)."""
     if _STAT_AT:
-        return b"".join(itertools.starmap(_RECORD.pack, map(_FIELDS, stats)))
-    return b"".join(_RECORD.pack(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK)
+        return b"".join(itertools.starmap(STAT.pack, map(_FIELDS, stats)))
+    return b"".join(STAT.pack(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _INO_MASK)
                     for st in stats)
 
 
@@ -374,7 +261,7 @@ def _listed(path: bytes, top: bool) -> tuple[bytes, list[bytes], list[os.stat_re
 
 
 def _restated(path: bytes, listing: bytes) -> _Summary:
-    """The summary of a recorded ``listing`` of directory ``path``, each name ``lstat``-ed again."""
+    """The summary of a stored ``listing`` of directory ``path``, each name ``lstat``-ed again."""
     fd = _open_dir(path, top=False)
     try:
         return _summary(_stats(path, fd, _names(listing)))
