@@ -380,3 +380,28 @@ def test_a_target_scanned_from_the_plans_reading_lets_the_reading_go(tiny_env: P
     assert list(readings) == ["tiny"]
     env = target_env(project, project.targets[0], {}, readings)
     assert readings == {} and "share/data.txt" in [f.target for f in env.files]
+
+
+def test_locked_building_another_directory_than_the_lock_records_leaves_the_no_archive_output(
+        tiny_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``no-archive`` output is a directory: ``--locked`` stages it and keeps it only with the locked digest."""
+    from condapack.digest import content_digest
+
+    config = tmp_path / "proj" / "condapack.toml"
+    config.parent.mkdir()
+    config.write_text(f'output-dir = "dist"\n[env.tiny]\nprefix = "{tiny_env}"\nformats = ["no-archive"]\n')
+    assert main(["build", "-q", "-c", str(config)]) == 0
+    output = config.parent / "dist" / "tiny"
+    ours = content_digest(output)
+    lock = config.parent / "condapack.lock"
+    doc = json.loads(lock.read_bytes())
+    doc["targets"]["tiny:no-archive"]["sha256"] = theirs = "ab" * 32  # what another machine built
+    lock.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    locked = lock.read_bytes()
+    capsys.readouterr()
+    assert main(["build", "-q", "--locked", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        f"condapack: error: tiny:no-archive: the archive built here has sha256 {ours[:12]}... but condapack.lock "
+        f"records {theirs[:12]}...; the environment content differs in a way the lock does not capture\n")
+    assert (content_digest(output), lock.read_bytes()) == (ours, locked)
+    assert sorted(p.name for p in output.parent.iterdir()) == ["tiny"]
