@@ -92,3 +92,28 @@ def test_a_build_stopped_midway_enters_what_it_made_and_puts_back_what_it_did_no
     sums = (config.parent / "dist" / "SHA256SUMS").read_text()
     assert sorted(line.split("  ")[1] for line in sums.splitlines()) == ["tiny.tar", "tiny.tar.gz", "tiny.zip"]
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
+
+
+def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> None:
+    """Two builds at once: the one that claimed a target last may be replacing it, so only it puts it back."""
+    from condapack.project.commit import begin, commit
+    from condapack.project.plan import make_plan
+    from condapack.project.state import BuildState
+
+    build(load_project(config))
+    project = load_project(config)
+    target = project.targets[0]
+
+    def sha256s() -> dict[str, bool]:
+        targets = json.loads((config.parent / "condapack.lock").read_text())["targets"]
+        return {name: "sha256" in entry for name, entry in targets.items()}
+
+    first_state, second_state = BuildState(project), BuildState(project)
+    first_plan, second_plan = make_plan(project, state=first_state), make_plan(project, state=second_state)
+    first = begin(first_plan, first_state, [target], locked=False)
+    second = begin(second_plan, second_state, [target], locked=False)
+    commit(first_plan, first_state, {}, False, first)  # stopped before making it
+    assert sha256s()[target.name] is False
+    commit(second_plan, second_state, {}, False, second)  # stopped too: the output is as it was
+    assert all(sha256s().values())
+    assert [r.status for r in build(load_project(config))] == ["up to date"] * 3

@@ -108,8 +108,9 @@ def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], loc
     with project_mutex(project):
         _sweep_temps(plan, state)
         on_disk = read_lock(project.lock_path)
-        claim = Claim(uuid.uuid4().hex, {t.name: t.output for t in targets},
-                      {n: on_disk.targets.get(n) if on_disk else None for n in names},
+        # another build may have forgotten an output on disk since this one planned: the plan still knows it
+        entries = {n: _with_output(on_disk, n) or _with_output(plan.lock, n) for n in names}
+        claim = Claim(uuid.uuid4().hex, {t.name: t.output for t in targets}, entries,
                       {n: state.outputs.get(n) for n in names})
         for name in names:
             state.claim(name, claim.token)
@@ -132,13 +133,23 @@ def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]
         _write(plan, state, render_lock(project, plan.envs, on_disk, built), locked)
 
 
+def _with_output(lock: Optional[Lock], name: str) -> Optional[LockedTarget]:
+    entry = lock.targets.get(name) if lock is not None else None
+    return entry if entry is not None and entry.output is not None else None
+
+
 def _put_back(state: BuildState, claim: Claim, name: str, on_disk: Optional[Lock]) -> Optional[Lock]:
-    """What the ledger said of a claimed output left as it was (its stat unchanged), back in it."""
+    """What the ledger said of a claimed output left as it was (its stat unchanged), back in it.
+
+    The lock gets its digest back only when the state, which vouches for the file by its
+    stat, knows the same one.
+    """
     known, entry, output = claim.known[name], claim.locked[name], claim.outputs[name]
     if known is None or not output.exists() or stat_key(output.stat()) != known.stat:
         return on_disk
     state.restore(name, known)
-    if on_disk is None or entry is None or name not in on_disk.targets:
+    if on_disk is None or entry is None or entry.output is None or entry.output.sha256 != known.sha256 or \
+            name not in on_disk.targets:
         return on_disk
     return attrs.evolve(on_disk, targets={**on_disk.targets, name: entry})
 
