@@ -28,7 +28,7 @@ from .unpack.safepath import inside, is_windows_absolute
 
 log = logging.getLogger("condapack")
 
-__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "MemberPlan", "plan_members", "archive_mtime"]
+__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "Roster", "plan_members", "archive_mtime"]
 
 #: A member's bytes: read into a bytearray, which a transform may edit in place.
 Content = Union[bytes, bytearray]
@@ -179,7 +179,7 @@ def size_changed(source: str) -> ArchiveError:
 
 
 @attrs.frozen
-class MemberPlan:
+class Roster:
     """All members of one archive, sorted by name, and their common mtime."""
 
     members: tuple[Member, ...]
@@ -191,7 +191,7 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
                  dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
                  env_vars: Mapping[str, str] = {},
                  extra: Mapping[str, tuple[bytes, int]] = {},
-                 layout: Layout = LAYOUT, home: Optional[str] = None) -> MemberPlan:
+                 layout: Layout = LAYOUT, home: Optional[str] = None) -> Roster:
     """Turn the environment's files into archive members.
 
     ``extra`` adds generated files (path relative to the environment -> content, mode).
@@ -211,7 +211,7 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     if root:
         members = [attrs.evolve(m, name=f"{root}/{m.name}") for m in members]
     members.sort(key=lambda m: m.name)
-    return MemberPlan(tuple(members), mtime, sum(m.size for m in members))
+    return Roster(tuple(members), mtime, sum(m.size for m in members))
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from .archive.formats import INSTALLERS, check_level, extension, get_format, inf
 from .archive.request import WriteRequest
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
-from .members import MemberPlan, plan_members
+from .members import Roster, plan_members
 from .options import PackOptions, schema
 from .output import check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
@@ -164,7 +164,7 @@ def _io_error(exc: OSError, prefix: Path, output: Path) -> CondaPackError:
                         "another --output")
 
 
-def _counter(plan: MemberPlan, progress: Optional[ProgressFn]) -> Advance:
+def _counter(plan: Roster, progress: Optional[ProgressFn]) -> Advance:
     done = 0
 
     def advance(nbytes: int) -> None:

@@ -1,4 +1,4 @@
-"""The member plan on tiny hand-made prefixes: which members, their modes, links, bytes and manifest.
+"""The roster of members on tiny hand-made prefixes: which members, their modes, links, bytes and manifest.
 
 Each prefix has one fake ``conda-meta`` record (with path data, as conda writes it) and is
 read by ``scan_prefix``, as packing reads it; nothing is packed or extracted.
@@ -19,7 +19,7 @@ import pytest
 from condapack.cli import conda_pack_main
 from condapack.errors import CondaPackError, RelocationError
 from condapack.layout import CONDAPACK_DIR, WINDOWS
-from condapack.members import DEFAULT_MTIME, Member, MemberPlan, archive_mtime, plan_members
+from condapack.members import DEFAULT_MTIME, Member, Roster, archive_mtime, plan_members
 from condapack.prefix import scan_prefix
 from condapack.unpack.manifest import parse
 
@@ -82,24 +82,24 @@ def pyc_bytes(source_mtime: int, source_size: int) -> bytes:
 
 
 def plan(prefix: Path, *, arcroot: str = "", dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
-         extra: Mapping[str, tuple[bytes, int]] = {}) -> MemberPlan:
+         extra: Mapping[str, tuple[bytes, int]] = {}) -> Roster:
     """Read the prefix as packing does, then plan its members."""
     return plan_members(prefix, scan_prefix(prefix).files, arcroot=arcroot, dest_prefix=dest_prefix,
                         follow_symlinks=follow_symlinks, extra=extra)
 
 
-def by_name(p: MemberPlan) -> dict[str, Member]:
+def by_name(p: Roster) -> dict[str, Member]:
     """Members by name (a directory's without the trailing slash the walk gives it)."""
     return {m.name.rstrip("/"): m for m in p.members}
 
 
-def member(p: MemberPlan, name: str) -> Member:
+def member(p: Roster, name: str) -> Member:
     found = by_name(p).get(name)
     assert found is not None, f"{name} not in {sorted(by_name(p))}"
     return found
 
 
-def manifest(p: MemberPlan) -> list[tuple[str, str, int, list[Field]]]:
+def manifest(p: Roster) -> list[tuple[str, str, int, list[Field]]]:
     """The manifest conda-unpack reads, as (path, mode, capacity, fields) per file."""
     found = parse(bytes(member(p, f"{CONDAPACK_DIR}/unpack.txt").read()))
     assert not found.windows

@@ -14,7 +14,7 @@ from memberkit import REWRITTEN_TOOL, directory, generated, link, noise, on_disk
 
 from condapack.archive.tar import header, write_compressed_tar
 from condapack.errors import ArchiveError
-from condapack.members import Member, MemberPlan, PycRestamp, plan_members
+from condapack.members import Member, PycRestamp, Roster, plan_members
 from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_000
@@ -24,7 +24,7 @@ def tar_bytes(tmp_path: Path, members: list[Member], *, compression: str = "", t
               mtime: int = MTIME, progress: Optional[list[int]] = None) -> bytes:
     """The archive as written to a real file (the uncompressed sink copies file to file)."""
     out = tmp_path / "out.tar"
-    plan = MemberPlan(tuple(members), mtime, sum(m.size for m in members))
+    plan = Roster(tuple(members), mtime, sum(m.size for m in members))
     with open(out, "wb") as fh:
         write_compressed_tar(fh, plan, (progress if progress is not None else []).append,
                              compression=compression, level=4, threads=threads)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..errors import ArchiveError
-from ..members import MemberPlan
+from ..members import Roster
 from ..relocation import script_bytes
 from ..unpack.quoting import sh_word
 from .tar import write_compressed_tar
@@ -66,7 +66,7 @@ def _sha256(fd: int, start: int, end: int) -> str:
     return digest.hexdigest()
 
 
-def write_installer(fh: BinaryIO, plan: MemberPlan, progress: Progress, *, name: str, compression: str, level: int,
+def write_installer(fh: BinaryIO, plan: Roster, progress: Progress, *, name: str, compression: str, level: int,
                     threads: int) -> None:
     """Header, then the tar payload, then the header again with the payload's digest."""
     need_kib = plan.total_bytes // 1024 + _PER_MEMBER_KIB * len(plan.members)

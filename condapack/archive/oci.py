@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Optional, Se
 
 import attrs
 
-from ..members import Member, MemberPlan
+from ..members import Member, Roster
 from ..oci.config import ImageSettings, image_config
 from ..oci.source import Image, ImageSource, check_layer, copy_blob
 from ..oci.spec import CONFIG, INDEX, LAYER_TYPES, MANIFEST, REF_NAME, Descriptor, canonical_json
@@ -52,7 +52,7 @@ class LayerSpec:
     members: tuple[Member, ...]
 
 
-def plan_layers(plan: MemberPlan, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
+def plan_layers(plan: Roster, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
                 budget: int) -> tuple[LayerSpec, ...]:
     """Group members into layers: per package (hashed into ``budget`` layers when more), unmanaged, own."""
     root = root.strip("/") + "/" if root.strip("/") else ""
@@ -170,7 +170,7 @@ def _copy_base(store: BlobStore, base: BaseImage, part: Path) -> list[Descriptor
     return out
 
 
-def _write_layout(store: BlobStore, part: Path, plan: MemberPlan, layers: Sequence[LayerSpec],
+def _write_layout(store: BlobStore, part: Path, plan: Roster, layers: Sequence[LayerSpec],
                   settings: ImageSettings, base: Optional[BaseImage], how: ImageWrite,
                   advance: Progress) -> Descriptor:
     """Every blob, ``oci-layout`` and ``index.json``; the manifest's descriptor."""
@@ -202,7 +202,7 @@ def _annotations(settings: ImageSettings, base: Optional[BaseImage]) -> Mapping[
     return out
 
 
-def write_image(output: Path, plan: MemberPlan, layers: Sequence[LayerSpec], settings: ImageSettings,
+def write_image(output: Path, plan: Roster, layers: Sequence[LayerSpec], settings: ImageSettings,
                 base: Optional[BaseImage], how: ImageWrite, advance: Progress) -> Descriptor:
     """Write the image to ``output`` (atomically); return its manifest's descriptor."""
     part = Path(temp_name(output, ".base"))

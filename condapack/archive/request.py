@@ -1,4 +1,4 @@
-"""What a format's writer is given: the member plan, the options and where to publish.
+"""What a format's writer is given: the roster of members, the options and where to publish.
 
 Every writer is one function, ``write_archive(request)``, named by its format's registry
 entry (:mod:`condapack.archive.formats`). It writes the plan's members into a file or a
@@ -17,7 +17,7 @@ from ..output import atomic_output
 from .directory import atomic_directory
 
 if TYPE_CHECKING:
-    from ..members import MemberPlan
+    from ..members import Roster
     from ..options import PackOptions
     from ..prefix import File
     from ..records import PackageRecord
@@ -38,7 +38,7 @@ class WriteRequest:
 
     output: Path
     format: Format
-    plan: MemberPlan
+    plan: Roster
     options: PackOptions
     advance: Callable[[int], None]
     prefix: Path

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from ..members import Content, Member, MemberPlan, size_changed
+from ..members import Content, Member, Roster, size_changed
 from ..unpack.safepath import is_utf8
 from .compress import Sink, open_sink, read_exactly
 
@@ -168,7 +168,7 @@ def write_tar(sink: Sink, members: tuple[Member, ...], mtime: int, progress: Pro
     sink.write(b"\0" * (end + (-(written + end) % _RECORD)))
 
 
-def write_compressed_tar(out: BinaryIO, plan: MemberPlan, progress: Progress, *, compression: str, level: int,
+def write_compressed_tar(out: BinaryIO, plan: Roster, progress: Progress, *, compression: str, level: int,
                          threads: int) -> None:
     """A tar stream of the plan's members through a ``compression`` sink (see open_sink)."""
     sink = open_sink(out, compression, level, threads)

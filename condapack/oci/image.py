@@ -10,7 +10,7 @@ from ..activation import read_env_vars
 from ..archive.oci import BaseImage, ImageWrite, plan_layers, write_image
 from ..errors import ArchiveError
 from ..layout import layout_for
-from ..members import MemberPlan, archive_mtime
+from ..members import Roster, archive_mtime
 from ..prefix import File
 from ..records import PackageRecord
 from .config import ImageSettings, activation_exports, created_at, platform_for, split_command
@@ -43,7 +43,7 @@ def is_archive(output: Path) -> bool:
     return output.name.endswith(".tar")
 
 
-def pack_image(prefix: Path, files: Sequence[File], plan: MemberPlan, packages: Sequence[PackageRecord],
+def pack_image(prefix: Path, files: Sequence[File], plan: Roster, packages: Sequence[PackageRecord],
                options: PackOptions, output: Path, dest: str, advance: Callable[[int], None]) -> Descriptor:
     """Write the image of ``plan`` to ``output``; return its manifest's descriptor."""
     platform = platform_for(p.subdir for p in packages)
