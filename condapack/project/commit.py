@@ -48,8 +48,6 @@ def project_mutex(project: Project) -> Iterator[None]:
     fd = open_regular(project.state_dir / "build.mutex", own=True, create=True)
     try:
         _acquire(fd)
-        with contextlib.suppress(OSError):  # older versions' name for it
-            os.unlink(project.state_dir / "build.lock")
         try:
             yield
         finally:

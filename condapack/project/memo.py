@@ -39,7 +39,7 @@ from ..output import write_atomic
 from .listings import Listings
 from .signature import TreeSignature
 
-__all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir"]
+__all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir", "write_memo"]
 
 log = logging.getLogger("condapack")
 
@@ -168,23 +168,24 @@ class Memo:
         if self.path is None or self._saved:
             return
         if self._old is not None:
-            self._write(self.path, _entries_json(self.started_ns, self._new))
+            write_memo(self.path, _entries_json(self.started_ns, self._new))
         if self._listings is not None and self.listings_path is not None:
-            self._write(self.listings_path, self._listings.to_bytes())
+            write_memo(self.listings_path, self._listings.to_bytes())
         if self._tree is not None and self.tree_path is not None:
-            self._write(self.tree_path, json.dumps(self._tree, separators=(",", ":")).encode())
+            write_memo(self.tree_path, json.dumps(self._tree, separators=(",", ":")).encode())
         self._saved = True
         self._old, self._new, self._listings = {}, {}, None
 
-    @staticmethod
-    def _write(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
-        """Best effort: a memo that cannot be written only costs the next run a rescan."""
-        try:
-            check_directory(path.parent)
-            write_atomic(path, data)
-        except (OSError, CondaPackError):
-            pass
 
+
+
+def write_memo(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
+    """Write a memo file, best effort: one that cannot be written only costs the next run a rescan."""
+    try:
+        check_directory(path.parent)
+        write_atomic(path, data)
+    except (OSError, CondaPackError):
+        pass
 
 def memo_dir(state_dir: Path) -> Optional[Path]:
     """Where the memos of a project live; None (and one warning) when a file is in the way.

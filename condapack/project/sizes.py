@@ -22,7 +22,7 @@ from ..bounded import NotAFile, read_bounded
 from ..tree import check_is_environment
 from . import memo
 from .config import Project, TargetSpec
-from .memo import MEMO_LIMIT, Memo, memo_dir
+from .memo import MEMO_LIMIT, Memo, memo_dir, write_memo
 from .plan import env_prefix
 from .signature import tree_signature
 
@@ -106,7 +106,7 @@ def _remembered_items(project: Project, key: str, prefix: Path) -> tuple[list[It
     # as for the fingerprint: a tree changed close to this run's start is not trusted
     trusted = signature.newest_ctime_ns < env_memo.started_ns - memo.RACY_NS
     if trusted and signature.listed and env_memo.listings_path is not None:  # the next signature lists less
-        Memo._write(env_memo.listings_path, signature.listings.to_bytes())
+        write_memo(env_memo.listings_path, signature.listings.to_bytes())
     path = where / f"{key}.size.json" if where else None
     found = _load(path, signature.digest)
     if found is not None:
@@ -145,7 +145,7 @@ def _load(path: Optional[Path], signature: str) -> Optional[tuple[list[Item], di
 def _store(path: Path, signature: str, items: Sequence[Item], versions: dict[str, str]) -> None:
     doc = {"version": _VERSION, "condapack": __version__, "signature": signature, "versions": versions,
            "items": [[i.path, i.size, i.package, i.kind] for i in items]}
-    Memo._write(path, json.dumps(doc, separators=(",", ":")).encode())
+    write_memo(path, json.dumps(doc, separators=(",", ":")).encode())
 
 
 def find_target(name: str, config: Optional[str]) -> Optional[tuple[Project, TargetSpec]]:
