@@ -328,7 +328,7 @@ def test_conda_unpack_refuses_a_manifest_path_outside_the_prefix(
     assert (result.returncode, result.stderr) == (
         1, f"conda-unpack: error: {path} is malformed ({problem}); unpack the archive again\n")
     assert (prefix / envkit.CONF_FILE).read_bytes() == before and recorded_prefix(prefix) == str(env)
-    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+    assert not (prefix / "conda-meta/condapack/unpack.mutex").exists()
 
 
 def test_conda_unpack_reports_a_broken_manifest_in_one_line(env_archive: Path, tmp_path: Path, impl: str) -> None:
@@ -385,16 +385,16 @@ def test_two_conda_unpacks_at_once_both_succeed_and_relocate_once(env_archive: P
     assert sorted(e.split(" ", 2)[1] for e in errors) == sorted(["relocated", str(prefix), str(prefix)])
     run([str(prefix / envkit.C_PROGRAM)])
     assert not list(prefix.rglob("*.condapack-unpack"))
-    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+    assert not (prefix / "conda-meta/condapack/unpack.mutex").exists()
 
 
-def test_conda_unpack_waits_for_a_live_lock_of_either_implementation(env_archive: Path, env: Path,
+def test_conda_unpack_waits_for_a_live_mutex_of_either_implementation(env_archive: Path, env: Path,
                                                                      tmp_path: Path, impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     owner = subprocess.Popen(["sleep", "60"])
-    lock = prefix / "conda-meta/condapack/unpack.lock"
-    lock.mkdir()
-    (lock / "pid").write_text(str(owner.pid))
+    mutex = prefix / "conda-meta/condapack/unpack.mutex"
+    mutex.mkdir()
+    (mutex / "pid").write_text(str(owner.pid))
     proc = subprocess.Popen(unpack_command(prefix, impl), stderr=subprocess.PIPE, text=True,
                             env={"PATH": "/usr/bin:/bin"})
     time.sleep(1.5)
@@ -402,19 +402,19 @@ def test_conda_unpack_waits_for_a_live_lock_of_either_implementation(env_archive
     owner.kill()
     owner.wait()
     assert proc.communicate(timeout=30)[1].startswith("conda-unpack: relocated ")
-    assert proc.returncode == 0 and recorded_prefix(prefix) == str(prefix) and not lock.exists()
+    assert proc.returncode == 0 and recorded_prefix(prefix) == str(prefix) and not mutex.exists()
 
 
-def test_conda_unpack_takes_over_the_lock_of_a_killed_run(env_archive: Path, tmp_path: Path, impl: str) -> None:
+def test_conda_unpack_takes_over_the_mutex_of_a_killed_run(env_archive: Path, tmp_path: Path, impl: str) -> None:
     prefix = unpacked(env_archive, tmp_path / "u")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (prefix / "conda-meta/condapack/unpack.lock").mkdir()
-    (prefix / "conda-meta/condapack/unpack.lock/pid").write_text(str(dead.pid))
+    (prefix / "conda-meta/condapack/unpack.mutex").mkdir()
+    (prefix / "conda-meta/condapack/unpack.mutex/pid").write_text(str(dead.pid))
     result = conda_unpack(prefix, impl)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("conda-unpack: relocated ")
-    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+    assert not (prefix / "conda-meta/condapack/unpack.mutex").exists()
 
 
 # -- interrupted and failing builds ------------------------------------------------------

@@ -225,7 +225,7 @@ def test_killed_conda_unpack_leaves_the_env_as_it_was_or_fully_relocated(
     assert result.returncode == 0, result.stderr
     assert relocation_state(prefix, str(env)) == "new"
     assert sorted(p.name for p in prefix.rglob("*.condapack-unpack")) == []
-    assert not (prefix / "conda-meta/condapack/unpack.lock").exists()
+    assert not (prefix / "conda-meta/condapack/unpack.mutex").exists()
 
 
 def test_the_records_temporaries_a_killed_build_left_are_removed_by_the_next_build(tmp_path: Path,

@@ -336,13 +336,13 @@ def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finishe
 
 
 def _killed_shell_run(prefix: Path) -> None:
-    """What a shell conda-unpack killed while preparing leaves: temps beside the files, its lock."""
+    """What a shell conda-unpack killed while preparing leaves: temps beside the files, its mutex."""
     for name in ("bin/tool", "lib.so"):
         (prefix / f"{name}.condapack-unpack").write_bytes(b"half written")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (prefix / "conda-meta/condapack/unpack.lock").mkdir()
-    (prefix / "conda-meta/condapack/unpack.lock/pid").write_text(str(dead.pid))
+    (prefix / "conda-meta/condapack/unpack.mutex").mkdir()
+    (prefix / "conda-meta/condapack/unpack.mutex/pid").write_text(str(dead.pid))
 
 
 def test_the_temps_of_a_killed_run_are_removed_by_the_next(tmp_path: Path, impl: str) -> None:
@@ -377,7 +377,7 @@ def _temp_lookups(prefix: Path) -> int:
 
 
 def test_temps_are_looked_for_beside_every_file_only_after_a_killed_run(tmp_path: Path) -> None:
-    # Every run that is not killed removes its temps before it lets go of the lock.
+    # Every run that is not killed removes its temps before it lets go of the mutex.
     assert _temp_lookups(_make_prefix(tmp_path / "clean")) == 2  # the state files': prefix, pending
     killed = _make_prefix(tmp_path / "killed")
     _killed_shell_run(killed)
@@ -395,7 +395,7 @@ def test_a_shell_run_that_cannot_write_pending_removes_its_temps(tmp_path: Path)
                                   "of the environment\n")
     assert sorted(p.name for p in prefix.rglob("*.condapack-unpack")) == ["pending.condapack-unpack"]
     assert _snapshot(prefix) == original
-    assert not (state / "unpack.lock").exists()
+    assert not (state / "unpack.mutex").exists()
 
 
 def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
@@ -466,7 +466,7 @@ def test_the_shell_implementation_leaves_a_python_journal_to_python(tmp_path: Pa
     assert (result.returncode, result.stderr) == (
         1, f"conda-unpack: error: {state}/journal was left by an interrupted conda-unpack that used Python; "
            "run conda-unpack without --sh (a Python is needed) to restore the files, then again\n")
-    assert not (state / "unpack.lock").exists()
+    assert not (state / "unpack.mutex").exists()
     assert _unpack(prefix, "python").returncode == 0
     _assert_relocated(prefix)
 

@@ -34,7 +34,7 @@ def _tree(module: str) -> ast.Module:
 
 
 def test_the_payload_is_every_module_of_the_unpack_package() -> None:
-    assert set(SHIPPED_MODULES) == {"__init__.py", "__main__.py", "cli.py", "inplace.py", "journal.py", "lock.py",
+    assert set(SHIPPED_MODULES) == {"__init__.py", "__main__.py", "cli.py", "inplace.py", "journal.py", "mutex.py",
                                     "manifest.py", "quoting.py", "relocate.py", "rewrite.py", "safepath.py",
                                     "state.py", "targets.py", "undo.py"}
 

@@ -419,16 +419,16 @@ def test_windows_conda_unpack_refuses_a_manifest_path_out_of_the_environment(
     assert _old_prefix_hits(env, win_env)  # nothing was relocated
 
 
-def test_windows_conda_unpack_takes_over_a_dead_runs_lock_and_removes_its_temps(
+def test_windows_conda_unpack_takes_over_a_dead_runs_mutex_and_removes_its_temps(
     win_env: Path, wine: winkit.Wine, tmp_path: Path
 ) -> None:
     env = _unpacked(win_env, tmp_path)
-    lock = env / "conda-meta" / "condapack" / "unpack.lock"
-    lock.mkdir()
-    (lock / "pid").write_text("4000000")  # no such process (Windows pids are multiples of 4)
+    mutex = env / "conda-meta" / "condapack" / "unpack.mutex"
+    mutex.mkdir()
+    (mutex / "pid").write_text("4000000")  # no such process (Windows pids are multiples of 4)
     temp = env / (winkit.WIN_TEXT_FILES[0] + ".condapack-unpack")
     temp.write_text("half written by a killed run")
     result = wine.run(winkit.wine_path(env / "Scripts" / "conda-unpack.exe"))
     assert result.stderr == f"conda-unpack: relocated 6 files to {winkit.wine_path(env)}\n"
-    assert not lock.exists() and not temp.exists()
+    assert not mutex.exists() and not temp.exists()
     assert _old_prefix_hits(env, win_env) == []

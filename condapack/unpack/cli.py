@@ -14,14 +14,14 @@ without Python) changes the same files and gives the same bytes.
 It never writes through a symbolic link nor outside the prefix: every manifest path is
 checked with safepath (relative, no ``..``), must resolve inside the prefix and be a
 regular file, opened with ``O_NOFOLLOW``; temporary files are created with
-``O_EXCL | O_NOFOLLOW``. Runs in one prefix are serialised by the lock (``lock.py``),
+``O_EXCL | O_NOFOLLOW``. Runs in one prefix are serialised by the mutex (``mutex.py``),
 and SIGTERM/SIGHUP are handled like Ctrl-C.
 """
 
 import os
 import sys
 
-from .lock import flocked, release_lock_dir, take_lock_dir
+from .mutex import flocked, release_mutex_dir, take_mutex_dir
 from .relocate import relocate
 from .state import UnpackError
 from .undo import on_signals
@@ -48,14 +48,14 @@ options:
 
 
 def unpack(prefix: str, dest: "Optional[str]" = None, quiet: bool = False) -> None:
-    """Relocate the environment at ``prefix`` for ``dest`` (default: where it is), holding the lock."""
+    """Relocate the environment at ``prefix`` for ``dest`` (default: where it is), holding the mutex."""
     fd = flocked(prefix)
     try:
-        lock, killed = take_lock_dir(prefix)
+        mutex, killed = take_mutex_dir(prefix)
         try:
             relocate(prefix, dest or prefix, quiet, killed)
         finally:
-            release_lock_dir(lock)
+            release_mutex_dir(mutex)
     finally:
         if fd is not None:
             os.close(fd)

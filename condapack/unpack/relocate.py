@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def relocate(prefix: str, dest: str, quiet: bool, after_kill: bool) -> None:
-    """Set the environment at ``prefix`` up for ``dest``; the caller holds the lock."""
+    """Set the environment at ``prefix`` up for ``dest``; the caller holds the mutex."""
     manifest = load_manifest(prefix)
     problem = location_problem(dest, manifest.windows)
     if problem:

@@ -110,8 +110,8 @@ def finish_earlier_run(prefix: str, manifest: "Manifest", after_kill: bool) -> N
     renames (its ``pending``), and remove temporaries left behind.
 
     Every run that is not killed removes its own temporaries before it lets go of the
-    lock, so they are looked for beside every file (one lstat each) only after a kill:
-    when the lock was taken over or a journal was left; else beside the state files.
+    mutex, so they are looked for beside every file (one lstat each) only after a kill:
+    when the mutex was taken over or a journal was left; else beside the state files.
     """
     try:
         rolled_back = recover(os.path.join(prefix, JOURNAL), read_state(prefix, "prefix"), target_finder(prefix))

@@ -16,8 +16,8 @@
 # - Like the Python one it never writes through a symbolic link nor outside the prefix:
 #   names are checked (relative, no ".."), targets must be regular files whose directory
 #   resolves inside the prefix, temps are created with noclobber (set -C) after a check
-#   that no link sits at their name. Runs in one prefix are serialised by the lock
-#   directory (the protocol: unpack/lock.py); Ctrl-C, SIGTERM and SIGHUP remove the
+#   that no link sits at their name. Runs in one prefix are serialised by the mutex
+#   directory (the protocol: unpack/mutex.py); Ctrl-C, SIGTERM and SIGHUP remove the
 #   temps, or wait for the renames.
 
 LC_ALL=C
@@ -31,51 +31,51 @@ _cu_suffix=.condapack-unpack
 _cu_nl='
 '
 _cu_cr=$(printf '\r')
-_cu_lock="$_cu_state/unpack.lock"
-_cu_locked= _cu_phase=
+_cu_mutex="$_cu_state/unpack.mutex"
+_cu_held= _cu_phase=
 
 # @LOCATION_SH@
 
 _cu_die() {
     printf 'conda-unpack: error: %s\n' "$1" >&2
-    _cu_unlock
+    _cu_release
     exit 1
 }
 
-# Hold this prefix's lock, as unpack/lock.py describes: a directory holding the owner's
-# pid (mkdir is atomic). A lock whose owner is gone (killed) is taken over, as is one that
+# Hold this prefix's mutex, as unpack/mutex.py describes: a directory holding the owner's
+# pid (mkdir is atomic). A mutex whose owner is gone (killed) is taken over, as is one that
 # stays without a pid for five checks; a live one is waited for.
-_cu_take_lock() {
+_cu_take_mutex() {
     case $(cd "$_cu_state" 2>/dev/null && pwd -P)/ in
         "$_cu_real"*) ;;
         *) _cu_die "$_cu_state is missing or a symbolic link out of the environment; unpack the archive again" ;;
     esac
     _cu_pidless=0
-    until mkdir "$_cu_lock" 2>/dev/null; do
-        [ -d "$_cu_lock" ] && [ ! -h "$_cu_lock" ] || _cu_die "cannot create $_cu_lock; check the permissions of the environment"
-        if _cu_read "$_cu_lock/pid" && [ -n "$_cu_val" ]; then
+    until mkdir "$_cu_mutex" 2>/dev/null; do
+        [ -d "$_cu_mutex" ] && [ ! -h "$_cu_mutex" ] || _cu_die "cannot create $_cu_mutex; check the permissions of the environment"
+        if _cu_read "$_cu_mutex/pid" && [ -n "$_cu_val" ]; then
             _cu_pidless=0
             kill -0 "$_cu_val" 2>/dev/null || _cu_pidless=5
         else
             _cu_pidless=$((_cu_pidless + 1))
         fi
         if [ "$_cu_pidless" -ge 5 ]; then
-            rm -f "$_cu_lock/pid"
-            rmdir "$_cu_lock" 2>/dev/null
+            rm -f "$_cu_mutex/pid"
+            rmdir "$_cu_mutex" 2>/dev/null
             _cu_pidless=0
             continue
         fi
         sleep 1
     done
-    _cu_locked=1
-    printf '%s' "$$" > "$_cu_lock/pid" || _cu_die "cannot write $_cu_lock/pid; check the permissions of the environment"
+    _cu_held=1
+    printf '%s' "$$" > "$_cu_mutex/pid" || _cu_die "cannot write $_cu_mutex/pid; check the permissions of the environment"
 }
 
-_cu_unlock() {
-    [ -n "$_cu_locked" ] || return 0
-    _cu_locked=
-    rm -f "$_cu_lock/pid"
-    rmdir "$_cu_lock" 2>/dev/null || :
+_cu_release() {
+    [ -n "$_cu_held" ] || return 0
+    _cu_held=
+    rm -f "$_cu_mutex/pid"
+    rmdir "$_cu_mutex" 2>/dev/null || :
 }
 
 # Ctrl-C, SIGTERM, SIGHUP: before the renames, remove the temps and stop; during them,
@@ -91,7 +91,7 @@ _cu_signal() {
 }
 
 _cu_interrupted() {
-    _cu_unlock
+    _cu_release
     printf 'conda-unpack: interrupted; nothing is left half done: run conda-unpack again to relocate the environment\n' >&2
     exit 130
 }
@@ -405,7 +405,7 @@ _cu_main() {
     _cu_real=$(cd "$prefix" && pwd -P)/ || _cu_die "cannot enter $prefix"
     _cu_last_dir= _cu_last_ok=1
     trap _cu_signal INT TERM HUP
-    _cu_take_lock
+    _cu_take_mutex
     [ -e "$_cu_list" ] || [ -h "$_cu_list" ] || _cu_die "$_cu_list is missing; unpack the archive again"
     _cu_check_file "$_cu_list" 1073741824
     _cu_validate
@@ -424,7 +424,7 @@ _cu_main() {
     _cu_old=$_cu_val
     if [ "$_cu_old" = "$dest" ]; then
         [ -n "$quiet" ] || printf 'conda-unpack: %s is already set up for this location\n' "$dest" >&2
-        _cu_unlock
+        _cu_release
         exit 0
     fi
     _cu_new=$dest
@@ -447,7 +447,7 @@ _cu_main() {
     rm -f "$_cu_state/pending"
     [ "$_cu_phase" = commit ] || _cu_interrupted
     _cu_phase=
-    _cu_unlock
+    _cu_release
     [ -n "$quiet" ] || printf 'conda-unpack: relocated %d files to %s\n' "$_cu_written" "$dest" >&2
     exit 0
 }

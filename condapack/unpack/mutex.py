@@ -1,18 +1,18 @@
-"""The lock that serialises conda-unpack runs in one environment (Python and sh alike).
+"""The mutex that serialises conda-unpack runs in one environment (Python and sh alike).
 
 The protocol, which ``unpack.sh`` follows too:
 
 1. A Python run first takes an exclusive ``flock`` on the directory
    ``conda-meta/condapack`` (not on Windows, which has none), so Python runs queue
    without polling.
-2. Every run then creates the lock directory ``conda-meta/condapack/unpack.lock``
-   (``mkdir`` is atomic) and writes its process id into ``unpack.lock/pid``.
+2. Every run then creates the mutex directory ``conda-meta/condapack/unpack.mutex``
+   (``mkdir`` is atomic) and writes its process id into ``unpack.mutex/pid``.
 3. A run that finds the directory there reads the pid: a live owner is waited for
-   (checked again every second); a dead one was killed, and its lock is taken over
+   (checked again every second); a dead one was killed, and its mutex is taken over
    (``pid`` removed, the directory removed, ``mkdir`` again). A directory that stays
    without a pid for five checks belonged to a run killed between ``mkdir`` and writing
    its pid, and is taken over likewise.
-4. A run lets go by removing ``pid``, then the directory. A run that took a lock over
+4. A run lets go by removing ``pid``, then the directory. A run that took a mutex over
    knows an earlier run was killed, and looks for its temporary files beside every file.
 """
 
@@ -32,8 +32,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional, Tuple
 
-LOCK = os.path.join(STATE, "unpack.lock")
-#: Checks of a lock directory without a pid before it is taken over (one a second).
+MUTEX = os.path.join(STATE, "unpack.mutex")
+#: Checks of a mutex directory without a pid before it is taken over (one a second).
 PIDLESS_CHECKS = 5
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none: there lstat is the check
 
@@ -44,7 +44,7 @@ def flocked(prefix: str) -> "Optional[int]":
     directory = os.path.join(prefix, STATE)
     if not inside(prefix, directory):
         raise UnpackError("%s is a symbolic link out of the environment; unpack the archive again" % directory)
-    if fcntl is None:  # Windows: no flock (nor a descriptor of a directory); the lock directory serialises
+    if fcntl is None:  # Windows: no flock (nor a descriptor of a directory); the mutex directory serialises
         return None
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -54,15 +54,15 @@ def flocked(prefix: str) -> "Optional[int]":
     return fd
 
 
-def take_lock_dir(prefix: str) -> "Tuple[str, bool]":
-    """Hold the lock directory; return its path and whether an earlier run was killed holding it."""
-    path = os.path.join(prefix, LOCK)
+def take_mutex_dir(prefix: str) -> "Tuple[str, bool]":
+    """Hold the mutex directory; return its path and whether an earlier run was killed holding it."""
+    path = os.path.join(prefix, MUTEX)
     pidless, taken_over = 0, False
     while not _made(path):
-        owner = lock_owner(path)
+        owner = mutex_owner(path)
         pidless = pidless + 1 if owner is None else 0 if alive(owner) else PIDLESS_CHECKS
         if pidless >= PIDLESS_CHECKS:
-            release_lock_dir(path)
+            release_mutex_dir(path)
             pidless, taken_over = 0, True
         else:
             time.sleep(1)
@@ -71,13 +71,13 @@ def take_lock_dir(prefix: str) -> "Tuple[str, bool]":
         with os.fdopen(fd, "w") as fh:
             fh.write(str(os.getpid()))
     except BaseException:
-        release_lock_dir(path)
+        release_mutex_dir(path)
         raise
     return path, taken_over
 
 
 def _made(path: str) -> bool:
-    """Create the lock directory; False when it is there already."""
+    """Create the mutex directory; False when it is there already."""
     try:
         os.mkdir(io_path(path))
         return True
@@ -89,7 +89,7 @@ def _made(path: str) -> bool:
         raise UnpackError("cannot create %s (%s); check the permissions of the environment" % (path, exc.strerror))
 
 
-def lock_owner(path: str) -> "Optional[int]":
+def mutex_owner(path: str) -> "Optional[int]":
     try:
         return int(read_bounded(os.path.join(path, "pid"), STATE_LIMIT).decode("ascii"))
     except (OSError, ValueError):
@@ -126,7 +126,7 @@ def windows_alive(pid: int) -> bool:
         kernel32.CloseHandle(ctypes.c_void_p(handle))
 
 
-def release_lock_dir(path: str) -> None:
+def release_mutex_dir(path: str) -> None:
     for remove, target in ((os.unlink, os.path.join(path, "pid")), (os.rmdir, path)):
         try:
             remove(io_path(target))
