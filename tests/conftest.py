@@ -16,13 +16,20 @@ from helpers import shared_path
 from s3server import S3Server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs a real environment (the conda channel) as ``e2e``.
+#: Fixtures whose tests are end-to-end: real environments, real Windows programs.
+E2E_FIXTURES = frozenset({"conda_channel", "wine"})
 
-    ``tox -e quick`` runs the others: the unit tests of the edit-test loop.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real environment (the conda channel) or runs Windows
+    programs (wine) as ``e2e``.
+
+    ``tox -e quick`` runs the others: the unit tests of the edit-test loop. A fixture that
+    makes environments on demand (``request.getfixturevalue``) names ``conda_channel`` among
+    its own arguments, so that its tests are marked too.
     """
     for item in items:
-        if "conda_channel" in getattr(item, "fixturenames", ()):
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
 
 

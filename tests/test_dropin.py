@@ -59,8 +59,8 @@ ENVIRONMENTS: dict[str, tuple[str, str]] = {
 
 
 @pytest.fixture(params=sorted(ENVIRONMENTS))
-def same_env(request: pytest.FixtureRequest) -> Path:
-    """One environment that both tools are run on."""
+def same_env(request: pytest.FixtureRequest, conda_channel: Path) -> Path:
+    """One environment that both tools are run on (an end-to-end test's: see conftest)."""
     fixture, argument = ENVIRONMENTS[request.param]
     make: Callable[[str], Path] = request.getfixturevalue(fixture)
     return make(argument)

@@ -159,6 +159,7 @@ def test_a_reference_that_is_not_one_is_a_one_line_error(image: Path, capsys: py
                                        "ghcr.io/team/env:1.0)\n")
 
 
+@pytest.mark.slow  # waits out a timeout
 def test_a_registry_that_never_answers_is_given_up_within_the_timeout(
         image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as silent:

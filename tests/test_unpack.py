@@ -313,6 +313,7 @@ def _make_linked_prefix(root: Path, linked: bool) -> Path:
     return prefix
 
 
+@pytest.mark.slow  # a run per write, or gigabytes to read: not the edit-test loop's
 @pytest.mark.parametrize("linked", [False, True], ids=["in-place", "replaced"])
 @pytest.mark.parametrize("mode", ["fail", "kill"])
 def test_a_failure_or_kill_at_any_write_leaves_the_files_as_they_were_or_finished_by_the_next_run(
@@ -408,6 +409,7 @@ def _write_manifest(prefix: Path, *extra: Relocatable) -> None:
             (prefix / path).write_bytes(data)
 
 
+@pytest.mark.slow
 def test_a_2_gib_sparse_library_and_a_120_mib_text_file_are_relocated_in_under_100_mib(tmp_path: Path) -> None:
     prefix = _make_prefix(tmp_path)
     string = OLD.encode() + b"/lib\0" + b"\0" * PLACEHOLDER_ROOM
