@@ -27,8 +27,8 @@ from ..oci.store import ArchiveStore, BlobStore, DirectoryStore
 from ..output import atomic_output, temp_name
 from ..prefix import File
 from ..records import PackageRecord
-from .compress import open_sink
 from .directory import atomic_directory
+from .sink import open_sink
 from .tar import write_tar
 
 __all__ = ["LayerSpec", "plan_layers", "BaseImage", "ImageWrite", "write_image", "TAG"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..members import Content, Member, MemberPlan, size_changed
 from ..unpack.safepath import is_utf8
-from .compress import Sink, open_sink, read_exactly
+from .sink import Sink, open_sink, read_exactly
 
 if TYPE_CHECKING:
     from .request import WriteRequest
