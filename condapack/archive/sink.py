@@ -9,7 +9,10 @@ depends only on the input and the level, never on the thread count:
   (bzip2, xz, GNU tar and Python all read them).
 - zstd: zstd's own multi-threaded mode, whose output is independent of the worker count.
 
-How each block is compressed is :mod:`.codec`'s.
+How each block is compressed is :mod:`.codec`'s. Blocks go through a :class:`Blocks`
+queue: compressed on its pool, written in order. Consecutive streams (an image's
+layers) can share one queue, so the next stream is cut into blocks while the last ones
+of the previous stream are still being compressed.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Callable, Deque, Optional, Protocol
 
+import attrs
 import zstandard
 
 from ..members import Content
 from .codec import WINDOW, Job, bz2_job, gzip_block_job, xz_block_size, xz_job
 
-__all__ = ["Sink", "RawSink", "BlockSink", "ZstdSink", "open_sink", "read_exactly", "Observer"]
+__all__ = ["Sink", "RawSink", "Blocks", "BlockSink", "ZstdSink", "open_sink", "open_stream", "read_exactly",
+           "Observer", "Write"]
 
 _CHUNK = 1 << 20
+
+#: Where a stream's compressed bytes go, in order.
+Write = Callable[[bytes], object]
 
 #: Gets a stream's uncompressed bytes, in order (a hash).
 Observer = Callable[[Content], object]
@@ -140,24 +148,88 @@ class RawSink:
         """Nothing to stop."""
 
 
-class BlockSink(_Copying):
-    """Compress fixed-size blocks on a thread pool and write them in order.
+@attrs.frozen
+class _Step:
+    """One entry of the queue: a block being compressed (and observed), or an action."""
 
-    An ``observe`` callable (a hash of the uncompressed stream) gets every block, in
-    order, on a thread of its own: hashlib runs without the GIL there, beside the
-    compressors, on the blocks they already hold.
+    done: Callable[[bytes], object]
+    compressed: Optional[Future[bytes]] = None
+    seen: Optional[Future[object]] = None
+
+
+class Blocks:
+    """Blocks compressed on one thread pool and written in the order they came.
+
+    Observers (hashes of the uncompressed streams) get every block in order on a thread
+    of their own: hashlib runs without the GIL there, beside the compressors, on the
+    blocks they already hold. A bounded number of blocks is in flight, whatever the
+    number of streams.
     """
 
-    def __init__(self, out: BinaryIO, job: Job, block_size: int, threads: int,
+    def __init__(self, threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="condapack-compress")
+        self._observer = ThreadPoolExecutor(1, thread_name_prefix="condapack-observe")
+        self._pending: Deque[_Step] = collections.deque()
+        self._blocks = 0
+        self._limit = 2 * max(1, threads)
+
+    def submit(self, job: Job, block: bytes, previous: bytes, last: bool, write: Write,
+               observe: Optional[Observer]) -> None:
+        """Compress ``block`` and give it to ``write`` after every block submitted before it."""
+        seen = self._observer.submit(observe, block) if observe is not None else None
+        self._pending.append(_Step(write, self._pool.submit(job, block, previous, last), seen))
+        self._blocks += 1
+        while self._blocks > self._limit:
+            self._next()
+
+    def observe(self, observe: Observer, data: Content) -> Future[object]:
+        """``observe(data)`` on the observer thread, after every observer call submitted before it."""
+        return self._observer.submit(observe, data)
+
+    def then(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once every block submitted so far is written (now, if they are)."""
+        if self._pending:
+            self._pending.append(_Step(lambda _: action()))
+        else:
+            action()
+
+    def _next(self) -> None:
+        step = self._pending.popleft()
+        if step.compressed is None:
+            step.done(b"")
+            return
+        self._blocks -= 1
+        step.done(step.compressed.result())
+        if step.seen is not None:
+            step.seen.result()
+
+    def close(self) -> None:
+        """Write every block and run every action, then stop the threads."""
+        while self._pending:
+            self._next()
+        self._pool.shutdown()
+        self._observer.shutdown()
+
+    def abort(self) -> None:
+        """Stop the threads without waiting for queued blocks."""
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._observer.shutdown(wait=True, cancel_futures=True)
+
+
+class BlockSink(_Copying):
+    """One stream cut into fixed-size blocks for a :class:`Blocks` queue.
+
+    ``close`` ends the stream without waiting for its blocks: the queue writes them.
+    """
+
+    def __init__(self, blocks: Blocks, write: Write, job: Job, block_size: int,
                  observe: Optional[Observer] = None) -> None:
-        self._out = out
+        self._blocks = blocks
+        self._write = write
         self._job = job
         self._block_size = block_size
-        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="condapack-compress")
         self._observe = observe
-        self._observer = ThreadPoolExecutor(1, thread_name_prefix="condapack-observe") if observe else None
-        self._pending: Deque[tuple[Future[bytes], Optional[Future[object]]]] = collections.deque()
-        self._limit = 2 * max(1, threads)
         self._buffer = bytearray()
         self._previous = b""
 
@@ -177,33 +249,30 @@ class BlockSink(_Copying):
         self._buffer += view[start:]
 
     def _submit(self, block: bytes, last: bool) -> None:
-        seen = self._observer.submit(self._observe, block) if self._observer and self._observe else None
-        self._pending.append((self._pool.submit(self._job, block, self._previous, last), seen))
+        self._blocks.submit(self._job, block, self._previous, last, self._write, self._observe)
         self._previous = block[-WINDOW:]
-        while len(self._pending) > self._limit:
-            self._write_next()
-
-    def _write_next(self) -> None:
-        compressed, seen = self._pending.popleft()
-        self._out.write(compressed.result())
-        if seen is not None:
-            seen.result()
 
     def close(self) -> None:
         self._submit(bytes(self._buffer), last=True)
         self._buffer.clear()
-        while self._pending:
-            self._write_next()
-        self._pool.shutdown()
-        if self._observer:
-            self._observer.shutdown()
-        self._out.flush()
 
     def abort(self) -> None:
-        """Stop the workers without waiting for queued blocks."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._observer:
-            self._observer.shutdown(wait=True, cancel_futures=True)
+        """Stop the queue's workers without waiting for queued blocks."""
+        self._blocks.abort()
+
+
+class _WholeSink(BlockSink):
+    """A stream with a queue of its own: ``close`` writes it out completely."""
+
+    def __init__(self, out: BinaryIO, job: Job, block_size: int, threads: int,
+                 observe: Optional[Observer]) -> None:
+        super().__init__(Blocks(threads), out.write, job, block_size, observe)
+        self._out = out
+
+    def close(self) -> None:
+        super().close()
+        self._blocks.close()
+        self._out.flush()
 
 
 class ZstdSink(_Copying):
@@ -214,8 +283,8 @@ class ZstdSink(_Copying):
     performance page has the measurements).
     """
 
-    def __init__(self, out: BinaryIO, level: int, threads: int, observe: Optional[Observer] = None) -> None:
-        self._out = out
+    def __init__(self, write: Write, level: int, threads: int, observe: Optional[Observer] = None) -> None:
+        self._write = write
         self._observe = observe
         params = zstandard.ZstdCompressionParameters.from_level(
             level, threads=max(1, threads), job_size=4 << 20, overlap_log=8)
@@ -224,14 +293,34 @@ class ZstdSink(_Copying):
     def write(self, data: Content) -> None:
         if self._observe is not None:
             self._observe(data)
-        self._out.write(self._cobj.compress(data))
+        self._write(self._cobj.compress(data))
 
     def close(self) -> None:
-        self._out.write(self._cobj.flush())
-        self._out.flush()
+        self._write(self._cobj.flush())
 
     def abort(self) -> None:
         """zstd's workers stop with the compressor object."""
+
+
+class _ZstdWhole(ZstdSink):
+    """A zstd stream to a file, flushed by ``close``."""
+
+    def __init__(self, out: BinaryIO, level: int, threads: int, observe: Optional[Observer]) -> None:
+        super().__init__(out.write, level, threads, observe)
+        self._out = out
+
+    def close(self) -> None:
+        super().close()
+        self._out.flush()
+
+
+def _block_codec(compression: str, level: int) -> tuple[Job, int]:
+    """The block job and block size of a block-parallel ``compression``."""
+    if compression == "gz":
+        return gzip_block_job(level), 1 << 20
+    if compression == "bz2":
+        return bz2_job(level), max(1, level) * 100_000
+    return xz_job(level), xz_block_size(level)
 
 
 def open_sink(out: BinaryIO, compression: str, level: int, threads: int = 1,
@@ -240,12 +329,20 @@ def open_sink(out: BinaryIO, compression: str, level: int, threads: int = 1,
 
     ``observe`` (not for "") gets the uncompressed stream in order, in pieces.
     """
-    if compression == "gz":
-        return BlockSink(out, gzip_block_job(level), 1 << 20, threads, observe)
-    if compression == "bz2":
-        return BlockSink(out, bz2_job(level), max(1, level) * 100_000, threads, observe)
-    if compression == "xz":
-        return BlockSink(out, xz_job(level), xz_block_size(level), threads, observe)
+    if compression in ("gz", "bz2", "xz"):
+        return _WholeSink(out, *_block_codec(compression, level), threads, observe)
     if compression == "zst":
-        return ZstdSink(out, level, threads, observe)
+        return _ZstdWhole(out, level, threads, observe)
     return RawSink(out)
+
+
+def open_stream(blocks: Blocks, write: Write, compression: str, level: int, threads: int,
+                observe: Optional[Observer] = None) -> Sink:
+    """One of consecutive ``compression`` ("gz", "bz2", "xz" or "zst") streams sharing ``blocks``.
+
+    ``close`` ends the stream: its bytes reach ``write`` once ``blocks`` writes them (zstd's
+    at once, on its own threads).
+    """
+    if compression == "zst":
+        return ZstdSink(write, level, threads, observe)
+    return BlockSink(blocks, write, *_block_codec(compression, level), observe)
