@@ -28,6 +28,7 @@ from ..oci.store import ArchiveStore, BlobStore, DirectoryStore
 from ..output import atomic_output, temp_name
 from ..prefix import File
 from ..records import PackageRecord
+from ..unpack.safepath import relative_path
 from .directory import atomic_directory
 from .sink import Blocks, open_stream
 from .tar import write_tar
@@ -56,14 +57,15 @@ class LayerSpec:
 def plan_layers(plan: MemberPlan, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
                 budget: int) -> tuple[LayerSpec, ...]:
     """Group members into layers: per package (hashed into ``budget`` layers when more), unmanaged, own."""
-    root = root.strip("/") + "/" if root.strip("/") else ""
-    owner = {root + f.target: f.package for f in files if f.package}
+    base = relative_path(root.lstrip("/"), allow_empty=True)  # spelled as the plan's arcroot is
+    cut = len(base) + 1 if base else 0  # every member's name starts with it and a /
+    owner = {f.target: f.package for f in files if f.package}  # keyed by the files' own strings: no copies
     ids = [p.identity for p in packages]
-    owner.update({f"{root}conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
+    owner.update({f"conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
     names = {i.label: i.name for i in ids}
     groups: dict[str, list[Member]] = {}
     for member in plan.members:
-        label = owner.get(member.name) or (OWN if member.data is not None else UNMANAGED)
+        label = owner.get(member.name[cut:]) or (OWN if member.data is not None else UNMANAGED)
         groups.setdefault(label, []).append(member)
     labels = sorted((label for label in groups if label in names), key=lambda label: names[label])
     buckets: dict[str, list[str]] = {}
