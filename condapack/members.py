@@ -209,7 +209,8 @@ def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     check_member_names(members, layout.windows)
     root = arcroot.strip("/")
     if root:
-        members = [attrs.evolve(m, name=f"{root}/{m.name}") for m in members]
+        for i, member in enumerate(members):  # in place: one list of members at a time, not two
+            members[i] = attrs.evolve(member, name=f"{root}/{member.name}")
     members.sort(key=lambda m: m.name)
     return Roster(tuple(members), mtime, sum(m.size for m in members))
 

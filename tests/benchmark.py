@@ -45,7 +45,7 @@ from typing import Any
 
 import envkit
 from benchsize import size_lines, size_results
-from ocibench import oci_lines
+from ocibench import oci_lines, restore_originals
 
 #: Recipes of the benchmark's packages (not built by the test suite).
 BENCH_RECIPES_DIR = Path(__file__).resolve().parent / "bench_recipes"
@@ -900,6 +900,7 @@ def bench_variant(args: argparse.Namespace, variant: Variant, measured: list[dic
     """Measure one variant, print its tables and add its results to ``measured``; return whether anything
     failed."""
     env = build_bench_env((args.cache or envkit.default_cache_root()).resolve(), variant)
+    restore_originals(env.prefix)  # a file a killed image row changed
     stats = env_stats(env.prefix)
     print("\n".join(describe_env(variant, env, stats)), flush=True)
     if stats.bytes < MIN_BYTES or stats.files < MIN_FILES:

@@ -8,21 +8,29 @@ same ``-j``:
   and CPU time, peak RSS, size;
 - a first push of the image to a real registry (``docker-registry`` on loopback) and a
   push after one package changed (one file of the package with the fewest files gets a
-  line appended, restored afterwards): the bytes each sends, and how many of the second
-  push's are that package's layer and how many are the config and manifest.
+  line appended): the bytes each sends, and how many of the second push's are that
+  package's layer and how many are the config and manifest.
+
+The changed file is a new file renamed over the original, whose inode waits as a hard link
+in ``PREFIX.ocibench/`` (beside the environment) and is renamed back afterwards: the
+environment gets back the very file (content, mtime, inode). A run killed in between
+leaves it there, and the next run (:func:`restore_originals`, also called by the
+benchmark before it measures) puts it back first.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ocikit import Registry
 
@@ -87,21 +95,58 @@ def _blob_sizes(layout: Path) -> dict[str, int]:
     return {layer["digest"]: layer["size"] for layer in manifest["layers"]}
 
 
+def _aside(prefix: Path) -> Path:
+    """Where a changed file's original inode waits, beside the environment (same file system)."""
+    return prefix.with_name(prefix.name + ".ocibench")
+
+
+def restore_originals(prefix: Path) -> None:
+    """Rename back every original file of ``prefix`` set aside by :func:`changed_file`
+    (also by a run killed before it could), with its directory's times."""
+    aside = _aside(prefix)
+    originals = aside / "originals"
+    for kept in sorted(originals.rglob("*")) if originals.is_dir() else []:
+        if kept.is_file():
+            target = prefix / kept.relative_to(originals)
+            times = target.parent.stat()
+            os.replace(kept, target)
+            os.utime(target.parent, ns=(times.st_atime_ns, times.st_mtime_ns))
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def changed_file(prefix: Path, path: Path, data: bytes) -> Iterator[None]:
+    """``path`` (a file of ``prefix``) holding ``data`` for a while, its original put back after."""
+    restore_originals(prefix)
+    kept = _aside(prefix) / "originals" / path.relative_to(prefix)
+    kept.parent.mkdir(parents=True)
+    os.link(path, kept)
+    try:
+        new = _aside(prefix) / "new"
+        new.write_bytes(data)
+        shutil.copymode(kept, new)
+        times = path.parent.stat()
+        os.replace(new, path)
+        os.utime(path.parent, ns=(times.st_atime_ns, times.st_mtime_ns))
+        yield
+    finally:
+        restore_originals(prefix)
+
+
 def push_lines(prefix: Path, workdir: Path, threads: int = 2) -> list[str]:
     """Bytes of a first push and of a push after one package changed."""
+    restore_originals(prefix)
     registry = Registry(workdir)
     image = workdir / "env.oci"
     pack = [*_PACK, "-p", str(prefix), "-o", str(image), "-j", str(threads)]
     package, changed = smallest_package_file(prefix)
-    original = changed.read_bytes()
     try:
         subprocess.run(pack, cwd=workdir, check=True)
         first = _push(image, f"{registry.host}/bench/env:1", workdir)
-        changed.write_bytes(original + b"\n")
-        subprocess.run(pack, cwd=workdir, check=True)
+        with changed_file(prefix, changed, changed.read_bytes() + b"\n"):
+            subprocess.run(pack, cwd=workdir, check=True)
         second = _push(image, f"{registry.host}/bench/env:2", workdir)
     finally:
-        changed.write_bytes(original)
         registry.stop()
     layers = _blob_sizes(image)
     sent = [d for d in second[0] if d in layers]
@@ -124,7 +169,7 @@ def oci_lines(prefix: Path, workdir: Path, runs: int) -> list[str]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="ocibench.py", description=__doc__.splitlines()[0])
     parser.add_argument("prefix", type=Path,
-                        help="the environment to pack (one of its files is changed, then restored)")
+                        help="the environment to pack (one of its files is changed for a while, then put back)")
     parser.add_argument("--runs", type=int, default=3, help="pack runs per format (median; default 3)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="condapack-ocibench-"))

@@ -20,7 +20,8 @@ from typing import Callable
 import pytest
 import zstandard
 
-from condapack.archive.compress import LEVELS, deflate, deflate_job, estimated_ratio, open_sink
+from condapack.archive.codec import LEVELS, deflate, deflate_job, estimated_ratio
+from condapack.archive.sink import open_sink
 from condapack.archive.tar import header
 from condapack.archive.zip import write_zip
 from condapack.members import Member

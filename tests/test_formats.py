@@ -253,14 +253,14 @@ def test_squashfs_without_mksquashfs_names_the_package(basic_env: Path, tmp_path
 
 def test_failing_compressor_leaves_nothing_behind(basic_env: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from condapack.archive import compress
+    from condapack.archive import codec, sink
 
-    def broken(level: int) -> compress.Job:
+    def broken(level: int) -> codec.Job:
         def job(block: bytes, previous: bytes, last: bool) -> bytes:
             raise MemoryError("compressor died")
         return job
 
-    monkeypatch.setattr(compress, "gzip_block_job", broken)
+    monkeypatch.setattr(sink, "gzip_block_job", broken)
     with pytest.raises(MemoryError, match="compressor died"):
         condapack.pack(prefix=str(basic_env), output=str(tmp_path / "env.tar.gz"), n_threads=2)
     assert os.listdir(tmp_path) == []
@@ -271,12 +271,12 @@ def test_disk_full_is_a_one_line_error_and_leaves_nothing(basic_env: Path, tmp_p
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from condapack.archive import compress
+    from condapack.archive import sink
 
-    def full(self: compress.RawSink, data: bytes) -> None:
+    def full(self: sink.RawSink, data: bytes) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(compress.RawSink, "write", full)
+    monkeypatch.setattr(sink.RawSink, "write", full)
     assert conda_pack_main(["-p", str(basic_env), "-o", str(tmp_path / "env.tar"), "-q"]) == 1
     assert capsys.readouterr().err == (
         f"CondaPackError: cannot write {tmp_path / 'env.tar'}: No space left on device; free some space "

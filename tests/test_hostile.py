@@ -517,7 +517,7 @@ def test_no_archive_output_gets_umask_modes_and_force_replaces_only_an_environme
 def test_a_file_that_grows_while_it_is_packed_is_an_error_not_a_cut(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import condapack.archive.tar as tar
-    from condapack.archive.compress import read_exactly
+    from condapack.archive.sink import read_exactly
 
     prefix = tmp_path / "env"
     shutil.copytree(env, prefix, symlinks=True)

@@ -97,6 +97,15 @@ def test_the_package_layers_share_by_name_hash_over_the_layer_budget(real_env: E
     assert sum(h.count(",") + 1 for h in history[:-2]) == 4  # every package in one of two layers
 
 
+def test_a_dest_prefix_spelled_with_a_double_slash_still_gives_each_package_its_layer(real_env: EnvFactory,
+                                                                                      tmp_path: Path) -> None:
+    env = real_env("basic")
+    build(env, tmp_path / "env.oci", "--dest-prefix", "/srv//app/./env/")
+    history = [h["created_by"] for h in config_of(tmp_path / "env.oci")["history"]]
+    assert history[:4] == ["condapack: cpdemo-py 1.0", "condapack: cpdemo-tools 1.0", "condapack: pip 25.2.post1",
+                           f"condapack: python {envkit.PY_VERSION}"]
+
+
 def test_an_image_over_a_busybox_base_runs_the_environment_under_chroot(real_env: EnvFactory,
                                                                         tmp_path: Path) -> None:
     env = real_env("basic")

@@ -12,7 +12,7 @@ from pathlib import Path
 import condapack
 
 #: Modules only packing needs: a no-op build must not pay for importing them.
-PACKING = ("condapack.packing", "condapack.members", "condapack.archive.tar", "condapack.archive.compress",
+PACKING = ("condapack.packing", "condapack.members", "condapack.archive.tar", "condapack.archive.sink",
            "condapack.sbom", "condapack.cache.key", "condapack.cache.artifacts", "condapack.cache.stores",
            "condapack.environment", "pathspec")
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from concurrent.futures import Future
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Optional, Sequence, cast
+from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import attrs
 
@@ -27,8 +28,9 @@ from ..oci.store import ArchiveStore, BlobStore, DirectoryStore
 from ..output import atomic_output, temp_name
 from ..prefix import File
 from ..records import PackageRecord
-from .compress import open_sink
+from ..unpack.safepath import relative_path
 from .directory import atomic_directory
+from .sink import Blocks, open_stream
 from .tar import write_tar
 
 __all__ = ["LayerSpec", "plan_layers", "BaseImage", "ImageWrite", "write_image", "TAG"]
@@ -55,14 +57,15 @@ class LayerSpec:
 def plan_layers(plan: Roster, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
                 budget: int) -> tuple[LayerSpec, ...]:
     """Group members into layers: per package (hashed into ``budget`` layers when more), unmanaged, own."""
-    root = root.strip("/") + "/" if root.strip("/") else ""
-    owner = {root + f.target: f.package for f in files if f.package}
+    base = relative_path(root.lstrip("/"), allow_empty=True)  # spelled as the plan's arcroot is
+    cut = len(base) + 1 if base else 0  # every member's name starts with it and a /
+    owner = {f.target: f.package for f in files if f.package}  # keyed by the files' own strings: no copies
     ids = [p.identity for p in packages]
-    owner.update({f"{root}conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
+    owner.update({f"conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
     names = {i.label: i.name for i in ids}
     groups: dict[str, list[Member]] = {}
     for member in plan.members:
-        label = owner.get(member.name) or (OWN if member.data is not None else UNMANAGED)
+        label = owner.get(member.name[cut:]) or (OWN if member.data is not None else UNMANAGED)
         groups.setdefault(label, []).append(member)
     labels = sorted((label for label in groups if label in names), key=lambda label: names[label])
     buckets: dict[str, list[str]] = {}
@@ -116,36 +119,65 @@ class ImageWrite:
     archive: bool
 
 
-class _HashingFile:
-    """A file object that hashes and counts what is written (the compressed layer's digest)."""
+class _Layer:
+    """One layer blob as the compression queue writes it: its file, digest, size and diff_id.
 
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh, self.digest, self.size = fh, hashlib.sha256(), 0
+    Both digests are computed on the queue's observer thread, off the thread that writes the tar.
+    """
 
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
+    def __init__(self, store: BlobStore, media_type: str, blocks: Blocks) -> None:
+        self.store, self.media_type, self.blocks = store, media_type, blocks
+        self.fh: Optional[BinaryIO] = None
+        self.digest, self.size = hashlib.sha256(), 0  # the compressed blob's
+        self.diff_id = hashlib.sha256()  # the tar's
+        self.hashed: Optional[Future[object]] = None
+
+    def begin(self) -> None:
+        self.fh = self.store.begin()
+
+    def write(self, data: bytes) -> None:
+        assert self.fh is not None
+        self.fh.write(data)
         self.size += len(data)
-        return self.fh.write(data)
+        self.hashed = self.blocks.observe(self.digest.update, data)
 
-    def flush(self) -> None:
-        self.fh.flush()
+    def end(self) -> None:
+        self.close()
+        if self.hashed is not None:
+            self.hashed.result()
+        self.store.end("sha256:" + self.digest.hexdigest(), self.size)
+
+    def close(self) -> None:
+        """Close the blob's file if it is the layer's own (a layout's), not the archive's."""
+        if self.fh is not None and isinstance(self.store, DirectoryStore):
+            self.fh.close()
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, "sha256:" + self.digest.hexdigest(), self.size)
 
 
-def _write_layer(store: BlobStore, spec: LayerSpec, mtime: int, how: ImageWrite,
-                 advance: Progress) -> tuple[Descriptor, str]:
-    """One layer blob; its descriptor and diff_id."""
-    with _closing(store) as fh:
-        out, diff_id = _HashingFile(fh), hashlib.sha256()  # the compressed blob's digest; the tar's
-        sink = open_sink(cast(BinaryIO, out), _CODECS[how.compression], how.level, how.threads, diff_id.update)
-        try:
+def _write_layers(store: BlobStore, layers: Sequence[LayerSpec], mtime: int, how: ImageWrite,
+                  advance: Progress) -> list[_Layer]:
+    """Every layer blob, in order, through one compression queue: a layer's tar is cut into
+    blocks while the last blocks of the layer before it are still compressing."""
+    blocks, written = Blocks(how.threads), []
+    try:
+        for spec in layers:
+            layer = _Layer(store, LAYER_TYPES[how.compression], blocks)
+            written.append(layer)
+            blocks.then(layer.begin)
+            sink = open_stream(blocks, layer.write, _CODECS[how.compression], how.level, how.threads,
+                               layer.diff_id.update)
             write_tar(sink, spec.members, mtime, advance)
             sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-    digest = "sha256:" + out.digest.hexdigest()
-    store.end(digest, out.size)
-    return Descriptor(LAYER_TYPES[how.compression], digest, out.size), "sha256:" + diff_id.hexdigest()
+            blocks.then(layer.end)
+        blocks.close()
+    except BaseException:
+        blocks.abort()
+        for layer in written:
+            layer.close()
+        raise
+    return written
 
 
 def _write_blob(store: BlobStore, data: bytes, media_type: str) -> Descriptor:
@@ -176,11 +208,9 @@ def _write_layout(store: BlobStore, part: Path, plan: Roster, layers: Sequence[L
     """Every blob, ``oci-layout`` and ``index.json``; the manifest's descriptor."""
     store.put("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
     descs = _copy_base(store, base, part) if base is not None else []
-    diff_ids = []
-    for spec in layers:
-        desc, diff_id = _write_layer(store, spec, plan.mtime, how, advance)
-        descs.append(desc)
-        diff_ids.append(diff_id)
+    written = _write_layers(store, layers, plan.mtime, how, advance)
+    descs += [layer.descriptor() for layer in written]
+    diff_ids = ["sha256:" + layer.diff_id.hexdigest() for layer in written]
     config = image_config(settings, diff_ids, [spec.what for spec in layers],
                           base.image.config_doc if base is not None else None)
     config_desc = _write_blob(store, canonical_json(config), CONFIG)

@@ -8,12 +8,13 @@ empty, so the bytes depend only on the member list.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..members import Content, Member, Roster, size_changed
 from ..unpack.safepath import is_utf8
-from .compress import Sink, open_sink, read_exactly
+from .sink import Sink, open_sink, read_exactly
 
 if TYPE_CHECKING:
     from .request import WriteRequest
@@ -59,6 +60,13 @@ def _pax_record(key: bytes, value: bytes) -> bytes:
     return b"%d" % length + payload
 
 
+@functools.lru_cache(maxsize=256)
+def _pax_header(length: int, mtime: int) -> bytes:
+    """The header of a pax record block of ``length`` bytes: few lengths recur, as one
+    layer or archive root makes most names too long for ustar."""
+    return _ustar(b"././@PaxHeader", 0o644, length, mtime, b"x", b"")
+
+
 def _needs_pax(data: bytes) -> bool:
     return len(data) > 100 or not data.isascii()
 
@@ -85,8 +93,7 @@ def header(name: str, kind: str, mode: int, size: int, mtime: int, link: str = "
     main = _ustar(name_b[:100], mode, min(size, _MAX_OCTAL_11), mtime, _TYPES[kind], link_b[:100])
     if not records:
         return main
-    pax = _ustar(b"././@PaxHeader", 0o644, len(records), mtime, b"x", b"")
-    return pax + records + b"\0" * (-len(records) % _BLOCK) + main
+    return _pax_header(len(records), mtime) + records + b"\0" * (-len(records) % _BLOCK) + main
 
 
 _SMALL = 1 << 20

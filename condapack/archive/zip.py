@@ -25,7 +25,7 @@ from isal import isal_zlib
 from ..errors import ArchiveError
 from ..members import Content, Member, size_changed
 from ..unpack.safepath import is_utf8
-from .compress import deflate, deflate_job
+from .codec import WINDOW, deflate, deflate_job
 
 if TYPE_CHECKING:
     from .request import WriteRequest
@@ -186,7 +186,7 @@ class _ZipWriter:
                     self._emit(block)
                 else:
                     pending.append(self.pool.submit(job, block, previous, last))
-                previous = block[-(1 << 15):]
+                previous = block[-WINDOW:]
                 while len(pending) > 2 * self.threads or (last and pending):
                     self._emit(pending.popleft().result())
                 if last:

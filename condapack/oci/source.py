@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tarfile
 from pathlib import Path
 from typing import IO, Any, Callable, Optional, Protocol
 
@@ -68,6 +67,8 @@ class TarSource:
     """An OCI archive: an image layout in one tar (``oci-archive:``, ``podman save``)."""
 
     def __init__(self, path: Path) -> None:
+        import tarfile  # here: an image without a base reads no tar, and the module costs memory
+
         self.name = str(path)
         try:
             self._tar = tarfile.open(path, "r:")
@@ -146,6 +147,8 @@ def check_layer(path: Path, desc: Descriptor, where: str) -> None:
 
     Runtimes should refuse such layers too; an image condapack writes never carries one.
     """
+    import tarfile  # here: an image without a base reads no tar, and the module costs memory
+
     try:
         with open(path, "rb") as raw:
             stream: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(raw) \
