@@ -15,7 +15,6 @@ from envkit import EnvFactory
 from helpers import shared_path
 from s3server import S3Server
 
-
 #: Fixtures whose tests are end-to-end: real environments, real Windows programs.
 E2E_FIXTURES = frozenset({"conda_channel", "wine"})
 
