@@ -28,7 +28,7 @@ from .unpack.safepath import inside, is_windows_absolute
 
 log = logging.getLogger("condapack")
 
-__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "Roster", "plan_members", "archive_mtime"]
+__all__ = ["Member", "PrefixRewrite", "PycRestamp", "MetaScrub", "Roster", "make_roster", "archive_mtime"]
 
 #: A member's bytes: read into a bytearray, which a transform may edit in place.
 Content = Union[bytes, bytearray]
@@ -187,7 +187,7 @@ class Roster:
     total_bytes: int
 
 
-def plan_members(prefix: Path, files: Sequence[File], *, arcroot: str = "",
+def make_roster(prefix: Path, files: Sequence[File], *, arcroot: str = "",
                  dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
                  env_vars: Mapping[str, str] = {},
                  extra: Mapping[str, tuple[bytes, int]] = {},

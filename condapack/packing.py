@@ -15,7 +15,7 @@ from .archive.formats import INSTALLERS, check_level, extension, get_format, inf
 from .archive.request import WriteRequest
 from .errors import ArchiveError, CondaPackError, EnvError
 from .layout import layout_for
-from .members import Roster, plan_members
+from .members import Roster, make_roster
 from .options import PackOptions, schema
 from .output import check_output, sweep_stale
 from .parcel import parcel_for, parcel_meta
@@ -108,21 +108,21 @@ def pack_files(prefix: Path, files: tuple[File, ...], options: PackOptions,
     for name in sweep_stale(r.output):
         log.info("removed %s, left behind by an interrupted run", name)
     files, extra = _slimmed(prefix, files, options.slim, r.extra)
-    plan = plan_members(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
+    roster = make_roster(prefix, files, arcroot=r.arcroot, dest_prefix=r.dest_prefix,
                         follow_symlinks=r.fmt == "zip" and not options.zip_symlinks,
                         env_vars=read_env_vars(prefix), extra=extra,
                         layout=layout_for(p.subdir for p in packages), home=home or None)
     log.info("Packing environment at '%s' to '%s'", prefix, r.output)
     log.debug("format %s, level %d, %d thread(s), %d members, %d bytes of content", r.fmt,
-              options.compress_level, options.threads, len(plan.members), plan.total_bytes)
+              options.compress_level, options.threads, len(roster.members), roster.total_bytes)
     archive_format = get_format(r.fmt)
     write = archive_format.writer()  # imports the writer's module
     try:
-        write(WriteRequest(r.output, archive_format, plan, options, _counter(plan, progress), prefix, files,
+        write(WriteRequest(r.output, archive_format, roster, options, _counter(roster, progress), prefix, files,
                            tuple(packages), r.dest_prefix or ""))
     except OSError as exc:
         raise _io_error(exc, prefix, r.output) from None
-    return Packed(r.output, len(plan.members))
+    return Packed(r.output, len(roster.members))
 
 
 def _check_applies(fmt: str, options: PackOptions) -> None:
@@ -164,13 +164,13 @@ def _io_error(exc: OSError, prefix: Path, output: Path) -> CondaPackError:
                         "another --output")
 
 
-def _counter(plan: Roster, progress: Optional[ProgressFn]) -> Advance:
+def _counter(roster: Roster, progress: Optional[ProgressFn]) -> Advance:
     done = 0
 
     def advance(nbytes: int) -> None:
         nonlocal done
         done += nbytes
         if progress is not None:
-            progress(done, plan.total_bytes)
+            progress(done, roster.total_bytes)
 
     return advance

@@ -19,7 +19,7 @@ import pytest
 from condapack.cli import conda_pack_main
 from condapack.errors import CondaPackError, RelocationError
 from condapack.layout import CONDAPACK_DIR, WINDOWS
-from condapack.members import DEFAULT_MTIME, Member, Roster, archive_mtime, plan_members
+from condapack.members import DEFAULT_MTIME, Member, Roster, archive_mtime, make_roster
 from condapack.prefix import scan_prefix
 from condapack.unpack.manifest import parse
 
@@ -81,10 +81,10 @@ def pyc_bytes(source_mtime: int, source_size: int) -> bytes:
     return struct.pack("<4sIII", b"\xa7\r\r\n", 0, source_mtime, source_size) + b"\xe3code"
 
 
-def plan(prefix: Path, *, arcroot: str = "", dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
+def roster(prefix: Path, *, arcroot: str = "", dest_prefix: Optional[str] = None, follow_symlinks: bool = False,
          extra: Mapping[str, tuple[bytes, int]] = {}) -> Roster:
-    """Read the prefix as packing does, then plan its members."""
-    return plan_members(prefix, scan_prefix(prefix).files, arcroot=arcroot, dest_prefix=dest_prefix,
+    """Read the prefix as packing does, then make its roster."""
+    return make_roster(prefix, scan_prefix(prefix).files, arcroot=arcroot, dest_prefix=dest_prefix,
                         follow_symlinks=follow_symlinks, extra=extra)
 
 
@@ -112,14 +112,14 @@ def no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_members_are_sorted_by_name_unique_and_the_same_on_every_plan(env: Path) -> None:
-    first = plan(env)
+    first = roster(env)
     names = [m.name for m in first.members]
     assert names == sorted(names) and len(set(names)) == len(names)
-    assert plan(env) == first
+    assert roster(env) == first
 
 
 def test_files_dirs_and_links_of_the_environment_are_members_of_their_kind(env: Path) -> None:
-    p = plan(env)
+    p = roster(env)
     kinds = {name: m.kind for name, m in by_name(p).items() if not name.startswith(CONDAPACK_DIR)}
     assert kinds == {
         "bin/activate": "file", "bin/activate.fish": "file", "bin/conda-unpack": "file",
@@ -129,7 +129,7 @@ def test_files_dirs_and_links_of_the_environment_are_members_of_their_kind(env: 
 
 
 def test_modes_are_0755_for_anything_executable_else_0644_dirs_0755_links_0777(env: Path) -> None:
-    modes = {name: m.mode for name, m in by_name(plan(env)).items()}
+    modes = {name: m.mode for name, m in by_name(roster(env)).items()}
     assert (modes["bin/tool"], modes["bin/run"]) == (0o755, 0o755)  # 0700, 0750 on disk
     assert (modes["share/doc.txt"], modes["lib/libx.so"]) == (0o644, 0o644)  # 0600, 0640 on disk
     assert (modes["share/empty"], modes["bin/python"]) == (0o755, 0o777)
@@ -137,7 +137,7 @@ def test_modes_are_0755_for_anything_executable_else_0644_dirs_0755_links_0777(e
 
 def test_hard_links_are_packed_as_two_independent_files(env: Path) -> None:
     os.link(env / "share/doc.txt", env / "share/same.txt")
-    p = plan(env)
+    p = roster(env)
     one, two = member(p, "share/doc.txt"), member(p, "share/same.txt")
     assert (one.kind, two.kind) == ("file", "file")
     assert one.read() == two.read() == b"no prefix here\n"
@@ -145,14 +145,14 @@ def test_hard_links_are_packed_as_two_independent_files(env: Path) -> None:
 
 
 def test_relative_links_are_kept_and_absolute_links_into_the_environment_made_relative(env: Path) -> None:
-    p = plan(env)
+    p = roster(env)
     assert member(p, "bin/python").link_target == "python3.11"
     assert member(p, "lib/abs.so").link_target == "libx.so"
 
 
 def test_an_absolute_link_to_the_environments_root_is_made_relative(env: Path) -> None:
     (env / "share/self").symlink_to(env)
-    assert member(plan(env), "share/self").link_target == ".."
+    assert member(roster(env), "share/self").link_target == ".."
 
 
 def test_links_out_of_the_environment_are_left_out_with_one_warning(
@@ -162,7 +162,7 @@ def test_links_out_of_the_environment_are_left_out_with_one_warning(
     (env / "share/rel-out").symlink_to("../../outside.txt")
     (env / "share/rel-in").symlink_to("../bin/../share/doc.txt")
     with caplog.at_level(logging.WARNING, logger="condapack"):
-        names = set(by_name(plan(env)))
+        names = set(by_name(roster(env)))
     assert "share/rel-in" in names and not {"share/abs-out", "share/rel-out"} & names
     assert [r.getMessage() for r in caplog.records] == [
         f"left out 2 symlinks that point outside the environment (share/abs-out -> {tmp_path}/outside.txt, "
@@ -172,7 +172,7 @@ def test_links_out_of_the_environment_are_left_out_with_one_warning(
 def test_following_links_copies_what_they_point_at_and_keeps_its_prefix_rewrite(env: Path) -> None:
     (env / "share/docs").symlink_to("../lib")
     (env / "share/dangling").symlink_to("nothing-here")
-    p = plan(env, follow_symlinks=True, dest_prefix="/opt/app")
+    p = roster(env, follow_symlinks=True, dest_prefix="/opt/app")
     assert not [m.name for m in p.members if m.kind == "symlink"]
     assert "share/dangling" not in by_name(p)
     copy, original = member(p, "lib/abs.so"), member(p, "lib/libx.so")
@@ -183,9 +183,9 @@ def test_following_links_copies_what_they_point_at_and_keeps_its_prefix_rewrite(
 
 def test_every_member_gets_source_date_epoch_as_mtime_or_the_fixed_default(
         env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert archive_mtime() == DEFAULT_MTIME == plan(env).mtime == 1577836800
+    assert archive_mtime() == DEFAULT_MTIME == roster(env).mtime == 1577836800
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    assert archive_mtime() == plan(env).mtime == 1700000000
+    assert archive_mtime() == roster(env).mtime == 1700000000
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "")
     assert archive_mtime() == DEFAULT_MTIME
 
@@ -196,7 +196,7 @@ def test_a_source_date_epoch_that_is_not_a_non_negative_integer_is_an_error_nami
         env: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     with pytest.raises(CondaPackError) as info:
-        plan(env)
+        roster(env)
     assert str(info.value) == (f"environment variable SOURCE_DATE_EPOCH={value!r} is not a non-negative integer up "
                                "to 253402300799 (seconds since 1970); set it to one, or unset it")
 
@@ -216,19 +216,19 @@ def test_a_bad_source_date_epoch_stops_a_pack_in_one_line_before_any_output(
 
 
 def test_total_bytes_is_the_sum_of_member_sizes_and_files_keep_their_disk_size(env: Path) -> None:
-    p = plan(env)
+    p = roster(env)
     assert p.total_bytes == sum(m.size for m in p.members)
     assert member(p, "lib/libx.so").size == len(binary_bytes(env))
     assert member(p, "share/empty").size == 0
 
 
 def test_unchanged_files_are_streamed_from_the_environment(env: Path) -> None:
-    doc = member(plan(env), "share/doc.txt")
+    doc = member(roster(env), "share/doc.txt")
     assert doc.streamable and doc.source == f"{env}/share/doc.txt" and doc.data is None
 
 
 def test_without_dest_prefix_files_keep_their_bytes_and_conda_unpack_is_added(env: Path) -> None:
-    p = plan(env)
+    p = roster(env)
     assert member(p, "lib/libx.so").read() == binary_bytes(env)
     assert member(p, "bin/tool").read() == (env / "bin/tool").read_bytes()
     generated = {m.name for m in p.members if m.data is not None}
@@ -239,7 +239,7 @@ def test_without_dest_prefix_files_keep_their_bytes_and_conda_unpack_is_added(en
 
 
 def test_the_unpack_manifest_lists_text_files_and_the_fields_of_binaries_holding_the_prefix(env: Path) -> None:
-    p = plan(env)
+    p = roster(env)
     data, old = binary_bytes(env), str(env).encode()
     offset = data.index(old)
     length = data.index(b"tail") - offset  # through the NUL padding
@@ -255,7 +255,7 @@ def test_the_unpack_manifest_lists_text_files_and_the_fields_of_binaries_holding
 
 
 def test_dest_prefix_rewrites_text_and_binary_files_and_drops_conda_unpack(env: Path) -> None:
-    p = plan(env, dest_prefix="/opt/app")
+    p = roster(env, dest_prefix="/opt/app")
     data, old = binary_bytes(env), str(env).encode()
     assert member(p, "bin/tool").read() == (env / "bin/tool").read_bytes().replace(old, b"/opt/app")
     rewritten = member(p, "lib/libx.so").read()
@@ -270,7 +270,7 @@ def test_dest_prefix_rewrites_text_and_binary_files_and_drops_conda_unpack(env: 
 
 def test_a_dest_prefix_longer_than_a_binarys_placeholder_is_an_error_naming_the_file(env: Path) -> None:
     long = "/opt/" + "d" * len(PLACEHOLDER)
-    libx = member(plan(env, dest_prefix=long), "lib/libx.so")
+    libx = member(roster(env, dest_prefix=long), "lib/libx.so")
     with pytest.raises(RelocationError) as info:
         libx.read()
     assert str(info.value) == (f"lib/libx.so: the new prefix is {len(long)} bytes long but the binary has room "
@@ -279,14 +279,14 @@ def test_a_dest_prefix_longer_than_a_binarys_placeholder_is_an_error_naming_the_
 
 def test_a_windows_dest_prefix_for_a_posix_environment_is_an_error(env: Path) -> None:
     with pytest.raises(RelocationError) as info:
-        plan(env, dest_prefix="C:\\opt\\app")
+        roster(env, dest_prefix="C:\\opt\\app")
     assert str(info.value) == ("--dest-prefix 'C:\\\\opt\\\\app': this environment is for POSIX; give a POSIX "
                                "path such as /opt/app")
 
 
 def test_conda_meta_records_lose_the_package_cache_paths_and_keep_the_rest(env: Path) -> None:
     path = env / "conda-meta/pkg-1.0-0.json"
-    scrubbed = member(plan(env), "conda-meta/pkg-1.0-0.json").read()
+    scrubbed = member(roster(env), "conda-meta/pkg-1.0-0.json").read()
     expected = json.loads(path.read_bytes())
     expected.update(extracted_package_dir="", package_tarball_full_path="")
     expected["link"]["source"] = ""
@@ -300,7 +300,7 @@ def test_a_big_record_is_scrubbed_in_the_one_buffer_it_is_read_into(env: Path) -
     record["padding"] = [f"lib/python3.11/site-packages/pkg/module_{i}.py" for i in range(200_000)]  # ~9 MB
     path.write_text(json.dumps(record))
     size = path.stat().st_size
-    scrubbing = member(plan(env), "conda-meta/pkg-1.0-0.json")
+    scrubbing = member(roster(env), "conda-meta/pkg-1.0-0.json")
     tracemalloc.start()
     try:
         scrubbed = scrubbing.read()
@@ -312,26 +312,26 @@ def test_a_big_record_is_scrubbed_in_the_one_buffer_it_is_read_into(env: Path) -
 
 
 def test_a_pyc_matching_its_source_is_restamped_to_the_archive_mtime(env: Path) -> None:
-    restamped = member(plan(env), PYC).read()
+    restamped = member(roster(env), PYC).read()
     assert restamped == pyc_bytes(DEFAULT_MTIME, 6)
 
 
 def test_a_pyc_not_matching_its_source_keeps_its_bytes(env: Path) -> None:
     stale = pyc_bytes(1_500_000_000, 6)
     (env / PYC).write_bytes(stale)
-    assert member(plan(env), PYC).read() == stale
+    assert member(roster(env), PYC).read() == stale
 
 
 def test_arcroot_puts_every_member_below_one_directory_still_sorted(env: Path) -> None:
-    flat = plan(env)
-    rooted = plan(env, arcroot="/top/env/")
+    flat = roster(env)
+    rooted = roster(env, arcroot="/top/env/")
     assert [m.name for m in rooted.members] == sorted(f"top/env/{m.name}" for m in flat.members)
     assert member(rooted, "top/env/lib/abs.so").link_target == "libx.so"
 
 
 def test_extra_files_are_added_and_replace_an_environment_file_of_the_same_name(env: Path) -> None:
     extra = {"share/doc.txt": (b"generated\n", 0o644), "meta/parcel.json": (b"{}", 0o600)}
-    p = plan(env, extra=extra)
+    p = roster(env, extra=extra)
     assert [m.name for m in p.members].count("share/doc.txt") == 1
     assert member(p, "share/doc.txt").read() == b"generated\n"
     new = member(p, "meta/parcel.json")
@@ -340,23 +340,23 @@ def test_extra_files_are_added_and_replace_an_environment_file_of_the_same_name(
 
 def test_a_file_of_the_environment_named_like_a_generated_script_is_replaced(env: Path) -> None:
     write(env / "bin/activate.fish", b"someone's activate\n", 0o755)
-    p = plan(env)
+    p = roster(env)
     assert [m.name for m in p.members].count("bin/activate.fish") == 1
     activate = member(p, "bin/activate.fish")
     assert activate.data is not None and b"someone" not in activate.read()
 
 
 def test_environment_variables_are_set_by_the_activation_scripts(env: Path) -> None:
-    p = plan_members(env, scan_prefix(env).files, env_vars={"APP_HOME": "/srv/app"})
+    p = make_roster(env, scan_prefix(env).files, env_vars={"APP_HOME": "/srv/app"})
     assert b"    _condapack_a_setenv APP_HOME '/srv/app'\n" in member(p, "bin/activate").read()
     assert b"    _condapack_setenv APP_HOME '/srv/app'\n" in member(p, "bin/activate.fish").read()
-    assert b"APP_HOME" not in member(plan(env), "bin/activate").read()
+    assert b"APP_HOME" not in member(roster(env), "bin/activate").read()
 
 
 def test_windows_modes_follow_the_name_not_the_disk_and_its_own_scripts_are_added(env: Path) -> None:
     write(env / "Scripts/tool.exe", b"MZ", 0o644)
     write(env / "Scripts/run.BAT", b"@echo off\n", 0o644)
-    p = plan_members(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app")
+    p = make_roster(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app")
     modes = {name: m.mode for name, m in by_name(p).items()}
     assert (modes["Scripts/tool.exe"], modes["Scripts/run.BAT"], modes["bin/run"], modes["bin/tool"]) == (
         0o755, 0o755, 0o644, 0o644)
@@ -367,6 +367,6 @@ def test_windows_modes_follow_the_name_not_the_disk_and_its_own_scripts_are_adde
 
 def test_a_posix_dest_prefix_for_a_windows_environment_is_an_error(env: Path) -> None:
     with pytest.raises(RelocationError) as info:
-        plan_members(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app", dest_prefix="/opt/app")
+        make_roster(env, scan_prefix(env).files, layout=WINDOWS, home="C:\\envs\\app", dest_prefix="/opt/app")
     assert str(info.value) == ("--dest-prefix '/opt/app': this environment is for Windows; give a Windows path "
                                "such as C:\\opt\\app")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from condapack.members import plan_members
+from condapack.members import make_roster
 from condapack.prefix import scan_prefix
 
-#: Bytes per file: the peak while reading and planning, and what the plan keeps afterwards.
+#: Bytes per file: the peak while reading and planning, and what the roster keeps afterwards.
 PEAK_PER_FILE = 1200
 HELD_PER_FILE = 640
 
@@ -47,10 +47,10 @@ def test_reading_and_planning_hold_a_bounded_number_of_bytes_per_file(tmp_path: 
     tracemalloc.start()
     try:
         scan = scan_prefix(prefix)
-        plan = plan_members(prefix, scan.files, layout=scan.layout, home=scan.home)
+        roster = make_roster(prefix, scan.files, layout=scan.layout, home=scan.home)
         held, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(scan.files) == count + 1 and plan is not None
+    assert len(scan.files) == count + 1 and roster is not None
     assert peak / count < PEAK_PER_FILE
     assert held / count < HELD_PER_FILE

@@ -14,7 +14,7 @@ from memberkit import REWRITTEN_TOOL, directory, generated, link, noise, on_disk
 
 from condapack.archive.tar import header, write_compressed_tar
 from condapack.errors import ArchiveError
-from condapack.members import Member, PycRestamp, Roster, plan_members
+from condapack.members import Member, PycRestamp, Roster, make_roster
 from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_000
@@ -24,9 +24,9 @@ def tar_bytes(tmp_path: Path, members: list[Member], *, compression: str = "", t
               mtime: int = MTIME, progress: Optional[list[int]] = None) -> bytes:
     """The archive as written to a real file (the uncompressed sink copies file to file)."""
     out = tmp_path / "out.tar"
-    plan = Roster(tuple(members), mtime, sum(m.size for m in members))
+    roster = Roster(tuple(members), mtime, sum(m.size for m in members))
     with open(out, "wb") as fh:
-        write_compressed_tar(fh, plan, (progress if progress is not None else []).append,
+        write_compressed_tar(fh, roster, (progress if progress is not None else []).append,
                              compression=compression, level=4, threads=threads)
     return out.read_bytes()
 
@@ -200,8 +200,8 @@ def test_hard_links_of_an_environment_are_two_regular_members_with_their_content
     (prefix / "lib").mkdir()
     (prefix / "lib/libx.so.1").write_bytes(b"shared\n")
     (prefix / "lib/libx.so").hardlink_to(prefix / "lib/libx.so.1")
-    plan = plan_members(prefix, scan_prefix(prefix).files)
-    back = read_back(tar_bytes(tmp_path, list(plan.members)))
+    roster = make_roster(prefix, scan_prefix(prefix).files)
+    back = read_back(tar_bytes(tmp_path, list(roster.members)))
     for name in ("lib/libx.so", "lib/libx.so.1"):
         assert (back[name][0].type, back[name][1]) == (tarfile.REGTYPE, b"shared\n")
     assert not [info for info, _ in back.values() if info.islnk()]

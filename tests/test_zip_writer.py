@@ -17,7 +17,7 @@ from memberkit import REWRITTEN_TOOL, directory, generated, link, noise, on_disk
 from condapack.archive import zip as zipwriter
 from condapack.archive.zip import write_zip
 from condapack.errors import ArchiveError
-from condapack.members import Member, plan_members
+from condapack.members import Member, make_roster
 from condapack.prefix import scan_prefix
 
 MTIME = 1_700_000_001  # 2023-11-14 22:13:21 UTC: an odd second, which DOS times cannot hold
@@ -137,7 +137,7 @@ def test_a_small_file_that_shrank_or_grew_since_it_was_planned_is_an_error_not_a
 
 
 def test_a_file_of_4_gib_needs_zip64_and_no_zip_64_refuses_it_before_reading(tmp_path: Path) -> None:
-    # the size is what the plan says; the refusal comes before a byte is read
+    # the size is what the roster says; the refusal comes before a byte is read
     member = on_disk(tmp_path, "lib/huge.bin", b"tiny")
     huge = Member(name=member.name, kind="file", mode=0o644, size=4 << 30, source=member.source)
     with pytest.raises(ArchiveError) as info:
@@ -205,8 +205,8 @@ def test_an_empty_directory_of_an_environment_is_one_entry_with_one_trailing_sla
     prefix = tmp_path / "env"
     (prefix / "conda-meta").mkdir(parents=True)
     (prefix / "share/empty").mkdir(parents=True)
-    plan = plan_members(prefix, scan_prefix(prefix).files)
-    names = list(read_back(zip_bytes(list(plan.members))))
+    roster = make_roster(prefix, scan_prefix(prefix).files)
+    names = list(read_back(zip_bytes(list(roster.members))))
     assert "share/empty/" in names and not [n for n in names if n.endswith("//")]
 
 

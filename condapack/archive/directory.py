@@ -120,4 +120,4 @@ def replace_directory(tmp: Path, output: Path) -> None:
 def write_archive(request: WriteRequest) -> None:
     """The ``no-archive`` format's writer: the members as a directory at the output."""
     with request.directory() as root:
-        write_tree(root, request.plan.members, request.plan.mtime, request.advance)
+        write_tree(root, request.roster.members, request.roster.mtime, request.advance)

@@ -66,14 +66,14 @@ def _sha256(fd: int, start: int, end: int) -> str:
     return digest.hexdigest()
 
 
-def write_installer(fh: BinaryIO, plan: Roster, progress: Progress, *, name: str, compression: str, level: int,
+def write_installer(fh: BinaryIO, roster: Roster, progress: Progress, *, name: str, compression: str, level: int,
                     threads: int) -> None:
     """Header, then the tar payload, then the header again with the payload's digest."""
-    need_kib = plan.total_bytes // 1024 + _PER_MEMBER_KIB * len(plan.members)
+    need_kib = roster.total_bytes // 1024 + _PER_MEMBER_KIB * len(roster.members)
     head = render_header(name, compression, "", 0, need_kib)
     fh.write(head)
     fh.flush()
-    write_compressed_tar(fh, plan, progress, compression=compression, level=level, threads=threads)
+    write_compressed_tar(fh, roster, progress, compression=compression, level=level, threads=threads)
     fh.flush()
     fd = fh.fileno()
     end = os.lseek(fd, 0, os.SEEK_END)
@@ -85,6 +85,6 @@ def write_installer(fh: BinaryIO, plan: Roster, progress: Progress, *, name: str
 def write_archive(request: WriteRequest) -> None:
     """The self-installing formats' writer: an executable script named after the environment."""
     with request.file(executable=True) as out:
-        write_installer(out, request.plan, request.advance, name=request.env_name,
+        write_installer(out, request.roster, request.advance, name=request.env_name,
                         compression=request.format.compression, level=request.options.compress_level,
                         threads=request.options.threads)

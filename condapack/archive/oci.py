@@ -33,7 +33,7 @@ from .directory import atomic_directory
 from .sink import Blocks, open_stream
 from .tar import write_tar
 
-__all__ = ["LayerSpec", "plan_layers", "BaseImage", "ImageWrite", "write_image", "TAG"]
+__all__ = ["LayerSpec", "group_layers", "BaseImage", "ImageWrite", "write_image", "TAG"]
 
 Progress = Callable[[int], None]
 
@@ -54,17 +54,17 @@ class LayerSpec:
     members: tuple[Member, ...]
 
 
-def plan_layers(plan: Roster, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
+def group_layers(roster: Roster, files: Sequence[File], packages: Sequence[PackageRecord], root: str,
                 budget: int) -> tuple[LayerSpec, ...]:
     """Group members into layers: per package (hashed into ``budget`` layers when more), unmanaged, own."""
-    base = relative_path(root.lstrip("/"), allow_empty=True)  # spelled as the plan's arcroot is
+    base = relative_path(root.lstrip("/"), allow_empty=True)  # spelled as the roster's arcroot is
     cut = len(base) + 1 if base else 0  # every member's name starts with it and a /
     owner = {f.target: f.package for f in files if f.package}  # keyed by the files' own strings: no copies
     ids = [p.identity for p in packages]
     owner.update({f"conda-meta/{i.name}-{i.version}-{i.build}.json": i.label for i in ids})
     names = {i.label: i.name for i in ids}
     groups: dict[str, list[Member]] = {}
-    for member in plan.members:
+    for member in roster.members:
         label = owner.get(member.name[cut:]) or (OWN if member.data is not None else UNMANAGED)
         groups.setdefault(label, []).append(member)
     labels = sorted((label for label in groups if label in names), key=lambda label: names[label])
@@ -202,13 +202,13 @@ def _copy_base(store: BlobStore, base: BaseImage, part: Path) -> list[Descriptor
     return out
 
 
-def _write_layout(store: BlobStore, part: Path, plan: Roster, layers: Sequence[LayerSpec],
+def _write_layout(store: BlobStore, part: Path, roster: Roster, layers: Sequence[LayerSpec],
                   settings: ImageSettings, base: Optional[BaseImage], how: ImageWrite,
                   advance: Progress) -> Descriptor:
     """Every blob, ``oci-layout`` and ``index.json``; the manifest's descriptor."""
     store.put("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
     descs = _copy_base(store, base, part) if base is not None else []
-    written = _write_layers(store, layers, plan.mtime, how, advance)
+    written = _write_layers(store, layers, roster.mtime, how, advance)
     descs += [layer.descriptor() for layer in written]
     diff_ids = ["sha256:" + layer.diff_id.hexdigest() for layer in written]
     config = image_config(settings, diff_ids, [spec.what for spec in layers],
@@ -232,17 +232,17 @@ def _annotations(settings: ImageSettings, base: Optional[BaseImage]) -> Mapping[
     return out
 
 
-def write_image(output: Path, plan: Roster, layers: Sequence[LayerSpec], settings: ImageSettings,
+def write_image(output: Path, roster: Roster, layers: Sequence[LayerSpec], settings: ImageSettings,
                 base: Optional[BaseImage], how: ImageWrite, advance: Progress) -> Descriptor:
     """Write the image to ``output`` (atomically); return its manifest's descriptor."""
     part = Path(temp_name(output, ".base"))
     try:
         if not how.archive:
             with atomic_directory(output) as root:
-                return _write_layout(DirectoryStore(root), part, plan, layers, settings, base, how, advance)
+                return _write_layout(DirectoryStore(root), part, roster, layers, settings, base, how, advance)
         with atomic_output(output) as fh:
-            store = ArchiveStore(fh, plan.mtime)
-            manifest = _write_layout(store, part, plan, layers, settings, base, how, advance)
+            store = ArchiveStore(fh, roster.mtime)
+            manifest = _write_layout(store, part, roster, layers, settings, base, how, advance)
             store.close()
             return manifest
     finally:

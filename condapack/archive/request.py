@@ -1,7 +1,7 @@
 """What a format's writer is given: the roster of members, the options and where to publish.
 
 Every writer is one function, ``write_archive(request)``, named by its format's registry
-entry (:mod:`condapack.archive.formats`). It writes the plan's members into a file or a
+entry (:mod:`condapack.archive.formats`). It writes the roster's members into a file or a
 directory it opens through the request, so a failed or interrupted write leaves the
 previous output as it was.
 """
@@ -28,17 +28,17 @@ __all__ = ["WriteRequest", "Writer"]
 
 @attrs.frozen
 class WriteRequest:
-    """One archive to write: ``plan``'s members as ``format`` at ``output``.
+    """One archive to write: ``roster``'s members as ``format`` at ``output``.
 
     ``advance`` is called with the bytes of content each member added. ``prefix``,
-    ``files``, ``packages`` and ``dest_prefix`` are the environment the plan was made
+    ``files``, ``packages`` and ``dest_prefix`` are the environment the roster was made
     from, for writers that need more than its members (an image's layers follow its
     packages).
     """
 
     output: Path
     format: Format
-    plan: Roster
+    roster: Roster
     options: PackOptions
     advance: Callable[[int], None]
     prefix: Path

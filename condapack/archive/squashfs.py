@@ -61,5 +61,5 @@ def write_squashfs(out: BinaryIO, members: tuple[Member, ...], mtime: int, progr
 def write_archive(request: WriteRequest) -> None:
     """The squashfs format's writer."""
     with request.file() as out:
-        write_squashfs(out, request.plan.members, request.plan.mtime, request.advance,
+        write_squashfs(out, request.roster.members, request.roster.mtime, request.advance,
                        level=request.options.compress_level, threads=request.options.threads)

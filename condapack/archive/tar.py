@@ -175,12 +175,12 @@ def write_tar(sink: Sink, members: tuple[Member, ...], mtime: int, progress: Pro
     sink.write(b"\0" * (end + (-(written + end) % _RECORD)))
 
 
-def write_compressed_tar(out: BinaryIO, plan: Roster, progress: Progress, *, compression: str, level: int,
+def write_compressed_tar(out: BinaryIO, roster: Roster, progress: Progress, *, compression: str, level: int,
                          threads: int) -> None:
-    """A tar stream of the plan's members through a ``compression`` sink (see open_sink)."""
+    """A tar stream of the roster's members through a ``compression`` sink (see open_sink)."""
     sink = open_sink(out, compression, level, threads)
     try:
-        write_tar(sink, plan.members, plan.mtime, progress)
+        write_tar(sink, roster.members, roster.mtime, progress)
         sink.close()
     except BaseException:
         sink.abort()
@@ -190,5 +190,5 @@ def write_compressed_tar(out: BinaryIO, plan: Roster, progress: Progress, *, com
 def write_archive(request: WriteRequest) -> None:
     """The tar formats' writer (parcels too): a tar stream in the format's compression."""
     with request.file() as out:
-        write_compressed_tar(out, request.plan, request.advance, compression=request.format.compression,
+        write_compressed_tar(out, request.roster, request.advance, compression=request.format.compression,
                              level=request.options.compress_level, threads=request.options.threads)

@@ -311,5 +311,6 @@ def _drain_one(writer: _ZipWriter, queue: Deque[tuple[tuple[Member, ...], Option
 def write_archive(request: WriteRequest) -> None:
     """The zip format's writer."""
     with request.file() as out:
-        write_zip(out, request.plan.members, request.plan.mtime, request.advance, level=request.options.compress_level,
-                  zip_64=request.options.zip_64, threads=request.options.threads)
+        options = request.options
+        write_zip(out, request.roster.members, request.roster.mtime, request.advance, level=options.compress_level,
+                  zip_64=options.zip_64, threads=options.threads)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from ..activation import read_env_vars
-from ..archive.oci import BaseImage, ImageWrite, plan_layers, write_image
+from ..archive.oci import BaseImage, ImageWrite, group_layers, write_image
 from ..errors import ArchiveError
 from ..layout import layout_for
 from ..members import Roster, archive_mtime
@@ -43,21 +43,21 @@ def is_archive(output: Path) -> bool:
     return output.name.endswith(".tar")
 
 
-def pack_image(prefix: Path, files: Sequence[File], plan: Roster, packages: Sequence[PackageRecord],
+def pack_image(prefix: Path, files: Sequence[File], roster: Roster, packages: Sequence[PackageRecord],
                options: PackOptions, output: Path, dest: str, advance: Callable[[int], None]) -> Descriptor:
-    """Write the image of ``plan`` to ``output``; return its manifest's descriptor."""
+    """Write the image of ``roster`` to ``output``; return its manifest's descriptor."""
     platform = platform_for(p.subdir for p in packages)
-    env = [*activation_exports(plan.members, dest), *sorted(read_env_vars(prefix).items())]
+    env = [*activation_exports(roster.members, dest), *sorted(read_env_vars(prefix).items())]
     settings = ImageSettings(
         name=os.path.basename(dest.rstrip("/")) or prefix.name, dest_prefix=dest, platform=platform,
         env=tuple(env), created=created_at(archive_mtime()),
         entrypoint=_command(options.entrypoint, "--entrypoint"), cmd=_command(options.cmd, "--cmd"),
         workdir=options.workdir, user=options.user, labels=_labels(options))
-    layers = plan_layers(plan, files, packages, dest, options.layers)
+    layers = group_layers(roster, files, packages, dest, options.layers)
     how = ImageWrite(options.layer_compression, options.compress_level, options.threads, is_archive(output))
     base = _open_base(options.base, platform_of(dict(platform))) if options.base else None
     try:
-        return write_image(output, plan, layers, settings, base, how, advance)
+        return write_image(output, roster, layers, settings, base, how, advance)
     finally:
         if base is not None:
             base.source.close()
@@ -65,7 +65,7 @@ def pack_image(prefix: Path, files: Sequence[File], plan: Roster, packages: Sequ
 
 def write_archive(request: WriteRequest) -> None:
     """Format ``oci``'s writer: the image of the request's environment."""
-    pack_image(request.prefix, request.files, request.plan, request.packages, request.options, request.output,
+    pack_image(request.prefix, request.files, request.roster, request.packages, request.options, request.output,
                request.dest_prefix, request.advance)
 
 
