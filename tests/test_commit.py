@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -9,8 +10,12 @@ from typing import Callable
 
 import pytest
 
+from condapack.cache import CacheSettings
 from condapack.project.build import build
+from condapack.project.commit import begin, commit
 from condapack.project.config import load_project
+from condapack.project.plan import make_plan
+from condapack.project.state import BuildState
 
 THREE = 'output-dir = "dist"\n[env.tiny]\nprefix = "{prefix}"\nformats = ["tar", "tar.gz", "zip"]\n'
 
@@ -96,10 +101,6 @@ def test_a_build_stopped_midway_enters_what_it_made_and_puts_back_what_it_did_no
 
 def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> None:
     """Two builds at once: the one that claimed a target last may be replacing it, so only it puts it back."""
-    from condapack.project.commit import begin, commit
-    from condapack.project.plan import make_plan
-    from condapack.project.state import BuildState
-
     build(load_project(config))
     project = load_project(config)
     target = project.targets[0]
@@ -117,3 +118,34 @@ def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> 
     commit(second_plan, second_state, {}, False, second)  # stopped too: the output is as it was
     assert all(sha256s().values())
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
+
+
+def sums_of(config: Path) -> dict[str, str]:
+    """File name -> digest, as ``SHA256SUMS`` lists them."""
+    path = config.parent / "dist" / "SHA256SUMS"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_build_committing_after_another_fetched_a_target_keeps_its_line_in_sums(config: Path,
+                                                                                 tmp_path: Path) -> None:
+    """``make -j`` in a fresh checkout: what is fetched for a lock without digests is known to the state only."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    other = tmp_path / "other" / "condapack.toml"
+    other.parent.mkdir()
+    other.write_text(config.read_text())
+    build(load_project(other), cache=CacheSettings(url=cache.as_uri(), write=True))
+    project = load_project(config)
+    state = BuildState(project)
+    plan = make_plan(project, ["tiny:tar"], state=state)
+    claim = begin(plan, state, [project.targets[0]], locked=False)
+    fetched = build(load_project(config), ["tiny:zip"], cache=CacheSettings(url=cache.as_uri()))
+    assert [r.status for r in fetched] == ["fetched"]
+    commit(plan, state, {}, False, claim)
+    zip_output = config.parent / "dist" / "tiny.zip"
+    assert sums_of(config) == {"tiny.zip": sha256_of(zip_output)}

@@ -156,8 +156,8 @@ def _write(plan: BuildPlan, state: BuildState, lock: Lock, locked: bool) -> None
     project = plan.project
     if not locked:
         write_if_changed(project.lock_path, lock.to_json())
+    state.save()  # first: it merges in what other builds recorded, which the sums list too
     _write_sums(project, _sums(project, lock, state))
-    state.save()
     for memo in plan.memos.values():
         memo.save()
 

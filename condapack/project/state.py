@@ -147,9 +147,10 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
-        outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._noted}}
-        doc: dict[str, object] = {
-            "version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
+        merged = {**self._load(), **{name: self.outputs.get(name) for name in self._noted}}
+        # what other builds recorded is known from now on: SHA256SUMS is written from it
+        self.outputs = {name: entry for name, entry in merged.items() if entry is not None}
+        doc: dict[str, object] = {"version": 1, "outputs": {name: e.to_doc() for name, e in self.outputs.items()}}
         pushed = {**self._load_strings("pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
         if pushed:
             doc["pushed"] = pushed
