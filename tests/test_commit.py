@@ -149,3 +149,14 @@ def test_a_build_committing_after_another_fetched_a_target_keeps_its_line_in_sum
     commit(plan, state, {}, False, claim)
     zip_output = config.parent / "dist" / "tiny.zip"
     assert sums_of(config) == {"tiny.zip": sha256_of(zip_output)}
+
+
+def test_a_stopped_build_keeps_the_state_entry_of_the_build_that_claimed_its_target_since(config: Path) -> None:
+    build(load_project(config))
+    project = load_project(config)
+    state = BuildState(project)
+    plan = make_plan(project, state=state)
+    claim = begin(plan, state, [project.targets[0]], locked=False)
+    build(load_project(config), ["tiny:tar"], force=True)
+    commit(plan, state, {}, False, claim)  # stopped before making it
+    assert "tiny:tar" in BuildState(load_project(config)).outputs

@@ -46,6 +46,20 @@ def test_saving_keeps_what_another_build_recorded_meanwhile(tmp_path: Path, tiny
     assert sorted(BuildState(project).outputs) == ["tiny:tar", "tiny:zip"]
 
 
+def test_a_second_save_writes_only_what_was_noted_since_the_first(tmp_path: Path, tiny_env: Path) -> None:
+    project = project_of(tmp_path, tiny_env)
+    output = tmp_path / "out"
+    output.write_bytes(b"x")
+    mine, theirs = BuildState(project), BuildState(project)
+    mine.note("tiny:tar", output, "ab" * 32)
+    mine.save()
+    theirs.note("tiny:tar", output, "cd" * 32)
+    theirs.save()
+    mine.note_push("registry.example/tiny:1", "sha256:" + "ef" * 32)
+    mine.save()
+    assert BuildState(project).outputs["tiny:tar"].sha256 == "cd" * 32
+
+
 GOOD = {"stat": [1, 2, 3, 4], "sha256": "ab" * 32, "condapack": "1.0"}
 
 

@@ -128,6 +128,8 @@ class BuildState:
         ours = token is not None and self._load_strings("building").get(name) == token
         if ours:
             self._claims[name] = None
+        else:  # the build that claimed it since records its output: this one must not write over it
+            self._noted.discard(name)
         return ours
 
     def restore(self, name: str, entry: BuiltOutput) -> None:
@@ -161,6 +163,9 @@ class BuildState:
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
         # a claim given up is gone from disk: a later save must not erase another build's claim on it
         self._claims = {name: token for name, token in self._claims.items() if token is not None}
+        # what is saved is on disk: a later save must not write it again over what other builds recorded since
+        self._noted.clear()
+        self._pushes.clear()
 
 
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
