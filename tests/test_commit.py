@@ -14,6 +14,7 @@ from condapack.cache import CacheSettings
 from condapack.project.build import build
 from condapack.project.commit import begin, commit
 from condapack.project.config import load_project
+from condapack.project.lock import LockedOutput
 from condapack.project.plan import make_plan
 from condapack.project.state import BuildState
 
@@ -160,3 +161,20 @@ def test_a_stopped_build_keeps_the_state_entry_of_the_build_that_claimed_its_tar
     build(load_project(config), ["tiny:tar"], force=True)
     commit(plan, state, {}, False, claim)  # stopped before making it
     assert "tiny:tar" in BuildState(load_project(config)).outputs
+
+
+def test_a_build_whose_output_another_build_replaced_since_does_not_enter_its_digest(config: Path) -> None:
+    """Two builds of one target committing in the other order than they put their outputs in place."""
+    build(load_project(config))
+    project = load_project(config)
+    target = project.targets[0]
+    state = BuildState(project)
+    plan = make_plan(project, state=state, force=True)
+    claim = begin(plan, state, [target], locked=False)
+    target.output.write_bytes(b"this build's bytes")
+    digest = sha256_of(target.output)
+    state.note(target.name, target.output, digest)
+    build(load_project(config), ["tiny:tar"], force=True)  # the other build puts its output over this one's
+    commit(plan, state, {target.name: LockedOutput(digest, 18)}, False, claim, [target.name])
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    assert lock["targets"]["tiny:tar"]["sha256"] == sha256_of(target.output) == sums_of(config)["tiny.tar"]

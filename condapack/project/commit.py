@@ -128,7 +128,21 @@ def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]
             if state.release(name) and name not in made:
                 assert claim is not None
                 on_disk = _put_back(state, claim, name, on_disk)
-        _write(plan, state, render_lock(project, plan.envs, on_disk, built), locked)
+        _write(plan, state, render_lock(project, plan.envs, on_disk, _in_place(plan, state, built, made)), locked)
+
+
+def _in_place(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput],
+              made: Sequence[str]) -> dict[str, LockedOutput]:
+    """What this build made that is still in place, by its stat noted right after hashing it.
+
+    Another build of the same target may have put its output over this one's since, and
+    committed first: its digest, already on disk, is the true one.
+    """
+    outputs = {t.name: t.output for t in plan.project.targets}
+    for name in made:
+        if state.trusted(name, outputs[name]) is None:
+            state.withdraw(name)
+    return {name: entry for name, entry in built.items() if state.trusted(name, outputs[name]) is not None}
 
 
 def _with_output(lock: Optional[Lock], name: str) -> Optional[LockedTarget]:

@@ -137,6 +137,19 @@ class BuildState:
         self.outputs[name] = entry
         self._noted.add(name)
 
+    def trusted(self, name: str, path: Path) -> Optional[BuiltOutput]:
+        """What is recorded of ``name``'s output while ``path`` is still that file (its stat unchanged)."""
+        entry = self.outputs.get(name)
+        try:
+            return entry if entry is not None and entry.stat == stat_key(path.stat()) else None
+        except OSError:  # gone, or not reachable: nothing there is the recorded file
+            return None
+
+    def withdraw(self, name: str) -> None:
+        """Take back what this build noted of ``name``: another output was put in its place since."""
+        self.outputs.pop(name, None)
+        self._noted.discard(name)
+
     def fetched(self, name: str, input_digest: str) -> Optional[str]:
         """The sha256 of the archive fetched for ``name`` at this lock input, if there is one."""
         entry = self.outputs.get(name)
@@ -172,7 +185,5 @@ def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
     """The sha256 of an output (trusting the recorded one while its stat is unchanged)."""
     if not path.exists():
         return None
-    entry = state.outputs.get(name)
-    if entry is not None and entry.stat == stat_key(path.stat()):
-        return entry.sha256
-    return content_digest(path)
+    entry = state.trusted(name, path)
+    return entry.sha256 if entry is not None else content_digest(path)
