@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -12,7 +13,7 @@ import pytest
 
 from condapack.cache import CacheSettings
 from condapack.project.build import build
-from condapack.project.commit import begin, commit
+from condapack.project.commit import begin, commit, write_lock
 from condapack.project.config import load_project
 from condapack.project.lock import LockedOutput
 from condapack.project.plan import make_plan
@@ -178,3 +179,17 @@ def test_a_build_whose_output_another_build_replaced_since_does_not_enter_its_di
     commit(plan, state, {target.name: LockedOutput(digest, 18)}, False, claim, [target.name])
     lock = json.loads((config.parent / "condapack.lock").read_text())
     assert lock["targets"]["tiny:tar"]["sha256"] == sha256_of(target.output) == sums_of(config)["tiny.tar"]
+
+
+def test_condapack_lock_keeps_what_a_build_committed_after_it_planned(config: Path, tiny_env: Path,
+                                                                       tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    shutil.copytree(tiny_env, env)
+    config.write_text(THREE.format(prefix=env))
+    build(load_project(config))
+    planned = make_plan(load_project(config))  # `condapack lock` plans with the environment as it was
+    (env / "share" / "data.txt").write_text("changed\n")
+    build(load_project(config))
+    write_lock(planned)
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    assert lock["targets"]["tiny:tar"].get("sha256") in (None, sha256_of(config.parent / "dist" / "tiny.tar"))

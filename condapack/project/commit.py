@@ -80,11 +80,17 @@ else:
 
 
 def write_lock(plan: BuildPlan) -> bool:
-    """``condapack lock``: write the planned lock unless it is unchanged."""
-    with project_mutex(plan.project):
+    """``condapack lock``: write the lock of the planned environments unless it is unchanged.
+
+    It is rendered again under the mutex from the lock on disk, as a build commits: a
+    build that committed since this was planned keeps the outputs it entered.
+    """
+    project = plan.project
+    with project_mutex(project):
         for memo in plan.memos.values():
             memo.save()
-        return write_if_changed(plan.project.lock_path, plan.lock.to_json())
+        lock = render_lock(project, plan.envs, read_lock(project.lock_path))
+        return write_if_changed(project.lock_path, lock.to_json())
 
 
 @attrs.frozen
