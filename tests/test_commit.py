@@ -193,3 +193,23 @@ def test_condapack_lock_keeps_what_a_build_committed_after_it_planned(config: Pa
     write_lock(planned)
     lock = json.loads((config.parent / "condapack.lock").read_text())
     assert lock["targets"]["tiny:tar"].get("sha256") in (None, sha256_of(config.parent / "dist" / "tiny.tar"))
+
+
+def test_an_output_replaced_by_hand_is_not_listed_in_sums_with_its_old_digest(config: Path) -> None:
+    build(load_project(config))
+    (config.parent / "dist" / "tiny.zip").write_bytes(b"replaced by hand")
+    build(load_project(config), ["tiny:tar"], force=True)
+    assert sums_of(config).get("tiny.zip") in (None, hashlib.sha256(b"replaced by hand").hexdigest())
+
+
+def test_a_digest_in_the_state_that_is_not_hex_never_reaches_sums(config: Path) -> None:
+    build(load_project(config))
+    lock_path, state_path = config.parent / "condapack.lock", config.parent / ".condapack" / "state.json"
+    lock, state = json.loads(lock_path.read_text()), json.loads(state_path.read_text())
+    state["outputs"]["tiny:zip"]["sha256"] = "0" * 64 + "  injected.txt\n" + "f" * 64
+    state["outputs"]["tiny:zip"]["fetched_for"] = lock["targets"]["tiny:zip"]["input"]
+    del lock["targets"]["tiny:zip"]["sha256"], lock["targets"]["tiny:zip"]["size"]
+    state_path.write_text(json.dumps(state))
+    lock_path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    build(load_project(config), ["tiny:tar"], force=True)
+    assert "injected" not in (config.parent / "dist" / "SHA256SUMS").read_text()

@@ -65,7 +65,9 @@ GOOD = {"stat": [1, 2, 3, 4], "sha256": "ab" * 32, "condapack": "1.0"}
 
 @pytest.mark.parametrize("entry", [
     [1], {**GOOD, "stat": [1, 2, 3]}, {**GOOD, "stat": [1, 2, 3, True]}, {**GOOD, "stat": "1 2 3 4"},
-    {**GOOD, "sha256": None}, {k: v for k, v in GOOD.items() if k != "condapack"}, {**GOOD, "extra": 1},
+    {**GOOD, "sha256": None}, {**GOOD, "sha256": "AB" * 32}, {**GOOD, "sha256": "ab" * 31},
+    {**GOOD, "sha256": "0" * 64 + "  injected\n" + "f" * 64},
+    {k: v for k, v in GOOD.items() if k != "condapack"}, {**GOOD, "extra": 1},
 ])
 def test_a_damaged_entry_is_dropped_and_the_others_kept(tmp_path: Path, tiny_env: Path, entry: object) -> None:
     project = project_of(tmp_path, tiny_env)

@@ -48,7 +48,7 @@ class BuiltOutput:
         stat, sha256, condapack, fetched_for = doc["stat"], doc["sha256"], doc["condapack"], doc.get("fetched_for")
         if not (isinstance(stat, list) and len(stat) == 4 and all(_is_int(n) for n in stat)):
             return None
-        if not (isinstance(sha256, str) and isinstance(condapack, str) and isinstance(fetched_for, (str, type(None)))):
+        if not (_is_sha256(sha256) and isinstance(condapack, str) and isinstance(fetched_for, (str, type(None)))):
             return None
         return cls((stat[0], stat[1], stat[2], stat[3]), sha256, condapack, fetched_for)
 
@@ -58,6 +58,11 @@ class BuiltOutput:
         if self.fetched_for is not None:
             doc["fetched_for"] = self.fetched_for
         return doc
+
+
+def _is_sha256(value: object) -> bool:
+    """A digest as :func:`content_digest` writes it: anything else would be copied into SHA256SUMS."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _is_int(value: object) -> bool:
