@@ -84,3 +84,14 @@ def test_a_damaged_state_file_is_an_empty_state(tmp_path: Path, tiny_env: Path, 
     state_file.parent.mkdir(parents=True)
     state_file.write_text(text)
     assert BuildState(project).outputs == {}
+
+
+def test_claims_on_names_that_are_not_targets_are_dropped_when_the_state_is_saved(tmp_path: Path,
+                                                                                   tiny_env: Path) -> None:
+    project = project_of(tmp_path, tiny_env)
+    state_file = project.state_dir / "state.json"
+    state_file.parent.mkdir(parents=True)
+    ghosts = {f"ghost{i}:tar": "ab" * 32 for i in range(3)}
+    state_file.write_text(json.dumps({"version": 1, "outputs": {}, "building": {**ghosts, "tiny:zip": "cd" * 32}}))
+    BuildState(project).save()
+    assert json.loads(state_file.read_text())["building"] == {"tiny:zip": "cd" * 32}

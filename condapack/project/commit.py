@@ -130,8 +130,9 @@ def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]
     with project_mutex(project):
         _sweep_temps(plan, state)
         on_disk = read_lock(project.lock_path)
+        ours = state.release(claim.outputs) if claim is not None else set()
         for name in claim.outputs if claim is not None else ():
-            if state.release(name) and name not in made:
+            if name in ours and name not in made:
                 assert claim is not None
                 on_disk = _put_back(state, claim, name, on_disk)
         _write(plan, state, render_lock(project, plan.envs, on_disk, _in_place(plan, state, built, made)), locked)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import attrs
 
@@ -74,9 +74,11 @@ class BuildState:
 
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
-        self.outputs: dict[str, BuiltOutput] = self._load()
+        self._targets = {target.name for target in project.targets}
+        doc = self._doc()
+        self.outputs: dict[str, BuiltOutput] = _entries(doc)
         #: image reference -> what was last pushed to it from here (manifest digests, comma-separated)
-        self.pushed: dict[str, str] = self._load_strings("pushed")
+        self.pushed: dict[str, str] = _strings(doc, "pushed")
         self._noted: set[str] = set()
         self._pushes: set[str] = set()
         #: target name -> the token of this build's claim on it (None: given up)
@@ -88,21 +90,6 @@ class BuildState:
         except (OSError, ValueError, RecursionError, NotAFile):
             return {}
         return data if isinstance(data, dict) else {}
-
-    def _load(self) -> dict[str, BuiltOutput]:
-        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
-        outputs = self._doc().get("outputs")
-        if not isinstance(outputs, dict):
-            return {}
-        entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
-        return {name: entry for name, entry in entries.items() if entry is not None}
-
-    def _load_strings(self, key: str) -> dict[str, str]:
-        """A table of strings on disk (``pushed``, ``building``); anything damaged is dropped."""
-        table = self._doc().get(key)
-        if not isinstance(table, dict):
-            return {}
-        return {name: value for name, value in table.items() if isinstance(value, str)}
 
     def note_push(self, reference: str, what: str) -> None:
         """Remember that ``what`` (the images' manifest digests) is at ``reference``."""
@@ -124,17 +111,20 @@ class BuildState:
         self.forget(name)
         self._claims[name] = token
 
-    def release(self, name: str) -> bool:
-        """Give up the claim on ``name``; return whether it was still ours (no build claimed it since).
+    def release(self, names: Iterable[str]) -> set[str]:
+        """Give up the claims on ``names``; return those still ours (no build claimed them since).
 
         Only meaningful under the project's mutex, which every claim is made under.
         """
-        token = self._claims.pop(name, None)
-        ours = token is not None and self._load_strings("building").get(name) == token
-        if ours:
-            self._claims[name] = None
-        else:  # the build that claimed it since records its output: this one must not write over it
-            self._noted.discard(name)
+        building = _strings(self._doc(), "building")
+        ours = set()
+        for name in names:
+            token = self._claims.pop(name, None)
+            if token is not None and building.get(name) == token:
+                self._claims[name] = None
+                ours.add(name)
+            else:  # the build that claimed it since records its output: this one must not write over it
+                self._noted.discard(name)
         return ours
 
     def restore(self, name: str, entry: BuiltOutput) -> None:
@@ -167,16 +157,19 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
-        merged = {**self._load(), **{name: self.outputs.get(name) for name in self._noted}}
+        disk = self._doc()
+        merged = {**_entries(disk), **{name: self.outputs.get(name) for name in self._noted}}
         # what other builds recorded is known from now on: SHA256SUMS is written from it
         self.outputs = {name: entry for name, entry in merged.items() if entry is not None}
         doc: dict[str, object] = {"version": 1, "outputs": {name: e.to_doc() for name, e in self.outputs.items()}}
-        pushed = {**self._load_strings("pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
+        pushed = {**_strings(disk, "pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
         if pushed:
             doc["pushed"] = pushed
-        building = {**self._load_strings("building"), **self._claims}
-        if any(token is not None for token in building.values()):
-            doc["building"] = {name: token for name, token in building.items() if token is not None}
+        # a claim on a name that is no target of the project is left by a damaged or older file: nobody gives it up
+        building = {name: token for name, token in {**_strings(disk, "building"), **self._claims}.items()
+                    if token is not None and name in self._targets}
+        if building:
+            doc["building"] = building
         check_directory(self.path.parent)
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
         # a claim given up is gone from disk: a later save must not erase another build's claim on it
@@ -184,6 +177,23 @@ class BuildState:
         # what is saved is on disk: a later save must not write it again over what other builds recorded since
         self._noted.clear()
         self._pushes.clear()
+
+
+def _entries(doc: dict[str, object]) -> dict[str, BuiltOutput]:
+    """The outputs of a state file; anything damaged is dropped (it only costs a re-hash)."""
+    outputs = doc.get("outputs")
+    if not isinstance(outputs, dict):
+        return {}
+    entries = {name: BuiltOutput.from_doc(entry) for name, entry in outputs.items()}
+    return {name: entry for name, entry in entries.items() if entry is not None}
+
+
+def _strings(doc: dict[str, object], key: str) -> dict[str, str]:
+    """A table of strings of a state file (``pushed``, ``building``); anything damaged is dropped."""
+    table = doc.get(key)
+    if not isinstance(table, dict):
+        return {}
+    return {name: value for name, value in table.items() if isinstance(value, str)}
 
 
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
