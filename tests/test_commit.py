@@ -213,3 +213,14 @@ def test_a_digest_in_the_state_that_is_not_hex_never_reaches_sums(config: Path) 
     lock_path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
     build(load_project(config), ["tiny:tar"], force=True)
     assert "injected" not in (config.parent / "dist" / "SHA256SUMS").read_text()
+
+
+def test_the_directory_older_versions_kept_the_memos_in_is_removed_by_a_build_not_by_planning(
+        config: Path) -> None:
+    old = config.parent / ".condapack" / "statcache"
+    old.mkdir(parents=True)
+    (old / "env.json").write_text("{}")
+    make_plan(load_project(config))
+    assert old.exists()
+    build(load_project(config))
+    assert not old.exists()

@@ -31,7 +31,7 @@ from ..digest import file_digest
 from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedOutput, LockedTarget, read_lock, render_lock
-from .memo import stat_key
+from .memo import remove_old_memos, stat_key
 from .plan import BuildPlan
 from .sizes import report_path
 from .state import BuildState, BuiltOutput
@@ -129,6 +129,7 @@ def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]
     project = plan.project
     with project_mutex(project):
         _sweep_temps(plan, state)
+        remove_old_memos(project.state_dir)
         on_disk = read_lock(project.lock_path)
         ours = state.release(claim.outputs) if claim is not None else set()
         for name in claim.outputs if claim is not None else ():
