@@ -6,7 +6,8 @@ output is touched), and :func:`commit`, once the targets are made or the build s
 enters what was made and puts back what was forgotten but left as it was. A build
 stopped at any point, even by SIGKILL, so leaves a ledger that never claims a digest
 for a file that is not there; a build killed between the two only makes the next one
-rebuild the targets it had claimed.
+rebuild the targets it had claimed. (A build that pushes images records each push in the
+state once more, after both.)
 
 Several ``condapack build`` processes may run at once (``make -j``): both steps run under
 the project's mutex and merge with what is on disk, so no process loses another's
