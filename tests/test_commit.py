@@ -115,9 +115,9 @@ def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> 
     first_plan, second_plan = make_plan(project, state=first_state), make_plan(project, state=second_state)
     first = begin(first_plan, first_state, [target], locked=False)
     second = begin(second_plan, second_state, [target], locked=False)
-    commit(first_plan, first_state, {}, False, first)  # stopped before making it
+    commit(first_plan, first_state, first, {}, False)  # stopped before making it
     assert sha256s()[target.name] is False
-    commit(second_plan, second_state, {}, False, second)  # stopped too: the output is as it was
+    commit(second_plan, second_state, second, {}, False)  # stopped too: the output is as it was
     assert all(sha256s().values())
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
 
@@ -148,7 +148,7 @@ def test_a_build_committing_after_another_fetched_a_target_keeps_its_line_in_sum
     claim = begin(plan, state, [project.targets[0]], locked=False)
     fetched = build(load_project(config), ["tiny:zip"], cache=CacheSettings(url=cache.as_uri()))
     assert [r.status for r in fetched] == ["fetched"]
-    commit(plan, state, {}, False, claim)
+    commit(plan, state, claim, {}, False)
     zip_output = config.parent / "dist" / "tiny.zip"
     assert sums_of(config) == {"tiny.zip": sha256_of(zip_output)}
 
@@ -160,7 +160,7 @@ def test_a_stopped_build_keeps_the_state_entry_of_the_build_that_claimed_its_tar
     plan = make_plan(project, state=state)
     claim = begin(plan, state, [project.targets[0]], locked=False)
     build(load_project(config), ["tiny:tar"], force=True)
-    commit(plan, state, {}, False, claim)  # stopped before making it
+    commit(plan, state, claim, {}, False)  # stopped before making it
     assert "tiny:tar" in BuildState(load_project(config)).outputs
 
 
@@ -176,7 +176,7 @@ def test_a_build_whose_output_another_build_replaced_since_does_not_enter_its_di
     digest = sha256_of(target.output)
     state.note(target.name, target.output, digest)
     build(load_project(config), ["tiny:tar"], force=True)  # the other build puts its output over this one's
-    commit(plan, state, {target.name: LockedOutput(digest, 18)}, False, claim, [target.name])
+    commit(plan, state, claim, {target.name: LockedOutput(digest, 18)}, False, [target.name])
     lock = json.loads((config.parent / "condapack.lock").read_text())
     assert lock["targets"]["tiny:tar"]["sha256"] == sha256_of(target.output) == sums_of(config)["tiny.tar"]
 

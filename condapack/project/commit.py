@@ -37,7 +37,7 @@ from .plan import BuildPlan
 from .sizes import report_path
 from .state import BuildState, BuiltOutput
 
-__all__ = ["Claim", "begin", "commit", "project_mutex", "write_lock"]
+__all__ = ["Claim", "NO_CLAIM", "begin", "commit", "project_mutex", "write_lock"]
 
 log = logging.getLogger("condapack")
 
@@ -100,8 +100,13 @@ class Claim:
 
     token: str
     outputs: Mapping[str, Path]
-    locked: Mapping[str, Optional[LockedTarget]]
+    #: target name -> its entry in the lock, as it was before the claim
+    entries: Mapping[str, Optional[LockedTarget]]
     known: Mapping[str, Optional[BuiltOutput]]
+
+
+#: The claim of a build that replaces nothing.
+NO_CLAIM = Claim("", {}, {}, {})
 
 
 def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], locked: bool) -> Claim:
@@ -124,23 +129,21 @@ def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], loc
     return claim
 
 
-def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
-           claim: Optional[Claim] = None, made: Sequence[str] = ()) -> None:
-    """Enter ``built`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
+def commit(plan: BuildPlan, state: BuildState, claim: Claim, outputs: Mapping[str, LockedOutput], locked: bool,
+           made: Sequence[str] = ()) -> None:
+    """Enter the new ``outputs`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
     project = plan.project
     with project_mutex(project):
         _sweep_temps(plan, state)
         remove_old_memos(project.state_dir)
         on_disk = read_lock(project.lock_path)
-        ours = state.release(claim.outputs) if claim is not None else set()
-        for name in claim.outputs if claim is not None else ():
-            if name in ours and name not in made:
-                assert claim is not None
-                on_disk = _put_back(state, claim, name, on_disk)
-        _write(plan, state, render_lock(project, plan.envs, on_disk, _in_place(plan, state, built, made)), locked)
+        ours = state.release(claim.outputs)
+        for name in [n for n in claim.outputs if n in ours and n not in made]:
+            on_disk = _put_back(state, claim, name, on_disk)
+        _write(plan, state, render_lock(project, plan.envs, on_disk, _in_place(plan, state, outputs, made)), locked)
 
 
-def _in_place(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput],
+def _in_place(plan: BuildPlan, state: BuildState, new: Mapping[str, LockedOutput],
               made: Sequence[str]) -> dict[str, LockedOutput]:
     """What this build made that is still in place, by its stat noted right after hashing it.
 
@@ -151,7 +154,7 @@ def _in_place(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutp
     for name in made:
         if state.trusted(name, outputs[name]) is None:
             state.withdraw(name)
-    return {name: entry for name, entry in built.items() if state.trusted(name, outputs[name]) is not None}
+    return {name: entry for name, entry in new.items() if state.trusted(name, outputs[name]) is not None}
 
 
 def _with_output(lock: Optional[Lock], name: str) -> Optional[LockedTarget]:
@@ -165,7 +168,7 @@ def _put_back(state: BuildState, claim: Claim, name: str, on_disk: Optional[Lock
     The lock gets its digest back only when the state, which vouches for the file by its
     stat, knows the same one.
     """
-    known, entry, output = claim.known[name], claim.locked[name], claim.outputs[name]
+    known, entry, output = claim.known[name], claim.entries[name], claim.outputs[name]
     if known is None or not output.exists() or stat_key(output.stat()) != known.stat:
         return on_disk
     state.restore(name, known)

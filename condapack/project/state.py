@@ -116,7 +116,8 @@ class BuildState:
 
         Only meaningful under the project's mutex, which every claim is made under.
         """
-        building = _strings(self._doc(), "building")
+        names = list(names)
+        building = _strings(self._doc(), "building") if names else {}
         ours = set()
         for name in names:
             token = self._claims.pop(name, None)
