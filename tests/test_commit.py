@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from condapack.cache import CacheSettings
 from condapack.project.build import build
+from condapack.project.commit import begin, commit, write_lock
 from condapack.project.config import load_project
+from condapack.project.lock import LockedOutput
+from condapack.project.plan import make_plan
+from condapack.project.state import BuildState
 
 THREE = 'output-dir = "dist"\n[env.tiny]\nprefix = "{prefix}"\nformats = ["tar", "tar.gz", "zip"]\n'
 
@@ -96,10 +103,6 @@ def test_a_build_stopped_midway_enters_what_it_made_and_puts_back_what_it_did_no
 
 def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> None:
     """Two builds at once: the one that claimed a target last may be replacing it, so only it puts it back."""
-    from condapack.project.commit import begin, commit
-    from condapack.project.plan import make_plan
-    from condapack.project.state import BuildState
-
     build(load_project(config))
     project = load_project(config)
     target = project.targets[0]
@@ -112,8 +115,112 @@ def test_an_output_another_build_claimed_since_is_not_put_back(config: Path) -> 
     first_plan, second_plan = make_plan(project, state=first_state), make_plan(project, state=second_state)
     first = begin(first_plan, first_state, [target], locked=False)
     second = begin(second_plan, second_state, [target], locked=False)
-    commit(first_plan, first_state, {}, False, first)  # stopped before making it
+    commit(first_plan, first_state, first, {}, False)  # stopped before making it
     assert sha256s()[target.name] is False
-    commit(second_plan, second_state, {}, False, second)  # stopped too: the output is as it was
+    commit(second_plan, second_state, second, {}, False)  # stopped too: the output is as it was
     assert all(sha256s().values())
     assert [r.status for r in build(load_project(config))] == ["up to date"] * 3
+
+
+def sums_of(config: Path) -> dict[str, str]:
+    """File name -> digest, as ``SHA256SUMS`` lists them."""
+    path = config.parent / "dist" / "SHA256SUMS"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_build_committing_after_another_fetched_a_target_keeps_its_line_in_sums(config: Path,
+                                                                                 tmp_path: Path) -> None:
+    """``make -j`` in a fresh checkout: what is fetched for a lock without digests is known to the state only."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    other = tmp_path / "other" / "condapack.toml"
+    other.parent.mkdir()
+    other.write_text(config.read_text())
+    build(load_project(other), cache=CacheSettings(url=cache.as_uri(), write=True))
+    project = load_project(config)
+    state = BuildState(project)
+    plan = make_plan(project, ["tiny:tar"], state=state)
+    claim = begin(plan, state, [project.targets[0]], locked=False)
+    fetched = build(load_project(config), ["tiny:zip"], cache=CacheSettings(url=cache.as_uri()))
+    assert [r.status for r in fetched] == ["fetched"]
+    commit(plan, state, claim, {}, False)
+    zip_output = config.parent / "dist" / "tiny.zip"
+    assert sums_of(config) == {"tiny.zip": sha256_of(zip_output)}
+
+
+def test_a_stopped_build_keeps_the_state_entry_of_the_build_that_claimed_its_target_since(config: Path) -> None:
+    build(load_project(config))
+    project = load_project(config)
+    state = BuildState(project)
+    plan = make_plan(project, state=state)
+    claim = begin(plan, state, [project.targets[0]], locked=False)
+    build(load_project(config), ["tiny:tar"], force=True)
+    commit(plan, state, claim, {}, False)  # stopped before making it
+    assert "tiny:tar" in BuildState(load_project(config)).outputs
+
+
+def test_a_build_whose_output_another_build_replaced_since_does_not_enter_its_digest(config: Path) -> None:
+    """Two builds of one target committing in the other order than they put their outputs in place."""
+    build(load_project(config))
+    project = load_project(config)
+    target = project.targets[0]
+    state = BuildState(project)
+    plan = make_plan(project, state=state, force=True)
+    claim = begin(plan, state, [target], locked=False)
+    target.output.write_bytes(b"this build's bytes")
+    digest = sha256_of(target.output)
+    state.note(target.name, target.output, digest)
+    build(load_project(config), ["tiny:tar"], force=True)  # the other build puts its output over this one's
+    commit(plan, state, claim, {target.name: LockedOutput(digest, 18)}, False, [target.name])
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    assert lock["targets"]["tiny:tar"]["sha256"] == sha256_of(target.output) == sums_of(config)["tiny.tar"]
+
+
+def test_condapack_lock_keeps_what_a_build_committed_after_it_planned(config: Path, tiny_env: Path,
+                                                                       tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    shutil.copytree(tiny_env, env)
+    config.write_text(THREE.format(prefix=env))
+    build(load_project(config))
+    planned = make_plan(load_project(config))  # `condapack lock` plans with the environment as it was
+    (env / "share" / "data.txt").write_text("changed\n")
+    build(load_project(config))
+    write_lock(planned)
+    lock = json.loads((config.parent / "condapack.lock").read_text())
+    assert lock["targets"]["tiny:tar"].get("sha256") in (None, sha256_of(config.parent / "dist" / "tiny.tar"))
+
+
+def test_an_output_replaced_by_hand_is_not_listed_in_sums_with_its_old_digest(config: Path) -> None:
+    build(load_project(config))
+    (config.parent / "dist" / "tiny.zip").write_bytes(b"replaced by hand")
+    build(load_project(config), ["tiny:tar"], force=True)
+    assert sums_of(config).get("tiny.zip") in (None, hashlib.sha256(b"replaced by hand").hexdigest())
+
+
+def test_a_digest_in_the_state_that_is_not_hex_never_reaches_sums(config: Path) -> None:
+    build(load_project(config))
+    lock_path, state_path = config.parent / "condapack.lock", config.parent / ".condapack" / "state.json"
+    lock, state = json.loads(lock_path.read_text()), json.loads(state_path.read_text())
+    state["outputs"]["tiny:zip"]["sha256"] = "0" * 64 + "  injected.txt\n" + "f" * 64
+    state["outputs"]["tiny:zip"]["fetched_for"] = lock["targets"]["tiny:zip"]["input"]
+    del lock["targets"]["tiny:zip"]["sha256"], lock["targets"]["tiny:zip"]["size"]
+    state_path.write_text(json.dumps(state))
+    lock_path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    build(load_project(config), ["tiny:tar"], force=True)
+    assert "injected" not in (config.parent / "dist" / "SHA256SUMS").read_text()
+
+
+def test_the_directory_older_versions_kept_the_memos_in_is_removed_by_a_build_not_by_planning(
+        config: Path) -> None:
+    old = config.parent / ".condapack" / "statcache"
+    old.mkdir(parents=True)
+    (old / "env.json").write_text("{}")
+    make_plan(load_project(config))
+    assert old.exists()
+    build(load_project(config))
+    assert not old.exists()

@@ -118,9 +118,9 @@ def test_project_over_a_conda_created_env_builds_then_no_ops_and_passes_locked(
     (root / "condapack.toml").write_text(f'output-dir = "dist"\n[env.app]\nprefix = "{env}"\n'
                                          'formats = ["tar.gz", "zip"]\n')
     project = load_project(root / "condapack.toml")
-    assert [r.target.name for r in build(project, ()) if r.built] == ["app:tar.gz", "app:zip"]
-    assert [r.target.name for r in build(load_project(root / "condapack.toml"), ()) if r.built] == []
-    assert [r.target.name for r in build(load_project(root / "condapack.toml"), (), locked=True) if r.built] == []
+    assert [r.target.name for r in build(project, ()) if r.made] == ["app:tar.gz", "app:zip"]
+    assert [r.target.name for r in build(load_project(root / "condapack.toml"), ()) if r.made] == []
+    assert [r.target.name for r in build(load_project(root / "condapack.toml"), (), locked=True) if r.made] == []
     prefix = extract(root / "dist" / "app.tar.gz", tmp_path / "unpacked")
     run([str(prefix / "bin/conda-unpack")])
     assert_works_at(prefix, str(env))

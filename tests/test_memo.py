@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from condapack.project.memo import RACY_NS, Memo, memo_dir
+from condapack.project.memo import RACY_NS, Memo
 from condapack.project.signature import tree_signature
 
 
@@ -187,11 +187,3 @@ def test_a_matching_signature_stores_the_listings_that_were_missing(files: Path,
     later.save()
     replayed = tree_signature(files, Memo(tmp_path / "c.json").listings())
     assert (signature.listed, replayed.listed, replayed) == (1, 0, signature)
-
-
-def test_the_directory_older_versions_kept_the_memos_in_is_removed(tmp_path: Path) -> None:
-    old = tmp_path / ".condapack" / "statcache"
-    old.mkdir(parents=True)
-    (old / "env.json").write_text("{}")
-    assert memo_dir(tmp_path / ".condapack") == tmp_path / ".condapack" / "memo"
-    assert not old.exists()

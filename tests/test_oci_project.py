@@ -36,7 +36,7 @@ def project_file(root: Path, env: Path, extra: str) -> Path:
 
 
 def built(config: Path) -> list[str]:
-    return [r.target.name for r in build(load_project(config)) if r.built]
+    return [r.target.name for r in build(load_project(config)) if r.made]
 
 
 def locked_image(config: Path) -> dict[str, Any]:

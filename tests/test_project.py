@@ -65,7 +65,7 @@ def own_project(real_env: EnvFactory, tmp_path: Path) -> Path:
 
 def built(config: Path, *names: str, force: bool = False, locked: bool = False) -> list[str]:
     """Build and return the names of the targets that were (re)built."""
-    return [r.target.name for r in build(load_project(config), names, force=force, locked=locked) if r.built]
+    return [r.target.name for r in build(load_project(config), names, force=force, locked=locked) if r.made]
 
 
 def env_of(config: Path, key: str) -> Path:

@@ -233,10 +233,10 @@ def test_build_report_is_written_beside_each_archive_listed_reproducible_and_kep
     first = {name: (dist / name).read_bytes() for name in pages}
     assert all(b"cpdemo" in page and str(tmp_path).encode() not in page for page in first.values())
     mtimes = {name: (dist / name).stat().st_mtime_ns for name in pages}
-    assert not any(r.built for r in build(load_project(config), report=True))  # a no-op keeps the pages
+    assert not any(r.made for r in build(load_project(config), report=True))  # a no-op keeps the pages
     assert {name: (dist / name).stat().st_mtime_ns for name in pages} == mtimes
     (dist / pages[0]).unlink()  # a removed page is rewritten, the archive is not rebuilt
-    assert not any(r.built for r in build(load_project(config), report=True))
+    assert not any(r.made for r in build(load_project(config), report=True))
     assert {name: (dist / name).read_bytes() for name in pages} == first
     build(load_project(config), force=True, report=True)  # a rebuild writes the same bytes
     assert {name: (dist / name).read_bytes() for name in pages} == first

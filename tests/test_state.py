@@ -46,12 +46,28 @@ def test_saving_keeps_what_another_build_recorded_meanwhile(tmp_path: Path, tiny
     assert sorted(BuildState(project).outputs) == ["tiny:tar", "tiny:zip"]
 
 
+def test_a_second_save_writes_only_what_was_noted_since_the_first(tmp_path: Path, tiny_env: Path) -> None:
+    project = project_of(tmp_path, tiny_env)
+    output = tmp_path / "out"
+    output.write_bytes(b"x")
+    mine, theirs = BuildState(project), BuildState(project)
+    mine.note("tiny:tar", output, "ab" * 32)
+    mine.save()
+    theirs.note("tiny:tar", output, "cd" * 32)
+    theirs.save()
+    mine.note_push("registry.example/tiny:1", "sha256:" + "ef" * 32)
+    mine.save()
+    assert BuildState(project).outputs["tiny:tar"].sha256 == "cd" * 32
+
+
 GOOD = {"stat": [1, 2, 3, 4], "sha256": "ab" * 32, "condapack": "1.0"}
 
 
 @pytest.mark.parametrize("entry", [
     [1], {**GOOD, "stat": [1, 2, 3]}, {**GOOD, "stat": [1, 2, 3, True]}, {**GOOD, "stat": "1 2 3 4"},
-    {**GOOD, "sha256": None}, {k: v for k, v in GOOD.items() if k != "condapack"}, {**GOOD, "extra": 1},
+    {**GOOD, "sha256": None}, {**GOOD, "sha256": "AB" * 32}, {**GOOD, "sha256": "ab" * 31},
+    {**GOOD, "sha256": "0" * 64 + "  injected\n" + "f" * 64},
+    {k: v for k, v in GOOD.items() if k != "condapack"}, {**GOOD, "extra": 1},
 ])
 def test_a_damaged_entry_is_dropped_and_the_others_kept(tmp_path: Path, tiny_env: Path, entry: object) -> None:
     project = project_of(tmp_path, tiny_env)
@@ -68,3 +84,14 @@ def test_a_damaged_state_file_is_an_empty_state(tmp_path: Path, tiny_env: Path, 
     state_file.parent.mkdir(parents=True)
     state_file.write_text(text)
     assert BuildState(project).outputs == {}
+
+
+def test_claims_on_names_that_are_not_targets_are_dropped_when_the_state_is_saved(tmp_path: Path,
+                                                                                   tiny_env: Path) -> None:
+    project = project_of(tmp_path, tiny_env)
+    state_file = project.state_dir / "state.json"
+    state_file.parent.mkdir(parents=True)
+    ghosts = {f"ghost{i}:tar": "ab" * 32 for i in range(3)}
+    state_file.write_text(json.dumps({"version": 1, "outputs": {}, "building": {**ghosts, "tiny:zip": "cd" * 32}}))
+    BuildState(project).save()
+    assert json.loads(state_file.read_text())["building"] == {"tiny:zip": "cd" * 32}

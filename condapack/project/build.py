@@ -15,7 +15,7 @@ import attrs
 
 from ..digest import content_digest, content_size
 from ..errors import ConfigError
-from .commit import begin, commit, project_mutex, sbom_path
+from .commit import NO_CLAIM, begin, commit, project_mutex, sbom_path
 from .config import Project, TargetSpec
 from .lock import LockedImage, LockedOutput, describe_lock_drift
 from .plan import BuildPlan, TargetStatus, make_plan
@@ -45,8 +45,8 @@ class BuildResult:
     uploaded: bool = False
 
     @property
-    def built(self) -> bool:
-        """Whether the output was (re)made, by packing or from the cache."""
+    def made(self) -> bool:
+        """Whether the output was (re)made, by packing ("built") or from the cache ("fetched")."""
         return self.status != "up to date"
 
 
@@ -83,7 +83,7 @@ def build(project: Project, names: Sequence[str] = (), *, force: bool = False, l
     producer = Producer(project, dict(plan.readings), progress, threads, None if force else artifacts)
     run = Build(attrs.evolve(plan, readings={}), state, producer, locked, report)
     results = run.run()
-    _push(plan, state, run.built)
+    _push(plan, state, run.outputs)
     return results
 
 
@@ -97,19 +97,19 @@ class Build:
     locked: bool
     report: bool
     #: target name -> its new output, for the lock
-    built: dict[str, LockedOutput] = attrs.field(factory=dict)
+    outputs: dict[str, LockedOutput] = attrs.field(factory=dict)
     #: the targets whose output was replaced (built, or fetched)
     made: list[str] = attrs.field(factory=list)
 
     def run(self) -> list[BuildResult]:
         """Make every out-of-date target, then commit the ledger (also when stopped)."""
         claim = begin(self.plan, self.state, [s.target for s in self.plan.to_build], self.locked) \
-            if self.plan.to_build else None
+            if self.plan.to_build else NO_CLAIM
         try:
             return [self._make(status) if status.build else self._up_to_date(status)
                     for status in self.plan.targets]
         finally:
-            commit(self.plan, self.state, self.built, self.locked, claim, self.made)
+            commit(self.plan, self.state, claim, self.outputs, self.locked, self.made)
 
     def _up_to_date(self, status: TargetStatus) -> BuildResult:
         target = status.target
@@ -139,7 +139,7 @@ class Build:
         if how == "fetched" and entry.output is None:
             self.state.note(target.name, target.output, digest, fetched_for=entry.input)  # never into the lock
         else:
-            self.built[target.name] = LockedOutput(digest, size, _image(target))
+            self.outputs[target.name] = LockedOutput(digest, size, _image(target))
             self.state.note(target.name, target.output, digest)
         return BuildResult(target, how, status.reasons, size, time.monotonic() - start, digest, uploaded)
 
@@ -157,7 +157,7 @@ def _remove_report(target: TargetSpec) -> None:
         report_path(target.output).unlink()
 
 
-def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput]) -> None:
+def _push(plan: BuildPlan, state: BuildState, outputs: Mapping[str, LockedOutput]) -> None:
     """Push each ``push`` reference whose images changed since this project last pushed it.
 
     Several oci targets pushing to one reference (environments of different platforms)
@@ -170,7 +170,7 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
         if target.push is not None:
             groups.setdefault(target.push, []).append(target)
     for reference, targets in groups.items():
-        images = [m for m in (_manifest(plan, t, built) for t in targets) if m is not None]
+        images = [m for m in (_manifest(plan, t, outputs) for t in targets) if m is not None]
         if len(images) != len(targets) or state.pushed.get(reference) == ",".join(images):
             continue
         from ..oci.registry import push_images
@@ -184,10 +184,10 @@ def _push(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput])
             state.save()
 
 
-def _manifest(plan: BuildPlan, target: TargetSpec, built: Mapping[str, LockedOutput]) -> Optional[str]:
+def _manifest(plan: BuildPlan, target: TargetSpec, outputs: Mapping[str, LockedOutput]) -> Optional[str]:
     """The manifest digest of an oci target's image: as built or locked, else read from its output
     (fetched from the shared cache, which never records into the lock); None when there is none."""
-    recorded = built.get(target.name) or plan.lock.targets[target.name].output
+    recorded = outputs.get(target.name) or plan.lock.targets[target.name].output
     if recorded is not None and recorded.image is not None:
         return recorded.image.manifest
     image = _image(target) if target.output.exists() else None

@@ -6,7 +6,8 @@ output is touched), and :func:`commit`, once the targets are made or the build s
 enters what was made and puts back what was forgotten but left as it was. A build
 stopped at any point, even by SIGKILL, so leaves a ledger that never claims a digest
 for a file that is not there; a build killed between the two only makes the next one
-rebuild the targets it had claimed.
+rebuild the targets it had claimed. (A build that pushes images records each push in the
+state once more, after both.)
 
 Several ``condapack build`` processes may run at once (``make -j``): both steps run under
 the project's mutex and merge with what is on disk, so no process loses another's
@@ -31,12 +32,12 @@ from ..digest import file_digest
 from ..output import sweep_temps, write_if_changed
 from .config import SUMS_FILE, Project, TargetSpec
 from .lock import Lock, LockedOutput, LockedTarget, read_lock, render_lock
-from .memo import stat_key
+from .memo import remove_old_memos, stat_key
 from .plan import BuildPlan
 from .sizes import report_path
 from .state import BuildState, BuiltOutput
 
-__all__ = ["Claim", "begin", "commit", "project_mutex", "write_lock"]
+__all__ = ["Claim", "NO_CLAIM", "begin", "commit", "project_mutex", "write_lock"]
 
 log = logging.getLogger("condapack")
 
@@ -80,11 +81,17 @@ else:
 
 
 def write_lock(plan: BuildPlan) -> bool:
-    """``condapack lock``: write the planned lock unless it is unchanged."""
-    with project_mutex(plan.project):
+    """``condapack lock``: write the lock of the planned environments unless it is unchanged.
+
+    It is rendered again under the mutex from the lock on disk, as a build commits: a
+    build that committed since this was planned keeps the outputs it entered.
+    """
+    project = plan.project
+    with project_mutex(project):
         for memo in plan.memos.values():
             memo.save()
-        return write_if_changed(plan.project.lock_path, plan.lock.to_json())
+        lock = render_lock(project, plan.envs, read_lock(project.lock_path))
+        return write_if_changed(project.lock_path, lock.to_json())
 
 
 @attrs.frozen
@@ -93,8 +100,13 @@ class Claim:
 
     token: str
     outputs: Mapping[str, Path]
-    locked: Mapping[str, Optional[LockedTarget]]
+    #: target name -> its entry in the lock, as it was before the claim
+    entries: Mapping[str, Optional[LockedTarget]]
     known: Mapping[str, Optional[BuiltOutput]]
+
+
+#: The claim of a build that replaces nothing.
+NO_CLAIM = Claim("", {}, {}, {})
 
 
 def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], locked: bool) -> Claim:
@@ -117,18 +129,32 @@ def begin(plan: BuildPlan, state: BuildState, targets: Sequence[TargetSpec], loc
     return claim
 
 
-def commit(plan: BuildPlan, state: BuildState, built: Mapping[str, LockedOutput], locked: bool,
-           claim: Optional[Claim] = None, made: Sequence[str] = ()) -> None:
-    """Enter ``built`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
+def commit(plan: BuildPlan, state: BuildState, claim: Claim, outputs: Mapping[str, LockedOutput], locked: bool,
+           made: Sequence[str] = ()) -> None:
+    """Enter the new ``outputs`` (and what ``state`` learnt), and put back the claimed targets not ``made``."""
     project = plan.project
     with project_mutex(project):
         _sweep_temps(plan, state)
+        remove_old_memos(project.state_dir)
         on_disk = read_lock(project.lock_path)
-        for name in claim.outputs if claim is not None else ():
-            if state.release(name) and name not in made:
-                assert claim is not None
-                on_disk = _put_back(state, claim, name, on_disk)
-        _write(plan, state, render_lock(project, plan.envs, on_disk, built), locked)
+        ours = state.release(claim.outputs)
+        for name in [n for n in claim.outputs if n in ours and n not in made]:
+            on_disk = _put_back(state, claim, name, on_disk)
+        _write(plan, state, render_lock(project, plan.envs, on_disk, _in_place(plan, state, outputs, made)), locked)
+
+
+def _in_place(plan: BuildPlan, state: BuildState, new: Mapping[str, LockedOutput],
+              made: Sequence[str]) -> dict[str, LockedOutput]:
+    """What this build made that is still in place, by its stat noted right after hashing it.
+
+    Another build of the same target may have put its output over this one's since, and
+    committed first: its digest, already on disk, is the true one.
+    """
+    outputs = {t.name: t.output for t in plan.project.targets}
+    for name in made:
+        if state.trusted(name, outputs[name]) is None:
+            state.withdraw(name)
+    return {name: entry for name, entry in new.items() if state.trusted(name, outputs[name]) is not None}
 
 
 def _with_output(lock: Optional[Lock], name: str) -> Optional[LockedTarget]:
@@ -142,7 +168,7 @@ def _put_back(state: BuildState, claim: Claim, name: str, on_disk: Optional[Lock
     The lock gets its digest back only when the state, which vouches for the file by its
     stat, knows the same one.
     """
-    known, entry, output = claim.known[name], claim.locked[name], claim.outputs[name]
+    known, entry, output = claim.known[name], claim.entries[name], claim.outputs[name]
     if known is None or not output.exists() or stat_key(output.stat()) != known.stat:
         return on_disk
     state.restore(name, known)
@@ -156,8 +182,8 @@ def _write(plan: BuildPlan, state: BuildState, lock: Lock, locked: bool) -> None
     project = plan.project
     if not locked:
         write_if_changed(project.lock_path, lock.to_json())
+    state.save()  # first: it merges in what other builds recorded, which the sums list too
     _write_sums(project, _sums(project, lock, state))
-    state.save()
     for memo in plan.memos.values():
         memo.save()
 
@@ -167,7 +193,10 @@ def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
     for target in project.targets:
         entry = lock.targets[target.name]
         sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
-        if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir:
+        # listed only while the state vouches for the file by its stat: not one replaced by hand since
+        known = state.trusted(target.name, target.output)
+        if sha256 is not None and known is not None and known.sha256 == sha256 and target.output.is_file() and \
+                target.output.parent == project.output_dir:
             lines.append(f"{sha256}  {target.output.name}\n")
             page = report_path(target.output)
             if page.is_file():

@@ -305,14 +305,14 @@ def _locked_env(project: Project, key: str, env: EnvFingerprint) -> LockedEnv:
 
 
 def render_lock(project: Project, envs: Mapping[str, EnvFingerprint], previous: Optional[Lock],
-                built: Mapping[str, LockedOutput] = {}) -> Lock:
+                outputs: Mapping[str, LockedOutput] = {}) -> Lock:
     """The lock for the current state: outputs carried over while their input is unchanged."""
     targets: dict[str, LockedTarget] = {}
     for target in project.targets:
         options = target_options(project, target)
         digest = input_digest(envs[target.env], options)
         old = previous.targets.get(target.name) if previous is not None else None
-        output = built[target.name] if target.name in built else \
+        output = outputs[target.name] if target.name in outputs else \
             old.output if old is not None and old.input == digest else None
         targets[target.name] = LockedTarget(options, digest, output)
     environments = {key: _locked_env(project, key, envs[key]) for key in sorted(envs)}

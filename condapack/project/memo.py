@@ -39,7 +39,7 @@ from ..output import write_atomic
 from .listings import Listings
 from .signature import TreeSignature
 
-__all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir", "write_memo"]
+__all__ = ["Memo", "StatKey", "RACY_NS", "stat_key", "memo_dir", "remove_old_memos", "write_memo"]
 
 log = logging.getLogger("condapack")
 
@@ -177,8 +177,6 @@ class Memo:
         self._old, self._new, self._listings = {}, {}, None
 
 
-
-
 def write_memo(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
     """Write a memo file, best effort: one that cannot be written only costs the next run a rescan."""
     try:
@@ -190,18 +188,24 @@ def write_memo(path: Path, data: Union[bytes, Iterable[bytes]]) -> None:
 def memo_dir(state_dir: Path) -> Optional[Path]:
     """Where the memos of a project live; None (and one warning) when a file is in the way.
 
-    A file at ``state_dir`` itself is left to the build, which cannot go on without it. The
-    directory older versions kept the memos in is removed: nothing but a rescan is lost.
+    A file at ``state_dir`` itself is left to the build, which cannot go on without it.
     """
-    old = state_dir / "statcache"
-    if os.path.isdir(old) and not os.path.islink(old):
-        shutil.rmtree(old, ignore_errors=True)
     path = state_dir / "memo"
     if os.path.isdir(path) or not os.path.lexists(path):
         return path
     log.warning("%s: is not a directory, where condapack keeps its memos; every build rescans the environments "
                 "until it is removed", path)
     return None
+
+
+def remove_old_memos(state_dir: Path) -> None:
+    """Remove the directory older versions kept the memos in: nothing but a rescan is lost.
+
+    A build does it as it writes its ledger; planning changes no file.
+    """
+    old = state_dir / "statcache"
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _entries_json(started_ns: int, entries: dict[str, str]) -> Iterator[bytes]:

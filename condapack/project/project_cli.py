@@ -303,4 +303,4 @@ def _report(result: BuildResult) -> str:
 def _build_doc(result: BuildResult) -> dict[str, JSON]:
     return {"target": result.target.name, "status": result.status, "uploaded": result.uploaded,
             "output": shown(result.target.output), "sha256": result.sha256, "size": result.size,
-            "seconds": round(result.seconds, 3), "reasons": list(result.reasons) if result.built else []}
+            "seconds": round(result.seconds, 3), "reasons": list(result.reasons) if result.made else []}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import attrs
 
@@ -48,7 +48,7 @@ class BuiltOutput:
         stat, sha256, condapack, fetched_for = doc["stat"], doc["sha256"], doc["condapack"], doc.get("fetched_for")
         if not (isinstance(stat, list) and len(stat) == 4 and all(_is_int(n) for n in stat)):
             return None
-        if not (isinstance(sha256, str) and isinstance(condapack, str) and isinstance(fetched_for, (str, type(None)))):
+        if not (_is_sha256(sha256) and isinstance(condapack, str) and isinstance(fetched_for, (str, type(None)))):
             return None
         return cls((stat[0], stat[1], stat[2], stat[3]), sha256, condapack, fetched_for)
 
@@ -60,6 +60,11 @@ class BuiltOutput:
         return doc
 
 
+def _is_sha256(value: object) -> bool:
+    """A digest as :func:`content_digest` writes it: anything else would be copied into SHA256SUMS."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -69,9 +74,11 @@ class BuildState:
 
     def __init__(self, project: Project) -> None:
         self.path = project.state_dir / "state.json"
-        self.outputs: dict[str, BuiltOutput] = self._load()
+        self._targets = {target.name for target in project.targets}
+        doc = self._doc()
+        self.outputs: dict[str, BuiltOutput] = _entries(doc)
         #: image reference -> what was last pushed to it from here (manifest digests, comma-separated)
-        self.pushed: dict[str, str] = self._load_strings("pushed")
+        self.pushed: dict[str, str] = _strings(doc, "pushed")
         self._noted: set[str] = set()
         self._pushes: set[str] = set()
         #: target name -> the token of this build's claim on it (None: given up)
@@ -83,21 +90,6 @@ class BuildState:
         except (OSError, ValueError, RecursionError, NotAFile):
             return {}
         return data if isinstance(data, dict) else {}
-
-    def _load(self) -> dict[str, BuiltOutput]:
-        """The entries on disk; anything damaged is dropped (it only costs a re-hash)."""
-        outputs = self._doc().get("outputs")
-        if not isinstance(outputs, dict):
-            return {}
-        entries = {name: BuiltOutput.from_doc(doc) for name, doc in outputs.items()}
-        return {name: entry for name, entry in entries.items() if entry is not None}
-
-    def _load_strings(self, key: str) -> dict[str, str]:
-        """A table of strings on disk (``pushed``, ``building``); anything damaged is dropped."""
-        table = self._doc().get(key)
-        if not isinstance(table, dict):
-            return {}
-        return {name: value for name, value in table.items() if isinstance(value, str)}
 
     def note_push(self, reference: str, what: str) -> None:
         """Remember that ``what`` (the images' manifest digests) is at ``reference``."""
@@ -119,21 +111,40 @@ class BuildState:
         self.forget(name)
         self._claims[name] = token
 
-    def release(self, name: str) -> bool:
-        """Give up the claim on ``name``; return whether it was still ours (no build claimed it since).
+    def release(self, names: Iterable[str]) -> set[str]:
+        """Give up the claims on ``names``; return those still ours (no build claimed them since).
 
         Only meaningful under the project's mutex, which every claim is made under.
         """
-        token = self._claims.pop(name, None)
-        ours = token is not None and self._load_strings("building").get(name) == token
-        if ours:
-            self._claims[name] = None
+        names = list(names)
+        building = _strings(self._doc(), "building") if names else {}
+        ours = set()
+        for name in names:
+            token = self._claims.pop(name, None)
+            if token is not None and building.get(name) == token:
+                self._claims[name] = None
+                ours.add(name)
+            else:  # the build that claimed it since records its output: this one must not write over it
+                self._noted.discard(name)
         return ours
 
     def restore(self, name: str, entry: BuiltOutput) -> None:
         """Put back what was known of ``name``'s output before it was claimed (it was left as it was)."""
         self.outputs[name] = entry
         self._noted.add(name)
+
+    def trusted(self, name: str, path: Path) -> Optional[BuiltOutput]:
+        """What is recorded of ``name``'s output while ``path`` is still that file (its stat unchanged)."""
+        entry = self.outputs.get(name)
+        try:
+            return entry if entry is not None and entry.stat == stat_key(path.stat()) else None
+        except OSError:  # gone, or not reachable: nothing there is the recorded file
+            return None
+
+    def withdraw(self, name: str) -> None:
+        """Take back what this build noted of ``name``: another output was put in its place since."""
+        self.outputs.pop(name, None)
+        self._noted.discard(name)
 
     def fetched(self, name: str, input_digest: str) -> Optional[str]:
         """The sha256 of the archive fetched for ``name`` at this lock input, if there is one."""
@@ -147,26 +158,48 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state atomically, merged with what other builds recorded meanwhile."""
-        outputs = {**self._load(), **{name: self.outputs.get(name) for name in self._noted}}
-        doc: dict[str, object] = {
-            "version": 1, "outputs": {name: entry.to_doc() for name, entry in outputs.items() if entry is not None}}
-        pushed = {**self._load_strings("pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
+        disk = self._doc()
+        merged = {**_entries(disk), **{name: self.outputs.get(name) for name in self._noted}}
+        # what other builds recorded is known from now on: SHA256SUMS is written from it
+        self.outputs = {name: entry for name, entry in merged.items() if entry is not None}
+        doc: dict[str, object] = {"version": 1, "outputs": {name: e.to_doc() for name, e in self.outputs.items()}}
+        pushed = {**_strings(disk, "pushed"), **{ref: self.pushed[ref] for ref in self._pushes}}
         if pushed:
             doc["pushed"] = pushed
-        building = {**self._load_strings("building"), **self._claims}
-        if any(token is not None for token in building.values()):
-            doc["building"] = {name: token for name, token in building.items() if token is not None}
+        # a claim on a name that is no target of the project is left by a damaged or older file: nobody gives it up
+        building = {name: token for name, token in {**_strings(disk, "building"), **self._claims}.items()
+                    if token is not None and name in self._targets}
+        if building:
+            doc["building"] = building
         check_directory(self.path.parent)
         write_if_changed(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
         # a claim given up is gone from disk: a later save must not erase another build's claim on it
         self._claims = {name: token for name, token in self._claims.items() if token is not None}
+        # what is saved is on disk: a later save must not write it again over what other builds recorded since
+        self._noted.clear()
+        self._pushes.clear()
+
+
+def _entries(doc: dict[str, object]) -> dict[str, BuiltOutput]:
+    """The outputs of a state file; anything damaged is dropped (it only costs a re-hash)."""
+    outputs = doc.get("outputs")
+    if not isinstance(outputs, dict):
+        return {}
+    entries = {name: BuiltOutput.from_doc(entry) for name, entry in outputs.items()}
+    return {name: entry for name, entry in entries.items() if entry is not None}
+
+
+def _strings(doc: dict[str, object], key: str) -> dict[str, str]:
+    """A table of strings of a state file (``pushed``, ``building``); anything damaged is dropped."""
+    table = doc.get(key)
+    if not isinstance(table, dict):
+        return {}
+    return {name: value for name, value in table.items() if isinstance(value, str)}
 
 
 def output_digest(path: Path, state: BuildState, name: str) -> Optional[str]:
     """The sha256 of an output (trusting the recorded one while its stat is unchanged)."""
     if not path.exists():
         return None
-    entry = state.outputs.get(name)
-    if entry is not None and entry.stat == stat_key(path.stat()):
-        return entry.sha256
-    return content_digest(path)
+    entry = state.trusted(name, path)
+    return entry.sha256 if entry is not None else content_digest(path)
