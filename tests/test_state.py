@@ -34,23 +34,24 @@ def test_a_recorded_output_is_saved_with_its_stat_digest_and_condapack(tmp_path:
     assert BuildState(project).built_by("tiny:tar") == __version__ and state.built_by("tiny:zip") is None
 
 
-def test_saving_keeps_what_another_build_recorded_meanwhile(tmp_path: Path, tiny_env: Path) -> None:
-    project = project_of(tmp_path, tiny_env)
+def two_builds(tmp_path: Path, tiny_env: Path) -> tuple[Project, Path, BuildState, BuildState]:
+    """A project, an output, and the states of two of its builds loaded before either saved."""
     output = tmp_path / "out"
     output.write_bytes(b"x")
-    mine, theirs = BuildState(project), BuildState(project)
-    theirs.note("tiny:zip", output, "cd" * 32)
-    theirs.save()
-    mine.note("tiny:tar", output, "ab" * 32)
-    mine.save()
+    project = project_of(tmp_path, tiny_env)
+    return project, output, BuildState(project), BuildState(project)
+
+
+def test_saving_keeps_what_another_build_recorded_meanwhile(tmp_path: Path, tiny_env: Path) -> None:
+    project, output, mine, theirs = two_builds(tmp_path, tiny_env)
+    for state, name in ((theirs, "tiny:zip"), (mine, "tiny:tar")):  # they save in turn
+        state.note(name, output, "ab" * 32)
+        state.save()
     assert sorted(BuildState(project).outputs) == ["tiny:tar", "tiny:zip"]
 
 
 def test_a_second_save_writes_only_what_was_noted_since_the_first(tmp_path: Path, tiny_env: Path) -> None:
-    project = project_of(tmp_path, tiny_env)
-    output = tmp_path / "out"
-    output.write_bytes(b"x")
-    mine, theirs = BuildState(project), BuildState(project)
+    project, output, mine, theirs = two_builds(tmp_path, tiny_env)
     mine.note("tiny:tar", output, "ab" * 32)
     mine.save()
     theirs.note("tiny:tar", output, "cd" * 32)
