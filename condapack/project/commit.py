@@ -193,10 +193,8 @@ def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
     for target in project.targets:
         entry = lock.targets[target.name]
         sha256 = entry.output.sha256 if entry.output is not None else state.fetched(target.name, entry.input)
-        # listed only while the state vouches for the file by its stat: not one replaced by hand since
-        known = state.trusted(target.name, target.output)
-        if sha256 is not None and known is not None and known.sha256 == sha256 and target.output.is_file() and \
-                target.output.parent == project.output_dir:
+        if sha256 is not None and target.output.is_file() and target.output.parent == project.output_dir and \
+                _is_file_of(state, target, sha256):
             lines.append(f"{sha256}  {target.output.name}\n")
             page = report_path(target.output)
             if page.is_file():
@@ -205,6 +203,15 @@ def _sums(project: Project, lock: Lock, state: BuildState) -> bytes:
             if sbom is not None and sbom.is_file():
                 lines.append(f"{file_digest(str(sbom))}  {sbom.name}\n")
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
+
+
+def _is_file_of(state: BuildState, target: TargetSpec, sha256: str) -> bool:
+    """Whether the target's output is the file of digest ``sha256``: the state vouches for it by
+    its stat, else (a damaged or lost state, a file replaced by hand) its bytes are hashed."""
+    known = state.trusted(target.name, target.output)
+    if known is not None:
+        return known.sha256 == sha256
+    return file_digest(str(target.output)) == sha256
 
 
 def sbom_path(output: Path) -> Path:
