@@ -11,6 +11,7 @@ import pytest
 
 import condakit
 import envkit
+import winkit
 from envkit import EnvFactory
 from helpers import shared_path
 from s3server import S3Server
@@ -137,7 +138,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """One of tox's two passes (``-m "not serial"``, ``-m serial``) may select none of the tests named: fine."""
+    """The wineservers the tests started stop with the run (in pytest-xdist's controller,
+    after every worker). One of tox's two passes (``-m "not serial"``, ``-m serial``) may
+    select none of the tests named: fine."""
+    if not hasattr(session.config, "workerinput"):
+        for wine in winkit.cached_wines():
+            wine.stop()
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.getoption("markexpr") in (
             "serial", "not serial"):
         session.exitstatus = pytest.ExitCode.OK

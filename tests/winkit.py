@@ -165,6 +165,10 @@ class Result:
     stderr: str
 
 
+#: Seconds a wineserver started by :meth:`Wine.start` waits for another program once idle.
+SERVER_IDLE = 600
+
+
 @dataclass(frozen=True)
 class Wine:
     """Runs Windows programs under wine in one cached, initialised WINEPREFIX."""
@@ -176,6 +180,21 @@ class Wine:
         env.update(WINEPREFIX=str(self.wineprefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
         env.update(extra or {})
         return env
+
+    def start(self) -> None:
+        """Start the prefix's wineserver and services, unless running, with no output to hold.
+
+        The first wine program of a wineserver's life starts the services, which inherit
+        its standard handles and live on while the server does: a program run with
+        pipes would keep its caller waiting for their end (seconds after it exited)."""
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["wineserver", f"-p{SERVER_IDLE}"], env=self.env(), check=False, **quiet)
+        subprocess.run(["wine", "cmd", "/c", "exit"], env=self.env(), timeout=300, check=False, **quiet)
+
+    def stop(self) -> None:
+        """Stop the prefix's wineserver and its services (nothing when none runs)."""
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["wineserver", "-k"], env=self.env(), check=False, **quiet)
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 120) -> Result:
         """``wine ARGS``; with ``check``, a failure raises with everything it printed."""
@@ -212,7 +231,16 @@ def wine() -> Wine:
                 shutil.rmtree(wineprefix, ignore_errors=True)
                 Wine(wineprefix).run("cmd", "/c", "exit", timeout=300)
                 ready.touch()
+    Wine(wineprefix).start()
     return Wine(wineprefix)
+
+
+def cached_wines() -> list[Wine]:
+    """Every initialised WINEPREFIX of the test cache, when wine is installed (nothing is made)."""
+    if shutil.which("wineserver") is None:
+        return []
+    return [Wine(ready.parent) for ready in sorted(envkit.default_cache_root().resolve().glob(
+        "wineprefix-*/.condapack-ready"))]
 
 
 
