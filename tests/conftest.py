@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+import winkit
 
 import condakit
 import envkit
-import winkit
 from envkit import EnvFactory
 from helpers import shared_path
 from s3server import S3Server

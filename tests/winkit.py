@@ -187,14 +187,16 @@ class Wine:
         The first wine program of a wineserver's life starts the services, which inherit
         its standard handles and live on while the server does: a program run with
         pipes would keep its caller waiting for their end (seconds after it exited)."""
-        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(["wineserver", f"-p{SERVER_IDLE}"], env=self.env(), check=False, **quiet)
-        subprocess.run(["wine", "cmd", "/c", "exit"], env=self.env(), timeout=300, check=False, **quiet)
+        self._quiet("wineserver", f"-p{SERVER_IDLE}")
+        self._quiet("wine", "cmd", "/c", "exit")
 
     def stop(self) -> None:
         """Stop the prefix's wineserver and its services (nothing when none runs)."""
-        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(["wineserver", "-k"], env=self.env(), check=False, **quiet)
+        self._quiet("wineserver", "-k")
+
+    def _quiet(self, *argv: str) -> None:
+        subprocess.run(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=300, check=False)
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 120) -> Result:
         """``wine ARGS``; with ``check``, a failure raises with everything it printed."""
