@@ -77,13 +77,32 @@ def test_an_empty_file_has_a_header_and_no_content_block(tmp_path: Path) -> None
     assert (back["empty"][0].size, back["empty"][1], back["also-empty"][1]) == (0, b"", b"")
 
 
-def test_names_up_to_100_bytes_are_plain_ustar_longer_ones_get_a_pax_path(tmp_path: Path) -> None:
+def test_names_up_to_100_bytes_fill_the_name_field_alone(tmp_path: Path) -> None:
     exact, longer = "d/" + "n" * 98, "d/" + "n" * 99
     plain = tar_bytes(tmp_path, [generated(exact, b"1")])
-    assert plain[156:157] == b"0" and plain[:100] == exact.encode()
-    pax = tar_bytes(tmp_path, [generated(longer, b"2")])
-    assert pax[156:157] == b"x" and b"path=" + longer.encode() + b"\n" in pax[512:1024]
-    assert read_back(pax)[longer][1] == b"2"
+    assert plain[156:157] == b"0" and plain[:100] == exact.encode() and plain[345:500].strip(b"\0") == b""
+    split = tar_bytes(tmp_path, [generated(longer, b"2")])
+    assert split[:100] == b"n" * 99 + b"\0" and split[345:500].rstrip(b"\0") == b"d"
+    assert read_back(split)[longer][1] == b"2"
+
+
+def test_a_long_name_that_splits_at_a_slash_into_ustar_prefix_and_name_needs_no_pax_record(tmp_path: Path) -> None:
+    place = "opt/conda/envs/example/lib/python3.12/site-packages/"
+    name = place + "package/" + "m" * 60 + ".py"  # 131 bytes: past the name field, split after "package"
+    data = tar_bytes(tmp_path, [generated(name, b"3"), directory(place + "d" * 70)])
+    assert data[156:157] == b"0" and data[:100].rstrip(b"\0") == b"m" * 60 + b".py"
+    assert data[345:500].rstrip(b"\0") == (place + "package").encode()
+    assert data[1024 + 156:1024 + 157] == b"5" and data[1024:1124].rstrip(b"\0") == b"d" * 70 + b"/"
+    back = read_back(data)
+    assert back[name][1] == b"3" and back[place + "d" * 70][0].isdir()
+
+
+@pytest.mark.parametrize("name", ["x" * 156 + "/z", "d/" + "y" * 101, "d/" + "e" * 100 + "/z" * 80])
+def test_a_long_name_with_no_slash_to_split_at_gets_a_pax_path(tmp_path: Path, name: str) -> None:
+    data = tar_bytes(tmp_path, [generated(name, b"4")])
+    assert data[156:157] == b"x" and b"path=" + name.encode() + b"\n" in data[512:1024]
+    assert data[1024 + 345:1024 + 500].strip(b"\0") == b""
+    assert read_back(data)[name][1] == b"4"
 
 
 def test_deep_paths_long_link_targets_and_non_ascii_names_read_back_whole(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """A streaming, deterministic tar writer (POSIX ustar, with pax records when needed).
 
 Headers are packed directly rather than through :mod:`tarfile` (whose per-member cost
-dominated packing time): plain ustar for ASCII names up to 100 bytes, a pax extended
-header before the member otherwise. Owners are root/0 with empty names, device fields
-empty, so the bytes depend only on the member list.
+dominated packing time): plain ustar for ASCII names that fit its name field, or its
+prefix and name fields split at a slash; a pax extended header before the member
+otherwise. Owners are root/0 with empty names, device fields empty, so the bytes depend
+only on the member list.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ _RECORD = 20 * _BLOCK
 _TYPES = {"file": b"0", "dir": b"5", "symlink": b"2"}
 _NUL8 = b"\0" * 8
 _ZERO8 = b"0000000\0"
-# magic, version, uname, gname, devmajor, devminor, prefix, padding
-_TAIL = b"ustar\x0000" + b"\0" * 32 + b"\0" * 32 + _NUL8 + _NUL8 + b"\0" * 155 + b"\0" * 12
+# magic, version, uname, gname, devmajor, devminor; then the prefix and padding
+_TAIL = b"ustar\x0000" + b"\0" * 32 + b"\0" * 32 + _NUL8 + _NUL8
+_NAME, _PREFIX, _PAD = 100, 155, 12
 _SPACES = b" " * 8
 _MAX_OCTAL_11 = 8**11 - 1
 
@@ -43,12 +45,23 @@ def _octal(value: int, width: int) -> bytes:
 _FIXED_SUM = 2 * sum(_ZERO8) + 8 * 32 + sum(_TAIL)
 
 
-def _ustar(name: bytes, mode: int, size: int, mtime: int, typeflag: bytes, link: bytes) -> bytes:
+def _ustar(name: bytes, mode: int, size: int, mtime: int, typeflag: bytes, link: bytes,
+           prefix: bytes = b"") -> bytes:
     mode_o, size_o, mtime_o = _octal(mode, 8), _octal(size, 12), _octal(mtime, 12)
     checksum = (_FIXED_SUM + sum(name) + sum(mode_o) + sum(size_o) + sum(mtime_o) + typeflag[0]
-                + sum(link))
-    return b"".join((name.ljust(100, b"\0"), mode_o, _ZERO8, _ZERO8, size_o, mtime_o,
-                     b"%06o\0 " % checksum, typeflag, link.ljust(100, b"\0"), _TAIL))
+                + sum(link) + sum(prefix))
+    return b"".join((name.ljust(_NAME, b"\0"), mode_o, _ZERO8, _ZERO8, size_o, mtime_o,
+                     b"%06o\0 " % checksum, typeflag, link.ljust(_NAME, b"\0"), _TAIL,
+                     prefix.ljust(_PREFIX + _PAD, b"\0")))
+
+
+def _split(name: bytes) -> tuple[bytes, bytes] | None:
+    """``(prefix, name)`` for ustar's two fields: the last slash that leaves the prefix at
+    most 155 bytes and a non-empty name of at most 100; None when no slash does."""
+    cut = name.rfind(b"/", 0, min(len(name) - 1, _PREFIX + 1))
+    if cut <= 0 or len(name) - cut - 1 > _NAME:
+        return None
+    return name[:cut], name[cut + 1:]
 
 
 def _pax_record(key: bytes, value: bytes) -> bytes:
@@ -77,23 +90,32 @@ def header(name: str, kind: str, mode: int, size: int, mtime: int, link: str = "
         name += "/"
     name_b = name.encode("utf-8", "surrogateescape")
     link_b = link.encode("utf-8", "surrogateescape")
+    prefix, short = b"", name_b
+    if len(name_b) > _NAME and name_b.isascii():
+        prefix, short = _split(name_b) or (b"", name_b)
+    records = _records(name_b, _needs_pax(short), link_b, size, mtime)
+    mtime = min(mtime, _MAX_OCTAL_11)
+    main = _ustar(short[:_NAME], mode, min(size, _MAX_OCTAL_11), mtime, _TYPES[kind], link_b[:_NAME], prefix)
+    if not records:
+        return main
+    return _pax_header(len(records), mtime) + records + b"\0" * (-len(records) % _BLOCK) + main
+
+
+def _records(name: bytes, long_name: bool, link: bytes, size: int, mtime: int) -> bytes:
+    """The pax records for what the ustar fields cannot hold (empty when they hold it all)."""
     records = b""
-    if not is_utf8(name_b) or not is_utf8(link_b):
+    if not is_utf8(name) or not is_utf8(link):
         # pax values are UTF-8 unless the header says otherwise (bsdtar enforces it).
         records += _pax_record(b"hdrcharset", b"BINARY")
-    if _needs_pax(name_b):
-        records += _pax_record(b"path", name_b)
-    if _needs_pax(link_b):
-        records += _pax_record(b"linkpath", link_b)
+    if long_name:
+        records += _pax_record(b"path", name)
+    if _needs_pax(link):
+        records += _pax_record(b"linkpath", link)
     if size > _MAX_OCTAL_11:
         records += _pax_record(b"size", b"%d" % size)
     if mtime > _MAX_OCTAL_11:  # after 2242 (SOURCE_DATE_EPOCH): past the 12-byte field
         records += _pax_record(b"mtime", b"%d" % mtime)
-    mtime = min(mtime, _MAX_OCTAL_11)
-    main = _ustar(name_b[:100], mode, min(size, _MAX_OCTAL_11), mtime, _TYPES[kind], link_b[:100])
-    if not records:
-        return main
-    return _pax_header(len(records), mtime) + records + b"\0" * (-len(records) % _BLOCK) + main
+    return records
 
 
 _SMALL = 1 << 20
