@@ -210,7 +210,7 @@ def make_roster(prefix: Path, files: Sequence[File], *, arcroot: str = "",
     root = arcroot.strip("/")
     if root:
         for i, member in enumerate(members):  # in place: one list of members at a time, not two
-            members[i] = attrs.evolve(member, name=f"{root}/{member.name}")
+            members[i] = _under(root, member)
     members.sort(key=lambda m: m.name)
     return Roster(tuple(members), mtime, sum(m.size for m in members))
 
@@ -240,6 +240,12 @@ def _dest_for(layout: Layout, dest_prefix: Optional[str]) -> Optional[str]:
         raise RelocationError(f"--dest-prefix {dest_prefix!r}: this environment is for "
                               f"{'Windows' if layout.windows else 'POSIX'}; give {kind} path such as {example}")
     return windows_prefix(dest_prefix) if layout.windows else dest_prefix
+
+
+def _under(root: str, m: Member) -> Member:
+    """``m`` named under ``root``: field by field, as ``attrs.evolve`` costs several times more."""
+    return Member(name=f"{root}/{m.name}", kind=m.kind, mode=m.mode, size=m.size, source=m._source, data=m.data,
+                  transforms=m.transforms, link_target=m.link_target, file=m.file)
 
 
 def _members_of(prefix: Path, f: File, place: _Relocation,

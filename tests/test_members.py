@@ -14,6 +14,7 @@ import tracemalloc
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional
 
+import attrs
 import pytest
 
 from condapack.cli import conda_pack_main
@@ -327,6 +328,9 @@ def test_arcroot_puts_every_member_below_one_directory_still_sorted(env: Path) -
     rooted = roster(env, arcroot="/top/env/")
     assert [m.name for m in rooted.members] == sorted(f"top/env/{m.name}" for m in flat.members)
     assert member(rooted, "top/env/lib/abs.so").link_target == "libx.so"
+    # everything but the name is the same: kind, mode, size, where the bytes come from, transforms
+    assert [attrs.evolve(m, name=m.name[len("top/env/"):]) for m in rooted.members] == sorted(
+        flat.members, key=lambda m: f"top/env/{m.name}")
 
 
 def test_extra_files_are_added_and_replace_an_environment_file_of_the_same_name(env: Path) -> None:
